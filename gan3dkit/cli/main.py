@@ -1,0 +1,31 @@
+"""The `gan3dkit` command: one Typer app whose groups follow the stages (prepare -> data -> ...)."""
+
+from __future__ import annotations
+
+import typer
+
+from . import data as data_cmds
+from . import env as env_cmds
+from . import prepare as prepare_cmds
+from . import quickstart as quickstart_cmds
+
+app = typer.Typer(
+    name="gan3dkit",
+    help="3D-aware GAN toolkit: datasets with cameras, EG3D-style training, inversion and evaluation.\n\n"
+    "Example: gan3dkit prepare synthetic --family heads --num 256 --resolution 64 --out heads.lmdb",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(prepare_cmds.app, name="prepare")
+app.add_typer(data_cmds.app, name="data")
+app.command("env")(env_cmds.env)
+app.command("quickstart")(quickstart_cmds.quickstart)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,190 @@
+"""Read-only access to gan3dkit LMDB datasets: meta, raw samples, and a worker-safe torch Dataset with x-flip."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import lmdb
+import numpy as np
+import torch
+
+from ..cameras.camera import Cameras
+from .format import META_KEY, PROGRESS_KEY, DatasetFormatError, decode_field, validate_meta
+from .writer import partial_path
+
+
+# py-lmdb allows one open Environment per path per process, so readers of the same dataset share one (ref-counted).
+_ENVS: dict[tuple[str, int], list] = {}
+
+
+def _acquire_env(path: Path) -> lmdb.Environment:
+    key = (str(path.resolve()), os.getpid())
+    entry = _ENVS.get(key)
+    if entry is None:
+        env = lmdb.open(str(path), readonly=True, lock=False, readahead=False, subdir=True, max_readers=512)
+        entry = _ENVS[key] = [env, 0]
+    entry[1] += 1
+    return entry[0]
+
+
+def _release_env(path: Path) -> None:
+    key = (str(path.resolve()), os.getpid())
+    entry = _ENVS.get(key)
+    if entry is not None:
+        entry[1] -= 1
+        if entry[1] <= 0:
+            entry[0].close()
+            del _ENVS[key]
+
+
+def read_meta(path: str | Path) -> dict[str, Any]:
+    """Read and validate a dataset's meta record; errors say what is wrong and what to do."""
+    path = Path(path)
+    if not path.exists():
+        if partial_path(path).exists():
+            raise DatasetFormatError(f"{path} does not exist, but {partial_path(path)} does: an interrupted write. "
+                                     "Rerun the same command to resume it.")
+        raise FileNotFoundError(f"dataset {path} not found")
+    if not (path / "data.mdb").exists():
+        raise DatasetFormatError(f"{path} is not an LMDB dataset directory (no data.mdb)")
+    env = _acquire_env(path)
+    try:
+        with env.begin() as txn:
+            raw = txn.get(META_KEY)
+            interrupted = txn.get(PROGRESS_KEY) is not None
+    finally:
+        _release_env(path)
+    if raw is None:
+        hint = " It holds an unfinished write (interrupted job); rerun the command to resume." if interrupted else ""
+        raise DatasetFormatError(f"{path} has no meta record, so it is not a complete gan3dkit dataset.{hint}")
+    try:
+        meta = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise DatasetFormatError(f"{path}: meta record is not valid JSON ({exc})") from exc
+    validate_meta(meta, str(path))
+    return meta
+
+
+class DatasetReader:
+    """Raw random access to samples as numpy arrays. Opens LMDB lazily, once per process (safe after fork)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.meta = read_meta(self.path)
+        self._env: lmdb.Environment | None = None
+        self._pid = -1
+
+    def __len__(self) -> int:
+        return int(self.meta["count"])
+
+    def _txn(self) -> lmdb.Transaction:
+        if self._env is None or self._pid != os.getpid():
+            self._env = _acquire_env(self.path)  # after a fork the parent's handle is not reused
+            self._pid = os.getpid()
+        return self._env.begin(buffers=False)
+
+    def read(self, index: int, fields: Sequence[str] | None = None) -> dict[str, Any]:
+        """Decode the given fields (default: all) of sample `index` into numpy arrays / str."""
+        if not 0 <= index < len(self):
+            raise IndexError(f"sample {index} out of range [0, {len(self)})")
+        fields = self.meta["fields"] if fields is None else fields
+        missing = set(fields) - set(self.meta["fields"])
+        if missing:
+            raise KeyError(f"{self.path} has no fields {sorted(missing)} (it has {self.meta['fields']})")
+        out: dict[str, Any] = {}
+        with self._txn() as txn:
+            for name in fields:
+                raw = txn.get(f"{index:08d}/{name}".encode())
+                if raw is None:
+                    raise DatasetFormatError(f"{self.path}: sample {index} lacks field {name!r}")
+                out[name] = decode_field(name, raw, self.meta)
+        return out
+
+    def read_raw(self, index: int, field: str) -> bytes | None:
+        """The stored bytes of one field (None when absent)."""
+        with self._txn() as txn:
+            return txn.get(f"{index:08d}/{field}".encode())
+
+    def close(self) -> None:
+        if self._env is not None and self._pid == os.getpid():
+            _release_env(self.path)
+        self._env = None
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:  # interpreter shutdown
+            pass
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_env"], state["_pid"] = None, -1
+        return state
+
+
+def flip_sample(sample: dict[str, Any]) -> dict[str, Any]:
+    """Mirror a tensor sample horizontally: image/mask/depth flipped, camera mirrored, yaw and roll negated."""
+    out = dict(sample)
+    for name in ("image", "mask", "depth"):
+        if name in out:
+            out[name] = out[name].flip(-1)
+    if "camera" in out:
+        out["camera"] = Cameras.from_label(out["camera"]).mirror().to_label()[0]
+    if "ypr" in out:
+        out["ypr"] = out["ypr"] * torch.tensor([-1.0, 1.0, -1.0])
+    out["flipped"] = not out.get("flipped", False)
+    return out
+
+
+class LMDBDataset(torch.utils.data.Dataset):
+    """torch Dataset over a gan3dkit LMDB (read-only, opened lazily in each worker).
+
+    Items are dicts: image uint8 [C, H, W]; camera float32 [25]; optional ypr float32 [3], mask uint8 [1, H, W],
+    depth float32 [1, H, W], latent float32 [D], name str; plus index (int) and flipped (bool).
+
+    Args:
+        path: dataset directory.
+        fields: fields to load (default: every field in the dataset).
+        xflip: double the dataset with mirrored copies (indices >= count). Unlike EG3D's `--mirror`, the camera is
+            mirrored too (see `Cameras.mirror`), so image and pose stay consistent.
+    """
+
+    def __init__(self, path: str | Path, fields: Sequence[str] | None = None, xflip: bool = False) -> None:
+        self.reader = DatasetReader(path)
+        self.meta = self.reader.meta
+        self.fields = list(self.meta["fields"] if fields is None else fields)
+        self.xflip = xflip
+
+    def __len__(self) -> int:
+        return len(self.reader) * (2 if self.xflip else 1)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        base = index % len(self.reader)
+        raw = self.reader.read(base, self.fields)
+        item: dict[str, Any] = {"index": base, "flipped": False}
+        for name, value in raw.items():
+            if name == "image":
+                arr = value if value.ndim == 3 else value[:, :, None]
+                item[name] = torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
+            elif name == "mask":
+                item[name] = torch.from_numpy(value.copy())[None]
+            elif name == "depth":
+                item[name] = torch.from_numpy(value.astype(np.float32))[None]
+            elif name == "name":
+                item[name] = value
+            else:
+                item[name] = torch.from_numpy(value.astype(np.float32))
+        return flip_sample(item) if index >= len(self.reader) else item
+
+    @property
+    def resolution(self) -> int:
+        return int(self.meta["resolution"])
+
+    def cameras(self) -> torch.Tensor:
+        """All camera labels [count, 25] (no flips), e.g. to draw fake-image poses from the dataset like EG3D."""
+        return torch.from_numpy(np.stack([self.reader.read(i, ["camera"])["camera"] for i in range(len(self.reader))]))

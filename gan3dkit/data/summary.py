@@ -1,0 +1,67 @@
+"""Dataset summaries for people and pipelines: camera statistics and a contact sheet (images, masks, depth)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..cameras.camera import Cameras
+from ..cameras.rotations import cam2world_to_ypr
+from ..utils.visual import depth_to_rgb, make_grid
+from .reader import DatasetReader
+
+
+def summarize(path: str | Path, max_samples: int = 10000) -> dict[str, Any]:
+    """Meta plus camera statistics over up to `max_samples` evenly spaced samples (angles in degrees)."""
+    reader = DatasetReader(path)
+    meta = reader.meta
+    n = len(reader)
+    idx = np.unique(np.linspace(0, n - 1, min(n, max_samples)).round().astype(int)) if n else np.zeros(0, int)
+    out: dict[str, Any] = {"path": str(path), "meta": meta, "stats": {"sampled": int(idx.size)}}
+    if idx.size:
+        labels = torch.from_numpy(np.stack([reader.read(int(i), ["camera"])["camera"] for i in idx]))
+        cams = Cameras.from_label(labels)
+        ypr = torch.rad2deg(cam2world_to_ypr(cams.cam2world)).numpy()
+        radius = cams.radius.numpy()
+        focal = cams.focal[:, 0].numpy()
+        stats = out["stats"]
+        for name, values in (("yaw_deg", ypr[:, 0]), ("pitch_deg", ypr[:, 1]), ("roll_deg", ypr[:, 2]),
+                             ("radius", radius), ("focal", focal)):
+            stats[name] = {"mean": float(values.mean()), "std": float(values.std()),
+                           "min": float(values.min()), "max": float(values.max())}
+    reader.close()
+    return out
+
+
+def contact_sheet(path: str | Path, num: int = 16, ncols: int | None = None) -> np.ndarray:
+    """uint8 grid of the first `num` samples: an image row, then mask and depth rows when the dataset has them."""
+    reader = DatasetReader(path)
+    meta = reader.meta
+    num = min(num, len(reader))
+    if num == 0:
+        raise ValueError(f"{path} is empty")
+    ncols = ncols or min(num, 8)
+    fields = [f for f in ("image", "mask", "depth") if f in meta["fields"]]
+    rows: dict[str, list[np.ndarray]] = {f: [] for f in fields}
+    for i in range(num):
+        sample = reader.read(i, fields)
+        rows["image"].append(sample["image"])
+        if "mask" in sample:
+            rows["mask"].append(sample["mask"])
+        if "depth" in sample:
+            valid = sample["mask"] > 127 if "mask" in sample else None
+            rows["depth"].append(depth_to_rgb(sample["depth"], valid))
+    reader.close()
+    tiles: list[np.ndarray] = []
+    for start in range(0, num, ncols):
+        for f in fields:  # interleave so each block of columns shows image / mask / depth of the same samples
+            chunk = rows[f][start:start + ncols]
+            blank = np.full_like(rows["image"][0], 255)
+            tiles += [im if im.ndim == 3 else np.repeat(im[:, :, None], 3, 2) for im in chunk]
+            tiles += [blank] * (ncols - len(chunk))
+    return make_grid(tiles, ncols)
+
+

@@ -1,0 +1,1 @@
+"""Small shared utilities (image grids and visualisation, atomic file writes)."""
