@@ -13,7 +13,12 @@ if ! "$PY" -c "import torch, sys; sys.exit(0 if tuple(map(int, torch.__version__
 fi
 
 if [ "${1:-}" = "--test" ]; then
-  "${PIP[@]}" -e ".[test]"
+  "${PIP[@]}" -e ".[test,faces]"
+  # Offline face assets used by the tests (read from site-packages at test time, never committed):
+  # insightface ships meanshape_68.pkl (PnP mean face) and test photos; mediapipe 0.10.21 ships its face models.
+  # --no-deps: their declared requirements pin old numpy/opencv/jax; what they need at run time is listed below.
+  "${PIP[@]}" --no-deps insightface==2.1 mediapipe==0.10.21
+  "${PIP[@]}" absl-py attrs flatbuffers "protobuf<5" matplotlib
 else
   "${PIP[@]}" -e .
 fi

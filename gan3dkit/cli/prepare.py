@@ -89,3 +89,4 @@ def _done(path: Path, json_out: bool, report: dict | None = None) -> None:
         console().print(f"[green]wrote[/] {path}: {meta['count']} samples at {meta['resolution']}x{meta['resolution']}"
                         f" ({', '.join(meta['fields'])})")
 
+from . import prepare_photos  # noqa: E402,F401  (registers ffhq/single/afhq/cub/lsun/folder on app)
