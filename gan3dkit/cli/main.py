@@ -6,8 +6,10 @@ import typer
 
 from . import data as data_cmds
 from . import env as env_cmds
+from . import generate as generate_cmds
 from . import prepare as prepare_cmds
 from . import quickstart as quickstart_cmds
+from . import train as train_cmds
 
 app = typer.Typer(
     name="gan3dkit",
@@ -19,6 +21,8 @@ app = typer.Typer(
 )
 app.add_typer(prepare_cmds.app, name="prepare")
 app.add_typer(data_cmds.app, name="data")
+app.command("train")(train_cmds.train)
+app.command("generate")(generate_cmds.generate)
 app.command("env")(env_cmds.env)
 app.command("quickstart")(quickstart_cmds.quickstart)
 

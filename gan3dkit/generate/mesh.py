@@ -1,0 +1,65 @@
+"""Meshes from the generator's density field: sigma on a grid -> scikit-image marching cubes -> binary PLY."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .views import camera_labels
+
+
+@torch.no_grad()
+def density_grid(G: torch.nn.Module, ws: torch.Tensor, resolution: int = 128, chunk: int = 1 << 18) -> np.ndarray:
+    """Raw sigma (before the ray marcher's softplus) on a resolution^3 grid spanning the triplane box, [x, y, z]."""
+    device = ws.device
+    half = G.config.rendering.box_warp / 2
+    lin = torch.linspace(-half, half, resolution, device=device)
+    xx, yy, zz = torch.meshgrid(lin, lin, lin, indexing="ij")
+    coords = torch.stack([xx, yy, zz], -1).reshape(1, -1, 3)
+    sigma = torch.empty(coords.shape[1], device=device)
+    for start in range(0, coords.shape[1], chunk):
+        part = coords[:, start:start + chunk]
+        sigma[start:start + chunk] = G.sample_mixed(part, torch.zeros_like(part), ws)["sigma"].reshape(-1)
+    return sigma.reshape(resolution, resolution, resolution).cpu().numpy()
+
+
+def extract_mesh(G: torch.nn.Module, seed: int, resolution: int = 128, level: float = 10.0, psi: float = 1.0,
+                 border_fraction: float = 30 / 256) -> tuple[np.ndarray, np.ndarray]:
+    """(vertices [V, 3] in world units, faces [F, 3]) of the sigma = `level` surface (EG3D/ChimeraX: level 10).
+
+    As EG3D's shape export, a border of int(border_fraction * N) voxels is set to -1000 so the surface closes.
+    """
+    from skimage.measure import marching_cubes
+
+    device = next(G.parameters()).device
+    z = torch.from_numpy(np.random.RandomState(seed).randn(1, G.z_dim)).float().to(device)
+    ws = G.mapping(z, camera_labels(G, [0.0], 0.0, device), truncation_psi=psi)
+    grid = density_grid(G, ws, resolution)
+    pad = int(border_fraction * resolution)
+    if pad > 0:
+        grid[:pad], grid[-pad:], grid[:, :pad], grid[:, -pad:], grid[:, :, :pad], grid[:, :, -pad:] = (-1000,) * 6
+    if not (grid.min() < level < grid.max()):
+        raise ValueError(f"no surface at level {level}: sigma ranges over [{grid.min():.3g}, {grid.max():.3g}] "
+                         "(an untrained generator may have none; try a lower --mesh-level)")
+    verts, faces, _, _ = marching_cubes(grid, level=level)
+    half = G.config.rendering.box_warp / 2
+    verts = verts / (resolution - 1) * (2 * half) - half
+    return verts.astype(np.float32), faces.astype(np.int32)
+
+
+def write_ply(path: str | Path, verts: np.ndarray, faces: np.ndarray) -> Path:
+    """Binary little-endian PLY with float vertices and int triangle lists."""
+    path = Path(path)
+    header = (f"ply\nformat binary_little_endian 1.0\nelement vertex {len(verts)}\nproperty float x\n"
+              f"property float y\nproperty float z\nelement face {len(faces)}\nproperty list uchar int vertex_indices\n"
+              "end_header\n").encode()
+    face_rec = np.empty(len(faces), dtype=[("n", "u1"), ("idx", "<i4", (3,))])
+    face_rec["n"], face_rec["idx"] = 3, faces
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as f:
+        f.write(header)
+        f.write(verts.astype("<f4").tobytes())
+        f.write(face_rec.tobytes())
+    return path

@@ -1,0 +1,149 @@
+"""Training checkpoints: safetensors tensors + a JSON header (config, format version, progress, RNG states)."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+CHECKPOINT_FORMAT = "gan3dkit-checkpoint"
+CHECKPOINT_VERSION = 1
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that is missing, of another format/version, or does not fit the model."""
+
+
+def _flatten_optimizer(prefix: str, opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    sd = opt.state_dict()
+    tensors: dict[str, torch.Tensor] = {}
+    scalars: dict[str, Any] = {"param_groups": sd["param_groups"], "state": {}}
+    for idx, state in sd["state"].items():
+        scalars["state"][str(idx)] = {}
+        for k, v in state.items():
+            if torch.is_tensor(v):
+                tensors[f"{prefix}.state.{idx}.{k}"] = v.detach().cpu().contiguous()
+            else:
+                scalars["state"][str(idx)][k] = v
+    return tensors, scalars
+
+
+def _unflatten_optimizer(prefix: str, tensors: dict[str, torch.Tensor], scalars: dict[str, Any]) -> dict[str, Any]:
+    state: dict[int, dict[str, Any]] = {int(i): dict(v) for i, v in scalars["state"].items()}
+    for key, value in tensors.items():
+        if key.startswith(prefix + ".state."):
+            idx, name = key[len(prefix) + 7:].split(".", 1)
+            state.setdefault(int(idx), {})[name] = value
+    return {"state": state, "param_groups": scalars["param_groups"]}
+
+
+def rng_state() -> dict[str, Any]:
+    """Python, numpy and torch (CPU + CUDA) RNG states as tensors/JSON."""
+    st = {"python": random.getstate(), "numpy": np.random.get_state()}
+    return {
+        "tensors": {"rng.torch": torch.get_rng_state(),
+                    **({f"rng.cuda.{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())}
+                       if torch.cuda.is_available() else {})},
+        "json": {"python": [st["python"][0], list(st["python"][1]), st["python"][2]],
+                 "numpy": [st["numpy"][0], st["numpy"][1].tolist(), *st["numpy"][2:]]},
+    }
+
+
+def set_rng_state(tensors: dict[str, torch.Tensor], js: dict[str, Any]) -> None:
+    py = js["python"]
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    npst = js["numpy"]
+    np.random.set_state((npst[0], np.asarray(npst[1], dtype=np.uint32), *npst[2:]))
+    torch.set_rng_state(tensors["rng.torch"])
+    cuda = [tensors[k] for k in sorted(k for k in tensors if k.startswith("rng.cuda."))]
+    if cuda and torch.cuda.is_available() and len(cuda) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(cuda)
+
+
+def save_checkpoint(path: str | Path, modules: dict[str, torch.nn.Module], optimizers: dict[str, torch.optim.Optimizer],
+                    config: dict[str, Any], progress: dict[str, Any], extra: dict[str, Any] | None = None,
+                    include_rng: bool = True, extra_tensors: dict[str, torch.Tensor] | None = None) -> Path:
+    """Write modules' state dicts, optimiser states, RNG states and a JSON header atomically (temp + rename)."""
+    path = Path(path)
+    tensors: dict[str, torch.Tensor] = {}
+    for name, module in modules.items():
+        for k, v in module.state_dict().items():
+            tensors[f"{name}.{k}"] = v.detach().cpu().contiguous()
+    opt_json = {}
+    for name, opt in optimizers.items():
+        t, s = _flatten_optimizer(f"opt.{name}", opt)
+        tensors.update(t)
+        opt_json[name] = s
+    header: dict[str, Any] = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "config": config,
+                              "progress": progress, "modules": sorted(modules), "optimizers": opt_json,
+                              "extra": extra or {}}
+    tensors.update({k: v.detach().cpu().contiguous() for k, v in (extra_tensors or {}).items()})
+    if include_rng:
+        rng = rng_state()
+        tensors.update(rng["tensors"])
+        header["rng"] = rng["json"]
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(tmp), metadata={"gan3dkit": json.dumps(header)})
+    os.replace(tmp, path)
+    return path
+
+
+def read_header(path: str | Path) -> dict[str, Any]:
+    """The JSON header of a checkpoint (config, progress, ...), validated for format and version."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"checkpoint {path} not found")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except Exception as exc:
+        raise CheckpointError(f"{path} is not a safetensors checkpoint ({exc})") from exc
+    if "gan3dkit" not in meta:
+        raise CheckpointError(f"{path} is a safetensors file without a gan3dkit header")
+    header = json.loads(meta["gan3dkit"])
+    if header.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path}: unknown checkpoint format {header.get('format')!r}")
+    if int(header.get("version", -1)) != CHECKPOINT_VERSION:
+        raise CheckpointError(f"{path}: checkpoint version {header.get('version')} is not supported by this "
+                              f"gan3dkit (reads v{CHECKPOINT_VERSION}); upgrade gan3dkit")
+    return header
+
+
+def load_tensors(path: str | Path, prefix: str | None = None) -> dict[str, torch.Tensor]:
+    """All tensors (or those under `prefix.`, with the prefix stripped)."""
+    out = {}
+    with safe_open(str(path), framework="pt") as f:
+        for key in f.keys():
+            if prefix is None:
+                out[key] = f.get_tensor(key)
+            elif key.startswith(prefix + "."):
+                out[key[len(prefix) + 1:]] = f.get_tensor(key)
+    return out
+
+
+def load_checkpoint(path: str | Path, modules: dict[str, torch.nn.Module],
+                    optimizers: dict[str, torch.optim.Optimizer] | None = None, restore_rng: bool = True) -> dict[str, Any]:
+    """Load module/optimiser states (strict) and, optionally, RNG states; returns the header."""
+    header = read_header(path)
+    tensors = load_tensors(path)
+    for name, module in modules.items():
+        sd = {k[len(name) + 1:]: v for k, v in tensors.items() if k.startswith(name + ".")}
+        if not sd:
+            raise CheckpointError(f"{path} holds no weights for {name!r} (it has {header['modules']})")
+        missing, unexpected = module.load_state_dict(sd, strict=False)
+        if missing or unexpected:
+            raise CheckpointError(f"{path}: {name} does not match the model built from the config: "
+                                  f"missing {missing[:5]}, unexpected {unexpected[:5]}")
+    for name, opt in (optimizers or {}).items():
+        opt.load_state_dict(_unflatten_optimizer(f"opt.{name}", tensors, header["optimizers"][name]))
+    if restore_rng and "rng" in header:
+        set_rng_state(tensors, header["rng"])
+    return header

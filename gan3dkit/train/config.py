@@ -1,0 +1,145 @@
+"""Typed training configuration (model + optimiser + loss + schedules + run control) and its presets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from ..methods.eg3d import LossConfig
+from ..networks.config import DiscriminatorConfig, GeneratorConfig
+from ..networks.presets import get_preset as get_model_preset
+from ..utils.config import from_dict, to_dict
+
+
+@dataclass
+class OptimConfig:
+    batch: int = 32
+    """Total batch size over all processes."""
+    glr: float = 0.0025
+    """Generator Adam learning rate (EG3D --glr)."""
+    dlr: float = 0.002
+    """Discriminator Adam learning rate (EG3D --dlr)."""
+    betas: tuple[float, float] = (0.0, 0.99)
+    eps: float = 1e-8
+    g_reg_interval: int = 4
+    """Density regularisation every N generator steps (lazy; lr and betas are adjusted as in StyleGAN2)."""
+    d_reg_interval: int = 16
+    """R1 every N discriminator steps (lazy)."""
+
+
+@dataclass
+class ScheduleConfig:
+    ema_kimg: float | None = None
+    """G_ema half-life in kimg; None = batch * 10 / 32 (EG3D)."""
+    ema_rampup: float | None = 0.05
+    """EMA ramp-up (EG3D 0.05; EG3D turns it off on resume, gan3dkit resumes exactly instead)."""
+
+
+@dataclass
+class RunConfig:
+    kimg: float = 25000.0
+    """Train until this many thousand real images have been shown."""
+    max_steps: int | None = None
+    """Stop after this many steps (testing/benchmarks); None = run to kimg."""
+    tick_kimg: float = 4.0
+    snapshot_ticks: int = 50
+    """Checkpoint + sample grid every N ticks (and at the end)."""
+    seed: int = 0
+    workers: int = 2
+    xflip: bool = False
+    """Mirror augmentation; the camera is mirrored with the image (unlike EG3D --mirror)."""
+    allow_tf32: bool = True
+    """EG3D forces TF32 off; gan3dkit allows it by default (faster on Ampere/Hopper)."""
+    mixed_precision: bool = True
+    """fp16 where EG3D uses it (SR and D top resolutions), CUDA only."""
+    grid_size: int = 8
+    """Samples in the tick grids (rgb, raw, depth)."""
+
+
+@dataclass
+class TrainConfig:
+    method: str = "eg3d"
+    preset: str = "tiny"
+    data: str = ""
+    out: str = ""
+    generator: GeneratorConfig = field(default_factory=GeneratorConfig)
+    discriminator: DiscriminatorConfig = field(default_factory=DiscriminatorConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+
+    def to_dict(self) -> dict:
+        return to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        return from_dict(cls, data)
+
+    @property
+    def ema_kimg(self) -> float:
+        return self.schedule.ema_kimg if self.schedule.ema_kimg is not None else self.optim.batch * 10 / 32
+
+
+def _base(preset: str) -> TrainConfig:
+    model = get_model_preset(preset)
+    return TrainConfig(preset=preset, generator=model.generator, discriminator=model.discriminator)
+
+
+def _loss(cfg: TrainConfig, **values: object) -> LossConfig:
+    """EG3D loss values for a preset; the NRR starts at the generator's neural_rendering_resolution."""
+    return LossConfig(nrr_initial=cfg.generator.neural_rendering_resolution, **values)  # type: ignore[arg-type]
+
+
+def tiny() -> TrainConfig:
+    """CPU preset: tiny networks, batch 4, short fades; a step takes seconds on 2 cores."""
+    cfg = _base("tiny")
+    cfg.optim = OptimConfig(batch=4, glr=0.0025, dlr=0.002)
+    cfg.loss = _loss(cfg, r1_gamma=1.0, blur_init_sigma=2.0, blur_fade_kimg=16.0, gen_pose_cond=False)
+    cfg.schedule = ScheduleConfig(ema_kimg=0.5, ema_rampup=0.05)
+    cfg.run = RunConfig(kimg=20.0, tick_kimg=0.2, snapshot_ticks=10, workers=1)
+    return cfg
+
+
+def ffhq512() -> TrainConfig:
+    """EG3D ffhq512-64 (docs/models.md): --cfg=ffhq --batch=32 --gamma=1 --gen_pose_cond=True; fine-tune with
+    loss.nrr_final=128 for the 128 model."""
+    cfg = _base("ffhq512")
+    cfg.optim = OptimConfig(batch=32)
+    cfg.loss = _loss(cfg, r1_gamma=1.0, gen_pose_cond=True, gpc_reg_prob=0.5)
+    return cfg
+
+
+def ffhq256() -> TrainConfig:
+    """EG3D FFHQ at 256 (SR 4x): same training values as ffhq512."""
+    cfg = ffhq512()
+    model = get_model_preset("ffhq256")
+    cfg.preset, cfg.generator, cfg.discriminator = "ffhq256", model.generator, model.discriminator
+    return cfg
+
+
+def afhq512() -> TrainConfig:
+    """EG3D afhqcats512-128: --gamma=5 --gen_pose_cond=True --gpc_reg_prob=0.8 --nrr_final=128 (ADA not included)."""
+    cfg = _base("afhq512")
+    cfg.optim = OptimConfig(batch=32)
+    cfg.loss = _loss(cfg, r1_gamma=5.0, gen_pose_cond=True, gpc_reg_prob=0.8, nrr_final=128)
+    return cfg
+
+
+def shapenet128() -> TrainConfig:
+    """EG3D shapenetcars128-64: --cfg=shapenet --gamma=0.3, no GPC."""
+    cfg = _base("shapenet128")
+    cfg.optim = OptimConfig(batch=32)
+    cfg.loss = _loss(cfg, r1_gamma=0.3, gen_pose_cond=False)
+    return cfg
+
+
+TRAIN_PRESETS: dict[str, Callable[[], TrainConfig]] = {
+    "tiny": tiny, "ffhq512": ffhq512, "ffhq256": ffhq256, "afhq512": afhq512, "shapenet128": shapenet128}
+
+
+def train_preset(name: str) -> TrainConfig:
+    """A fresh TrainConfig for a named preset."""
+    if name not in TRAIN_PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of: {', '.join(TRAIN_PRESETS)}")
+    return TRAIN_PRESETS[name]()
