@@ -11,6 +11,10 @@ import torch
 from gan3dkit.cameras import get_prior
 from gan3dkit.data import DatasetWriter
 
+# The suite is many small tensor ops: one intra-op thread is fastest, and on a 2-core machine a second OpenMP
+# thread busy-waits against any other process (measured 2.5-30x slower under load).
+torch.set_num_threads(1)
+
 
 def make_dataset(path: Path, n: int = 6, resolution: int = 16, fields=("image", "camera"), seed: int = 0,
                  commit_every: int = 4) -> tuple[Path, dict[str, np.ndarray]]:

@@ -128,3 +128,14 @@ def test_reader_picklable_for_spawn(dataset_factory):
     _ = ds[0]  # opens the environment
     clone = pickle.loads(pickle.dumps(ds))
     assert np.array_equal(clone[1]["image"].permute(1, 2, 0).numpy(), data["image"][1])
+
+
+def test_workers_after_the_parent_has_read(dataset_factory):
+    """Reading in the parent first (as the trainer does for its reals grid) must not break forked workers."""
+    path, data = dataset_factory(n=6)
+    ds = LMDBDataset(path)
+    assert np.array_equal(ds[0]["image"].permute(1, 2, 0).numpy(), data["image"][0])
+    loader = torch.utils.data.DataLoader(ds, batch_size=3, num_workers=2)
+    got = torch.cat([b["index"] for b in loader]).tolist()
+    assert got == list(range(6))
+    assert np.array_equal(ds[5]["image"].permute(1, 2, 0).numpy(), data["image"][5])  # parent reopens lazily

@@ -20,7 +20,7 @@ def generate(
     frames: int = typer.Option(60, help="Video frames."),
     mesh: bool = typer.Option(False, help="Also extract a mesh per seed (.ply, marching cubes on sigma)."),
     mesh_res: int = typer.Option(128, help="Mesh grid resolution per axis."),
-    mesh_level: float = typer.Option(10.0, help="Density level of the surface (EG3D/ChimeraX use 10)."),
+    mesh_level: str = typer.Option("10", help="Density level of the surface (EG3D/ChimeraX use 10), or 'auto'."),
     device: str = typer.Option("cpu", help="cpu | cuda."),
     json_out: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
 ) -> None:
@@ -33,11 +33,15 @@ def generate(
     from ..utils.files import atomic_save_png
 
     seed_list = parse_seeds(seeds)
+    try:
+        level = None if mesh_level == "auto" else float(mesh_level)
+    except ValueError:
+        raise ValueError(f"--mesh-level must be a number or 'auto', got {mesh_level!r}") from None
     G, cfg = load_generator(ckpt, device=device)
     trained_nrr = read_header(ckpt)["progress"].get("nrr", cfg.loss.nrr_initial)  # where the NRR fade stopped
     nrr = nrr or trained_nrr
     out.mkdir(parents=True, exist_ok=True)
-    written: dict[str, list[str]] = {"views": [], "videos": [], "meshes": []}
+    written: dict[str, list] = {"views": [], "videos": [], "meshes": []}
     grid, _ = render_views(G, seed_list, psi=trunc, nrr=nrr)
     written["views"].append(str(atomic_save_png(out / "views.png", grid)))
     if video or mesh:
@@ -47,8 +51,9 @@ def generate(
                     paths = render_video(G, seed, out / f"seed{seed:04d}", frames=frames, psi=trunc, nrr=nrr)
                     written["videos"] += [str(p) for p in paths]
                 if mesh:
-                    verts, faces = extract_mesh(G, seed, resolution=mesh_res, level=mesh_level, psi=trunc)
+                    verts, faces, used = extract_mesh(G, seed, resolution=mesh_res, level=level, psi=trunc)
                     written["meshes"].append(str(write_ply(out / f"seed{seed:04d}.ply", verts, faces)))
+                    written.setdefault("mesh_levels", []).append(used)
                 update(i + 1, len(seed_list))
     if json_out:
         emit_json({"out": str(out), "seeds": seed_list, **written})
@@ -58,3 +63,5 @@ def generate(
     for key in ("videos", "meshes"):
         if written[key]:
             c.print(f"{key}: " + ", ".join(written[key]), soft_wrap=True)
+    if written.get("mesh_levels"):
+        c.print("mesh levels used: " + ", ".join(f"{v:.3g}" for v in written["mesh_levels"]))

@@ -21,6 +21,7 @@ def train(
     set_: list[str] = typer.Option([], "--set", help="Override a config value, e.g. --set optim.batch=8 (repeatable)."),
     kimg: float | None = typer.Option(None, help="Shortcut for --set run.kimg=..."),
     max_steps: int | None = typer.Option(None, help="Stop after this many steps (shortcut for run.max_steps)."),
+    minutes: float | None = typer.Option(None, help="Stop after this many minutes (run.max_minutes); resume later."),
     resume: bool = typer.Option(True, "--resume/--restart", help="Continue <out>/checkpoint.safetensors exactly."),
     device: str = typer.Option("auto", help="auto | cpu | cuda."),
     print_config: bool = typer.Option(False, help="Print the resolved config and exit."),
@@ -40,6 +41,8 @@ def train(
         overrides.append(f"run.kimg={kimg}")
     if max_steps is not None:
         overrides.append(f"run.max_steps={max_steps}")
+    if minutes is not None:
+        overrides.append(f"run.max_minutes={minutes}")
     cfg = apply_overrides(cfg, overrides)
     if print_config:
         emit_json(cfg.to_dict())

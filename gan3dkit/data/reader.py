@@ -17,11 +17,25 @@ from .writer import partial_path
 
 
 # py-lmdb allows one open Environment per path per process, so readers of the same dataset share one (ref-counted).
-_ENVS: dict[tuple[str, int], list] = {}
+# LMDB handles must not cross fork(): every cached environment is closed just before a fork (DataLoader workers,
+# process pools) and readers reopen lazily; `_GENERATION` tells a reader that its handle went stale.
+_ENVS: dict[str, list] = {}
+_GENERATION = [0]
+
+
+def _close_all_envs() -> None:
+    for env, _ in _ENVS.values():
+        env.close()
+    _ENVS.clear()
+    _GENERATION[0] += 1
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_close_all_envs)
 
 
 def _acquire_env(path: Path) -> lmdb.Environment:
-    key = (str(path.resolve()), os.getpid())
+    key = str(path.resolve())
     entry = _ENVS.get(key)
     if entry is None:
         env = lmdb.open(str(path), readonly=True, lock=False, readahead=False, subdir=True, max_readers=512)
@@ -31,7 +45,7 @@ def _acquire_env(path: Path) -> lmdb.Environment:
 
 
 def _release_env(path: Path) -> None:
-    key = (str(path.resolve()), os.getpid())
+    key = str(path.resolve())
     entry = _ENVS.get(key)
     if entry is not None:
         entry[1] -= 1
@@ -75,15 +89,15 @@ class DatasetReader:
         self.path = Path(path)
         self.meta = read_meta(self.path)
         self._env: lmdb.Environment | None = None
-        self._pid = -1
+        self._gen = -1
 
     def __len__(self) -> int:
         return int(self.meta["count"])
 
     def _txn(self) -> lmdb.Transaction:
-        if self._env is None or self._pid != os.getpid():
-            self._env = _acquire_env(self.path)  # after a fork the parent's handle is not reused
-            self._pid = os.getpid()
+        if self._env is None or self._gen != _GENERATION[0]:  # first use, or the handle was closed for a fork
+            self._env = _acquire_env(self.path)
+            self._gen = _GENERATION[0]
         return self._env.begin(buffers=False)
 
     def read(self, index: int, fields: Sequence[str] | None = None) -> dict[str, Any]:
@@ -109,7 +123,7 @@ class DatasetReader:
             return txn.get(f"{index:08d}/{field}".encode())
 
     def close(self) -> None:
-        if self._env is not None and self._pid == os.getpid():
+        if self._env is not None and self._gen == _GENERATION[0]:
             _release_env(self.path)
         self._env = None
 
@@ -121,7 +135,7 @@ class DatasetReader:
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        state["_env"], state["_pid"] = None, -1
+        state["_env"], state["_gen"] = None, -1
         return state
 
 

@@ -25,10 +25,12 @@ def density_grid(G: torch.nn.Module, ws: torch.Tensor, resolution: int = 128, ch
     return sigma.reshape(resolution, resolution, resolution).cpu().numpy()
 
 
-def extract_mesh(G: torch.nn.Module, seed: int, resolution: int = 128, level: float = 10.0, psi: float = 1.0,
-                 border_fraction: float = 30 / 256) -> tuple[np.ndarray, np.ndarray]:
-    """(vertices [V, 3] in world units, faces [F, 3]) of the sigma = `level` surface (EG3D/ChimeraX: level 10).
+def extract_mesh(G: torch.nn.Module, seed: int, resolution: int = 128, level: float | None = 10.0, psi: float = 1.0,
+                 border_fraction: float = 30 / 256) -> tuple[np.ndarray, np.ndarray, float]:
+    """(vertices [V, 3] in world units, faces [F, 3], level used) of the sigma = `level` surface.
 
+    EG3D/ChimeraX use level 10. `level=None` ("auto") uses 10 when the field reaches it, else the 99th percentile
+    of sigma in the box (short trainings rarely reach 10); the level used is returned so callers can report it.
     As EG3D's shape export, a border of int(border_fraction * N) voxels is set to -1000 so the surface closes.
     """
     from skimage.measure import marching_cubes
@@ -40,13 +42,15 @@ def extract_mesh(G: torch.nn.Module, seed: int, resolution: int = 128, level: fl
     pad = int(border_fraction * resolution)
     if pad > 0:
         grid[:pad], grid[-pad:], grid[:, :pad], grid[:, -pad:], grid[:, :, :pad], grid[:, :, -pad:] = (-1000,) * 6
+    if level is None:
+        level = 10.0 if grid.max() > 10.0 else float(np.percentile(grid[grid > -1000], 99))
     if not (grid.min() < level < grid.max()):
         raise ValueError(f"no surface at level {level}: sigma ranges over [{grid.min():.3g}, {grid.max():.3g}] "
-                         "(an untrained generator may have none; try a lower --mesh-level)")
+                         "(an untrained generator may have none; try --mesh-level auto)")
     verts, faces, _, _ = marching_cubes(grid, level=level)
     half = G.config.rendering.box_warp / 2
     verts = verts / (resolution - 1) * (2 * half) - half
-    return verts.astype(np.float32), faces.astype(np.int32)
+    return verts.astype(np.float32), faces.astype(np.int32), float(level)
 
 
 def write_ply(path: str | Path, verts: np.ndarray, faces: np.ndarray) -> Path:

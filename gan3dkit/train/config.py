@@ -41,11 +41,16 @@ class RunConfig:
     """Train until this many thousand real images have been shown."""
     max_steps: int | None = None
     """Stop after this many steps (testing/benchmarks); None = run to kimg."""
+    max_minutes: float | None = None
+    """Stop after this much wall-clock time in this call (a checkpoint is written); resuming continues exactly."""
     tick_kimg: float = 4.0
     snapshot_ticks: int = 50
     """Checkpoint + sample grid every N ticks (and at the end)."""
     seed: int = 0
     workers: int = 2
+    cpu_threads: int | None = None
+    """Intra-op threads when training on CPU; None = CPU cores minus loader workers (at least 1). On small machines
+    a second OpenMP thread that shares a core with a loader worker busy-waits and slows training several-fold."""
     xflip: bool = False
     """Mirror augmentation; the camera is mirrored with the image (unlike EG3D --mirror)."""
     allow_tf32: bool = True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,7 +88,17 @@ def train(cfg: TrainConfig, resume: bool = True, on_tick: Callable[[dict[str, An
     """Train `cfg.method` on `cfg.data` into `cfg.out`; resumes exactly from `<out>/checkpoint.safetensors`.
 
     Returns a summary {out, nimg, steps, checkpoint, stopped}. Raises TrainingDiverged on NaN/inf.
+    The intra-op thread count set for CPU training (`run.cpu_threads`) is restored on return.
     """
+    threads = torch.get_num_threads()
+    try:
+        return _train(cfg, resume, on_tick, on_step, device)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(cfg: TrainConfig, resume: bool, on_tick: Callable[[dict[str, Any]], None] | None,
+           on_step: Callable[[int, int], None] | None, device: str) -> dict[str, Any]:
     dist_info = init_distributed(device)
     dev, rank, world = dist_info.device, dist_info.rank, dist_info.world
     batch = cfg.optim.batch
@@ -96,6 +107,9 @@ def train(cfg: TrainConfig, resume: bool = True, on_tick: Callable[[dict[str, An
     batch_gpu = batch // world
     run_dir = Path(cfg.out)
     ckpt_path = run_dir / CHECKPOINT
+    if dev.type == "cpu":
+        threads = cfg.run.cpu_threads or max(1, (os.cpu_count() or 1) // world - cfg.run.workers)
+        torch.set_num_threads(threads)
     if dev.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = cfg.run.allow_tf32
         torch.backends.cudnn.allow_tf32 = cfg.run.allow_tf32
@@ -161,9 +175,14 @@ def train(cfg: TrainConfig, resume: bool = True, on_tick: Callable[[dict[str, An
     sums: dict[str, list[float]] = {}
     stopped = "kimg"
     while True:
-        done = nimg >= total or (cfg.run.max_steps is not None and step >= cfg.run.max_steps)
+        out_of_time = cfg.run.max_minutes is not None and time.time() - start_time >= cfg.run.max_minutes * 60
+        if world > 1:  # every process must stop at the same step
+            flag = torch.tensor([float(out_of_time)], device=dev)
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+            out_of_time = bool(flag.item())
+        done = nimg >= total or (cfg.run.max_steps is not None and step >= cfg.run.max_steps) or out_of_time
         if done:
-            stopped = "kimg" if nimg >= total else "max_steps"
+            stopped = "kimg" if nimg >= total else ("max_steps" if not out_of_time else "max_minutes")
         if not done:
             batch_data = next(data_iter)
             st = loss.step_state(nimg)

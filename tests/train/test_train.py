@@ -77,7 +77,7 @@ def test_cli_train_then_generate(heads_lmdb, tmp_path):
     runner = CliRunner()
     run = tmp_path / "run"
     args = ["train", "--data", str(heads_lmdb), "--out", str(run), "--preset", "tiny", "--max-steps", "2", "--json"]
-    for item in ["run.workers=0", "run.grid_size=4", "generator.rendering.depth_resolution=6",
+    for item in ["run.workers=0", "run.cpu_threads=1", "run.grid_size=4", "generator.rendering.depth_resolution=6",
                  "generator.rendering.depth_resolution_importance=6", "loss.density_reg_points=64"]:
         args += ["--set", item]
     res = runner.invoke(app, args)

@@ -1,0 +1,8 @@
+"""Evaluation suite: metric registry, FID/KID/PR, reconstruction, identity and geometry metrics, probes."""
+
+from .context import EvalContext, EvalOptions
+from .registry import MetricResult, MetricSpec, get_metric, list_metrics, parse_metrics, register_metric
+from .suite import EvalReport, append_jsonl, evaluate
+
+__all__ = ["EvalContext", "EvalOptions", "EvalReport", "MetricResult", "MetricSpec", "append_jsonl", "evaluate",
+           "get_metric", "list_metrics", "parse_metrics", "register_metric"]

@@ -1,0 +1,147 @@
+"""Inputs of the metrics: fakes rendered at dataset or prior poses (EG3D protocol), real images, dataset hashes."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from ..cameras import Cameras, PosePrior
+from ..cameras.rotations import cam2world_to_ypr
+from ..data import DatasetReader, flip_sample
+from ..utils.files import atomic_write_json
+from .weights import cache_dir
+
+Progress = Callable[[int, int], None]
+
+
+def to_uint8(images: Tensor) -> Tensor:
+    """Generator output in [-1, 1] -> uint8, exactly as StyleGAN's metrics: (x * 127.5 + 128).clamp(0, 255)."""
+    return (images * 127.5 + 128).clamp(0, 255).to(torch.uint8)
+
+
+def dataset_hash(path: str | Path) -> str:
+    """sha256 of the dataset's content: count, resolution and every sample's stored image bytes, in index order.
+
+    Independent of the LMDB page layout; cached under `<cache>/datasets/` keyed by path, size and mtime of data.mdb.
+    """
+    path = Path(path).resolve()
+    stat = (path / "data.mdb").stat()
+    key = hashlib.sha256(f"{path}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:24]
+    memo = cache_dir() / "datasets" / f"{key}.json"
+    if memo.is_file():
+        return json.loads(memo.read_text())["sha256"]
+    reader = DatasetReader(path)
+    h = hashlib.sha256(f"gan3dkit-dataset|{len(reader)}|{reader.meta['resolution']}".encode())
+    for i in range(len(reader)):
+        h.update(reader.read_raw(i, "image") or b"")
+    reader.close()
+    digest = h.hexdigest()
+    atomic_write_json(memo, {"path": str(path), "sha256": digest})
+    return digest
+
+
+def lookat_of(meta: dict[str, Any]) -> tuple[float, float, float]:
+    """The orbit centre used for yaw/pitch: the dataset prior's look-at point (0, 0, 0 when unknown)."""
+    prior = meta.get("pose_prior") or {}
+    return tuple(float(v) for v in prior.get("lookat", (0.0, 0.0, 0.0)))  # type: ignore[return-value]
+
+
+def camera_ypr(labels: Tensor, lookat: tuple[float, float, float]) -> Tensor:  # [N, 25] -> [N, 3] radians
+    return cam2world_to_ypr(Cameras.from_label(labels.float()).cam2world, lookat).float()
+
+
+def pose_pool(reader: DatasetReader, mirror: bool) -> Tensor:  # -> [M, 25] (x2 with mirrored cameras)
+    """All dataset cameras, plus their mirrors when the real set is mirrored (EG3D's dataset holds the mirrors)."""
+    labels = torch.from_numpy(np.stack([reader.read(i, ["camera"])["camera"] for i in range(len(reader))])).float()
+    return torch.cat([labels, Cameras.from_label(labels).mirror().to_label()]) if mirror else labels
+
+
+def draw_poses(source: str, n: int, seed: int, reader: DatasetReader | None = None, mirror: bool = True,
+               prior: PosePrior | None = None) -> Tensor:  # -> [n, 25]
+    """Rendering (and conditioning) cameras for n fakes: uniform draws with replacement from the dataset's labels
+    (EG3D: `c = dataset.get_label(randint(len(dataset)))`), or samples of a pose prior (pose-free data)."""
+    gen = torch.Generator().manual_seed(int(seed) + 7919)
+    if source == "dataset":
+        if reader is None:
+            raise ValueError("poses from the dataset need a dataset")
+        pool = pose_pool(reader, mirror)
+        return pool[torch.randint(len(pool), (n,), generator=gen)]
+    if source == "prior":
+        if prior is None:
+            raise ValueError("poses from a prior need one (the dataset meta has no pose_prior; pass --prior NAME)")
+        return prior.sample(n, gen).to_label().float()
+    raise ValueError(f"poses must be 'dataset' or 'prior', got {source!r}")
+
+
+def latents(n: int, z_dim: int, seed: int, start: int = 0) -> Tensor:  # -> [n, z_dim]
+    """z_i ~ N(0, I) from its own generator seeded by SeedSequence([seed, i]): any subset is reproducible."""
+    rows = []
+    for i in range(start, start + n):
+        s = int(np.random.SeedSequence([int(seed), i]).generate_state(1, dtype=np.uint64)[0]) & (2**63 - 1)
+        rows.append(torch.randn(z_dim, generator=torch.Generator().manual_seed(s)))
+    return torch.stack(rows) if rows else torch.zeros(0, z_dim)
+
+
+@torch.no_grad()
+def render_fakes(G: torch.nn.Module, cams: Tensor, seed: int, nrr: int | None = None, batch: int = 4,
+                 psi: float = 1.0, keep: tuple[str, ...] = ("image", "image_depth"),
+                 progress: Progress | None = None) -> dict[str, Tensor]:
+    """Render len(cams) fakes; sample i uses `latents(...)[i]` and camera i (conditioning = rendering camera).
+
+    Returns `image` uint8 [N, 3, R, R], `image_raw` uint8 [N, 3, r, r] and `image_depth` float [N, 1, r, r] (ray
+    distance) among `keep`, plus `camera` [N, 25]. Rendering noise is seeded too, so a run is reproducible.
+    """
+    device = next(G.parameters()).device
+    n = len(cams)
+    z = latents(n, G.z_dim, seed)
+    out: dict[str, list[Tensor]] = {k: [] for k in keep}
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed) + 1)
+        for start in range(0, n, batch):
+            zb, cb = z[start:start + batch].to(device), cams[start:start + batch].to(device)
+            ws = G.mapping(zb, cb, truncation_psi=psi)
+            res = G.synthesis(ws, cb, neural_rendering_resolution=nrr)
+            for k in keep:
+                v = res[k]
+                out[k].append((to_uint8(v) if k in ("image", "image_raw") else v.float()).cpu())
+            if progress is not None:
+                progress(min(n, start + batch), n)
+    result = {k: torch.cat(v) for k, v in out.items()}
+    result["camera"] = cams.cpu()
+    return result
+
+
+def iter_real(reader: DatasetReader, fields: tuple[str, ...] = ("image",), max_items: int | None = None,
+              mirror: bool = False, batch: int = 64) -> Iterator[dict[str, Tensor]]:
+    """Batches of real samples (image uint8 [B, 3, H, W], depth [B, 1, H, W], ypr [B, 3], camera [B, 25], mask).
+
+    Order: samples 0..N-1, then (with `mirror`) their mirrored copies; `max_items` truncates that sequence.
+    """
+    n = len(reader)
+    total = min(n * (2 if mirror else 1), max_items or math.inf)
+    for start in range(0, int(total), batch):
+        items = []
+        for idx in range(start, min(int(total), start + batch)):
+            raw = reader.read(idx % n, list(fields))
+            item: dict[str, Any] = {}
+            for name, value in raw.items():
+                if name == "image":
+                    arr = value if value.ndim == 3 else value[:, :, None]
+                    item[name] = torch.from_numpy(np.ascontiguousarray(arr.transpose(2, 0, 1)))
+                elif name in ("depth", "mask"):
+                    item[name] = torch.from_numpy(np.array(value))[None]
+                else:
+                    item[name] = torch.from_numpy(np.array(value, dtype=np.float32))
+            items.append(flip_sample(item) if idx >= n else item)
+        yield {k: torch.stack([it[k] for it in items]) for k in fields}
+
+
+def real_count(reader: DatasetReader, max_items: int | None, mirror: bool) -> int:
+    return int(min(len(reader) * (2 if mirror else 1), max_items or math.inf))
