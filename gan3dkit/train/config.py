@@ -56,7 +56,8 @@ class RunConfig:
     allow_tf32: bool = True
     """EG3D forces TF32 off; gan3dkit allows it by default (faster on Ampere/Hopper)."""
     mixed_precision: bool = True
-    """fp16 where EG3D uses it (SR and D top resolutions), CUDA only."""
+    """fp16 where EG3D uses it (SR blocks, D top resolutions; CUDA only). False builds those blocks in fp32; the
+    checkpoint's weights are the same either way (fp16 is a compute mode, parameters stay fp32)."""
     grid_size: int = 8
     """Samples in the tick grids (rgb, raw, depth)."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import os
 import time
@@ -131,7 +132,12 @@ def _train(cfg: TrainConfig, resume: bool, on_tick: Callable[[dict[str, Any]], N
         from ..cameras.camera import Cameras
 
         cams = torch.cat([cams, Cameras.from_label(cams).mirror().to_label()])
-    runtime = get_method(cfg.method).build(cfg.generator, cfg.discriminator, cfg.loss, batch, cams, dev)
+    gen_cfg, disc_cfg = cfg.generator, cfg.discriminator
+    if not cfg.run.mixed_precision:  # fp32 everywhere: switch off the fp16 blocks EG3D uses (SR, D top resolutions)
+        gen_cfg = dataclasses.replace(gen_cfg, num_fp16_res=0,
+                                      superres=dataclasses.replace(gen_cfg.superres, num_fp16_res=0))
+        disc_cfg = dataclasses.replace(disc_cfg, num_fp16_res=0)
+    runtime = get_method(cfg.method).build(gen_cfg, disc_cfg, cfg.loss, batch, cams, dev)
     G, D, loss = runtime.G, runtime.D, runtime.loss
     broadcast_module(G, world)
     broadcast_module(D, world)
