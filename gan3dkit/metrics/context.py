@@ -6,9 +6,10 @@ import contextlib
 import hashlib
 import json
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -17,11 +18,30 @@ from torch import Tensor
 from ..cameras import PosePrior, get_prior
 from ..data import DatasetReader
 from . import sampling
-from .features import FeatureNet, InceptionV3, VGG16NV, extract
+from .features import VGG16NV, FeatureNet, InceptionV3, extract
 from .weights import cache_dir
 
 #: Bumped when a change alters cached real-feature files.
 FEATURE_CACHE_VERSION = 1
+#: Fakes handed to the extractors at once (generator batches are grouped; rendering stays at `--batch`).
+FAKE_CHUNK = 32
+
+#: Per-sample extractors over fake chunks: name -> factory(ctx) -> fn(chunk) -> {key: [B, ...] tensor}. Chunks join
+#: `sampling.iter_fakes` batches (start, ws, camera, image, image_raw, image_depth). Metric modules register them.
+Extractor = Callable[[dict[str, Any]], dict[str, Tensor]]
+EXTRACTORS: dict[str, Callable[[EvalContext], Extractor]] = {}
+
+
+def register_extractor(name: str):
+    """Decorator registering a factory `fn(ctx) -> per-batch function` under `name`."""
+
+    def wrap(factory):
+        if name in EXTRACTORS:
+            raise ValueError(f"extractor {name!r} is already registered")
+        EXTRACTORS[name] = factory
+        return factory
+
+    return wrap
 
 
 @dataclass
@@ -52,7 +72,7 @@ class EvalOptions:
     lpips_backbone: str | None = None
     dists_backbone: str | None = None
     random_backbone: bool = False
-    """Run LPIPS/DISTS with random-init backbones when ImageNet weights are unavailable (numbers flagged uncalibrated)."""
+    """Run LPIPS/DISTS with random-init backbones when ImageNet weights are missing (flagged uncalibrated)."""
     recon_res: int | None = None
     pred: str | None = None
     """Folder of predicted images (<name>.png or <index:06d>.png) compared with the dataset images."""
@@ -82,8 +102,10 @@ class EvalContext:
         self.progress = progress or (lambda stage, done, total: None)
         self.shared_s: dict[str, float] = {}
         self._memo: dict[Any, Any] = {}
+        self._fake_out: dict[str, dict[str, Tensor]] = {}
+        self._shared_depth = 0
         self.max_fakes = 0
-        """Fakes rendered at once (the suite sets the largest count its metrics need, so one render serves all)."""
+        """Fakes per pass (the suite sets the largest count its metrics need, so one pass serves all)."""
         self.G: torch.nn.Module | None = None
         self.nrr: int | None = None
         if self.ckpt is not None:
@@ -97,10 +119,16 @@ class EvalContext:
     # ------------------------------------------------------------------------------------------ bookkeeping
     @contextlib.contextmanager
     def shared(self, stage: str) -> Iterator[None]:
+        """Time work that several metrics share; nested stages count only in the outermost one."""
+        if self._shared_depth:
+            yield
+            return
+        self._shared_depth += 1
         t0 = time.perf_counter()
         try:
             yield
         finally:
+            self._shared_depth -= 1
             self.shared_s[stage] = self.shared_s.get(stage, 0.0) + time.perf_counter() - t0
 
     def memo(self, key: Any, fn: Callable[[], Any], stage: str | None = None) -> Any:
@@ -139,18 +167,55 @@ class EvalContext:
         return self.memo(("cams", n), lambda: sampling.draw_poses(self.opts.poses, n, self.opts.seed, self.reader,
                                                                   self.opts.mirror, prior))
 
-    def fakes(self, n: int) -> dict[str, Tensor]:
-        """First n fakes (image uint8, image_raw uint8, image_depth, camera); rendered once at the largest n asked."""
-        have = self._memo.get("fakes")
-        if have is None or len(have["camera"]) < n:
-            G = self.require_generator("fakes")
-            cams = self.cameras(max(n, self.max_fakes))
+    def fake_outputs(self, names: Sequence[str], n: int | None = None) -> None:
+        """One streaming pass over the fakes computing every extractor in `names` not yet computed (per-sample rows
+        only are kept, so 50k fakes at 512^2 never sit in memory); n defaults to `max_fakes`."""
+        todo = [name for name in dict.fromkeys(names) if name not in self._fake_out]
+        if not todo:
+            return
+        G = self.require_generator(f"fake outputs {todo}")
+        n = max(n or 0, self.max_fakes)
+        cams = self.cameras(n)
+        fns = {}
+        for name in todo:
+            if name not in EXTRACTORS:
+                raise ValueError(f"unknown fake-sample extractor {name!r}; known: {sorted(EXTRACTORS)}")
+            with self.shared(f"load {name}"):
+                fns[name] = EXTRACTORS[name](self)
+        parts: dict[str, dict[str, list[Tensor]]] = {name: {} for name in todo}
+        batches = sampling.iter_fakes(G, cams, self.opts.seed, self.nrr, self.opts.batch, self.opts.psi)
+        pending: list[dict[str, Any]] = []
+
+        def flush() -> None:  # extractors see chunks of >= FAKE_CHUNK samples (Inception is ~3x faster per image)
+            if not pending:
+                return
+            chunk = {k: (torch.cat([b[k] for b in pending]) if k != "start" else pending[0]["start"])
+                     for k in pending[0]}
+            pending.clear()
+            for name, fn in fns.items():
+                with self.shared(f"fakes: {name}"):
+                    for key, value in fn(chunk).items():
+                        parts[name].setdefault(key, []).append(value.cpu())
+            self.progress("fakes", min(n, chunk["start"] + len(chunk["image"])), n)
+
+        while True:
             with self.shared("render fakes"):
-                self._memo["fakes"] = sampling.render_fakes(
-                    G, cams, self.opts.seed, self.nrr, self.opts.batch, self.opts.psi,
-                    keep=("image", "image_raw", "image_depth"), progress=lambda d, t: self.progress("render", d, t))
-            have = self._memo["fakes"]
-        return {k: v[:n] for k, v in have.items()}
+                batch = next(batches, None)
+            if batch is None:
+                break
+            pending.append(batch)
+            if sum(len(b["image"]) for b in pending) >= FAKE_CHUNK:
+                flush()
+        flush()
+        for name in todo:
+            self._fake_out[name] = {key: torch.cat(v) for key, v in parts[name].items()}
+
+    def fake_out(self, name: str, n: int) -> dict[str, Tensor]:
+        """The first n rows of extractor `name` (runs a pass if the suite did not prepare it)."""
+        if name not in self._fake_out or len(next(iter(self._fake_out[name].values()))) < n:
+            self._fake_out.pop(name, None)
+            self.fake_outputs([name], n)
+        return {key: v[:n] for key, v in self._fake_out[name].items()}
 
     def fakes_protocol(self) -> str:
         where = "dataset labels (with mirrors)" if self.opts.poses == "dataset" and self.opts.mirror else (
@@ -175,8 +240,8 @@ class EvalContext:
         """Real-set features, cached on disk per dataset content hash, network and protocol."""
         if not self.opts.cache:
             return compute()
-        key = json.dumps({"tag": tag, "net": net.description, "mirror": self.opts.mirror, "max_real": self.opts.max_real,
-                          "v": FEATURE_CACHE_VERSION}, sort_keys=True)
+        key = json.dumps({"tag": tag, "net": net.description, "mirror": self.opts.mirror,
+                          "max_real": self.opts.max_real, "v": FEATURE_CACHE_VERSION}, sort_keys=True)
         digest = hashlib.md5(key.encode()).hexdigest()[:12]
         path = cache_dir() / "stats" / f"{self.data_hash()[:16]}-{net.name}-{tag}-{digest}.npz"
         if path.is_file():
@@ -200,16 +265,6 @@ class EvalContext:
             return torch.cat(parts)
 
         return self.memo(("real", kind), lambda: self._cached("image", net, compute), f"real features ({kind})")
-
-    def fake_features(self, kind: str, n: int) -> Tensor:
-        net = self.feature_net(kind)
-        have = self._memo.get(("fakefeat", kind))
-        if have is None or len(have) < n:
-            images = self.fakes(n)["image"]
-            with self.shared(f"fake features ({kind})"):
-                self._memo[("fakefeat", kind)] = extract(net, images)
-            have = self._memo[("fakefeat", kind)]
-        return have[:n]
 
     # ------------------------------------------------------------------------------------------ probes
     def probe(self, target: str) -> Any:

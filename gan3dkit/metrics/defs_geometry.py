@@ -9,53 +9,75 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..cameras import frontal_camera
-from .context import EvalContext
+from .context import EvalContext, Extractor, register_extractor
 from .features import extract
 from .geometry import depth_nmse, depth_si_errors, depth_to_uint8, non_flatness, pose_errors, render_cut_depth
+from .probes import Probe
 from .registry import MetricResult, register_metric
-from .sampling import camera_ypr, iter_real, latents
+from .sampling import batch_seed, camera_ypr, iter_real, latents
 from .stats import fid_from_features, histogram2d, js_divergence
 from .weights import sha256_file
 
 
-def _estimator_extras(probe) -> dict:  # noqa: ANN001
+def _estimator_extras(probe: Probe) -> dict:
     """The estimator's own accuracy on held-out truth, reported beside every result that uses it."""
     return {"estimator": probe.description, "estimator_heldout": dict(probe.heldout),
             "estimator_data": probe.data.get("path")}
 
 
+@register_extractor("depth_err")
+def _depth_err(ctx: EvalContext) -> Extractor:
+    probe = ctx.probe("depth")
+
+    def fn(b: dict) -> dict[str, Tensor]:
+        est, mask = probe.predict_depth(b["image"])
+        g = F.interpolate(b["image_depth"], size=est.shape[-2:], mode="bilinear", align_corners=False)
+        l1, rmse = depth_si_errors(g, est, mask)
+        return {"nmse": depth_nmse(g, est, mask), "si_l1": l1, "si_rmse": rmse,
+                "valid": mask.flatten(1).float().mean(1)}
+
+    return fn
+
+
+@register_extractor("pose_est")
+def _pose_est(ctx: EvalContext) -> Extractor:
+    probe = ctx.probe("pose")
+    return lambda b: {"est": probe.predict_pose(b["image"]), "true": camera_ypr(b["camera"], ctx.lookat)[:, :2]}
+
+
+@register_extractor("depth_feat")
+def _depth_feat(ctx: EvalContext) -> Extractor:
+    net = ctx.feature_net("inception")
+    return lambda b: {"feat": extract(net, depth_to_uint8(b["image_depth"]))}
+
+
 @register_metric("depth", "geometry", 1024, "Depth error of G's depth vs the depth probe on G's image "
-                 "(normalised MSE as PoF3D/Carver; scale/shift-invariant L1 and RMSE as LP3D)")
+                 "(normalised MSE as PoF3D/Carver; scale/shift-invariant L1 and RMSE as LP3D)", needs=("depth_err",))
 def depth(ctx: EvalContext) -> list[MetricResult]:
     n = ctx.num_for(1024)
     probe = ctx.probe("depth")
-    f = ctx.fakes(n)
-    with ctx.shared("depth probe on fakes"):
-        est, mask = probe.predict_depth(f["image"])
-    g = F.interpolate(f["image_depth"], size=est.shape[-2:], mode="bilinear", align_corners=False)
-    nmse = depth_nmse(g, est, mask)
-    l1, rmse = depth_si_errors(g, est, mask)
-    proto = (f"G depth (ray distance, NRR {ctx.nrr}) bilinearly resized to the probe's {est.shape[-1]}px output; "
+    out = ctx.fake_out("depth_err", n)
+    res = probe.config.resolution
+    proto = (f"G depth (ray distance, NRR {ctx.nrr}) bilinearly resized to the probe's {res}px output; "
              "reference = depth probe on G's image; valid = probe foreground")
-    extras = {**_estimator_extras(probe), "valid_fraction": float(mask.float().mean()),
-              "nan_samples": int(torch.isnan(nmse).sum())}
+    extras = {**_estimator_extras(probe), "valid_fraction": float(out["valid"].mean()),
+              "nan_samples": int(torch.isnan(out["nmse"]).sum())}
     net = probe.description
-    return [MetricResult("depth_nmse", float(nmse.nanmean()), n, net, proto + "; each map standardised over valid "
-                         "pixels, mean squared difference (Carver depth_eg3d)", extras=dict(extras)),
-            MetricResult("depth_si_l1", float(l1.nanmean()), n, net, proto + "; least-squares scale+shift of G depth "
-                         "onto the reference, mean |error| in world units", extras=dict(extras)),
-            MetricResult("depth_si_rmse", float(rmse.nanmean()), n, net, proto + "; same alignment, RMSE in world "
-                         "units", extras=dict(extras))]
+    return [MetricResult("depth_nmse", float(out["nmse"].nanmean()), n, net, proto + "; each map standardised over "
+                         "valid pixels, mean squared difference (Carver depth_eg3d)", extras=dict(extras)),
+            MetricResult("depth_si_l1", float(out["si_l1"].nanmean()), n, net, proto + "; least-squares scale+shift "
+                         "of G depth onto the reference, mean |error| in world units", extras=dict(extras)),
+            MetricResult("depth_si_rmse", float(out["si_rmse"].nanmean()), n, net, proto + "; same alignment, RMSE "
+                         "in world units", extras=dict(extras))]
 
 
-@register_metric("pose", "geometry", 1024, "Pose error: pose probe on G's image vs the rendering camera")
+@register_metric("pose", "geometry", 1024, "Pose error: pose probe on G's image vs the rendering camera",
+                 needs=("pose_est",))
 def pose(ctx: EvalContext) -> MetricResult:
     n = ctx.num_for(1024)
     probe = ctx.probe("pose")
-    f = ctx.fakes(n)
-    with ctx.shared("pose probe on fakes"):
-        pred = probe.predict_pose(f["image"])
-    errs = pose_errors(camera_ypr(f["camera"], ctx.lookat)[:, :2], pred)
+    out = ctx.fake_out("pose_est", n)
+    errs = pose_errors(out["true"], out["est"])
     proto = (f"{ctx.fakes_protocol()}; true (yaw, pitch) of the rendering camera about {ctx.lookat} vs probe "
              "estimate; R = Ry(yaw) Rx(pitch); value = mean over samples of mean((rotvec_true - rotvec_est)^2) "
              "(Carver pose_eg3d form)")
@@ -82,13 +104,11 @@ def _use_truth(ctx: EvalContext, field: str) -> bool:
 
 
 @register_metric("pose_js", "geometry", 1024, "JS divergence of 2-D (yaw, pitch) histograms: probe on fakes vs "
-                 "dataset poses")
+                 "dataset poses", needs=("pose_est",))
 def pose_js(ctx: EvalContext) -> MetricResult:
     n = ctx.num_for(1024)
     probe = ctx.probe("pose")
-    f = ctx.fakes(n)
-    with ctx.shared("pose probe on fakes"):
-        fake = ctx.memo("fake_pose_est", lambda: probe.predict_pose(f["image"]))[:n]
+    fake = ctx.fake_out("pose_est", n)["est"]
     truth = _use_truth(ctx, "ypr")
     real = _real_yaw_pitch(ctx, truth)
     bins = ctx.opts.js_bins
@@ -119,17 +139,19 @@ def nfs(ctx: EvalContext) -> MetricResult:
     lo, hi = G.renderer.config.ray_start, G.renderer.config.ray_end
     device = next(G.parameters()).device
     z = latents(n, G.z_dim, ctx.opts.seed)
-    maps = []
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(ctx.opts.seed + 2)
+    scores = []
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
         for s in range(0, n, ctx.opts.batch):
+            torch.manual_seed(batch_seed(ctx.opts.seed + 2, s))
             c = cam.expand(len(z[s:s + ctx.opts.batch]), -1).to(device)
             ws = G.mapping(z[s:s + ctx.opts.batch].to(device), c, truncation_psi=ctx.opts.psi)
-            maps.append(render_cut_depth(G, ws, c, ctx.nrr, ctx.opts.nfs_cut_quantile).cpu())
+            depth_map = render_cut_depth(G, ws, c, ctx.nrr, ctx.opts.nfs_cut_quantile).cpu()
+            scores.append(non_flatness(depth_map, lo, hi, ctx.opts.nfs_bins))
             ctx.progress("nfs depth", min(n, s + ctx.opts.batch), n)
-    scores = non_flatness(torch.cat(maps), lo, hi, ctx.opts.nfs_bins)
+    scores = torch.cat(scores)
     proto = (f"{n} latents (seed {ctx.opts.seed}) at the frontal camera (radius {prior.radius}, focal {prior.focal}, "
-             f"look-at {list(prior.lookat)}), conditioning = rendering camera, psi {ctx.opts.psi}, NRR {ctx.nrr}; depth "
+             f"look-at {list(prior.lookat)}), conditioning = rendering camera, psi {ctx.opts.psi}, NRR {ctx.nrr}; "
+             "depth "
              f"with cut_quantile {ctx.opts.nfs_cut_quantile} over each batch of {ctx.opts.batch} (3DGP), unnormalised "
              f"sum w z, clamped to [{lo}, {hi}]; {ctx.opts.nfs_bins} bins; entropy in nats; NFS = mean exp(entropy)")
     return MetricResult("nfs", float(scores.mean()), n, "none (rendered depth)", proto, True,
@@ -137,7 +159,7 @@ def nfs(ctx: EvalContext) -> MetricResult:
 
 
 @register_metric("depth_fid", "geometry", 50000, "Depth-FID: FID between rendered depth maps and real depth maps "
-                 "(truth or probe), both normalised per map to 8-bit")
+                 "(truth or probe), both normalised per map to 8-bit", needs=("depth_feat",))
 def depth_fid(ctx: EvalContext) -> MetricResult:
     n = ctx.num_for(50000)
     net = ctx.feature_net("inception")
@@ -158,9 +180,7 @@ def depth_fid(ctx: EvalContext) -> MetricResult:
 
     tag = "depth-truth" if truth else f"depth-probe-{sha256_file(probe.path)[:12]}"
     real = ctx.memo(("real_depth", truth), lambda: ctx._cached(tag, net, real_feats), "real depth features")
-    f = ctx.fakes(n)
-    with ctx.shared("fake depth features"):
-        fake = ctx.memo(("fake_depth", n), lambda: extract(net, depth_to_uint8(f["image_depth"])))
+    fake = ctx.fake_out("depth_feat", n)["feat"]
     side = "dataset truth depth (mask & finite)" if truth else f"depth probe on real images ({probe.description})"
     proto = (f"{ctx.fakes_protocol()}; fake = G's depth (ray distance); real = {side}, {len(real)} maps; each map -> "
              "(d_max - d) / (d_max - d_min) over its valid pixels (near white, background 0), uint8, 3 channels; "

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -10,11 +12,14 @@ from PIL import Image
 from torch import Tensor
 
 from . import image as im
-from .context import EvalContext
-from .identity import identity_similarity, make_embedder
+from .context import EvalContext, Extractor, register_extractor
+from .features import extract
+from .identity import Embedder, embed_all, make_embedder, similarity_from_embeddings
 from .registry import MetricResult, register_metric
-from .sampling import camera_ypr, render_fakes
+from .sampling import batch_seed, camera_ypr, to_uint8
 from .stats import fid_from_features, kid, precision_recall
+
+RECON = ("psnr", "ssim", "ms_ssim", "mse", "lpips", "dists")
 
 
 def _real_protocol(ctx: EvalContext) -> str:
@@ -22,20 +27,104 @@ def _real_protocol(ctx: EvalContext) -> str:
     return f"reals: {ctx.real_count()} dataset images{mirror} (max_real {ctx.opts.max_real})"
 
 
-@register_metric("fid", "fid", 50000, "Frechet Inception Distance (StyleGAN3 fid50k_full protocol)")
+# ---------------------------------------------------------------------------------------------- extractors
+@register_extractor("inception")
+def _inception(ctx: EvalContext) -> Extractor:
+    net = ctx.feature_net("inception")
+    return lambda b: {"feat": extract(net, b["image"])}
+
+
+@register_extractor("vgg16")
+def _vgg16(ctx: EvalContext) -> Extractor:
+    net = ctx.feature_net("vgg16")
+    return lambda b: {"feat": extract(net, b["image"])}
+
+
+def _ckpt_pair(ctx: EvalContext, b: dict[str, Any]) -> tuple[Tensor, Tensor]:
+    """Checkpoint-mode reconstruction pair: SR image vs its raw render upsampled, both float [0, 1]."""
+    pred = im.to_unit(b["image"])
+    target = im.resize(im.to_unit(b["image_raw"]), pred.shape[-1]).clamp(0, 1)
+    if ctx.opts.recon_res:
+        pred, target = im.resize(pred, ctx.opts.recon_res), im.resize(target, ctx.opts.recon_res)
+    return pred, target
+
+
+def pair_values(ctx: EvalContext, kind: str, pred: Tensor, target: Tensor) -> Tensor:  # float [0, 1] x2 -> [B]
+    if kind == "psnr":
+        return im.psnr(pred, target, 1.0)
+    if kind == "ssim":
+        return im.ssim(pred, target, 1.0)
+    if kind == "ms_ssim":
+        return im.ms_ssim(pred, target, 1.0)
+    if kind == "mse":
+        return im.mse(pred, target)
+    if kind == "lpips":
+        return _perceptual(ctx, "lpips")(pred * 2 - 1, target * 2 - 1)
+    return _perceptual(ctx, "dists")(pred, target)
+
+
+for _kind in RECON:
+    register_extractor(f"recon:{_kind}")(
+        lambda ctx, k=_kind: (lambda b: {"v": pair_values(ctx, k, *_ckpt_pair(ctx, b)).float()}))
+
+
+@register_extractor("id")
+def _id_views(ctx: EvalContext) -> Extractor:
+    """Embeddings of each fake and of the same latent at another sample's camera (EG3D multi-view consistency)."""
+    emb = _embedder(ctx)
+    cams = ctx.cameras(ctx.max_fakes)
+    n = len(cams)
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(ctx.opts.seed + 3))
+    cams_b = cams[order.roll(1)][order.argsort()] if n > 1 else cams  # a derangement of the drawn cameras
+    G = ctx.require_generator("id")
+
+    def fn(b: dict[str, Any]) -> dict[str, Tensor]:
+        cb = cams_b[b["start"]:b["start"] + len(b["image"])]
+        second = []
+        for i in range(0, len(cb), ctx.opts.batch):  # render at the generator batch size
+            torch.manual_seed(batch_seed(ctx.opts.seed + 4, b["start"] + i))
+            ws, c = b["ws"][i:i + ctx.opts.batch], cb[i:i + ctx.opts.batch].to(b["ws"].device)
+            second.append(to_uint8(G.synthesis(ws, c, neural_rendering_resolution=ctx.nrr)["image"]).cpu())
+        ea, eb = embed_all(emb, b["image"]), embed_all(emb, torch.cat(second))
+        gap = (camera_ypr(b["camera"], ctx.lookat)[:, 0] - camera_ypr(cb, ctx.lookat)[:, 0]).abs()
+        return {"a": ea, "b": eb, "yaw_gap": gap}
+
+    return fn
+
+
+def _embedder(ctx: EvalContext) -> Embedder:
+    return ctx.memo("net:id", lambda: make_embedder(ctx.opts.id_embedder, ctx.opts.arcface, ctx.opts.device),
+                    "load identity embedder")
+
+
+def _perceptual(ctx: EvalContext, which: str) -> torch.nn.Module:
+    from .perceptual import DISTS, LPIPS
+
+    def build():
+        if which == "lpips":
+            return LPIPS(ctx.opts.lpips_net, ctx.opts.lpips_backbone, random_backbone=ctx.opts.random_backbone)
+        return DISTS(ctx.opts.dists_backbone, random_backbone=ctx.opts.random_backbone)
+
+    return ctx.memo(f"net:{which}", build, f"load {which}")
+
+
+# ---------------------------------------------------------------------------------------------- distribution metrics
+@register_metric("fid", "fid", 50000, "Frechet Inception Distance (StyleGAN3 fid50k_full protocol)",
+                 needs=("inception",))
 def fid(ctx: EvalContext) -> MetricResult:
     n = ctx.num_for(50000)
-    real, fake = ctx.real_features("inception"), ctx.fake_features("inception", n)
+    real, fake = ctx.real_features("inception"), ctx.fake_out("inception", n)["feat"]
     net = ctx.feature_net("inception")
     return MetricResult("fid", fid_from_features(real.numpy(), fake.numpy()), n, net.description,
                         f"{ctx.fakes_protocol()}; {_real_protocol(ctx)}; uint8 -> NVIDIA bilinear resize to 299 -> "
                         "(x-128)/128 -> pool3 2048-d; covariance with 1/N", extras={"num_real": len(real)})
 
 
-@register_metric("kid", "fid", 50000, "Kernel Inception Distance (StyleGAN3 kid50k_full: 100 subsets of <= 1000)")
+@register_metric("kid", "fid", 50000, "Kernel Inception Distance (StyleGAN3 kid50k_full: 100 subsets of <= 1000)",
+                 needs=("inception",))
 def kid_metric(ctx: EvalContext) -> MetricResult:
     n = ctx.num_for(50000)
-    real, fake = ctx.real_features("inception"), ctx.fake_features("inception", n)
+    real, fake = ctx.real_features("inception"), ctx.fake_out("inception", n)["feat"]
     mean, std = kid(real.numpy(), fake.numpy(), ctx.opts.kid_subsets, ctx.opts.kid_subset_size, ctx.opts.seed)
     m = min(len(real), len(fake), ctx.opts.kid_subset_size)
     return MetricResult("kid", mean, n, ctx.feature_net("inception").description,
@@ -44,10 +133,11 @@ def kid_metric(ctx: EvalContext) -> MetricResult:
                         extras={"std": std, "x1000": mean * 1000, "num_real": len(real), "subset_size": m})
 
 
-@register_metric("pr", "fid", 50000, "Improved precision/recall, k=3 (StyleGAN3 pr50k3_full; feature net selectable)")
+@register_metric("pr", "fid", 50000, "Improved precision/recall, k=3 (StyleGAN3 pr50k3_full; feature net selectable)",
+                 needs=lambda opts: (opts.pr_features,))
 def pr(ctx: EvalContext) -> list[MetricResult]:
     n, kind = ctx.num_for(50000), ctx.opts.pr_features
-    real, fake = ctx.real_features(kind), ctx.fake_features(kind, n)
+    real, fake = ctx.real_features(kind), ctx.fake_out(kind, n)["feat"]
     precision, recall = precision_recall(real.numpy(), fake.numpy(), k=ctx.opts.pr_k)
     desc = ctx.feature_net(kind).description
     proto = (f"{ctx.fakes_protocol()}; {_real_protocol(ctx)}; k={ctx.opts.pr_k} nearest-neighbour balls in {kind} "
@@ -58,152 +148,139 @@ def pr(ctx: EvalContext) -> list[MetricResult]:
 
 
 # ---------------------------------------------------------------------------------------------- reconstruction
-def _load_predictions(ctx: EvalContext) -> tuple[Tensor, Tensor, int]:
+def load_predictions(ctx: EvalContext) -> tuple[Tensor, Tensor, int]:
     """(pred uint8 [N, 3, H, W], target uint8, missing count): files <name>.png or <index:06d>.png per sample."""
-    folder = Path(ctx.opts.pred or "")
-    if not folder.is_dir():
-        raise FileNotFoundError(f"--pred {folder} is not a folder of predicted images")
-    has_name = ctx.has_fields("name")
-    preds, targets, missing = [], [], 0
-    limit = ctx.opts.num or len(ctx.reader)
-    for i in range(len(ctx.reader)):
-        if len(preds) >= limit:
-            break
-        sample = ctx.reader.read(i, ["image", "name"] if has_name else ["image"])
-        cands = ([folder / f"{sample['name']}.png"] if has_name else []) + [folder / f"{i:06d}.png"]
-        path = next((c for c in cands if c.is_file()), None)
-        if path is None:
-            missing += 1
-            continue
-        pred = np.asarray(Image.open(path).convert("RGB"))
-        if pred.shape != sample["image"].shape:
-            raise ValueError(f"{path}: shape {pred.shape} differs from the dataset image {sample['image'].shape}")
-        preds.append(torch.from_numpy(pred.transpose(2, 0, 1).copy()))
-        targets.append(torch.from_numpy(np.ascontiguousarray(sample["image"].transpose(2, 0, 1))))
-    if not preds:
-        raise FileNotFoundError(f"no predictions found in {folder} (expected <name>.png or <index:06d>.png)")
-    return torch.stack(preds), torch.stack(targets), missing
+
+    def build() -> tuple[Tensor, Tensor, int]:
+        folder = Path(ctx.opts.pred or "")
+        if not folder.is_dir():
+            raise FileNotFoundError(f"--pred {folder} is not a folder of predicted images")
+        has_name = ctx.has_fields("name")
+        preds, targets, missing = [], [], 0
+        limit = ctx.opts.num or len(ctx.reader)
+        for i in range(len(ctx.reader)):
+            if len(preds) >= limit:
+                break
+            sample = ctx.reader.read(i, ["image", "name"] if has_name else ["image"])
+            cands = ([folder / f"{sample['name']}.png"] if has_name else []) + [folder / f"{i:06d}.png"]
+            path = next((c for c in cands if c.is_file()), None)
+            if path is None:
+                missing += 1
+                continue
+            pred = np.asarray(Image.open(path).convert("RGB"))
+            if pred.shape != sample["image"].shape:
+                raise ValueError(f"{path}: shape {pred.shape} differs from the dataset image {sample['image'].shape}")
+            preds.append(torch.from_numpy(pred.transpose(2, 0, 1).copy()))
+            targets.append(torch.from_numpy(np.ascontiguousarray(sample["image"].transpose(2, 0, 1))))
+        if not preds:
+            raise FileNotFoundError(f"no predictions found in {folder} (expected <name>.png or <index:06d>.png)")
+        return torch.stack(preds), torch.stack(targets), missing
+
+    return ctx.memo("predictions", build, "load predictions")
 
 
-def recon_pairs(ctx: EvalContext) -> tuple[Tensor, Tensor, str, dict[str, int]]:
-    """(pred, target) float [N, 3, R, R] in [0, 1], the pairing protocol, extras."""
-
-    def build() -> tuple[Tensor, Tensor, str, dict[str, int]]:
-        if ctx.opts.pred:
-            pred, target, missing = _load_predictions(ctx)
-            proto, extras = f"input-view reconstruction: {ctx.opts.pred} vs dataset images", {"missing": missing}
-            pred, target = im.to_unit(pred), im.to_unit(target)
-        else:
-            ctx.require_generator("reconstruction")
-            f = ctx.fakes(ctx.num_for(1024))
-            pred = im.to_unit(f["image"])
-            target = im.resize(im.to_unit(f["image_raw"]), pred.shape[-1]).clamp(0, 1)
-            proto = ("checkpoint mode: super-resolved image vs its raw neural rendering (bilinear upsampled) -- the "
-                     f"SR's departure from the 3D-consistent render; {ctx.fakes_protocol()}")
-            extras = {}
-        if ctx.opts.recon_res:
-            pred, target = im.resize(pred, ctx.opts.recon_res), im.resize(target, ctx.opts.recon_res)
-            proto += f"; both resized to {ctx.opts.recon_res}"
-        return pred, target, proto, extras
-
-    return ctx.memo("recon_pairs", build, "reconstruction pairs")
+def _recon(ctx: EvalContext, kind: str) -> tuple[Tensor, str, dict[str, Any]]:
+    """Per-pair values of a reconstruction metric, its pairing protocol and extras."""
+    if ctx.opts.pred:
+        pred, target, missing = load_predictions(ctx)
+        values = []
+        for i in range(0, len(pred), 16):
+            p, t = im.to_unit(pred[i:i + 16]), im.to_unit(target[i:i + 16])
+            if ctx.opts.recon_res:
+                p, t = im.resize(p, ctx.opts.recon_res), im.resize(t, ctx.opts.recon_res)
+            values.append(pair_values(ctx, kind, p, t).float())
+        proto, extras = f"input-view reconstruction: {ctx.opts.pred} vs dataset images", {"missing": missing}
+        values_t = torch.cat(values)
+    else:
+        values_t = ctx.fake_out(f"recon:{kind}", ctx.num_for(1024))["v"]
+        proto = ("checkpoint mode: super-resolved image vs its raw neural rendering (bilinear upsampled) -- the "
+                 f"SR's departure from the 3D-consistent render; {ctx.fakes_protocol()}")
+        extras = {}
+    if ctx.opts.recon_res:
+        proto += f"; both resized to {ctx.opts.recon_res}"
+    return values_t, proto, extras
 
 
-def _recon_result(name: str, values: Tensor, proto: str, extras: dict, network: str = "none",
-                  higher: bool = False) -> MetricResult:
+def _recon_needs(kind: str) -> Callable[[Any], tuple[str, ...]]:
+    return lambda opts: () if opts.pred else (f"recon:{kind}",)
+
+
+def _result(name: str, values: Tensor, proto: str, extras: dict, network: str = "none",
+            higher: bool = False) -> MetricResult:
     return MetricResult(name, im.finite_mean(values), len(values), network, proto, higher, extras=dict(extras))
 
 
-@register_metric("psnr", "reconstruction", 1024, "PSNR in dB on [0, 1] images (mean of per-image PSNR)")
+@register_metric("psnr", "reconstruction", 1024, "PSNR in dB on [0, 1] images (mean of per-image PSNR)",
+                 needs=_recon_needs("psnr"))
 def psnr(ctx: EvalContext) -> MetricResult:
-    p, t, proto, ex = recon_pairs(ctx)
-    v = im.psnr(p, t, 1.0)
-    return _recon_result("psnr", v, f"{proto}; range [0, 1], 10 log10(1/MSE) per image, mean over finite",
-                         {**ex, "infinite": int((~torch.isfinite(v)).sum())}, higher=True)
+    v, proto, ex = _recon(ctx, "psnr")
+    return _result("psnr", v, f"{proto}; range [0, 1], 10 log10(1/MSE) per image, mean over finite",
+                   {**ex, "infinite": int((~torch.isfinite(v)).sum())}, higher=True)
 
 
-@register_metric("ssim", "reconstruction", 1024, "SSIM, Gaussian 11x11 sigma 1.5, [0, 1] range")
+@register_metric("ssim", "reconstruction", 1024, "SSIM, Gaussian 11x11 sigma 1.5, [0, 1] range",
+                 needs=_recon_needs("ssim"))
 def ssim(ctx: EvalContext) -> MetricResult:
-    p, t, proto, ex = recon_pairs(ctx)
-    return _recon_result("ssim", im.ssim(p, t, 1.0), f"{proto}; range [0, 1]; Gaussian window 11 sigma 1.5, "
-                         "K=(0.01, 0.03), valid region, mean over channels", ex, higher=True)
+    v, proto, ex = _recon(ctx, "ssim")
+    return _result("ssim", v, f"{proto}; range [0, 1]; Gaussian window 11 sigma 1.5, K=(0.01, 0.03), valid region, "
+                   "mean over channels", ex, higher=True)
 
 
-@register_metric("ms_ssim", "reconstruction", 1024, "MS-SSIM (pytorch-msssim definition), [0, 1] range")
+@register_metric("ms_ssim", "reconstruction", 1024, "MS-SSIM (pytorch-msssim definition), [0, 1] range",
+                 needs=_recon_needs("ms_ssim"))
 def ms_ssim(ctx: EvalContext) -> MetricResult:
-    p, t, proto, ex = recon_pairs(ctx)
-    levels = im.ms_ssim_levels(min(p.shape[-2:]))
+    v, proto, ex = _recon(ctx, "ms_ssim")
+    size = ctx.opts.recon_res or (ctx.G.img_resolution if (ctx.G is not None and not ctx.opts.pred)
+                                  else int(ctx.meta["resolution"]))
+    levels = im.ms_ssim_levels(size)
     note = "5 scales" if levels == 5 else f"{levels} scales (images <= 160 px; weights renormalised)"
-    return _recon_result("ms_ssim", im.ms_ssim(p, t, 1.0), f"{proto}; range [0, 1]; {note}",
-                         {**ex, "levels": levels}, higher=True)
+    return _result("ms_ssim", v, f"{proto}; range [0, 1]; {note}", {**ex, "levels": levels}, higher=True)
 
 
-@register_metric("mse", "reconstruction", 1024, "MSE on [0, 1] images (x4 for the [-1, 1] range of TriPlaneNet)")
+@register_metric("mse", "reconstruction", 1024, "MSE on [0, 1] images (x4 for the [-1, 1] range of TriPlaneNet)",
+                 needs=_recon_needs("mse"))
 def mse(ctx: EvalContext) -> MetricResult:
-    p, t, proto, ex = recon_pairs(ctx)
-    v = im.mse(p, t)
-    return _recon_result("mse", v, f"{proto}; range [0, 1] (TriPlaneNet's [-1, 1] value = 4x, in extras)",
-                         {**ex, "mse_range_pm1": float(v.mean() * 4)})
+    v, proto, ex = _recon(ctx, "mse")
+    return _result("mse", v, f"{proto}; range [0, 1] (TriPlaneNet's [-1, 1] value = 4x, in extras)",
+                   {**ex, "mse_range_pm1": float(v.double().mean() * 4)})
 
 
-def _perceptual(ctx: EvalContext, which: str):  # noqa: ANN202
-    from .perceptual import DISTS, LPIPS
-
-    def build():  # noqa: ANN202
-        if which == "lpips":
-            return LPIPS(ctx.opts.lpips_net, ctx.opts.lpips_backbone, random_backbone=ctx.opts.random_backbone)
-        return DISTS(ctx.opts.dists_backbone, random_backbone=ctx.opts.random_backbone)
-
-    return ctx.memo(f"net:{which}", build, f"load {which}")
-
-
-def _batched(fn, x: Tensor, y: Tensor, batch: int = 32) -> Tensor:  # noqa: ANN001
-    return torch.cat([fn(x[i:i + batch], y[i:i + batch]) for i in range(0, len(x), batch)])
-
-
-@register_metric("lpips", "reconstruction", 1024, "LPIPS v0.1 (alex default) with the lpips package's heads")
+@register_metric("lpips", "reconstruction", 1024, "LPIPS v0.1 (alex default) with the lpips package's heads",
+                 needs=_recon_needs("lpips"))
 def lpips(ctx: EvalContext) -> MetricResult:
-    p, t, proto, ex = recon_pairs(ctx)
+    v, proto, ex = _recon(ctx, "lpips")
     net = _perceptual(ctx, "lpips")
-    v = _batched(net, p * 2 - 1, t * 2 - 1)
     note = "" if net.calibrated else " -- RANDOM BACKBONE: not the calibrated LPIPS, do not compare with papers"
-    return _recon_result("lpips", v, f"{proto}; inputs [-1, 1]{note}", {**ex, "calibrated": net.calibrated},
-                         net.description)
+    return _result("lpips", v, f"{proto}; inputs [-1, 1]{note}", {**ex, "calibrated": net.calibrated},
+                   net.description)
 
 
-@register_metric("dists", "reconstruction", 1024, "DISTS (VGG16 + released alpha/beta)")
+@register_metric("dists", "reconstruction", 1024, "DISTS (VGG16 + released alpha/beta)", needs=_recon_needs("dists"))
 def dists(ctx: EvalContext) -> MetricResult:
-    p, t, proto, ex = recon_pairs(ctx)
+    v, proto, ex = _recon(ctx, "dists")
     net = _perceptual(ctx, "dists")
-    v = _batched(net, p, t)
     note = "" if net.calibrated else " -- RANDOM BACKBONE: not the calibrated DISTS, do not compare with papers"
-    return _recon_result("dists", v, f"{proto}; inputs [0, 1]{note}", {**ex, "calibrated": net.calibrated},
-                         net.description)
+    return _result("dists", v, f"{proto}; inputs [0, 1]{note}", {**ex, "calibrated": net.calibrated},
+                   net.description)
 
 
 # ---------------------------------------------------------------------------------------------- identity
-@register_metric("id", "identity", 1024, "Identity similarity (cosine of face embeddings); failures counted")
+@register_metric("id", "identity", 1024, "Identity similarity (cosine of face embeddings); failures counted",
+                 needs=lambda opts: () if opts.pred else ("id",))
 def identity(ctx: EvalContext) -> MetricResult:
-    emb = ctx.memo("net:id", lambda: make_embedder(ctx.opts.id_embedder, ctx.opts.arcface, ctx.opts.device),
-                   "load identity embedder")
+    emb = _embedder(ctx)
     if ctx.opts.pred:
-        a, b, missing = ctx.memo("id_pred", lambda: _load_predictions(ctx), "reconstruction pairs")
+        pred, target, missing = load_predictions(ctx)
+        with ctx.shared("identity embeddings"):
+            ea, eb = embed_all(emb, pred), embed_all(emb, target)
         proto, extras = f"input-view identity: {ctx.opts.pred} vs dataset images", {"missing": missing}
     else:
-        G = ctx.require_generator("id")
-        n = ctx.num_for(1024)
-        f = ctx.fakes(n)
-        a, cams_a = f["image"], f["camera"]
-        order = torch.randperm(n, generator=torch.Generator().manual_seed(ctx.opts.seed + 3))
-        cams_b = cams_a[order.roll(1)][order.argsort()]  # a derangement of the same cameras (n > 1)
-        with ctx.shared("render second views"):
-            b = render_fakes(G, cams_b, ctx.opts.seed, ctx.nrr, ctx.opts.batch, ctx.opts.psi, keep=("image",))["image"]
-        proto = ("multi-view consistency (EG3D): each latent rendered at its dataset pose and at another sample's "
-                 f"pose; {ctx.fakes_protocol()}")
-        gap = (camera_ypr(cams_a, ctx.lookat)[:, 0] - camera_ypr(cams_b, ctx.lookat)[:, 0]).abs()
-        extras = {"yaw_gap_mean_deg": float(torch.rad2deg(gap).mean())}
-    res = identity_similarity(emb, a, b)
-    return MetricResult("id", res["cosine"], len(a), emb.description,
+        out = ctx.fake_out("id", ctx.num_for(1024))
+        ea, eb = out["a"], out["b"]
+        proto = ("multi-view consistency (EG3D): each latent rendered at its own camera and at another sample's "
+                 f"camera; {ctx.fakes_protocol()}")
+        extras = {"yaw_gap_mean_deg": float(torch.rad2deg(out["yaw_gap"]).mean())}
+    res = similarity_from_embeddings(ea, eb)
+    return MetricResult("id", res["cosine"], len(ea), emb.description,
                         f"{proto}; mean cosine over pairs with a face found on both sides",
                         True, extras={**extras, **{k: v for k, v in res.items() if k != "cosine"}})
-

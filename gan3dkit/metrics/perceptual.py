@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -29,16 +30,17 @@ LPIPS_HEADS = {
                       packages=(("lpips", "weights/v0.1/vgg.pth"),),
                       package_sha256={"lpips": "a78928a0af1e5f0fcb1f3b9e8f8c3a2a5a3de244d830ad5c1feddc79b8432868"}),
 }
+DISTS_SHA256 = "f5e65c96230b7f6ca995691647d482237e4cab8a50c5c4a5784f219ef0748218"
 DISTS_WEIGHTS = WeightSpec("DISTS alpha/beta", "dists-weights.pt",
                            url="https://github.com/dingkeyan93/DISTS/raw/master/DISTS_pytorch/weights.pt",
-                           sha256="f5e65c96230b7f6ca995691647d482237e4cab8a50c5c4a5784f219ef0748218",
+                           sha256=DISTS_SHA256,
                            packages=(("DISTS_pytorch", "weights.pt"),),
-                           package_sha256={"DISTS_pytorch": "f5e65c96230b7f6ca995691647d482237e4cab8a50c5c4a5784f219ef0748218"})
+                           package_sha256={"DISTS_pytorch": DISTS_SHA256})
 
 
 def alexnet_features() -> nn.Sequential:
     """torchvision `alexnet().features` (same indices, so `features.N.*` weights load one to one)."""
-    r = lambda: nn.ReLU(inplace=False)  # noqa: E731
+    r = lambda: nn.ReLU(inplace=False)
     return nn.Sequential(nn.Conv2d(3, 64, 11, 4, 2), r(), nn.MaxPool2d(3, 2), nn.Conv2d(64, 192, 5, padding=2), r(),
                          nn.MaxPool2d(3, 2), nn.Conv2d(192, 384, 3, padding=1), r(), nn.Conv2d(384, 256, 3, padding=1),
                          r(), nn.Conv2d(256, 256, 3, padding=1), r(), nn.MaxPool2d(3, 2))
@@ -79,14 +81,15 @@ class LPIPS(nn.Module):
     """LPIPS v0.1 (Zhang et al. 2018, lpips 0.1.4): unit-normalised features, squared differences, learned 1x1 heads,
     spatial mean, summed over 5 layers. Inputs in [-1, 1], [B, 3, H, W] -> [B]."""
 
-    SLICES = {"alex": (2, 5, 8, 10, 12), "vgg": (4, 9, 16, 23, 30)}
+    SLICES: ClassVar[dict[str, tuple[int, ...]]] = {"alex": (2, 5, 8, 10, 12), "vgg": (4, 9, 16, 23, 30)}
 
     def __init__(self, net: str = "alex", backbone: str | Path | None = None, heads: str | Path | None = None,
                  random_backbone: bool = False, seed: int = 0) -> None:
         super().__init__()
         self.features, backbone_desc = load_backbone(net, backbone, random_backbone, seed)
         sd = torch.load(fetch(LPIPS_HEADS[net], heads), map_location="cpu", weights_only=True)
-        self.heads = nn.ParameterList([nn.Parameter(sd[f"lin{i}.model.1.weight"], requires_grad=False) for i in range(5)])
+        self.heads = nn.ParameterList(
+            [nn.Parameter(sd[f"lin{i}.model.1.weight"], requires_grad=False) for i in range(5)])
         self.register_buffer("shift", torch.tensor([-0.030, -0.088, -0.188]).view(1, 3, 1, 1))
         self.register_buffer("scale", torch.tensor([0.458, 0.448, 0.450]).view(1, 3, 1, 1))
         self.calibrated = not random_backbone

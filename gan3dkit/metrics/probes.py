@@ -6,9 +6,10 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -51,7 +52,8 @@ class PoseNet(nn.Module):
     def __init__(self, width: int = 32) -> None:
         super().__init__()
         w = width
-        self.body = nn.Sequential(_block(3, w, 2), _block(w, 2 * w, 2), _block(2 * w, 4 * w, 2), _block(4 * w, 4 * w, 2))
+        self.body = nn.Sequential(_block(3, w, 2), _block(w, 2 * w, 2), _block(2 * w, 4 * w, 2),
+                                  _block(4 * w, 4 * w, 2))
         self.head = nn.Sequential(nn.Flatten(), nn.LazyLinear(128), nn.SiLU(), nn.Linear(128, 3))
 
     def forward(self, x: Tensor) -> Tensor:
@@ -70,7 +72,7 @@ class DepthNet(nn.Module):
         self.out = nn.Conv2d(w, 2, 1)
 
     def forward(self, x: Tensor) -> Tensor:
-        up = lambda t, size: F.interpolate(t, size=size, mode="bilinear", align_corners=False)  # noqa: E731
+        up = lambda t, size: F.interpolate(t, size=size, mode="bilinear", align_corners=False)
         e1 = self.e1(x)
         e2 = self.e2(e1)
         m = self.mid(e2)
@@ -138,7 +140,7 @@ def _load_arrays(path: Path, cfg: ProbeConfig) -> dict[str, Tensor]:
 
 def _split(n: int, cfg: ProbeConfig) -> tuple[Tensor, Tensor]:
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed))
-    n_hold = max(1, int(round(n * cfg.holdout)))
+    n_hold = max(1, round(n * cfg.holdout))
     if n - n_hold < 2:
         raise ValueError(f"dataset too small for a probe ({n} samples)")
     return perm[:-n_hold], perm[-n_hold:]
@@ -178,7 +180,8 @@ def evaluate_probe(probe: Probe, images: Tensor, labels: dict[str, Tensor]) -> d
     inter = (mask & valid).flatten(1).sum(1).float()
     union = (mask | valid).flatten(1).sum(1).float().clamp_min(1)
     return {"si_l1": float(l1.nanmean()), "si_rmse": float(rmse.nanmean()),
-            "nmse": float(depth_nmse(depth, labels["depth"], valid).nanmean()), "mask_iou": float((inter / union).mean())}
+            "nmse": float(depth_nmse(depth, labels["depth"], valid).nanmean()),
+            "mask_iou": float((inter / union).mean())}
 
 
 def train_probe(data: str | Path, cfg: ProbeConfig, device: str = "cpu",

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .context import EvalContext
@@ -61,18 +62,26 @@ class MetricSpec:
     default_num: int
     """Paper-protocol sample count used when `--num` is not given (e.g. 50000 for fid50k_full, 256 for nfs256)."""
     description: str
+    needs: Callable[[Any], tuple[str, ...]] = lambda opts: ()
+    """Fake-sample extractors (context.EXTRACTORS) the metric reads, given the options; the suite computes all of a
+    run's extractors in one streaming pass over the fakes."""
 
 
 _REGISTRY: dict[str, MetricSpec] = {}
 
 
-def register_metric(name: str, group: str, default_num: int, description: str) -> Callable[[MetricFn], MetricFn]:
-    """Decorator: register `fn(ctx) -> MetricResult | list[MetricResult]` under `name` (duplicates are an error)."""
+def register_metric(name: str, group: str, default_num: int, description: str,
+                    needs: tuple[str, ...] | Callable[[Any], tuple[str, ...]] = ()) -> Callable[[MetricFn], MetricFn]:
+    """Decorator: register `fn(ctx) -> MetricResult | list[MetricResult]` under `name` (duplicates are an error).
+
+    `needs` names the fake-sample extractors the metric reads (or a function of the EvalOptions returning them).
+    """
 
     def wrap(fn: MetricFn) -> MetricFn:
         if name in _REGISTRY:
             raise ValueError(f"metric {name!r} is already registered")
-        _REGISTRY[name] = MetricSpec(name, fn, group, default_num, description)
+        needs_fn = needs if callable(needs) else (lambda opts, _n=tuple(needs): _n)
+        _REGISTRY[name] = MetricSpec(name, fn, group, default_num, description, needs_fn)
         return fn
 
     return wrap
@@ -82,17 +91,22 @@ def _ensure_loaded() -> None:
     from . import suite  # noqa: F401  (registers the built-in metrics)
 
 
+#: Listing order of the groups (then registration order within a group).
+GROUPS = ("fid", "reconstruction", "identity", "geometry")
+
+
 def list_metrics() -> list[str]:
-    """Registered metric names, in registration order."""
+    """Registered metric names: by group (GROUPS, others last), then in registration order."""
     _ensure_loaded()
-    return list(_REGISTRY)
+    rank = {g: i for i, g in enumerate(GROUPS)}
+    return sorted(_REGISTRY, key=lambda n: rank.get(_REGISTRY[n].group, len(GROUPS)))
 
 
 def get_metric(name: str) -> MetricSpec:
     """The spec of `name`; unknown names raise ValueError listing the valid ones."""
     _ensure_loaded()
     if name not in _REGISTRY:
-        raise ValueError(f"unknown metric {name!r}; valid metrics: {', '.join(_REGISTRY)} (or 'all')")
+        raise ValueError(f"unknown metric {name!r}; valid metrics: {', '.join(list_metrics())} (or 'all')")
     return _REGISTRY[name]
 
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -89,33 +90,43 @@ def latents(n: int, z_dim: int, seed: int, start: int = 0) -> Tensor:  # -> [n, 
     return torch.stack(rows) if rows else torch.zeros(0, z_dim)
 
 
-@torch.no_grad()
-def render_fakes(G: torch.nn.Module, cams: Tensor, seed: int, nrr: int | None = None, batch: int = 4,
-                 psi: float = 1.0, keep: tuple[str, ...] = ("image", "image_depth"),
-                 progress: Progress | None = None) -> dict[str, Tensor]:
-    """Render len(cams) fakes; sample i uses `latents(...)[i]` and camera i (conditioning = rendering camera).
+def batch_seed(seed: int, start: int) -> int:
+    return int(np.random.SeedSequence([int(seed), 1, int(start)]).generate_state(1, dtype=np.uint64)[0]) & (2**63 - 1)
 
-    Returns `image` uint8 [N, 3, R, R], `image_raw` uint8 [N, 3, r, r] and `image_depth` float [N, 1, r, r] (ray
-    distance) among `keep`, plus `camera` [N, 25]. Rendering noise is seeded too, so a run is reproducible.
+
+def iter_fakes(G: torch.nn.Module, cams: Tensor, seed: int, nrr: int | None = None, batch: int = 4,
+               psi: float = 1.0) -> Iterator[dict[str, Any]]:
+    """Render len(cams) fakes batch by batch (nothing accumulates): sample i uses `latents(...)[i]` and camera i for
+    both conditioning and rendering; rendering noise is reseeded per batch from (seed, start), so the fakes do not
+    depend on what a consumer does between batches.
+
+    Yields `start`, `ws` (on G's device), `camera` [B, 25], `image` uint8 [B, 3, R, R], `image_raw` uint8
+    [B, 3, r, r] and `image_depth` float [B, 1, r, r] (ray distance), all but `ws` on the CPU.
     """
     device = next(G.parameters()).device
     n = len(cams)
-    z = latents(n, G.z_dim, seed)
-    out: dict[str, list[Tensor]] = {k: [] for k in keep}
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(seed) + 1)
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
         for start in range(0, n, batch):
-            zb, cb = z[start:start + batch].to(device), cams[start:start + batch].to(device)
-            ws = G.mapping(zb, cb, truncation_psi=psi)
+            torch.manual_seed(batch_seed(seed, start))
+            cb = cams[start:start + batch].to(device)
+            ws = G.mapping(latents(len(cb), G.z_dim, seed, start).to(device), cb, truncation_psi=psi)
             res = G.synthesis(ws, cb, neural_rendering_resolution=nrr)
-            for k in keep:
-                v = res[k]
-                out[k].append((to_uint8(v) if k in ("image", "image_raw") else v.float()).cpu())
-            if progress is not None:
-                progress(min(n, start + batch), n)
-    result = {k: torch.cat(v) for k, v in out.items()}
-    result["camera"] = cams.cpu()
-    return result
+            yield {"start": start, "ws": ws, "camera": cams[start:start + batch].cpu(),
+                   "image": to_uint8(res["image"]).cpu(), "image_raw": to_uint8(res["image_raw"]).cpu(),
+                   "image_depth": res["image_depth"].float().cpu()}
+
+
+def render_fakes(G: torch.nn.Module, cams: Tensor, seed: int, nrr: int | None = None, batch: int = 4,
+                 psi: float = 1.0, keep: tuple[str, ...] = ("image", "image_depth"),
+                 progress: Progress | None = None) -> dict[str, Tensor]:
+    """All of `iter_fakes` in memory (`keep` of image, image_raw, image_depth, plus camera): for small sets only."""
+    out: dict[str, list[Tensor]] = {k: [] for k in (*keep, "camera")}
+    for b in iter_fakes(G, cams, seed, nrr, batch, psi):
+        for k, parts in out.items():
+            parts.append(b[k])
+        if progress is not None:
+            progress(min(len(cams), b["start"] + batch), len(cams))
+    return {k: torch.cat(v) for k, v in out.items()}
 
 
 def iter_real(reader: DatasetReader, fields: tuple[str, ...] = ("image",), max_items: int | None = None,

@@ -1,16 +1,17 @@
-"""`evaluate()`: run registered metrics on a checkpoint and/or dataset, time them, and append results to metrics.jsonl."""
+"""`evaluate()`: run registered metrics on a checkpoint and/or dataset, time them, append results to metrics.jsonl."""
 
 from __future__ import annotations
 
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from . import defs_images, defs_geometry  # noqa: F401, I001  (register the built-in metrics)
+from . import defs_geometry, defs_images  # noqa: F401  (register the built-in metrics)
 from .context import EvalContext, EvalOptions
 from .registry import MetricResult, _clean, get_metric
 
@@ -52,8 +53,8 @@ def evaluate(metrics: list[str], data: str | Path, ckpt: str | Path | None = Non
              on_result: Callable[[MetricResult], None] | None = None) -> EvalReport:
     """Compute `metrics` (registered names) and return an EvalReport.
 
-    Metrics share one rendering of fakes (the largest count any of them needs) and cached real features; each
-    result's `time_s` excludes shared work, which is listed in `shared_s`.
+    Metrics share one streaming pass over the fakes (the largest count any of them needs; only per-sample outputs such
+    as features are kept) and cached real features; each result's `time_s` excludes shared work, listed in `shared_s`.
     """
     opts = opts or EvalOptions()
     specs = [get_metric(m) for m in metrics]
@@ -64,7 +65,10 @@ def evaluate(metrics: list[str], data: str | Path, ckpt: str | Path | None = Non
                              "--pred alone)")
     t_start = time.perf_counter()
     ctx = EvalContext(opts, data, ckpt, progress)
-    ctx.max_fakes = max((opts.num or s.default_num for s in specs if s.name != "nfs"), default=0)
+    needs = [name for s in specs for name in s.needs(opts)]
+    ctx.max_fakes = max((opts.num or s.default_num for s in specs if s.needs(opts)), default=0)
+    if needs:
+        ctx.fake_outputs(needs)  # one streaming pass over the fakes serves every metric
     results: list[MetricResult] = []
     for spec in specs:
         shared_before = sum(ctx.shared_s.values())

@@ -86,7 +86,7 @@ def download(url: str, dest: Path, sha256: str | None, timeout: float = 60.0) ->
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     try:
-        with os.fdopen(fd, "wb") as f, urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310
+        with os.fdopen(fd, "wb") as f, urllib.request.urlopen(url, timeout=timeout) as response:
             shutil.copyfileobj(response, f, CHUNK)
             f.flush()
             os.fsync(f.fileno())
@@ -125,6 +125,8 @@ def fetch(spec: WeightSpec, source: str | Path | None = None, allow_download: bo
             if dest.is_file():
                 _check_cached(dest, pinned)
                 return dest
+            if not allow_download:
+                raise WeightsUnavailable(f"{spec.name}: {text} is not cached in {cache} and downloads are disabled.")
             try:
                 return download(text, dest, pinned)
             except (urllib.error.URLError, OSError) as exc:

@@ -215,7 +215,7 @@ class ImportanceRenderer(nn.Module):
         return fine.reshape(b, m, n_importance, 1)
 
     # ------------------------------------------------------------------------------------------ rendering
-    def _evaluate(
+    def evaluate_samples(
         self,
         planes: Tensor,
         decoder: FieldDecoder,
@@ -224,6 +224,7 @@ class ImportanceRenderer(nn.Module):
         depths: Tensor,
         generator: torch.Generator | None,
     ) -> tuple[Tensor, Tensor]:  # colors [B, M, S, C], densities [B, M, S, 1]
+        """Decode the field at `depths` [B, M, S, 1] along each ray (raw densities; used by metrics such as NFS)."""
         b, m, s, _ = depths.shape
         coords = (origins.unsqueeze(-2) + depths * directions.unsqueeze(-2)).reshape(b, m * s, 3)
         dirs = directions.unsqueeze(-2).expand(b, m, s, 3).reshape(b, m * s, 3)
@@ -278,11 +279,11 @@ class ImportanceRenderer(nn.Module):
             device=ray_origins.device,
             dtype=ray_origins.dtype,
         )  # [B, M, S, 1]
-        colors, densities = self._evaluate(planes, decoder, ray_origins, ray_directions, depths, generator)
+        colors, densities = self.evaluate_samples(planes, decoder, ray_origins, ray_directions, depths, generator)
         if n_fine > 0:
             _, _, coarse_weights = mip_ray_march(colors, densities, depths, cfg.white_back, cfg.clamp_mode)
             depths_fine = self.sample_importance(depths, coarse_weights, n_fine, det=deterministic, generator=generator)
-            colors_fine, densities_fine = self._evaluate(
+            colors_fine, densities_fine = self.evaluate_samples(
                 planes, decoder, ray_origins, ray_directions, depths_fine, generator
             )
             depths, colors, densities = unify_samples(

@@ -1,4 +1,4 @@
-"""FID/KID/PR/JS: parity with reference formulas (scipy sqrtm, explicit MMD, brute-force k-NN, scipy JS) and properties."""
+"""FID/KID/PR/JS: parity with references (scipy sqrtm, explicit MMD, brute-force k-NN, scipy JS) and properties."""
 
 from __future__ import annotations
 
@@ -17,8 +17,6 @@ from gan3dkit.metrics.stats import (
     precision_recall,
 )
 
-scipy_linalg = pytest.importorskip("scipy.linalg")
-
 
 def _features(rng, n, d=32, shift=0.0, scale=1.0):
     mix = rng.normal(size=(d, d)) / math.sqrt(d)
@@ -27,6 +25,7 @@ def _features(rng, n, d=32, shift=0.0, scale=1.0):
 
 def _fid_scipy(a, b):
     """StyleGAN3's frechet_inception_distance.compute_fid formula (scipy sqrtm of the product)."""
+    scipy_linalg = pytest.importorskip("scipy.linalg")
     mu1, mu2 = a.mean(0), b.mean(0)
     s1 = np.cov(a, rowvar=False, bias=True)
     s2 = np.cov(b, rowvar=False, bias=True)
@@ -34,12 +33,15 @@ def _fid_scipy(a, b):
     return float(np.real(np.square(mu1 - mu2).sum() + np.trace(s1 + s2 - covmean * 2)))
 
 
-@pytest.mark.parametrize("shift,scale", [(0.0, 1.0), (0.3, 1.0), (0.0, 1.7), (1.0, 0.5)])
-def test_fid_matches_scipy_sqrtm_reference(shift, scale):
+@pytest.mark.parametrize("method", ["cov", "gram"])
+@pytest.mark.parametrize("shift,scale,n,m", [(0.0, 1.0, 400, 300), (0.3, 1.0, 400, 300), (0.0, 1.7, 20, 300),
+                                             (1.0, 0.5, 12, 9)])
+def test_fid_matches_scipy_sqrtm_reference(shift, scale, n, m, method):
     rng = np.random.default_rng(0)
-    a, b = _features(rng, 400), _features(rng, 300, shift=shift, scale=scale)
-    ours, ref = fid_from_features(a, b), _fid_scipy(a, b)
+    a, b = _features(rng, n), _features(rng, m, shift=shift, scale=scale)
+    ours, ref = fid_from_features(a, b, method=method), _fid_scipy(a, b)
     assert ours == pytest.approx(ref, rel=1e-6, abs=1e-8)
+    assert fid_from_stats(*mean_cov(a), *mean_cov(b)) == pytest.approx(ref, rel=1e-6, abs=1e-8)
 
 
 def test_mean_cov_is_population_covariance():
@@ -52,7 +54,7 @@ def test_mean_cov_is_population_covariance():
 def test_fid_zero_on_identical_sets_and_rises_with_noise():
     rng = np.random.default_rng(2)
     a = _features(rng, 500)
-    assert abs(fid_from_features(a, a)) < 1e-8
+    assert abs(fid_from_features(a, a)) < 1e-8 and abs(fid_from_features(a, a, method="cov")) < 1e-8
     values = [fid_from_features(a, a + rng.normal(size=a.shape) * s) for s in (0.1, 0.3, 1.0)]
     assert 0 < values[0] < values[1] < values[2]
 
@@ -64,7 +66,7 @@ def test_fid_rejects_mismatched_stats():
 
 def _mmd2_unbiased(x, y):
     n, d = x.shape
-    k = lambda a, b: (a @ b.T / d + 1) ** 3  # noqa: E731
+    k = lambda a, b: (a @ b.T / d + 1) ** 3
     kxx, kyy, kxy = k(x, x), k(y, y), k(x, y)
     return ((kxx.sum() - np.trace(kxx)) + (kyy.sum() - np.trace(kyy))) / (n * (n - 1)) - 2 * kxy.mean()
 

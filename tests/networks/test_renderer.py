@@ -117,7 +117,7 @@ def test_importance_samples_land_where_coarse_weights_are():
     renderer, planes, decoder, origins, dirs, entry = _slab_setup(n_coarse=24, n_fine=32)
     gen = torch.Generator().manual_seed(2)
     depths = renderer.sample_stratified((1, origins.shape[1]), 24, generator=gen)
-    colors, densities = renderer._evaluate(planes, decoder, origins, dirs, depths, None)
+    colors, densities = renderer.evaluate_samples(planes, decoder, origins, dirs, depths, None)
     _, _, weights = mip_ray_march(colors, densities, depths)
     fine = renderer.sample_importance(depths, weights, 32, generator=gen)  # [1, M, 32, 1]
     assert fine.shape == (1, origins.shape[1], 32, 1) and not fine.requires_grad
