@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
 from .common import command_line, console, emit_json, handle_errors, progress_bar
 from .prepare import RESUME_HELP, app
 
-OUT_HELP = "Output dataset directory, e.g. faces.lmdb (a JSON report goes to <out>.report.json)."
-WORKERS_HELP = "Worker processes for decoding/detection/cropping (results are written in input order)."
-MIRROR_HELP = "Also write a mirrored copy of each sample with its mirrored camera (<name>_mirror)."
+# Options shared by every photo importer (declared once; used as annotations in the command signatures).
+OutOpt = Annotated[Path, typer.Option("--out", help="Output dataset directory, e.g. faces.lmdb (a JSON report goes to "
+                                                    "<out>.report.json).")]
+WorkersOpt = Annotated[int, typer.Option(min=0, help="Worker processes for decoding/detection/cropping (results are "
+                                                     "written in input order).")]
+OverwriteOpt = Annotated[bool, typer.Option(help="Replace an existing dataset at --out.")]
+ResumeOpt = Annotated[bool, typer.Option("--resume/--restart", help=RESUME_HELP)]
+JsonReportOpt = Annotated[bool, typer.Option("--json", help="Print the JSON report on stdout.")]
+MirrorOpt = Annotated[bool, typer.Option(help="Also write a mirrored copy of each sample with its mirrored camera "
+                                              "(<name>_mirror).")]
 BACKEND_HELP = "Landmarks: auto, dlib (offline), mediapipe (0.10.21, offline) or face-alignment (downloads weights)."
 SHAPE_HELP = "3D mean face for PnP head pose: auto, meanshape68 (insightface data) or bfm5 (built-in 5 points)."
 UPSCALE_HELP = "Skip faces that the crop would enlarge more than this many times (too small / blurry)."
@@ -46,20 +53,20 @@ def _backend_line(settings: dict[str, Any], json_out: bool) -> None:
 @app.command()
 @handle_errors
 def ffhq(
+    out: OutOpt,
     sources: list[str] = typer.Argument(..., help="Photos: files, folders (recursive) or glob patterns."),
-    out: Path = typer.Option(..., "--out", help=OUT_HELP),
     resolution: int = typer.Option(512, min=16, help="Output size (EG3D: 512)."),
     backend: str = typer.Option("auto", help=BACKEND_HELP),
     detector: str = typer.Option("hog", help="dlib face detector: hog (fast) or cnn (better on hard poses, slow)."),
     pose_shape: str = typer.Option("auto", help=SHAPE_HELP),
     labels: Path | None = typer.Option(None, help="EG3D dataset.json with cameras to use instead of PnP."),
-    mirror: bool = typer.Option(False, help=MIRROR_HELP),
+    mirror: MirrorOpt = False,
     max_upscale: float = typer.Option(4.0, min=0.1, help=UPSCALE_HELP),
     max_images: int | None = typer.Option(None, min=1, help="Use only the first N inputs (sorted)."),
-    workers: int = typer.Option(2, min=0, help=WORKERS_HELP),
-    overwrite: bool = typer.Option(False, help="Replace an existing dataset at --out."),
-    resume: bool = typer.Option(True, "--resume/--restart", help=RESUME_HELP),
-    json_out: bool = typer.Option(False, "--json", help="Print the JSON report on stdout."),
+    workers: WorkersOpt = 2,
+    overwrite: OverwriteOpt = False,
+    resume: ResumeOpt = True,
+    json_out: JsonReportOpt = False,
 ) -> None:
     """In-the-wild face photos -> EG3D-aligned crops with cameras (radius 2.7, focal 4.2647), FFHQ-style.
 
@@ -93,7 +100,7 @@ def single(
     mirror: bool = typer.Option(False, help="Also write <name>_mirror.* (flipped crop, mirrored camera)."),
     max_upscale: float = typer.Option(4.0, min=0.1, help=UPSCALE_HELP),
     overwrite: bool = typer.Option(False, help="Replace existing output files."),
-    json_out: bool = typer.Option(False, "--json", help="Print the JSON report on stdout."),
+    json_out: JsonReportOpt = False,
 ) -> None:
     """Crop one photo the way EG3D's FFHQ was cropped and estimate its camera, for `invert` / `encode`.
 
@@ -128,19 +135,19 @@ def single(
 @app.command()
 @handle_errors
 def afhq(
+    out: OutOpt,
     sources: list[str] = typer.Argument(..., help="AFHQ images, e.g. afhq_v2/train/cat (files, folders, globs)."),
-    out: Path = typer.Option(..., "--out", help=OUT_HELP),
     resolution: int = typer.Option(512, min=8, help="Output size (AFHQ is 512)."),
     labels: Path | None = typer.Option(None, help="EG3D's AFHQ dataset.json (default: dataset.json in the folder)."),
     prior: str = typer.Option("afhq", help=PRIOR_HELP),
     crop: str = typer.Option("center", help="Non-square images: center (crop), pad, or none (skip them)."),
-    mirror: bool = typer.Option(False, help=MIRROR_HELP),
+    mirror: MirrorOpt = False,
     seed: int = typer.Option(0, help="Seed for cameras sampled from the prior (per input index)."),
     max_images: int | None = typer.Option(None, min=1, help="Use only the first N inputs (sorted)."),
-    workers: int = typer.Option(2, min=0, help=WORKERS_HELP),
-    overwrite: bool = typer.Option(False, help="Replace an existing dataset at --out."),
-    resume: bool = typer.Option(True, "--resume/--restart", help=RESUME_HELP),
-    json_out: bool = typer.Option(False, "--json", help="Print the JSON report on stdout."),
+    workers: WorkersOpt = 2,
+    overwrite: OverwriteOpt = False,
+    resume: ResumeOpt = True,
+    json_out: JsonReportOpt = False,
 ) -> None:
     """AFHQ cats with EG3D's labels; cats without a label get a camera from the prior and are listed in the report.
 
@@ -158,20 +165,20 @@ def afhq(
 @app.command()
 @handle_errors
 def cub(
+    out: OutOpt,
     root: Path = typer.Option(..., "--root", help="The CUB_200_2011 folder (images.txt, bounding_boxes.txt, images/)."),
-    out: Path = typer.Option(..., "--out", help=OUT_HELP),
     masks: Path | None = typer.Option(None, help="Segmentation folder (default: segmentations/ in or beside root)."),
     split: str = typer.Option("train", help="train, test or all (train_test_split.txt)."),
     resolution: int = typer.Option(256, min=8, help="Output size."),
     margin: float = typer.Option(0.1, min=0.0, help="Context around the bounding box (fraction of its longer side)."),
     prior: str = typer.Option("cub", help=PRIOR_HELP),
     seed: int = typer.Option(0, help="Seed for the cameras sampled from the prior (per input index)."),
-    mirror: bool = typer.Option(False, help=MIRROR_HELP),
+    mirror: MirrorOpt = False,
     max_images: int | None = typer.Option(None, min=1, help="Use only the first N birds."),
-    workers: int = typer.Option(2, min=0, help=WORKERS_HELP),
-    overwrite: bool = typer.Option(False, help="Replace an existing dataset at --out."),
-    resume: bool = typer.Option(True, "--resume/--restart", help=RESUME_HELP),
-    json_out: bool = typer.Option(False, "--json", help="Print the JSON report on stdout."),
+    workers: WorkersOpt = 2,
+    overwrite: OverwriteOpt = False,
+    resume: ResumeOpt = True,
+    json_out: JsonReportOpt = False,
 ) -> None:
     """CUB-200-2011 birds: square crop around the box, bird on white via its mask (stored too), prior cameras.
 
@@ -189,17 +196,17 @@ def cub(
 @app.command()
 @handle_errors
 def lsun(
+    out: OutOpt,
     lmdb_path: Path = typer.Option(..., "--lmdb", help="LSUN lmdb export folder, e.g. bedroom_train_lmdb."),
-    out: Path = typer.Option(..., "--out", help=OUT_HELP),
     resolution: int = typer.Option(256, min=8, help="Output size."),
     prior: str | None = typer.Option(None, help="lsun_bedroom / lsun_church (default: from the folder name)."),
     seed: int = typer.Option(0, help="Seed for the cameras sampled from the prior (per input index)."),
-    mirror: bool = typer.Option(False, help=MIRROR_HELP),
+    mirror: MirrorOpt = False,
     max_images: int | None = typer.Option(None, min=1, help="Use only the first N records (key order)."),
-    workers: int = typer.Option(2, min=0, help=WORKERS_HELP),
-    overwrite: bool = typer.Option(False, help="Replace an existing dataset at --out."),
-    resume: bool = typer.Option(True, "--resume/--restart", help=RESUME_HELP),
-    json_out: bool = typer.Option(False, "--json", help="Print the JSON report on stdout."),
+    workers: WorkersOpt = 2,
+    overwrite: OverwriteOpt = False,
+    resume: ResumeOpt = True,
+    json_out: JsonReportOpt = False,
 ) -> None:
     """LSUN bedroom/church: decode (JPEG/WebP), centre crop, resize; cameras from the Table C prior.
 
@@ -217,20 +224,20 @@ def lsun(
 @app.command()
 @handle_errors
 def folder(
+    out: OutOpt,
     sources: list[str] = typer.Argument(..., help="Images: files, folders (recursive) or glob patterns."),
-    out: Path = typer.Option(..., "--out", help=OUT_HELP),
     resolution: int = typer.Option(256, min=8, help="Output size."),
     labels: Path | None = typer.Option(None, help="EG3D dataset.json (default: dataset.json in a single folder)."),
     prior: str | None = typer.Option(None, help=PRIOR_HELP + " Without it, unlabelled images are skipped."),
     crop: str = typer.Option("center", help="Non-square images: center (crop), pad, or none (skip them)."),
     fill: int = typer.Option(0, min=0, max=255, help="Padding grey level for --crop pad."),
-    mirror: bool = typer.Option(False, help=MIRROR_HELP),
+    mirror: MirrorOpt = False,
     seed: int = typer.Option(0, help="Seed for cameras sampled from the prior (per input index)."),
     max_images: int | None = typer.Option(None, min=1, help="Use only the first N inputs (sorted)."),
-    workers: int = typer.Option(2, min=0, help=WORKERS_HELP),
-    overwrite: bool = typer.Option(False, help="Replace an existing dataset at --out."),
-    resume: bool = typer.Option(True, "--resume/--restart", help=RESUME_HELP),
-    json_out: bool = typer.Option(False, "--json", help="Print the JSON report on stdout."),
+    workers: WorkersOpt = 2,
+    overwrite: OverwriteOpt = False,
+    resume: ResumeOpt = True,
+    json_out: JsonReportOpt = False,
 ) -> None:
     """Any images -> dataset: square crop + resize, cameras from EG3D labels or sampled from a prior.
 
