@@ -137,8 +137,10 @@ def test_lookat_points_at_target_and_degenerate_top_view():
         to_target = torch.tensor([0, 0, 0.2]) - m[:3, 3]
         assert torch.allclose(m[:3, 2], to_target / to_target.norm(), atol=1e-6)
     top = create_cam2world_matrix(torch.tensor([[0.0, -1.0, 0.0]]), torch.tensor([[0.0, 2.0, 0.0]]))
-    assert torch.isfinite(top).all() and label_problems(torch.cat([top.reshape(16), torch.tensor(
-        [1.0, 0, 0.5, 0, 1.0, 0.5, 0, 0, 1])])) == []
+    assert (
+        torch.isfinite(top).all()
+        and label_problems(torch.cat([top.reshape(16), torch.tensor([1.0, 0, 0.5, 0, 1.0, 0.5, 0, 0, 1])])) == []
+    )
 
 
 def test_uniform_sampler_bounds():

@@ -21,10 +21,25 @@ def test_help_lists_only_implemented_groups_and_examples():
         assert f" {cmd} " in res.output
     for absent in ("invert", "edit", "distill-encoder"):  # not implemented yet, so not listed
         assert f" {absent} " not in res.output
-    for sub in (["data", "info"], ["data", "validate"], ["data", "export"], ["prepare", "eg3d"], ["env"], ["train"],
-                ["generate"], ["prepare", "synthetic"], ["quickstart"], ["evaluate"], ["train-probe"],
-                ["prepare", "ffhq"], ["prepare", "single"], ["prepare", "cub"], ["prepare", "lsun"], ["prepare", "folder"],
-                ["prepare", "afhq"]):
+    for sub in (
+        ["data", "info"],
+        ["data", "validate"],
+        ["data", "export"],
+        ["prepare", "eg3d"],
+        ["env"],
+        ["train"],
+        ["generate"],
+        ["prepare", "synthetic"],
+        ["quickstart"],
+        ["evaluate"],
+        ["train-probe"],
+        ["prepare", "ffhq"],
+        ["prepare", "single"],
+        ["prepare", "cub"],
+        ["prepare", "lsun"],
+        ["prepare", "folder"],
+        ["prepare", "afhq"],
+    ):
         assert "Example:" in runner.invoke(app, [*sub, "--help"]).output
 
 

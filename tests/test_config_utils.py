@@ -26,22 +26,26 @@ class Outer:
 
 
 def test_round_trip_and_overrides():
-    cfg = apply_overrides(Outer(), ["inner.x=3", "inner.kind=b", "inner.y=[1, 2, 3]", "name=hello", "inner.n=5",
-                                    "rate=1"])
+    cfg = apply_overrides(
+        Outer(), ["inner.x=3", "inner.kind=b", "inner.y=[1, 2, 3]", "name=hello", "inner.n=5", "rate=1"]
+    )
     assert cfg == Outer(Inner(3, (1.0, 2.0, 3.0), "b", 5), "hello", 1.0)
     assert isinstance(cfg.rate, float) and isinstance(cfg.inner.y, tuple)
     assert from_dict(Outer, to_dict(cfg)) == cfg
 
 
-@pytest.mark.parametrize("override, message", [
-    ("inner.x=1.5", "expected an integer"),
-    ("inner.z=1", "unknown key 'z'"),
-    ("inner.kind=c", "is not one of"),
-    ("nope.x=1", "not a config section"),
-    ("inner.y=[1, 2]", "expected 3 items"),
-    ("rate=true", "expected a number"),
-    ("no_equals", "key.path=value"),
-])
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("inner.x=1.5", "expected an integer"),
+        ("inner.z=1", "unknown key 'z'"),
+        ("inner.kind=c", "is not one of"),
+        ("nope.x=1", "not a config section"),
+        ("inner.y=[1, 2]", "expected 3 items"),
+        ("rate=true", "expected a number"),
+        ("no_equals", "key.path=value"),
+    ],
+)
 def test_bad_overrides_are_rejected(override, message):
     with pytest.raises(ConfigError, match=message):
         apply_overrides(Outer(), [override])

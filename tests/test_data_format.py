@@ -90,8 +90,9 @@ def test_missing_paths_and_non_datasets(tmp_path):
 def test_reader_with_workers_sees_every_sample_once(dataset_factory):
     path, data = dataset_factory(n=12, fields=("image", "camera", "depth", "mask"))
     ds = LMDBDataset(path, xflip=True)
-    loader = torch.utils.data.DataLoader(ds, batch_size=5, num_workers=2, shuffle=True,
-                                         generator=torch.Generator().manual_seed(0))
+    loader = torch.utils.data.DataLoader(
+        ds, batch_size=5, num_workers=2, shuffle=True, generator=torch.Generator().manual_seed(0)
+    )
     seen = []
     for batch in loader:
         for j in range(len(batch["index"])):

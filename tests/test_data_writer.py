@@ -35,8 +35,11 @@ SCRIPT = textwrap.dedent("""
 def _run(tmp_path, out, n, delay, resume):
     script = tmp_path / "writer.py"
     script.write_text(SCRIPT)
-    return subprocess.Popen([sys.executable, str(script), str(out), str(n), str(delay), "1" if resume else "0"],
-                            stdout=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, str(script), str(out), str(n), str(delay), "1" if resume else "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_kill_during_write_leaves_no_valid_dataset_and_resume_is_exact(tmp_path):

@@ -49,8 +49,10 @@ def main() -> None:
     results, rows, prev = [], [], 0.0
     for i, mark in enumerate(marks):
         budget = ["run.max_steps=0"] if mark == 0 else ["run.max_steps=null", f"run.max_minutes={mark - prev}"]
-        cfg = apply_overrides(train_preset("tiny"), [f'data="{data}"', f'out="{run_dir}"', "run.workers=1",
-                                                     "run.kimg=100000", *args.overrides, *budget])
+        cfg = apply_overrides(
+            train_preset("tiny"),
+            [f'data="{data}"', f'out="{run_dir}"', "run.workers=1", "run.kimg=100000", *args.overrides, *budget],
+        )
         t0 = time.time()
         records: list[dict] = []
         train(cfg, resume=i > 0, on_tick=records.append)
@@ -64,14 +66,31 @@ def main() -> None:
         depth_ranges = [float(np.ptp(s["depth"][1])) for s in per_seed]  # frontal view depth range
         prog = read_header(ckpt)["progress"]
         losses = {k: v for k, v in (records[-1] if records else {}).items() if k.startswith("Loss/")}
-        results.append({"minutes": mark, "kimg": prog["nimg"] / 1000, "steps": prog["step"], "image": str(path),
-                        "frontal_depth_range_mean": float(np.mean(depth_ranges)), "wall_sec": time.time() - t0,
-                        **losses})
+        results.append(
+            {
+                "minutes": mark,
+                "kimg": prog["nimg"] / 1000,
+                "steps": prog["step"],
+                "image": str(path),
+                "frontal_depth_range_mean": float(np.mean(depth_ranges)),
+                "wall_sec": time.time() - t0,
+                **losses,
+            }
+        )
         print(json.dumps(results[-1]), file=sys.stderr, flush=True)
     figure = _stack(rows)
     Image.fromarray(figure).save(args.out / "learning_check.png")
-    print(json.dumps({"threads": args.threads, "torch": torch.__version__, "marks": results,
-                      "figure": str(args.out / "learning_check.png")}, indent=2))
+    print(
+        json.dumps(
+            {
+                "threads": args.threads,
+                "torch": torch.__version__,
+                "marks": results,
+                "figure": str(args.out / "learning_check.png"),
+            },
+            indent=2,
+        )
+    )
 
 
 def _stack(rows: list[tuple[float, np.ndarray]]) -> np.ndarray:

@@ -52,7 +52,9 @@ class Cameras:
         return cls(label[:, :16].reshape(-1, 4, 4), label[:, 16:].reshape(-1, 3, 3))
 
     @classmethod
-    def from_matrices(cls, cam2world: Tensor, focal: float | Tensor, principal: tuple[float, float] = (0.5, 0.5)) -> "Cameras":
+    def from_matrices(
+        cls, cam2world: Tensor, focal: float | Tensor, principal: tuple[float, float] = (0.5, 0.5)
+    ) -> "Cameras":
         """Build from [B, 4, 4] cam2world and a normalised focal (scalar or [B]); principal point normalised."""
         batch = cam2world.shape[0]
         k = torch.zeros(batch, 3, 3, dtype=cam2world.dtype, device=cam2world.device)
@@ -161,7 +163,9 @@ def label_problems(
         out.append(f"intrinsics must be [[fx, s, cx], [0, fy, cy], [0, 0, 1]], got {k.tolist()}")
     for name, f in (("fx", k[0, 0].item()), ("fy", k[1, 1].item())):
         if not (min_focal <= f <= max_focal):
-            out.append(f"normalised focal {name} = {f:.4g} outside [{min_focal}, {max_focal}] (is K normalised by image size?)")
+            out.append(
+                f"normalised focal {name} = {f:.4g} outside [{min_focal}, {max_focal}] (is K normalised by image size?)"
+            )
     cx, cy = k[0, 2].item(), k[1, 2].item()
     if not (0.0 <= cx <= 1.0 and 0.0 <= cy <= 1.0):
         out.append(f"principal point ({cx:.4g}, {cy:.4g}) outside the image (normalised coordinates in [0, 1])")

@@ -22,8 +22,13 @@ def yaw_pitch_to_eg3d_hv(yaw: Tensor, pitch: Tensor) -> tuple[Tensor, Tensor]:
     return yaw + math.pi / 2, math.pi / 2 * (1.0 - torch.sin(pitch))
 
 
-def ypr_to_cam2world(yaw: Tensor, pitch: Tensor, roll: Tensor, radius: float | Tensor = 2.7,
-                     lookat: Sequence[float] | Tensor = (0.0, 0.0, 0.0)) -> Tensor:
+def ypr_to_cam2world(
+    yaw: Tensor,
+    pitch: Tensor,
+    roll: Tensor,
+    radius: float | Tensor = 2.7,
+    lookat: Sequence[float] | Tensor = (0.0, 0.0, 0.0),
+) -> Tensor:
     """[B, 4, 4] cam2world for orbit angles (data_specs `orbit_v1`).
 
     The camera sits at radius * (cos(pitch) sin(yaw), sin(pitch), cos(pitch) cos(yaw)) -- the same point EG3D's

@@ -52,7 +52,9 @@ def eg3d_positions(h: Tensor, v: Tensor, radius: float | Tensor) -> Tensor:
     return torch.stack([x, y, z], dim=-1)
 
 
-def lookat_cam2world(h: Tensor, v: Tensor, radius: float | Tensor, lookat: Sequence[float] | Tensor = (0, 0, 0)) -> Tensor:
+def lookat_cam2world(
+    h: Tensor, v: Tensor, radius: float | Tensor, lookat: Sequence[float] | Tensor = (0, 0, 0)
+) -> Tensor:
     """[B, 4, 4] cam2world for cameras at EG3D angles (h, v) on the sphere of `radius`, looking at `lookat`."""
     origins = eg3d_positions(h, v, radius)
     target = torch.as_tensor(lookat, dtype=origins.dtype, device=origins.device).reshape(1, 3)
@@ -75,14 +77,28 @@ def lookat_pose(
     return lookat_cam2world(h, v, radius, lookat).float()
 
 
-def gaussian_pose(h_mean: float, v_mean: float, h_std: float = 0.0, v_std: float = 0.0, radius: float = 1.0,
-                  batch: int = 1, generator: torch.Generator | None = None) -> Tensor:
+def gaussian_pose(
+    h_mean: float,
+    v_mean: float,
+    h_std: float = 0.0,
+    v_std: float = 0.0,
+    radius: float = 1.0,
+    batch: int = 1,
+    generator: torch.Generator | None = None,
+) -> Tensor:
     """EG3D `GaussianCameraPoseSampler`: Gaussian (h, v), camera looks at the origin; [B, 4, 4] cam2world."""
     return lookat_pose(h_mean, v_mean, (0.0, 0.0, 0.0), h_std, v_std, radius, batch, generator)
 
 
-def uniform_pose(h_mean: float, v_mean: float, h_std: float = 0.0, v_std: float = 0.0, radius: float = 1.0,
-                 batch: int = 1, generator: torch.Generator | None = None) -> Tensor:
+def uniform_pose(
+    h_mean: float,
+    v_mean: float,
+    h_std: float = 0.0,
+    v_std: float = 0.0,
+    radius: float = 1.0,
+    batch: int = 1,
+    generator: torch.Generator | None = None,
+) -> Tensor:
     """EG3D `UniformCameraPoseSampler`: h ~ U[h_mean - h_std, h_mean + h_std] (same for v), looks at the origin."""
     h = (torch.rand(batch, generator=generator, dtype=torch.float64) * 2 - 1) * h_std + h_mean
     v = (torch.rand(batch, generator=generator, dtype=torch.float64) * 2 - 1) * v_std + v_mean

@@ -35,10 +35,18 @@ def command_line() -> str:
 
 
 @contextlib.contextmanager
-def progress_bar(description: str, total: int | None = None, json_mode: bool = False) -> Iterator[Callable[[int, int], None]]:
+def progress_bar(
+    description: str, total: int | None = None, json_mode: bool = False
+) -> Iterator[Callable[[int, int], None]]:
     """A rich progress bar on stderr; yields `update(done, total)`."""
-    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TextColumn("eta"), TimeRemainingColumn()]
+    columns = [
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+    ]
     with Progress(*columns, console=err_console, transient=json_mode) as bar:
         task = bar.add_task(description, total=total)
 

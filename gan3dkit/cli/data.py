@@ -39,8 +39,10 @@ def info(
     meta, stats = summary["meta"], summary["stats"]
     out = console()
     out.print(f"[bold]{path}[/]  {meta['format']} v{meta['format_version']}")
-    out.print(f"{meta['count']} samples, {meta['resolution']}x{meta['resolution']}x{meta['channels']}, "
-              f"fields: {', '.join(meta['fields'])}")
+    out.print(
+        f"{meta['count']} samples, {meta['resolution']}x{meta['resolution']}x{meta['channels']}, "
+        f"fields: {', '.join(meta['fields'])}"
+    )
     prior = meta.get("pose_prior")
     out.print(f"pose prior: {prior['name'] if prior else 'none recorded'}")
     prov = meta["provenance"]

@@ -46,8 +46,10 @@ def collect_env() -> dict[str, Any]:
         "gan3dkit": __version__,
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "versions": {d: _version(d) for d in ("torch", "numpy", "pillow", "lmdb", "typer", "rich", "safetensors",
-                                              "scikit-image", "ninja")},
+        "versions": {
+            d: _version(d)
+            for d in ("torch", "numpy", "pillow", "lmdb", "typer", "rich", "safetensors", "scikit-image", "ninja")
+        },
         "device": {
             "cuda_available": cuda,
             "cuda_version": torch.version.cuda,
@@ -87,8 +89,10 @@ def env(json_out: bool = typer.Option(False, "--json", help="Print machine-reada
     out.print(f"[bold]gan3dkit {info['gan3dkit']}[/] on Python {info['python']} ({info['platform']})")
     out.print("versions: " + ", ".join(f"{k} {v or '-'}" for k, v in info["versions"].items()))
     dev = info["device"]
-    out.print(f"device: {'CUDA ' + ', '.join(dev['gpus']) if dev['cuda_available'] else 'CPU only'} "
-              f"({dev['cpu_threads']} CPU threads)")
+    out.print(
+        f"device: {'CUDA ' + ', '.join(dev['gpus']) if dev['cuda_available'] else 'CPU only'} "
+        f"({dev['cpu_threads']} CPU threads)"
+    )
     out.print(f"dataset format: {info['dataset_format']}")
     ops = info["ops"]
     table = Table(title="ops backend", show_lines=False)
@@ -98,7 +102,9 @@ def env(json_out: bool = typer.Option(False, "--json", help="Print machine-reada
         table.add_row("-", ops["status"], "", "")
     else:
         for name, row in ops.items():
-            table.add_row(name, row.get("active", "?"), str(row.get("compiled_available", False)), row.get("reason", ""))
+            table.add_row(
+                name, row.get("active", "?"), str(row.get("compiled_available", False)), row.get("reason", "")
+            )
     out.print(table)
     opt = Table(title="optional packages")
     for col in ("package", "found", "provides"):

@@ -36,9 +36,19 @@ def synthetic(
     if family not in FAMILIES:
         raise ValueError(f"unknown family {family!r}; choose one of {', '.join(FAMILIES)}")
     with progress_bar(f"rendering {family}", total=num, json_mode=json_out) as update:
-        path = build_synthetic(out, family=family, num=num, resolution=resolution, prior=prior, seed=seed,
-                               ssaa=ssaa, overwrite=overwrite, resume=resume, command=command_line(),
-                               progress=update)
+        path = build_synthetic(
+            out,
+            family=family,
+            num=num,
+            resolution=resolution,
+            prior=prior,
+            seed=seed,
+            ssaa=ssaa,
+            overwrite=overwrite,
+            resume=resume,
+            command=command_line(),
+            progress=update,
+        )
     _done(path, json_out)
 
 
@@ -66,9 +76,18 @@ def eg3d(
 
     prior_dict = get_prior(prior).to_dict() if prior else None
     with progress_bar("importing", json_mode=json_out) as update:
-        path, report = import_eg3d(src, out, resolution=resolution, pose_prior=prior_dict, max_images=max_images,
-                                   strict=strict, overwrite=overwrite, resume=resume, command=command_line(),
-                                   progress=update)
+        path, report = import_eg3d(
+            src,
+            out,
+            resolution=resolution,
+            pose_prior=prior_dict,
+            max_images=max_images,
+            strict=strict,
+            overwrite=overwrite,
+            resume=resume,
+            command=command_line(),
+            progress=update,
+        )
     if not json_out:
         out_c = console()
         for item in report["skipped"][:20]:
@@ -83,10 +102,20 @@ def _done(path: Path, json_out: bool, report: dict | None = None) -> None:
 
     meta = read_meta(path)
     if json_out:
-        emit_json({"out": str(path), "count": meta["count"], "resolution": meta["resolution"],
-                   "fields": meta["fields"], "report": report})
+        emit_json(
+            {
+                "out": str(path),
+                "count": meta["count"],
+                "resolution": meta["resolution"],
+                "fields": meta["fields"],
+                "report": report,
+            }
+        )
     else:
-        console().print(f"[green]wrote[/] {path}: {meta['count']} samples at {meta['resolution']}x{meta['resolution']}"
-                        f" ({', '.join(meta['fields'])})")
+        console().print(
+            f"[green]wrote[/] {path}: {meta['count']} samples at {meta['resolution']}x{meta['resolution']}"
+            f" ({', '.join(meta['fields'])})"
+        )
+
 
 from . import prepare_photos  # noqa: E402,F401  (registers ffhq/single/afhq/cub/lsun/folder on app)

@@ -38,19 +38,32 @@ def quickstart(
     c = console(json_out)
     if not data.exists():
         with progress_bar("1/4 rendering synthetic heads", total=num, json_mode=json_out) as update:
-            build_synthetic(data, family="heads", num=num, resolution=64, resume=True,
-                            command=f"gan3dkit quickstart --out {out}", progress=update)
+            build_synthetic(
+                data,
+                family="heads",
+                num=num,
+                resolution=64,
+                resume=True,
+                command=f"gan3dkit quickstart --out {out}",
+                progress=update,
+            )
     report = validate_dataset(data)
     if not report.ok:
         raise ValueError(f"quickstart dataset failed validation: {report.bad[:3]} {report.errors}")
     sheet = atomic_save_png(out / "dataset.png", contact_sheet(data, num=16))
-    cfg = apply_overrides(train_preset("tiny"), [f'data="{data}"', f'out="{run}"', f"run.max_minutes={minutes}",
-                                                 "run.kimg=100000", "run.workers=1"])
-    with progress_bar(f"2/4 training tiny EG3D for {minutes:g} min", total=int(minutes * 60),
-                      json_mode=json_out) as update:
+    cfg = apply_overrides(
+        train_preset("tiny"),
+        [f'data="{data}"', f'out="{run}"', f"run.max_minutes={minutes}", "run.kimg=100000", "run.workers=1"],
+    )
+    with progress_bar(
+        f"2/4 training tiny EG3D for {minutes:g} min", total=int(minutes * 60), json_mode=json_out
+    ) as update:
         start = time.time()
-        summary = train(cfg, resume=True, on_step=lambda n, t: update(min(int(time.time() - start), int(minutes * 60)),
-                                                                      int(minutes * 60)))
+        summary = train(
+            cfg,
+            resume=True,
+            on_step=lambda n, t: update(min(int(time.time() - start), int(minutes * 60)), int(minutes * 60)),
+        )
     G, _ = load_generator(run / "checkpoint.safetensors")
     with progress_bar("3/4 rendering views, video, mesh", total=3, json_mode=json_out) as update:
         grid, _ = render_views(G, [0, 1, 2, 3], nrr=cfg.loss.nrr_initial)
@@ -61,21 +74,38 @@ def quickstart(
         verts, faces, level = extract_mesh(G, 0, resolution=96, level=None)
         mesh = write_ply(out / "seed0000.ply", verts, faces)
         update(3, 3)
-    result = {"dataset": str(data), "dataset_picture": str(sheet), "run": str(run),
-              "checkpoint": summary["checkpoint"], "kimg": summary["nimg"] / 1000, "steps": summary["steps"],
-              "samples": str(run / "samples"), "views": str(views), "videos": [str(v) for v in videos],
-              "mesh": str(mesh), "mesh_level": level, "seconds": round(time.time() - t0, 1)}
+    result = {
+        "dataset": str(data),
+        "dataset_picture": str(sheet),
+        "run": str(run),
+        "checkpoint": summary["checkpoint"],
+        "kimg": summary["nimg"] / 1000,
+        "steps": summary["steps"],
+        "samples": str(run / "samples"),
+        "views": str(views),
+        "videos": [str(v) for v in videos],
+        "mesh": str(mesh),
+        "mesh_level": level,
+        "seconds": round(time.time() - t0, 1),
+    }
     if json_out:
         emit_json(result)
         return
     c.print(f"[bold]4/4 done[/] in {result['seconds']:.0f} s. What the quickstart made:")
-    rows = [("dataset", f"{data}  ({report.count} heads 64x64 with camera, depth, mask, pose)"),
-            ("dataset picture", f"{sheet}  (images, masks, depth; near = bright)"),
-            ("training run", f"{run}  ({summary['steps']} steps, {result['kimg']:.2f} kimg; config.json, stats.jsonl)"),
-            ("checkpoint", summary["checkpoint"]), ("training samples", f"{run / 'samples'}  (rgb, raw, depth)"),
-            ("views", f"{views}  (4 seeds x yaw +0.4/0/-0.4, then depth)"),
-            ("orbit video", ", ".join(result["videos"])), ("mesh", f"{mesh}  (marching cubes at sigma {level:.3g})")]
+    rows = [
+        ("dataset", f"{data}  ({report.count} heads 64x64 with camera, depth, mask, pose)"),
+        ("dataset picture", f"{sheet}  (images, masks, depth; near = bright)"),
+        ("training run", f"{run}  ({summary['steps']} steps, {result['kimg']:.2f} kimg; config.json, stats.jsonl)"),
+        ("checkpoint", summary["checkpoint"]),
+        ("training samples", f"{run / 'samples'}  (rgb, raw, depth)"),
+        ("views", f"{views}  (4 seeds x yaw +0.4/0/-0.4, then depth)"),
+        ("orbit video", ", ".join(result["videos"])),
+        ("mesh", f"{mesh}  (marching cubes at sigma {level:.3g})"),
+    ]
     for name, value in rows:
         c.print(f"  {name:<17} {value}", soft_wrap=True, highlight=False)
-    c.print(f"Train longer: gan3dkit train --data {data} --out {run} --preset tiny --minutes 20  (resumes exactly)",
-            soft_wrap=True, highlight=False)
+    c.print(
+        f"Train longer: gan3dkit train --data {data} --out {run} --preset tiny --minutes 20  (resumes exactly)",
+        soft_wrap=True,
+        highlight=False,
+    )

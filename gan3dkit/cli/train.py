@@ -35,8 +35,11 @@ def train(
     from ..utils.config import apply_overrides
 
     cfg = TrainConfig.from_dict(json.loads(config.read_text())) if config else train_preset(preset)
-    overrides = list(set_) + [f"data={json.dumps(str(data))}", f"out={json.dumps(str(out))}",
-                              f"method={json.dumps(method)}"]
+    overrides = list(set_) + [
+        f"data={json.dumps(str(data))}",
+        f"out={json.dumps(str(out))}",
+        f"method={json.dumps(method)}",
+    ]
     if kimg is not None:
         overrides.append(f"run.kimg={kimg}")
     if max_steps is not None:
@@ -52,24 +55,43 @@ def train(
     from ..train.loop import train as run_training
 
     main = int(os.environ.get("RANK", "0")) == 0
-    total = int(cfg.run.kimg * 1000) if cfg.run.max_steps is None else min(int(cfg.run.kimg * 1000),
-                                                                            cfg.run.max_steps * cfg.optim.batch)
-    columns = [TextColumn("[bold]training[/]"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} img"),
-               TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn()]
+    total = (
+        int(cfg.run.kimg * 1000)
+        if cfg.run.max_steps is None
+        else min(int(cfg.run.kimg * 1000), cfg.run.max_steps * cfg.optim.batch)
+    )
+    columns = [
+        TextColumn("[bold]training[/]"),
+        BarColumn(),
+        TextColumn("{task.completed:,}/{task.total:,} img"),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+    ]
     with Progress(*columns, console=err_console, disable=not main) as bar:
         task = bar.add_task("train", total=total)
 
         def on_tick(rec: dict) -> None:
             losses = "  ".join(f"{k.split('/')[-1]} {v:.3f}" for k, v in rec.items() if k.startswith("Loss/"))
-            bar.console.print(f"tick {rec['tick']:>4}  kimg {rec['kimg']:8.3f}  {rec['sec_per_kimg']:7.1f} s/kimg  "
-                              f"nrr {rec['nrr']}  {losses}", highlight=False)
+            bar.console.print(
+                f"tick {rec['tick']:>4}  kimg {rec['kimg']:8.3f}  {rec['sec_per_kimg']:7.1f} s/kimg  "
+                f"nrr {rec['nrr']}  {losses}",
+                highlight=False,
+            )
 
-        summary = run_training(cfg, resume=resume, on_tick=on_tick,
-                               on_step=lambda n, t: bar.update(task, completed=min(n, total)), device=device)
+        summary = run_training(
+            cfg,
+            resume=resume,
+            on_tick=on_tick,
+            on_step=lambda n, t: bar.update(task, completed=min(n, total)),
+            device=device,
+        )
     if not main:
         return
     if json_out:
         emit_json(summary)
     else:
-        console().print(f"[green]done[/]: {summary['nimg']:,} images in {summary['steps']} steps; "
-                        f"checkpoint {summary['checkpoint']}; samples in {out / 'samples'}")
+        console().print(
+            f"[green]done[/]: {summary['nimg']:,} images in {summary['steps']} steps; "
+            f"checkpoint {summary['checkpoint']}; samples in {out / 'samples'}"
+        )

@@ -31,15 +31,22 @@ class EG3DSource:
         if not self.src.exists():
             raise FileNotFoundError(f"EG3D source {self.src} not found")
         self._zip = zipfile.ZipFile(self.src) if self.src.is_file() else None
-        all_names = self._zip.namelist() if self._zip else [
-            p.relative_to(self.src).as_posix() for p in self.src.rglob("*") if p.is_file()]
+        all_names = (
+            self._zip.namelist()
+            if self._zip
+            else [p.relative_to(self.src).as_posix() for p in self.src.rglob("*") if p.is_file()]
+        )
         self.names = sorted(n for n in all_names if Path(n).suffix.lower() in IMAGE_EXTS)
         if "dataset.json" not in all_names:
-            raise DatasetFormatError(f"{self.src} has no dataset.json: EG3D data needs camera labels "
-                                     "({'labels': [[file name, [25 floats]], ...]})")
+            raise DatasetFormatError(
+                f"{self.src} has no dataset.json: EG3D data needs camera labels "
+                "({'labels': [[file name, [25 floats]], ...]})"
+            )
         labels = json.loads(self.read("dataset.json")).get("labels")
         if not labels:
-            raise DatasetFormatError(f"{self.src}/dataset.json has no labels; gan3dkit datasets need a camera per image")
+            raise DatasetFormatError(
+                f"{self.src}/dataset.json has no labels; gan3dkit datasets need a camera per image"
+            )
         self.labels: dict[str, Any] = {str(name).replace("\\", "/"): value for name, value in labels}
 
     def read(self, name: str) -> bytes:
@@ -52,9 +59,18 @@ class EG3DSource:
             self._zip.close()
 
 
-def import_eg3d(src: str | Path, out: str | Path, resolution: int | None = None, pose_prior: dict | None = None,
-                max_images: int | None = None, strict: bool = False, overwrite: bool = False, resume: bool = True,
-                command: str = "", progress: Progress | None = None) -> tuple[Path, dict[str, Any]]:
+def import_eg3d(
+    src: str | Path,
+    out: str | Path,
+    resolution: int | None = None,
+    pose_prior: dict | None = None,
+    max_images: int | None = None,
+    strict: bool = False,
+    overwrite: bool = False,
+    resume: bool = True,
+    command: str = "",
+    progress: Progress | None = None,
+) -> tuple[Path, dict[str, Any]]:
     """Convert an EG3D zip/folder into a gan3dkit LMDB (fields image, camera, ypr, name).
 
     Images are listed like EG3D's ImageFolderDataset (all image files, sorted) and matched to labels by name, so a
@@ -71,10 +87,17 @@ def import_eg3d(src: str | Path, out: str | Path, resolution: int | None = None,
         raise DatasetFormatError(f"{src} contains no images")
     if resolution is None:
         resolution = int(decode_png(source.read(names[0])).shape[0])
-    writer = DatasetWriter(out, resolution=resolution, fields=["image", "camera", "ypr", "name"],
-                           pose_prior=pose_prior, source=f"eg3d:{Path(src).resolve()}", command=command,
-                           overwrite=overwrite, resume=resume,
-                           resume_key={"src": str(Path(src).resolve()), "max_images": max_images})
+    writer = DatasetWriter(
+        out,
+        resolution=resolution,
+        fields=["image", "camera", "ypr", "name"],
+        pose_prior=pose_prior,
+        source=f"eg3d:{Path(src).resolve()}",
+        command=command,
+        overwrite=overwrite,
+        resume=resume,
+        resume_key={"src": str(Path(src).resolve()), "max_images": max_images},
+    )
     state = writer.state
     state.setdefault("cursor", 0)
     state.setdefault("skipped", [])
@@ -94,7 +117,12 @@ def import_eg3d(src: str | Path, out: str | Path, resolution: int | None = None,
             writer.add(image, camera, ypr=ypr, name=name)
             if progress is not None:
                 progress(i + 1, len(names))
-        report = {"source": str(src), "imported": writer.count, "skipped": state["skipped"], "resized": state["resized"]}
+        report = {
+            "source": str(src),
+            "imported": writer.count,
+            "skipped": state["skipped"],
+            "resized": state["resized"],
+        }
         path = writer.finish(extra={"import_report": report})
     except BaseException:
         writer.close()

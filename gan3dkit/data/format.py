@@ -47,8 +47,11 @@ def check_version(meta: dict[str, Any], path: str = "dataset") -> None:
         newer = major > SUPPORTED_MAJOR
         raise FormatVersionError(
             f"{path} uses {FORMAT_NAME} format v{version}, but this gan3dkit ({__version__}) reads v{SUPPORTED_MAJOR}.x. "
-            + ("Upgrade gan3dkit (pip install -U gan3dkit) to read it." if newer
-               else "Re-create it with `gan3dkit prepare ...` or convert it with the gan3dkit release that wrote it.")
+            + (
+                "Upgrade gan3dkit (pip install -U gan3dkit) to read it."
+                if newer
+                else "Re-create it with `gan3dkit prepare ...` or convert it with the gan3dkit release that wrote it."
+            )
         )
 
 
@@ -80,9 +83,19 @@ def validate_meta(meta: dict[str, Any], path: str = "dataset") -> None:
         raise DatasetFormatError(f"{path}: bad count/resolution {meta['count']}/{meta['resolution']}")
 
 
-def make_meta(*, count: int, resolution: int, channels: int, fields: list[str], latent_dim: int = 0,
-              pose_prior: dict[str, Any] | None = None, source: str = "", command: str = "",
-              provenance_extra: dict[str, Any] | None = None, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+def make_meta(
+    *,
+    count: int,
+    resolution: int,
+    channels: int,
+    fields: list[str],
+    latent_dim: int = 0,
+    pose_prior: dict[str, Any] | None = None,
+    source: str = "",
+    command: str = "",
+    provenance_extra: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Build a complete v1 meta record (provenance stamped with this gan3dkit version and the UTC time)."""
     spec = load_spec()
     meta: dict[str, Any] = {

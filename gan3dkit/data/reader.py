@@ -15,7 +15,6 @@ from ..cameras.camera import Cameras
 from .format import META_KEY, PROGRESS_KEY, DatasetFormatError, decode_field, validate_meta
 from .writer import partial_path
 
-
 # py-lmdb allows one open Environment per path per process, so readers of the same dataset share one (ref-counted).
 # LMDB handles must not cross fork(): every cached environment is closed just before a fork (DataLoader workers,
 # process pools) and readers reopen lazily; `_GENERATION` tells a reader that its handle went stale.
@@ -59,8 +58,10 @@ def read_meta(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.exists():
         if partial_path(path).exists():
-            raise DatasetFormatError(f"{path} does not exist, but {partial_path(path)} does: an interrupted write. "
-                                     "Rerun the same command to resume it.")
+            raise DatasetFormatError(
+                f"{path} does not exist, but {partial_path(path)} does: an interrupted write. "
+                "Rerun the same command to resume it."
+            )
         raise FileNotFoundError(f"dataset {path} not found")
     if not (path / "data.mdb").exists():
         raise DatasetFormatError(f"{path} is not an LMDB dataset directory (no data.mdb)")

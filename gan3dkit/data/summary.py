@@ -28,10 +28,19 @@ def summarize(path: str | Path, max_samples: int = 10000) -> dict[str, Any]:
         radius = cams.radius.numpy()
         focal = cams.focal[:, 0].numpy()
         stats = out["stats"]
-        for name, values in (("yaw_deg", ypr[:, 0]), ("pitch_deg", ypr[:, 1]), ("roll_deg", ypr[:, 2]),
-                             ("radius", radius), ("focal", focal)):
-            stats[name] = {"mean": float(values.mean()), "std": float(values.std()),
-                           "min": float(values.min()), "max": float(values.max())}
+        for name, values in (
+            ("yaw_deg", ypr[:, 0]),
+            ("pitch_deg", ypr[:, 1]),
+            ("roll_deg", ypr[:, 2]),
+            ("radius", radius),
+            ("focal", focal),
+        ):
+            stats[name] = {
+                "mean": float(values.mean()),
+                "std": float(values.std()),
+                "min": float(values.min()),
+                "max": float(values.max()),
+            }
     reader.close()
     return out
 
@@ -58,10 +67,8 @@ def contact_sheet(path: str | Path, num: int = 16, ncols: int | None = None) -> 
     tiles: list[np.ndarray] = []
     for start in range(0, num, ncols):
         for f in fields:  # interleave so each block of columns shows image / mask / depth of the same samples
-            chunk = rows[f][start:start + ncols]
+            chunk = rows[f][start : start + ncols]
             blank = np.full_like(rows["image"][0], 255)
             tiles += [im if im.ndim == 3 else np.repeat(im[:, :, None], 3, 2) for im in chunk]
             tiles += [blank] * (ncols - len(chunk))
     return make_grid(tiles, ncols)
-
-

@@ -56,12 +56,25 @@ class DatasetWriter:
         resume_key: extra settings that must match for a resume (e.g. the generating command's arguments).
     """
 
-    def __init__(self, path: str | Path, *, resolution: int, channels: int = 3,
-                 fields: Sequence[str] = ("image", "camera"), latent_dim: int = 0,
-                 pose_prior: dict[str, Any] | None = None, source: str = "", command: str = "",
-                 extra: dict[str, Any] | None = None, provenance_extra: dict[str, Any] | None = None,
-                 resume: bool = False, overwrite: bool = False, commit_every: int = 256,
-                 resume_key: dict[str, Any] | None = None, map_size: int = DEFAULT_MAP_SIZE) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        resolution: int,
+        channels: int = 3,
+        fields: Sequence[str] = ("image", "camera"),
+        latent_dim: int = 0,
+        pose_prior: dict[str, Any] | None = None,
+        source: str = "",
+        command: str = "",
+        extra: dict[str, Any] | None = None,
+        provenance_extra: dict[str, Any] | None = None,
+        resume: bool = False,
+        overwrite: bool = False,
+        commit_every: int = 256,
+        resume_key: dict[str, Any] | None = None,
+        map_size: int = DEFAULT_MAP_SIZE,
+    ) -> None:
         self.path = Path(path)
         self.partial = partial_path(self.path)
         fields = list(dict.fromkeys(["image", "camera", *fields]))
@@ -72,11 +85,24 @@ class DatasetWriter:
             raise DatasetFormatError("the latent field needs latent_dim > 0")
         if self.path.exists() and not overwrite:
             raise FileExistsError(f"{self.path} already exists; choose another --out or pass --overwrite")
-        self._meta_args = dict(resolution=resolution, channels=channels, fields=fields, latent_dim=latent_dim,
-                               pose_prior=pose_prior, source=source, command=command, extra=extra,
-                               provenance_extra=provenance_extra)
-        self._settings = {"resolution": resolution, "channels": channels, "fields": fields,
-                          "latent_dim": latent_dim, "resume_key": resume_key or {}}
+        self._meta_args = dict(
+            resolution=resolution,
+            channels=channels,
+            fields=fields,
+            latent_dim=latent_dim,
+            pose_prior=pose_prior,
+            source=source,
+            command=command,
+            extra=extra,
+            provenance_extra=provenance_extra,
+        )
+        self._settings = {
+            "resolution": resolution,
+            "channels": channels,
+            "fields": fields,
+            "latent_dim": latent_dim,
+            "resume_key": resume_key or {},
+        }
         # Meta used to encode fields (count filled at finish); validates the settings early.
         self._meta = make_meta(count=0, **self._meta_args)
         validate_meta(self._meta, str(self.path))
@@ -108,7 +134,8 @@ class DatasetWriter:
         if progress.get("settings") != json.loads(json.dumps(self._settings)):
             raise DatasetFormatError(
                 f"{self.partial} was started with different settings ({progress.get('settings')}); "
-                "rerun with the same arguments, or restart (discard it) without --resume")
+                "rerun with the same arguments, or restart (discard it) without --resume"
+            )
         self.state = dict(progress.get("state", {}))
         return int(progress["count"])
 
@@ -124,13 +151,17 @@ class DatasetWriter:
         declared = set(self._meta["fields"]) - {"image", "camera"}
         given = {k for k, v in optional.items() if v is not None}
         if given != declared:
-            raise DatasetFormatError(f"sample {index}: fields {sorted(given)} given, dataset declares {sorted(declared)}")
+            raise DatasetFormatError(
+                f"sample {index}: fields {sorted(given)} given, dataset declares {sorted(declared)}"
+            )
         cam = np.asarray(camera, dtype=np.float32).reshape(-1)
         problems = label_problems(cam)
         if problems:
             raise CameraError(f"sample {index}: invalid camera: " + "; ".join(problems))
-        records = [(sample_key(index, "image"), encode_field("image", image, self._meta)),
-                   (sample_key(index, "camera"), encode_field("camera", cam, self._meta))]
+        records = [
+            (sample_key(index, "image"), encode_field("image", image, self._meta)),
+            (sample_key(index, "camera"), encode_field("camera", cam, self._meta)),
+        ]
         records += [(sample_key(index, k), encode_field(k, optional[k], self._meta)) for k in sorted(declared)]
         self._pending.extend(records)
         self._pending_samples += 1

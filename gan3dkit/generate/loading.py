@@ -11,7 +11,9 @@ from ..train.checkpoint import CheckpointError, load_tensors, read_header
 from ..train.config import TrainConfig
 
 
-def load_generator(path: str | Path, device: str | torch.device = "cpu", which: str = "G_ema") -> tuple[torch.nn.Module, TrainConfig]:
+def load_generator(
+    path: str | Path, device: str | torch.device = "cpu", which: str = "G_ema"
+) -> tuple[torch.nn.Module, TrainConfig]:
     """(generator in eval mode, its TrainConfig) from a gan3dkit checkpoint; code is never unpickled."""
     header = read_header(path)
     cfg = TrainConfig.from_dict(header["config"])
@@ -21,5 +23,7 @@ def load_generator(path: str | Path, device: str | torch.device = "cpu", which: 
         raise CheckpointError(f"{path} holds no {which!r} weights (modules: {header['modules']})")
     missing, unexpected = G.load_state_dict(sd, strict=False)
     if missing or unexpected:
-        raise CheckpointError(f"{path}: {which} does not match its config: missing {missing[:5]}, unexpected {unexpected[:5]}")
+        raise CheckpointError(
+            f"{path}: {which} does not match its config: missing {missing[:5]}, unexpected {unexpected[:5]}"
+        )
     return G.to(device).eval().requires_grad_(False), cfg

@@ -20,13 +20,19 @@ def density_grid(G: torch.nn.Module, ws: torch.Tensor, resolution: int = 128, ch
     coords = torch.stack([xx, yy, zz], -1).reshape(1, -1, 3)
     sigma = torch.empty(coords.shape[1], device=device)
     for start in range(0, coords.shape[1], chunk):
-        part = coords[:, start:start + chunk]
-        sigma[start:start + chunk] = G.sample_mixed(part, torch.zeros_like(part), ws)["sigma"].reshape(-1)
+        part = coords[:, start : start + chunk]
+        sigma[start : start + chunk] = G.sample_mixed(part, torch.zeros_like(part), ws)["sigma"].reshape(-1)
     return sigma.reshape(resolution, resolution, resolution).cpu().numpy()
 
 
-def extract_mesh(G: torch.nn.Module, seed: int, resolution: int = 128, level: float | None = 10.0, psi: float = 1.0,
-                 border_fraction: float = 30 / 256) -> tuple[np.ndarray, np.ndarray, float]:
+def extract_mesh(
+    G: torch.nn.Module,
+    seed: int,
+    resolution: int = 128,
+    level: float | None = 10.0,
+    psi: float = 1.0,
+    border_fraction: float = 30 / 256,
+) -> tuple[np.ndarray, np.ndarray, float]:
     """(vertices [V, 3] in world units, faces [F, 3], level used) of the sigma = `level` surface.
 
     EG3D/ChimeraX use level 10. `level=None` ("auto") uses 10 when the field reaches it, else the 99th percentile
@@ -45,8 +51,10 @@ def extract_mesh(G: torch.nn.Module, seed: int, resolution: int = 128, level: fl
     if level is None:
         level = 10.0 if grid.max() > 10.0 else float(np.percentile(grid[grid > -1000], 99))
     if not (grid.min() < level < grid.max()):
-        raise ValueError(f"no surface at level {level}: sigma ranges over [{grid.min():.3g}, {grid.max():.3g}] "
-                         "(an untrained generator may have none; try --mesh-level auto)")
+        raise ValueError(
+            f"no surface at level {level}: sigma ranges over [{grid.min():.3g}, {grid.max():.3g}] "
+            "(an untrained generator may have none; try --mesh-level auto)"
+        )
     verts, faces, _, _ = marching_cubes(grid, level=level)
     half = G.config.rendering.box_warp / 2
     verts = verts / (resolution - 1) * (2 * half) - half
@@ -56,9 +64,11 @@ def extract_mesh(G: torch.nn.Module, seed: int, resolution: int = 128, level: fl
 def write_ply(path: str | Path, verts: np.ndarray, faces: np.ndarray) -> Path:
     """Binary little-endian PLY with float vertices and int triangle lists."""
     path = Path(path)
-    header = (f"ply\nformat binary_little_endian 1.0\nelement vertex {len(verts)}\nproperty float x\n"
-              f"property float y\nproperty float z\nelement face {len(faces)}\nproperty list uchar int vertex_indices\n"
-              "end_header\n").encode()
+    header = (
+        f"ply\nformat binary_little_endian 1.0\nelement vertex {len(verts)}\nproperty float x\n"
+        f"property float y\nproperty float z\nelement face {len(faces)}\nproperty list uchar int vertex_indices\n"
+        "end_header\n"
+    ).encode()
     face_rec = np.empty(len(faces), dtype=[("n", "u1"), ("idx", "<i4", (3,))])
     face_rec["n"], face_rec["idx"] = 3, faces
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -27,8 +27,16 @@ def orbit_cameras(G: torch.nn.Module, frames: int, device: torch.device) -> torc
 
 
 @torch.no_grad()
-def render_video(G: torch.nn.Module, seed: int, out: str | Path, frames: int = 60, fps: int = 30, psi: float = 1.0,
-                 nrr: int | None = None, batch: int = 8) -> list[Path]:
+def render_video(
+    G: torch.nn.Module,
+    seed: int,
+    out: str | Path,
+    frames: int = 60,
+    fps: int = 30,
+    psi: float = 1.0,
+    nrr: int | None = None,
+    batch: int = 8,
+) -> list[Path]:
     """Render one seed along the orbit (RGB | depth side by side); write <out>.gif and, if possible, <out>.mp4."""
     device = next(G.parameters()).device
     cams = orbit_cameras(G, frames, device)

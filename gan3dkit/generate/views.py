@@ -36,8 +36,14 @@ def camera_labels(G: torch.nn.Module, yaws: list[float], pitch: float, device: t
 
 
 @torch.no_grad()
-def render_views(G: torch.nn.Module, seeds: list[int], yaws: tuple[float, ...] = (0.4, 0.0, -0.4), pitch: float = -0.2,
-                 psi: float = 1.0, nrr: int | None = None) -> tuple[np.ndarray, list[dict[str, np.ndarray]]]:
+def render_views(
+    G: torch.nn.Module,
+    seeds: list[int],
+    yaws: tuple[float, ...] = (0.4, 0.0, -0.4),
+    pitch: float = -0.2,
+    psi: float = 1.0,
+    nrr: int | None = None,
+) -> tuple[np.ndarray, list[dict[str, np.ndarray]]]:
     """Render every seed at each yaw (EG3D gen_samples: yaw +-0.4, pitch -0.2, frontal conditioning camera).
 
     Returns a grid (one row per seed: the RGB views, then their depth maps, near = bright) and per-seed arrays.
@@ -51,7 +57,9 @@ def render_views(G: torch.nn.Module, seeds: list[int], yaws: tuple[float, ...] =
         ws = G.mapping(z, cond, truncation_psi=psi)
         out = G.synthesis(ws.expand(len(yaws), -1, -1), cams, neural_rendering_resolution=nrr)
         rgb = ((out["image"].clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-        depth = torch.nn.functional.interpolate(out["image_depth"], size=rgb.shape[1], mode="nearest")[:, 0].cpu().numpy()
+        depth = (
+            torch.nn.functional.interpolate(out["image_depth"], size=rgb.shape[1], mode="nearest")[:, 0].cpu().numpy()
+        )
         lo, hi = float(depth.min()), float(depth.max())
         dep = [depth_to_rgb(d, lo=lo, hi=hi) for d in depth]
         rows += list(rgb) + dep

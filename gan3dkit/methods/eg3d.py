@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import torch
 import torch.nn.functional as F
 
@@ -70,10 +71,12 @@ class EG3DLoss:
 
     def step_state(self, nimg: int) -> StepState:
         c = self.cfg
-        return StepState(nimg=nimg,
-                         nrr=neural_rendering_resolution(nimg, c.nrr_initial, c.nrr_final, c.nrr_fade_kimg),
-                         blur_sigma=blur_sigma(nimg, c.blur_init_sigma, self.blur_fade_kimg),
-                         swap_prob=gpc_swap_prob(nimg, c.gen_pose_cond, c.gpc_reg_prob, c.gpc_reg_fade_kimg))
+        return StepState(
+            nimg=nimg,
+            nrr=neural_rendering_resolution(nimg, c.nrr_initial, c.nrr_final, c.nrr_fade_kimg),
+            blur_sigma=blur_sigma(nimg, c.blur_init_sigma, self.blur_fade_kimg),
+            swap_prob=gpc_swap_prob(nimg, c.gen_pose_cond, c.gpc_reg_prob, c.gpc_reg_fade_kimg),
+        )
 
     # ----------------------------------------------------------------------------------------------- networks
     def conditioning(self, c: torch.Tensor, swap_prob: float | None) -> torch.Tensor:
@@ -83,22 +86,29 @@ class EG3DLoss:
         swapped = torch.roll(c.clone(), 1, 0)
         return torch.where(torch.rand((c.shape[0], 1), device=c.device) < swap_prob, swapped, c)
 
-    def run_G(self, z: torch.Tensor, c: torch.Tensor, st: StepState, update_emas: bool = False) -> dict[str, torch.Tensor]:
+    def run_G(
+        self, z: torch.Tensor, c: torch.Tensor, st: StepState, update_emas: bool = False
+    ) -> dict[str, torch.Tensor]:
         ws = self.G.mapping(z, self.conditioning(c, st.swap_prob), update_emas=update_emas)
         if self.cfg.style_mixing_prob > 0:
             ws = self._style_mix(ws, z, c, st, update_emas)
         return self.G.synthesis(ws, c, neural_rendering_resolution=st.nrr, update_emas=update_emas)
 
-    def _style_mix(self, ws: torch.Tensor, z: torch.Tensor, c: torch.Tensor, st: StepState, update_emas: bool) -> torch.Tensor:
+    def _style_mix(
+        self, ws: torch.Tensor, z: torch.Tensor, c: torch.Tensor, st: StepState, update_emas: bool
+    ) -> torch.Tensor:
         cutoff = torch.empty([], dtype=torch.int64, device=ws.device).random_(1, ws.shape[1])
-        cutoff = torch.where(torch.rand([], device=ws.device) < self.cfg.style_mixing_prob, cutoff,
-                             torch.full_like(cutoff, ws.shape[1]))
+        cutoff = torch.where(
+            torch.rand([], device=ws.device) < self.cfg.style_mixing_prob, cutoff, torch.full_like(cutoff, ws.shape[1])
+        )
         mixed = self.G.mapping(torch.randn_like(z), self.conditioning(c, st.swap_prob), update_emas=False)
         ws = ws.clone()
         ws[:, cutoff:] = mixed[:, cutoff:]
         return ws
 
-    def run_D(self, img: dict[str, torch.Tensor], c: torch.Tensor, st: StepState, update_emas: bool = False) -> torch.Tensor:
+    def run_D(
+        self, img: dict[str, torch.Tensor], c: torch.Tensor, st: StepState, update_emas: bool = False
+    ) -> torch.Tensor:
         taps = gaussian_blur_kernel(st.blur_sigma)
         if taps is not None:
             f = torch.as_tensor(taps, device=img["image"].device)
@@ -115,8 +125,16 @@ class EG3DLoss:
         return {"image": image, "image_raw": raw}
 
     # -------------------------------------------------------------------------------------------------- phases
-    def accumulate_gradients(self, phase: str, real: dict[str, torch.Tensor], real_c: torch.Tensor,
-                             gen_z: torch.Tensor, gen_c: torch.Tensor, gain: float, st: StepState) -> dict[str, float]:
+    def accumulate_gradients(
+        self,
+        phase: str,
+        real: dict[str, torch.Tensor],
+        real_c: torch.Tensor,
+        gen_z: torch.Tensor,
+        gen_c: torch.Tensor,
+        gain: float,
+        st: StepState,
+    ) -> dict[str, float]:
         """Run one phase's forward and backward (gradients scaled by `gain`); returns logged scalars."""
         stats: dict[str, float] = {}
         if phase == "Gmain":
@@ -132,20 +150,26 @@ class EG3DLoss:
             stats["Loss/G/density_reg"] = loss.item()
         elif phase == "Dmain":
             gen = self.run_G(gen_z, gen_c, st, update_emas=True)
-            gen_logits = self.run_D({k: v.detach() for k, v in gen.items() if k in ("image", "image_raw")},
-                                    gen_c, st, update_emas=True)
+            gen_logits = self.run_D(
+                {k: v.detach() for k, v in gen.items() if k in ("image", "image_raw")}, gen_c, st, update_emas=True
+            )
             loss_gen = F.softplus(gen_logits)
             loss_gen.mean().mul(gain).backward()
             real_logits = self.run_D(real, real_c, st)
             loss_real = F.softplus(-real_logits)
             loss_real.mean().mul(gain).backward()
-            stats.update({"Loss/D/loss": (loss_gen.mean() + loss_real.mean()).item(),
-                          "Loss/scores/real": real_logits.mean().item()})
+            stats.update(
+                {
+                    "Loss/D/loss": (loss_gen.mean() + loss_real.mean()).item(),
+                    "Loss/scores/real": real_logits.mean().item(),
+                }
+            )
         elif phase == "Dreg":
             img = {k: real[k].detach().requires_grad_(True) for k in ("image", "image_raw")}
             real_logits = self.run_D(img, real_c, st)
-            grads = torch.autograd.grad(real_logits.sum(), [img["image"], img["image_raw"]], create_graph=True,
-                                        only_inputs=True)
+            grads = torch.autograd.grad(
+                real_logits.sum(), [img["image"], img["image_raw"]], create_graph=True, only_inputs=True
+            )
             penalty = grads[0].square().sum([1, 2, 3]) + grads[1].square().sum([1, 2, 3])
             loss = penalty * (self.cfg.r1_gamma / 2)
             loss.mean().mul(gain).backward()

@@ -24,8 +24,14 @@ class EG3DRuntime:
         return self.cameras[idx]
 
 
-def build_eg3d(generator: GeneratorConfig, discriminator: DiscriminatorConfig, loss: LossConfig, batch: int,
-               dataset_cameras: torch.Tensor, device: torch.device) -> EG3DRuntime:
+def build_eg3d(
+    generator: GeneratorConfig,
+    discriminator: DiscriminatorConfig,
+    loss: LossConfig,
+    batch: int,
+    dataset_cameras: torch.Tensor,
+    device: torch.device,
+) -> EG3DRuntime:
     if dataset_cameras.ndim != 2 or dataset_cameras.shape[1] != 25 or len(dataset_cameras) == 0:
         raise ValueError("the eg3d method needs a dataset with camera labels")
     G = TriPlaneGenerator(generator).to(device)

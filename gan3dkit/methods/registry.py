@@ -35,8 +35,9 @@ def _eg3d_build(*args: Any, **kwargs: Any) -> MethodRuntime:
 
 
 METHODS: dict[str, MethodSpec] = {
-    "eg3d": MethodSpec("eg3d", "EG3D with known camera poses: fakes rendered at poses drawn from the dataset labels",
-                       _eg3d_build),
+    "eg3d": MethodSpec(
+        "eg3d", "EG3D with known camera poses: fakes rendered at poses drawn from the dataset labels", _eg3d_build
+    ),
 }
 
 

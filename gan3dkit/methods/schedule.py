@@ -59,5 +59,5 @@ def gaussian_blur_kernel(sigma: float) -> np.ndarray | None:
     if size <= 0:
         return None
     x = np.arange(-size, size + 1, dtype=np.float64) / sigma
-    f = np.exp2(-(x ** 2))
+    f = np.exp2(-(x**2))
     return (f / f.sum()).astype(np.float32)

@@ -39,7 +39,7 @@ def _unflatten_optimizer(prefix: str, tensors: dict[str, torch.Tensor], scalars:
     state: dict[int, dict[str, Any]] = {int(i): dict(v) for i, v in scalars["state"].items()}
     for key, value in tensors.items():
         if key.startswith(prefix + ".state."):
-            idx, name = key[len(prefix) + 7:].split(".", 1)
+            idx, name = key[len(prefix) + 7 :].split(".", 1)
             state.setdefault(int(idx), {})[name] = value
     return {"state": state, "param_groups": scalars["param_groups"]}
 
@@ -48,11 +48,18 @@ def rng_state() -> dict[str, Any]:
     """Python, numpy and torch (CPU + CUDA) RNG states as tensors/JSON."""
     st = {"python": random.getstate(), "numpy": np.random.get_state()}
     return {
-        "tensors": {"rng.torch": torch.get_rng_state(),
-                    **({f"rng.cuda.{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())}
-                       if torch.cuda.is_available() else {})},
-        "json": {"python": [st["python"][0], list(st["python"][1]), st["python"][2]],
-                 "numpy": [st["numpy"][0], st["numpy"][1].tolist(), *st["numpy"][2:]]},
+        "tensors": {
+            "rng.torch": torch.get_rng_state(),
+            **(
+                {f"rng.cuda.{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())}
+                if torch.cuda.is_available()
+                else {}
+            ),
+        },
+        "json": {
+            "python": [st["python"][0], list(st["python"][1]), st["python"][2]],
+            "numpy": [st["numpy"][0], st["numpy"][1].tolist(), *st["numpy"][2:]],
+        },
     }
 
 
@@ -67,9 +74,16 @@ def set_rng_state(tensors: dict[str, torch.Tensor], js: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(cuda)
 
 
-def save_checkpoint(path: str | Path, modules: dict[str, torch.nn.Module], optimizers: dict[str, torch.optim.Optimizer],
-                    config: dict[str, Any], progress: dict[str, Any], extra: dict[str, Any] | None = None,
-                    include_rng: bool = True, extra_tensors: dict[str, torch.Tensor] | None = None) -> Path:
+def save_checkpoint(
+    path: str | Path,
+    modules: dict[str, torch.nn.Module],
+    optimizers: dict[str, torch.optim.Optimizer],
+    config: dict[str, Any],
+    progress: dict[str, Any],
+    extra: dict[str, Any] | None = None,
+    include_rng: bool = True,
+    extra_tensors: dict[str, torch.Tensor] | None = None,
+) -> Path:
     """Write modules' state dicts, optimiser states, RNG states and a JSON header atomically (temp + rename)."""
     path = Path(path)
     tensors: dict[str, torch.Tensor] = {}
@@ -81,9 +95,15 @@ def save_checkpoint(path: str | Path, modules: dict[str, torch.nn.Module], optim
         t, s = _flatten_optimizer(f"opt.{name}", opt)
         tensors.update(t)
         opt_json[name] = s
-    header: dict[str, Any] = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "config": config,
-                              "progress": progress, "modules": sorted(modules), "optimizers": opt_json,
-                              "extra": extra or {}}
+    header: dict[str, Any] = {
+        "format": CHECKPOINT_FORMAT,
+        "version": CHECKPOINT_VERSION,
+        "config": config,
+        "progress": progress,
+        "modules": sorted(modules),
+        "optimizers": opt_json,
+        "extra": extra or {},
+    }
     tensors.update({k: v.detach().cpu().contiguous() for k, v in (extra_tensors or {}).items()})
     if include_rng:
         rng = rng_state()
@@ -112,8 +132,10 @@ def read_header(path: str | Path) -> dict[str, Any]:
     if header.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path}: unknown checkpoint format {header.get('format')!r}")
     if int(header.get("version", -1)) != CHECKPOINT_VERSION:
-        raise CheckpointError(f"{path}: checkpoint version {header.get('version')} is not supported by this "
-                              f"gan3dkit (reads v{CHECKPOINT_VERSION}); upgrade gan3dkit")
+        raise CheckpointError(
+            f"{path}: checkpoint version {header.get('version')} is not supported by this "
+            f"gan3dkit (reads v{CHECKPOINT_VERSION}); upgrade gan3dkit"
+        )
     return header
 
 
@@ -125,23 +147,29 @@ def load_tensors(path: str | Path, prefix: str | None = None) -> dict[str, torch
             if prefix is None:
                 out[key] = f.get_tensor(key)
             elif key.startswith(prefix + "."):
-                out[key[len(prefix) + 1:]] = f.get_tensor(key)
+                out[key[len(prefix) + 1 :]] = f.get_tensor(key)
     return out
 
 
-def load_checkpoint(path: str | Path, modules: dict[str, torch.nn.Module],
-                    optimizers: dict[str, torch.optim.Optimizer] | None = None, restore_rng: bool = True) -> dict[str, Any]:
+def load_checkpoint(
+    path: str | Path,
+    modules: dict[str, torch.nn.Module],
+    optimizers: dict[str, torch.optim.Optimizer] | None = None,
+    restore_rng: bool = True,
+) -> dict[str, Any]:
     """Load module/optimiser states (strict) and, optionally, RNG states; returns the header."""
     header = read_header(path)
     tensors = load_tensors(path)
     for name, module in modules.items():
-        sd = {k[len(name) + 1:]: v for k, v in tensors.items() if k.startswith(name + ".")}
+        sd = {k[len(name) + 1 :]: v for k, v in tensors.items() if k.startswith(name + ".")}
         if not sd:
             raise CheckpointError(f"{path} holds no weights for {name!r} (it has {header['modules']})")
         missing, unexpected = module.load_state_dict(sd, strict=False)
         if missing or unexpected:
-            raise CheckpointError(f"{path}: {name} does not match the model built from the config: "
-                                  f"missing {missing[:5]}, unexpected {unexpected[:5]}")
+            raise CheckpointError(
+                f"{path}: {name} does not match the model built from the config: "
+                f"missing {missing[:5]}, unexpected {unexpected[:5]}"
+            )
     for name, opt in (optimizers or {}).items():
         opt.load_state_dict(_unflatten_optimizer(f"opt.{name}", tensors, header["optimizers"][name]))
     if restore_rng and "rng" in header:

@@ -141,7 +141,12 @@ def shapenet128() -> TrainConfig:
 
 
 TRAIN_PRESETS: dict[str, Callable[[], TrainConfig]] = {
-    "tiny": tiny, "ffhq512": ffhq512, "ffhq256": ffhq256, "afhq512": afhq512, "shapenet128": shapenet128}
+    "tiny": tiny,
+    "ffhq512": ffhq512,
+    "ffhq256": ffhq256,
+    "afhq512": afhq512,
+    "shapenet128": shapenet128,
+}
 
 
 def train_preset(name: str) -> TrainConfig:

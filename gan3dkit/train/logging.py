@@ -44,8 +44,9 @@ def to_uint8(img: torch.Tensor) -> np.ndarray:
 
 
 @torch.no_grad()
-def render_grid(G: torch.nn.Module, z: torch.Tensor, c: torch.Tensor, ncols: int = 4, psi: float = 1.0,
-                nrr: int | None = None) -> dict[str, np.ndarray]:
+def render_grid(
+    G: torch.nn.Module, z: torch.Tensor, c: torch.Tensor, ncols: int = 4, psi: float = 1.0, nrr: int | None = None
+) -> dict[str, np.ndarray]:
     """Render fixed latents at fixed cameras: {'rgb', 'raw', 'depth'} uint8 grids (depth: near = bright).
 
     Runs under `torch.random.fork_rng` so it never changes the training RNG stream (exact resume).

@@ -54,7 +54,9 @@ class PositionSampler(torch.utils.data.Sampler[int]):
     def _index(self, pos: int) -> int:
         epoch = pos // self.n
         if epoch not in self._perms:
-            self._perms = {epoch: torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 100003 + epoch))}
+            self._perms = {
+                epoch: torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed * 100003 + epoch))
+            }
         return int(self._perms[epoch][pos % self.n])
 
     def __iter__(self) -> Iterator[int]:
@@ -73,19 +75,27 @@ def _check_finite(stats: dict[str, float], step: int, nimg: int, phase: str, ckp
         raise TrainingDiverged(
             f"training diverged at step {step} (kimg {nimg / 1000:.3f}), phase {phase}: {bad}. "
             f"The last good checkpoint is kept: {ckpt if ckpt.exists() else 'none written yet'}. "
-            "Lower the learning rates or raise loss.r1_gamma, then resume or restart.")
+            "Lower the learning rates or raise loss.r1_gamma, then resume or restart."
+        )
 
 
 def _check_resume(cfg: TrainConfig, header: dict[str, Any], path: Path) -> None:
     old, new = dict(header["config"]), cfg.to_dict()
     diff = sorted(k for k in new if k not in RESUMABLE_CHANGES and old.get(k) != new[k])
     if diff:
-        raise ValueError(f"{path} was trained with different settings in {diff}; resume with the same config "
-                         "(only run.* may change) or choose a new --out")
+        raise ValueError(
+            f"{path} was trained with different settings in {diff}; resume with the same config "
+            "(only run.* may change) or choose a new --out"
+        )
 
 
-def train(cfg: TrainConfig, resume: bool = True, on_tick: Callable[[dict[str, Any]], None] | None = None,
-          on_step: Callable[[int, int], None] | None = None, device: str = "auto") -> dict[str, Any]:
+def train(
+    cfg: TrainConfig,
+    resume: bool = True,
+    on_tick: Callable[[dict[str, Any]], None] | None = None,
+    on_step: Callable[[int, int], None] | None = None,
+    device: str = "auto",
+) -> dict[str, Any]:
     """Train `cfg.method` on `cfg.data` into `cfg.out`; resumes exactly from `<out>/checkpoint.safetensors`.
 
     Returns a summary {out, nimg, steps, checkpoint, stopped}. Raises TrainingDiverged on NaN/inf.
@@ -98,8 +108,13 @@ def train(cfg: TrainConfig, resume: bool = True, on_tick: Callable[[dict[str, An
         torch.set_num_threads(threads)
 
 
-def _train(cfg: TrainConfig, resume: bool, on_tick: Callable[[dict[str, Any]], None] | None,
-           on_step: Callable[[int, int], None] | None, device: str) -> dict[str, Any]:
+def _train(
+    cfg: TrainConfig,
+    resume: bool,
+    on_tick: Callable[[dict[str, Any]], None] | None,
+    on_step: Callable[[int, int], None] | None,
+    device: str,
+) -> dict[str, Any]:
     dist_info = init_distributed(device)
     dev, rank, world = dist_info.device, dist_info.rank, dist_info.world
     batch = cfg.optim.batch
@@ -125,8 +140,10 @@ def _train(cfg: TrainConfig, resume: bool, on_tick: Callable[[dict[str, Any]], N
 
     dataset = LMDBDataset(cfg.data, fields=["image", "camera"], xflip=cfg.run.xflip)
     if dataset.resolution != cfg.generator.img_resolution:
-        raise ValueError(f"dataset resolution {dataset.resolution} != generator img_resolution "
-                         f"{cfg.generator.img_resolution}; pick a matching preset or --set generator.img_resolution")
+        raise ValueError(
+            f"dataset resolution {dataset.resolution} != generator img_resolution "
+            f"{cfg.generator.img_resolution}; pick a matching preset or --set generator.img_resolution"
+        )
     cams = dataset.cameras()
     if cfg.run.xflip:
         from ..cameras.camera import Cameras
@@ -134,8 +151,9 @@ def _train(cfg: TrainConfig, resume: bool, on_tick: Callable[[dict[str, Any]], N
         cams = torch.cat([cams, Cameras.from_label(cams).mirror().to_label()])
     gen_cfg, disc_cfg = cfg.generator, cfg.discriminator
     if not cfg.run.mixed_precision:  # fp32 everywhere: switch off the fp16 blocks EG3D uses (SR, D top resolutions)
-        gen_cfg = dataclasses.replace(gen_cfg, num_fp16_res=0,
-                                      superres=dataclasses.replace(gen_cfg.superres, num_fp16_res=0))
+        gen_cfg = dataclasses.replace(
+            gen_cfg, num_fp16_res=0, superres=dataclasses.replace(gen_cfg.superres, num_fp16_res=0)
+        )
         disc_cfg = dataclasses.replace(disc_cfg, num_fp16_res=0)
     runtime = get_method(cfg.method).build(gen_cfg, disc_cfg, cfg.loss, batch, cams, dev)
     G, D, loss = runtime.G, runtime.D, runtime.loss
@@ -144,8 +162,10 @@ def _train(cfg: TrainConfig, resume: bool, on_tick: Callable[[dict[str, Any]], N
     G_ema = copy.deepcopy(G).eval().requires_grad_(False)
 
     phases: list[Phase] = []
-    for name, module, lr, interval in (("G", G, cfg.optim.glr, cfg.optim.g_reg_interval),
-                                       ("D", D, cfg.optim.dlr, cfg.optim.d_reg_interval)):
+    for name, module, lr, interval in (
+        ("G", G, cfg.optim.glr, cfg.optim.g_reg_interval),
+        ("D", D, cfg.optim.dlr, cfg.optim.d_reg_interval),
+    ):
         mlr, betas = lazy_reg_adjust(lr, tuple(cfg.optim.betas), interval)
         opt = torch.optim.Adam(module.parameters(), lr=mlr, betas=betas, eps=cfg.optim.eps)
         phases += [Phase(f"{name}main", name, opt, 1), Phase(f"{name}reg", name, opt, interval)]
@@ -158,11 +178,17 @@ def _train(cfg: TrainConfig, resume: bool, on_tick: Callable[[dict[str, Any]], N
             torch.set_rng_state(load_tensors(ckpt_path, "rng_rank")[str(rank)])
 
     sampler = PositionSampler(len(dataset), batch, rank, world, cfg.run.seed, start_step=step)
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_gpu, sampler=sampler, num_workers=cfg.run.workers,
-                                         pin_memory=dev.type == "cuda", drop_last=True,
-                                         persistent_workers=cfg.run.workers > 0,
-                                         # own generator: creating the iterator must not consume the global RNG
-                                         generator=torch.Generator().manual_seed(cfg.run.seed + 17 * step))
+    loader = torch.utils.data.DataLoader(
+        dataset,
+        batch_size=batch_gpu,
+        sampler=sampler,
+        num_workers=cfg.run.workers,
+        pin_memory=dev.type == "cuda",
+        drop_last=True,
+        persistent_workers=cfg.run.workers > 0,
+        # own generator: creating the iterator must not consume the global RNG
+        generator=torch.Generator().manual_seed(cfg.run.seed + 17 * step),
+    )
     data_iter = iter(loader)
     grid_n = cfg.run.grid_size
     g = torch.Generator().manual_seed(cfg.run.seed + 123)
@@ -170,8 +196,8 @@ def _train(cfg: TrainConfig, resume: bool, on_tick: Callable[[dict[str, Any]], N
     grid_c = cams[torch.randint(len(cams), (grid_n,), generator=g)].to(dev)
     stats_log = StatsLog(run_dir) if dist_info.is_main else None
     if dist_info.is_main and not (run_dir / "samples" / "reals.png").exists():
-        from ..utils.visual import make_grid
         from ..utils.files import atomic_save_png
+        from ..utils.visual import make_grid
 
         reals = [dataset[i]["image"].permute(1, 2, 0).numpy() for i in range(min(grid_n, len(dataset)))]
         atomic_save_png(run_dir / "samples" / "reals.png", make_grid(reals, 4))
@@ -197,8 +223,11 @@ def _train(cfg: TrainConfig, resume: bool, on_tick: Callable[[dict[str, Any]], N
             all_z = torch.randn(len(phases) * batch_gpu, G.z_dim, device=dev).split(batch_gpu)
             all_c = runtime.fake_cameras(len(phases) * batch_gpu).to(dev).split(batch_gpu)
             for phase, z, c in zip(phases, all_z, all_c):
-                if step % phase.interval != 0 or (phase.name == "Greg" and cfg.loss.density_reg == 0) \
-                        or (phase.name == "Dreg" and cfg.loss.r1_gamma == 0):
+                if (
+                    step % phase.interval != 0
+                    or (phase.name == "Greg" and cfg.loss.density_reg == 0)
+                    or (phase.name == "Dreg" and cfg.loss.r1_gamma == 0)
+                ):
                     continue
                 module = G if phase.module == "G" else D
                 G.requires_grad_(phase.module == "G")
@@ -232,10 +261,18 @@ def _train(cfg: TrainConfig, resume: bool, on_tick: Callable[[dict[str, Any]], N
         tick += 1
         now = time.time()
         st = loss.step_state(nimg)
-        record = {"tick": tick, "kimg": nimg / 1000, "step": step, "nrr": st.nrr, "blur_sigma": st.blur_sigma,
-                  "gpc_swap_prob": st.swap_prob, "sec_per_tick": now - tick_start_time,
-                  "sec_per_kimg": (now - tick_start_time) / max((nimg - tick_start_nimg) / 1000, 1e-9),
-                  "total_sec": now - start_time, **{k: float(np.mean(v)) for k, v in sums.items()}}
+        record = {
+            "tick": tick,
+            "kimg": nimg / 1000,
+            "step": step,
+            "nrr": st.nrr,
+            "blur_sigma": st.blur_sigma,
+            "gpc_swap_prob": st.swap_prob,
+            "sec_per_tick": now - tick_start_time,
+            "sec_per_kimg": (now - tick_start_time) / max((nimg - tick_start_nimg) / 1000, 1e-9),
+            "total_sec": now - start_time,
+            **{k: float(np.mean(v)) for k, v in sums.items()},
+        }
         sums.clear()
         tick_start_nimg, tick_start_time = nimg, now
         snapshot = done or (tick % cfg.run.snapshot_ticks == 0)
@@ -244,9 +281,14 @@ def _train(cfg: TrainConfig, resume: bool, on_tick: Callable[[dict[str, Any]], N
             if dist_info.is_main:
                 grids = render_grid(G_ema, grid_z, grid_c, nrr=st.nrr)
                 save_grids(grids, run_dir, nimg / 1000)
-                save_checkpoint(ckpt_path, {"G": G, "D": D, "G_ema": G_ema}, optimizers, cfg.to_dict(),
-                                {"nimg": nimg, "step": step, "tick": tick, "nrr": st.nrr},
-                                extra_tensors={f"rng_rank.{r}": t for r, t in enumerate(rank_rng)})
+                save_checkpoint(
+                    ckpt_path,
+                    {"G": G, "D": D, "G_ema": G_ema},
+                    optimizers,
+                    cfg.to_dict(),
+                    {"nimg": nimg, "step": step, "tick": tick, "nrr": st.nrr},
+                    extra_tensors={f"rng_rank.{r}": t for r, t in enumerate(rank_rng)},
+                )
                 record["checkpoint"] = str(ckpt_path)
             record["replicas_in_sync"] = all_equal(torch.cat([p.detach().flatten() for p in G.parameters()]), world)
             barrier(world)
@@ -256,7 +298,11 @@ def _train(cfg: TrainConfig, resume: bool, on_tick: Callable[[dict[str, Any]], N
                 on_tick(record)
         if done:
             break
-    return {"out": str(run_dir), "nimg": nimg, "steps": step, "checkpoint": str(ckpt_path), "stopped": stopped,
-            "world": world}
-
-
+    return {
+        "out": str(run_dir),
+        "nimg": nimg,
+        "steps": step,
+        "checkpoint": str(ckpt_path),
+        "stopped": stopped,
+        "world": world,
+    }

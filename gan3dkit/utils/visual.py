@@ -5,12 +5,24 @@ from __future__ import annotations
 import numpy as np
 
 # A perceptually ordered colour ramp (dark blue -> teal -> yellow), interpolated linearly; near = bright.
-_RAMP = np.array([[13, 8, 135], [84, 2, 163], [139, 10, 165], [185, 50, 137], [219, 92, 104],
-                  [244, 136, 73], [254, 188, 43], [240, 249, 33]], dtype=np.float64)
+_RAMP = np.array(
+    [
+        [13, 8, 135],
+        [84, 2, 163],
+        [139, 10, 165],
+        [185, 50, 137],
+        [219, 92, 104],
+        [244, 136, 73],
+        [254, 188, 43],
+        [240, 249, 33],
+    ],
+    dtype=np.float64,
+)
 
 
-def depth_to_rgb(depth: np.ndarray, valid: np.ndarray | None = None, lo: float | None = None,
-                 hi: float | None = None) -> np.ndarray:
+def depth_to_rgb(
+    depth: np.ndarray, valid: np.ndarray | None = None, lo: float | None = None, hi: float | None = None
+) -> np.ndarray:
     """[H, W] depth -> uint8 [H, W, 3]: near surfaces bright, far dark, invalid/infinite pixels black.
 
     The range is [lo, hi] (default: min/max of the valid finite depths).
@@ -41,5 +53,5 @@ def make_grid(images: list[np.ndarray], ncols: int, pad: int = 2, fill: int = 25
     for k, im in enumerate(imgs):
         r, c = divmod(k, ncols)
         y, x = pad + r * (h + pad), pad + c * (w + pad)
-        grid[y:y + h, x:x + w] = im
+        grid[y : y + h, x : x + w] = im
     return grid

@@ -17,10 +17,20 @@ def heads_lmdb(tmp_path_factory):
 
 def small_config(data, out, **extra: object) -> TrainConfig:
     """The tiny preset, made cheaper still (fewer samples, lazy regs every 2/3 steps so every phase runs)."""
-    overrides = [f'data="{data}"', f'out="{out}"', "run.workers=0", "run.cpu_threads=1", "run.tick_kimg=0.004", "run.snapshot_ticks=1",
-                 "run.grid_size=4", "optim.g_reg_interval=2", "optim.d_reg_interval=3",
-                 "generator.rendering.depth_resolution=6", "generator.rendering.depth_resolution_importance=6",
-                 "loss.density_reg_points=64"]
+    overrides = [
+        f'data="{data}"',
+        f'out="{out}"',
+        "run.workers=0",
+        "run.cpu_threads=1",
+        "run.tick_kimg=0.004",
+        "run.snapshot_ticks=1",
+        "run.grid_size=4",
+        "optim.g_reg_interval=2",
+        "optim.d_reg_interval=3",
+        "generator.rendering.depth_resolution=6",
+        "generator.rendering.depth_resolution_importance=6",
+        "loss.density_reg_points=64",
+    ]
     overrides += [f"{k.replace('__', '.')}={v}" for k, v in extra.items()]
     return apply_overrides(train_preset("tiny"), overrides)
 

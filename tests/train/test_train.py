@@ -77,17 +77,24 @@ def test_cli_train_then_generate(heads_lmdb, tmp_path):
     runner = CliRunner()
     run = tmp_path / "run"
     args = ["train", "--data", str(heads_lmdb), "--out", str(run), "--preset", "tiny", "--max-steps", "2", "--json"]
-    for item in ["run.workers=0", "run.cpu_threads=1", "run.grid_size=4", "generator.rendering.depth_resolution=6",
-                 "generator.rendering.depth_resolution_importance=6", "loss.density_reg_points=64"]:
+    for item in [
+        "run.workers=0",
+        "run.cpu_threads=1",
+        "run.grid_size=4",
+        "generator.rendering.depth_resolution=6",
+        "generator.rendering.depth_resolution_importance=6",
+        "loss.density_reg_points=64",
+    ]:
         args += ["--set", item]
     res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output
-    summary = json.loads(res.stdout[res.stdout.index("{"):])
+    summary = json.loads(res.stdout[res.stdout.index("{") :])
     assert summary["steps"] == 2
     cfg = json.loads((run / "config.json").read_text())
     assert cfg["generator"]["rendering"]["depth_resolution"] == 6 and cfg["data"] == str(heads_lmdb)
     assert sorted(p.name for p in (run / "samples").iterdir()) == sorted(
-        ["reals.png", "fakes000000008.png", "fakes000000008_raw.png", "fakes000000008_depth.png"])
+        ["reals.png", "fakes000000008.png", "fakes000000008_raw.png", "fakes000000008_depth.png"]
+    )
     ckpt = run / "checkpoint.safetensors"
 
     from gan3dkit.generate import load_generator
@@ -99,10 +106,29 @@ def test_cli_train_then_generate(heads_lmdb, tmp_path):
     grid = density_grid(G, G.mapping(z, camera_labels(G, [0.0], 0.0, torch.device("cpu"))), resolution=24)
     level = float(np.quantile(grid, 0.7))  # an untrained field has no sigma=10 surface; pick one it has
     out = tmp_path / "gen"
-    res = runner.invoke(app, ["generate", "--ckpt", str(ckpt), "--out", str(out), "--seeds", "0-1", "--video",
-                              "--frames", "4", "--mesh", "--mesh-res", "24", "--mesh-level", str(level), "--json"])
+    res = runner.invoke(
+        app,
+        [
+            "generate",
+            "--ckpt",
+            str(ckpt),
+            "--out",
+            str(out),
+            "--seeds",
+            "0-1",
+            "--video",
+            "--frames",
+            "4",
+            "--mesh",
+            "--mesh-res",
+            "24",
+            "--mesh-level",
+            str(level),
+            "--json",
+        ],
+    )
     assert res.exit_code == 0, res.output
-    written = json.loads(res.stdout[res.stdout.index("{"):])
+    written = json.loads(res.stdout[res.stdout.index("{") :])
     views = Image.open(out / "views.png")
     assert views.size == (6 * 64 + 7 * 2, 2 * 64 + 3 * 2)  # 3 yaws + 3 depths per seed row
     gif = Image.open(out / "seed0000.gif")
