@@ -26,7 +26,7 @@ def focal_from_diagonal_fov(fov_deg: float) -> float:
 
 
 def diagonal_fov_from_focal(focal: float) -> float:
-    """Diagonal FOV in degrees of a square image with normalised focal `focal` (inverse of `focal_from_diagonal_fov`)."""
+    """Diagonal FOV in degrees of a square image with normalised focal `focal` (inverse of focal_from_diagonal_fov)."""
     _check_focal(focal)
     return math.degrees(2.0 * math.atan(1.0 / (math.sqrt(2.0) * focal)))
 

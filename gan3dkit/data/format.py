@@ -46,7 +46,8 @@ def check_version(meta: dict[str, Any], path: str = "dataset") -> None:
     if major != SUPPORTED_MAJOR:
         newer = major > SUPPORTED_MAJOR
         raise FormatVersionError(
-            f"{path} uses {FORMAT_NAME} format v{version}, but this gan3dkit ({__version__}) reads v{SUPPORTED_MAJOR}.x. "
+            f"{path} uses {FORMAT_NAME} format v{version}, "
+            f"but this gan3dkit ({__version__}) reads v{SUPPORTED_MAJOR}.x. "
             + (
                 "Upgrade gan3dkit (pip install -U gan3dkit) to read it."
                 if newer
