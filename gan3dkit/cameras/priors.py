@@ -10,7 +10,7 @@ import torch
 
 from ..specs import load_spec
 from .camera import Cameras
-from .samplers import lookat_cam2world
+from .samplers import gaussian_angles, lookat_cam2world, uniform_angles
 
 AngleKind = Literal["fixed", "gaussian", "uniform"]
 
@@ -32,9 +32,9 @@ class AngleDist:
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:  # [n] float64
         if self.kind == "gaussian":
-            return torch.randn(n, generator=generator, dtype=torch.float64) * self.std + self.mean
+            return gaussian_angles(self.mean, self.std, n, generator)
         if self.kind == "uniform":
-            return (torch.rand(n, generator=generator, dtype=torch.float64) * 2 - 1) * self.std + self.mean
+            return uniform_angles(self.mean, self.std, n, generator)
         return torch.full((n,), self.mean, dtype=torch.float64)
 
 

@@ -61,6 +61,16 @@ def lookat_cam2world(
     return create_cam2world_matrix(target - origins, origins)
 
 
+def gaussian_angles(mean: float, std: float, n: int, generator: torch.Generator | None = None) -> Tensor:
+    """[n] float64 angles ~ N(mean, std) (EG3D's Gaussian/LookAt samplers)."""
+    return torch.randn(n, generator=generator, dtype=torch.float64) * std + mean
+
+
+def uniform_angles(mean: float, std: float, n: int, generator: torch.Generator | None = None) -> Tensor:
+    """[n] float64 angles ~ U[mean - std, mean + std] (EG3D's UniformCameraPoseSampler)."""
+    return (torch.rand(n, generator=generator, dtype=torch.float64) * 2 - 1) * std + mean
+
+
 def lookat_pose(
     h_mean: float,
     v_mean: float,
@@ -72,8 +82,8 @@ def lookat_pose(
     generator: torch.Generator | None = None,
 ) -> Tensor:
     """EG3D `LookAtPoseSampler`: h ~ N(h_mean, h_std), v ~ N(v_mean, v_std); returns [B, 4, 4] cam2world."""
-    h = torch.randn(batch, generator=generator, dtype=torch.float64) * h_std + h_mean
-    v = torch.randn(batch, generator=generator, dtype=torch.float64) * v_std + v_mean
+    h = gaussian_angles(h_mean, h_std, batch, generator)
+    v = gaussian_angles(v_mean, v_std, batch, generator)
     return lookat_cam2world(h, v, radius, lookat).float()
 
 
@@ -100,8 +110,8 @@ def uniform_pose(
     generator: torch.Generator | None = None,
 ) -> Tensor:
     """EG3D `UniformCameraPoseSampler`: h ~ U[h_mean - h_std, h_mean + h_std] (same for v), looks at the origin."""
-    h = (torch.rand(batch, generator=generator, dtype=torch.float64) * 2 - 1) * h_std + h_mean
-    v = (torch.rand(batch, generator=generator, dtype=torch.float64) * 2 - 1) * v_std + v_mean
+    h = uniform_angles(h_mean, h_std, batch, generator)
+    v = uniform_angles(v_mean, v_std, batch, generator)
     return lookat_cam2world(h, v, radius).float()
 
 

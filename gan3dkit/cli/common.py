@@ -7,13 +7,21 @@ import functools
 import json
 import shlex
 import sys
-from typing import Any, Callable, Iterator, TypeVar
+from pathlib import Path
+from typing import Annotated, Any, Callable, Iterator, TypeVar
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+RESUME_HELP = "Continue an interrupted run (<out>.partial with the same settings); --restart discards it."
+# Options shared by the dataset-building commands (declared once, used as parameter annotations).
+OverwriteOpt = Annotated[bool, typer.Option(help="Replace an existing dataset at --out.")]
+ResumeOpt = Annotated[bool, typer.Option("--resume/--restart", help=RESUME_HELP)]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+DatasetOutOpt = Annotated[Path, typer.Option("--out", help="Output dataset directory (LMDB), e.g. heads.lmdb.")]
 
 #: Human output; goes to stderr when --json is given so stdout stays machine-readable.
 err_console = Console(stderr=True)

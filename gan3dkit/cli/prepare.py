@@ -6,26 +6,34 @@ from pathlib import Path
 
 import typer
 
-from .common import command_line, console, emit_json, handle_errors, progress_bar
+from .common import (
+    DatasetOutOpt,
+    JsonOpt,
+    OverwriteOpt,
+    ResumeOpt,
+    command_line,
+    console,
+    emit_json,
+    handle_errors,
+    progress_bar,
+)
 
 app = typer.Typer(help="Build gan3dkit LMDB datasets from sources.", no_args_is_help=True)
-
-RESUME_HELP = "Continue an interrupted run (<out>.partial with the same settings); --restart discards it."
 
 
 @app.command()
 @handle_errors
 def synthetic(
-    out: Path = typer.Option(..., "--out", help="Output dataset directory, e.g. heads.lmdb."),
+    out: DatasetOutOpt,
     family: str = typer.Option("heads", help="Scene family: heads (front-facing) or objects (360-degree cars)."),
     num: int = typer.Option(1000, min=1, help="Number of images."),
     resolution: int = typer.Option(64, min=8, help="Image size in pixels (square)."),
     prior: str | None = typer.Option(None, help="Pose prior preset (default: the family's own; see `data_specs`)."),
     seed: int = typer.Option(0, help="Dataset seed; sample i depends only on (seed, i)."),
     ssaa: int = typer.Option(2, min=1, max=4, help="Supersampling factor for colour (depth/mask use centre rays)."),
-    overwrite: bool = typer.Option(False, help="Replace an existing dataset at --out."),
-    resume: bool = typer.Option(True, "--resume/--restart", help=RESUME_HELP),
-    json_out: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+    overwrite: OverwriteOpt = False,
+    resume: ResumeOpt = True,
+    json_out: JsonOpt = False,
 ) -> None:
     """Render procedural 3D scenes with true camera, depth and mask (ground truth for pose-free methods).
 
@@ -55,15 +63,15 @@ def synthetic(
 @app.command()
 @handle_errors
 def eg3d(
+    out: DatasetOutOpt,
     src: Path = typer.Argument(..., help="EG3D dataset: a zip or a folder with dataset.json."),
-    out: Path = typer.Option(..., "--out", help="Output dataset directory."),
     resolution: int | None = typer.Option(None, help="Resize to this size (default: the first image's size)."),
     prior: str | None = typer.Option(None, help="Record this pose prior preset with the dataset."),
     max_images: int | None = typer.Option(None, help="Import only the first N images (sorted by name)."),
     strict: bool = typer.Option(False, help="Fail on the first bad image/label instead of skipping it."),
-    overwrite: bool = typer.Option(False, help="Replace an existing dataset at --out."),
-    resume: bool = typer.Option(True, "--resume/--restart", help=RESUME_HELP),
-    json_out: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+    overwrite: OverwriteOpt = False,
+    resume: ResumeOpt = True,
+    json_out: JsonOpt = False,
 ) -> None:
     """Import an EG3D dataset (zip or folder of images + dataset.json labels), e.g. FFHQ_512.zip.
 

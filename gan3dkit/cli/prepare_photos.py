@@ -7,19 +7,22 @@ from typing import Annotated, Any
 
 import typer
 
-from .common import command_line, console, emit_json, handle_errors, progress_bar
-from .prepare import RESUME_HELP, app
+from .common import OverwriteOpt, ResumeOpt, command_line, console, emit_json, handle_errors, progress_bar
+from .prepare import app
 
 # Options shared by every photo importer (declared once; used as annotations in the command signatures).
-OutOpt = Annotated[Path, typer.Option("--out", help="Output dataset directory, e.g. faces.lmdb (a JSON report goes to "
-                                                    "<out>.report.json).")]
-WorkersOpt = Annotated[int, typer.Option(min=0, help="Worker processes for decoding/detection/cropping (results are "
-                                                     "written in input order).")]
-OverwriteOpt = Annotated[bool, typer.Option(help="Replace an existing dataset at --out.")]
-ResumeOpt = Annotated[bool, typer.Option("--resume/--restart", help=RESUME_HELP)]
+OutOpt = Annotated[
+    Path,
+    typer.Option("--out", help="Output dataset directory, e.g. faces.lmdb (a JSON report goes to <out>.report.json)."),
+]
+WorkersOpt = Annotated[
+    int,
+    typer.Option(min=0, help="Worker processes for decoding/detection/cropping (results are written in input order)."),
+]
 JsonReportOpt = Annotated[bool, typer.Option("--json", help="Print the JSON report on stdout.")]
-MirrorOpt = Annotated[bool, typer.Option(help="Also write a mirrored copy of each sample with its mirrored camera "
-                                              "(<name>_mirror).")]
+MirrorOpt = Annotated[
+    bool, typer.Option(help="Also write a mirrored copy of each sample with its mirrored camera (<name>_mirror).")
+]
 BACKEND_HELP = "Landmarks: auto, dlib (offline), mediapipe (0.10.21, offline) or face-alignment (downloads weights)."
 SHAPE_HELP = "3D mean face for PnP head pose: auto, meanshape68 (insightface data) or bfm5 (built-in 5 points)."
 UPSCALE_HELP = "Skip faces that the crop would enlarge more than this many times (too small / blurry)."
@@ -38,16 +41,22 @@ def _summary(path: Path, report: dict[str, Any], json_out: bool) -> None:
         out.print(f"[cyan]note[/] {item['name']}: {item['note']}", highlight=False)
     counts = report.get("counts", {})
     if counts:
-        out.print(f"[green]wrote[/] {path}: {counts['samples_written']} samples from {counts['used']}/"
-                  f"{counts['inputs']} inputs ({counts['skipped']} skipped"
-                  + (f", {counts['pose_from_prior']} cameras from the prior" if counts.get("pose_from_prior") else "")
-                  + f"); report: {path}.report.json", highlight=False)
+        out.print(
+            f"[green]wrote[/] {path}: {counts['samples_written']} samples from {counts['used']}/"
+            f"{counts['inputs']} inputs ({counts['skipped']} skipped"
+            + (f", {counts['pose_from_prior']} cameras from the prior" if counts.get("pose_from_prior") else "")
+            + f"); report: {path}.report.json",
+            highlight=False,
+        )
 
 
 def _backend_line(settings: dict[str, Any], json_out: bool) -> None:
     if settings.get("backend"):
-        console(json_out).print(f"landmarks: [bold]{settings['backend']}[/] ({settings['backend_choice']}); "
-                                f"head pose: {settings.get('pose_shape') or 'from the given labels'}", highlight=False)
+        console(json_out).print(
+            f"landmarks: [bold]{settings['backend']}[/] ({settings['backend_choice']}); "
+            f"head pose: {settings.get('pose_shape') or 'from the given labels'}",
+            highlight=False,
+        )
 
 
 @app.command()
@@ -82,10 +91,23 @@ def ffhq(
     options = {"detector": detector} if settings["backend"] == "dlib" else {}
     _backend_line(settings, json_out)
     with progress_bar("aligning faces", json_mode=json_out) as update:
-        path, report = build_faces(sources, out, resolution=resolution, backend=backend, pose_shape=pose_shape,
-                                   labels=labels, mirror=mirror, max_upscale=max_upscale, max_images=max_images,
-                                   workers=workers, resume=resume, overwrite=overwrite, command=command_line(),
-                                   backend_options=options, progress=update)
+        path, report = build_faces(
+            sources,
+            out,
+            resolution=resolution,
+            backend=backend,
+            pose_shape=pose_shape,
+            labels=labels,
+            mirror=mirror,
+            max_upscale=max_upscale,
+            max_images=max_images,
+            workers=workers,
+            resume=resume,
+            overwrite=overwrite,
+            command=command_line(),
+            backend_options=options,
+            progress=update,
+        )
     _summary(path, report, json_out)
 
 
@@ -114,8 +136,17 @@ def single(
     _, settings = make_job(resolution, backend, pose_shape, max_upscale)
     _backend_line(settings, json_out)
     with progress_bar("aligning", json_mode=json_out) as update:
-        report = prepare_single(sources, out, resolution=resolution, backend=backend, pose_shape=pose_shape,
-                                mirror=mirror, max_upscale=max_upscale, overwrite=overwrite, progress=update)
+        report = prepare_single(
+            sources,
+            out,
+            resolution=resolution,
+            backend=backend,
+            pose_shape=pose_shape,
+            mirror=mirror,
+            max_upscale=max_upscale,
+            overwrite=overwrite,
+            progress=update,
+        )
     if json_out:
         emit_json(report)
     else:
@@ -126,8 +157,11 @@ def single(
             c.print(f"[cyan]note[/] {item['name']}: {item['note']}", highlight=False)
         for item in report["written"]:
             yaw, pitch, roll = item["ypr_deg"]
-            c.print(f"[green]wrote[/] {item['png']} (+ .npy, .json): yaw {yaw:+.1f}, pitch {pitch:+.1f}, "
-                    f"roll {roll:+.1f} deg", highlight=False)
+            c.print(
+                f"[green]wrote[/] {item['png']} (+ .npy, .json): yaw {yaw:+.1f}, pitch {pitch:+.1f}, "
+                f"roll {roll:+.1f} deg",
+                highlight=False,
+            )
     if not report["written"]:
         raise typer.Exit(code=1)
 
@@ -156,9 +190,22 @@ def afhq(
     from ..prepare.folders import build_afhq
 
     with progress_bar("importing afhq", json_mode=json_out) as update:
-        path, report = build_afhq(sources, out, resolution=resolution, labels=labels, prior=prior, crop=crop,
-                                  mirror=mirror, seed=seed, max_images=max_images, workers=workers, resume=resume,
-                                  overwrite=overwrite, command=command_line(), progress=update)
+        path, report = build_afhq(
+            sources,
+            out,
+            resolution=resolution,
+            labels=labels,
+            prior=prior,
+            crop=crop,
+            mirror=mirror,
+            seed=seed,
+            max_images=max_images,
+            workers=workers,
+            resume=resume,
+            overwrite=overwrite,
+            command=command_line(),
+            progress=update,
+        )
     _summary(path, report, json_out)
 
 
@@ -187,9 +234,23 @@ def cub(
     from ..prepare.cub import build_cub
 
     with progress_bar("cropping birds", json_mode=json_out) as update:
-        path, report = build_cub(root, out, resolution=resolution, masks=masks, split=split, margin=margin,
-                                 prior=prior, seed=seed, mirror=mirror, max_images=max_images, workers=workers,
-                                 resume=resume, overwrite=overwrite, command=command_line(), progress=update)
+        path, report = build_cub(
+            root,
+            out,
+            resolution=resolution,
+            masks=masks,
+            split=split,
+            margin=margin,
+            prior=prior,
+            seed=seed,
+            mirror=mirror,
+            max_images=max_images,
+            workers=workers,
+            resume=resume,
+            overwrite=overwrite,
+            command=command_line(),
+            progress=update,
+        )
     _summary(path, report, json_out)
 
 
@@ -215,9 +276,20 @@ def lsun(
     from ..prepare.lsun import build_lsun
 
     with progress_bar("importing lsun", json_mode=json_out) as update:
-        path, report = build_lsun(lmdb_path, out, resolution=resolution, prior=prior, seed=seed, mirror=mirror,
-                                  max_images=max_images, workers=workers, resume=resume, overwrite=overwrite,
-                                  command=command_line(), progress=update)
+        path, report = build_lsun(
+            lmdb_path,
+            out,
+            resolution=resolution,
+            prior=prior,
+            seed=seed,
+            mirror=mirror,
+            max_images=max_images,
+            workers=workers,
+            resume=resume,
+            overwrite=overwrite,
+            command=command_line(),
+            progress=update,
+        )
     _summary(path, report, json_out)
 
 
@@ -246,7 +318,21 @@ def folder(
     from ..prepare.folders import build_folder
 
     with progress_bar("importing images", json_mode=json_out) as update:
-        path, report = build_folder(sources, out, resolution=resolution, labels=labels, prior=prior, crop=crop,
-                                    fill=fill, mirror=mirror, seed=seed, max_images=max_images, workers=workers,
-                                    resume=resume, overwrite=overwrite, command=command_line(), progress=update)
+        path, report = build_folder(
+            sources,
+            out,
+            resolution=resolution,
+            labels=labels,
+            prior=prior,
+            crop=crop,
+            fill=fill,
+            mirror=mirror,
+            seed=seed,
+            max_images=max_images,
+            workers=workers,
+            resume=resume,
+            overwrite=overwrite,
+            command=command_line(),
+            progress=update,
+        )
     _summary(path, report, json_out)
