@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from ..methods.eg3d import LossConfig
 from ..networks.config import DiscriminatorConfig, GeneratorConfig
@@ -79,7 +79,7 @@ class TrainConfig:
         return to_dict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "TrainConfig":
+    def from_dict(cls, data: dict) -> TrainConfig:
         return from_dict(cls, data)
 
     @property
