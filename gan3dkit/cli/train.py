@@ -47,6 +47,7 @@ def train(
     if minutes is not None:
         overrides.append(f"run.max_minutes={minutes}")
     cfg = apply_overrides(cfg, overrides)
+    cfg.validate()
     if print_config:
         emit_json(cfg.to_dict())
         return

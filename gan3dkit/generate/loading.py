@@ -17,6 +17,10 @@ def load_generator(
     """(generator in eval mode, its TrainConfig) from a gan3dkit checkpoint; code is never unpickled."""
     header = read_header(path)
     cfg = TrainConfig.from_dict(header["config"])
+    try:
+        cfg.validate()
+    except ValueError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
     G = TriPlaneGenerator(cfg.generator)
     sd = load_tensors(path, which)
     if not sd:

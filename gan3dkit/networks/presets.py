@@ -111,6 +111,7 @@ def tiny() -> ModelPreset:
         neural_rendering_resolution=32,
         triplane_resolution=64,
         triplane_channels=16,
+        c_gen_conditioning_zero=True,  # trained without generator pose conditioning (EG3D: not --gen_pose_cond)
     )
     disc = DiscriminatorConfig(
         img_resolution=64, channel_base=1024, channel_max=64, mapping_layers=2, mbstd_group_size=4

@@ -82,6 +82,20 @@ class TrainConfig:
     def from_dict(cls, data: dict) -> TrainConfig:
         return from_dict(cls, data)
 
+    def validate(self) -> None:
+        """Raise ``ValueError`` on settings that contradict each other.
+
+        EG3D derives the generator's ``c_gen_conditioning_zero`` from ``--gen_pose_cond``; here they are two fields
+        (the generator needs its own at inference), so they must agree: a generator trained on zero conditioning
+        but sampled with real cameras (or the reverse) renders off-distribution images.
+        """
+        if self.generator.c_gen_conditioning_zero == self.loss.gen_pose_cond:
+            raise ValueError(
+                f"loss.gen_pose_cond={self.loss.gen_pose_cond} needs "
+                f"generator.c_gen_conditioning_zero={not self.loss.gen_pose_cond} (EG3D sets it to "
+                "not --gen_pose_cond); set both"
+            )
+
     @property
     def ema_kimg(self) -> float:
         return self.schedule.ema_kimg if self.schedule.ema_kimg is not None else self.optim.batch * 10 / 32

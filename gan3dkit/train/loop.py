@@ -119,6 +119,7 @@ class _Trainer:
     """One training run: set up (and restore) everything in __init__, then `run` steps and ticks until done."""
 
     def __init__(self, cfg: TrainConfig, resume: bool, device: str) -> None:
+        cfg.validate()
         self.cfg, self.dist = cfg, init_distributed(device)
         dist_info: DistInfo = self.dist
         dev, self.world = dist_info.device, dist_info.world

@@ -13,7 +13,14 @@ from typer.testing import CliRunner
 
 from gan3dkit.cli.main import app
 from gan3dkit.train.checkpoint import load_tensors, read_header
+from gan3dkit.train.config import TRAIN_PRESETS, train_preset
 from gan3dkit.train.loop import TrainingDiverged, train
+
+
+def read_camera(path, i: int) -> torch.Tensor:
+    from gan3dkit.data.reader import LMDBDataset
+
+    return LMDBDataset(path, fields=["camera"])[i]["camera"]
 
 
 def test_interrupted_then_resumed_equals_uninterrupted(heads_lmdb, tmp_path, make_config):
@@ -70,6 +77,31 @@ def test_dataset_resolution_mismatch_is_explained(heads_lmdb, tmp_path, make_con
     cfg = type(cfg).from_dict({**cfg.to_dict(), "generator": {**cfg.generator.to_dict(), "img_resolution": 128}})
     with pytest.raises(ValueError, match="dataset resolution 64"):
         train(cfg, resume=False)
+
+
+@pytest.mark.parametrize("name", sorted(TRAIN_PRESETS))
+def test_presets_tie_pose_conditioning_like_eg3d(name):
+    cfg = train_preset(name)
+    cfg.validate()  # EG3D: c_gen_conditioning_zero = not --gen_pose_cond
+    assert cfg.generator.c_gen_conditioning_zero is (not cfg.loss.gen_pose_cond)
+
+
+def test_contradicting_pose_conditioning_is_refused(heads_lmdb, tmp_path, make_config):
+    # a generator trained on zero conditioning but sampled with real cameras renders off-distribution images
+    cfg = make_config(heads_lmdb, tmp_path / "p", run__max_steps=1, generator__c_gen_conditioning_zero="false")
+    with pytest.raises(ValueError, match="c_gen_conditioning_zero=True"):
+        train(cfg, resume=False)
+    assert not (tmp_path / "p").exists()
+
+
+def test_samples_ignore_the_camera_when_trained_without_pose_conditioning(heads_lmdb, tmp_path, make_config):
+    from gan3dkit.generate import load_generator
+
+    train(make_config(heads_lmdb, tmp_path / "q", run__max_steps=1), resume=False)
+    G, _ = load_generator(tmp_path / "q" / "checkpoint.safetensors")
+    z = torch.randn(2, G.z_dim)
+    cams = torch.stack([read_camera(heads_lmdb, i) for i in (0, 1)])
+    assert torch.equal(G.mapping(z, cams), G.mapping(z, torch.zeros_like(cams)))
 
 
 def test_cli_train_then_generate(heads_lmdb, tmp_path):
