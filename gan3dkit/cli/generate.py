@@ -15,6 +15,8 @@ def generate(
     out: Path = typer.Option(..., "--out", help="Output folder."),
     seeds: str = typer.Option("0-7", help="Seeds, e.g. 0-7 or 1,5,9."),
     trunc: float = typer.Option(1.0, help="Truncation psi (1 = none)."),
+    yaws: str = typer.Option("0.4,0,-0.4", help="View yaws in radians from frontal (EG3D gen_samples: 0.4,0,-0.4)."),
+    pitch: float = typer.Option(-0.2, help="View pitch in radians (EG3D gen_samples: -0.2)."),
     nrr: int | None = typer.Option(None, help="Neural rendering resolution (default: the trained one)."),
     video: bool = typer.Option(False, help="Also render an orbit video per seed (GIF; MP4 with imageio-ffmpeg)."),
     frames: int = typer.Option(60, help="Video frames."),
@@ -34,6 +36,12 @@ def generate(
 
     seed_list = parse_seeds(seeds)
     try:
+        yaw_list = tuple(float(y) for y in yaws.split(",") if y.strip())
+    except ValueError:
+        raise ValueError(f"--yaws must be comma-separated radians, e.g. 0.4,0,-0.4; got {yaws!r}") from None
+    if not yaw_list:
+        raise ValueError("--yaws needs at least one angle")
+    try:
         level = None if mesh_level == "auto" else float(mesh_level)
     except ValueError:
         raise ValueError(f"--mesh-level must be a number or 'auto', got {mesh_level!r}") from None
@@ -42,7 +50,7 @@ def generate(
     nrr = nrr or trained_nrr
     out.mkdir(parents=True, exist_ok=True)
     written: dict[str, list] = {"views": [], "videos": [], "meshes": []}
-    grid, _ = render_views(G, seed_list, psi=trunc, nrr=nrr)
+    grid, _ = render_views(G, seed_list, yaws=yaw_list, pitch=pitch, psi=trunc, nrr=nrr)
     written["views"].append(str(atomic_save_png(out / "views.png", grid)))
     if video or mesh:
         with progress_bar("videos/meshes", total=len(seed_list), json_mode=json_out) as update:
@@ -59,7 +67,7 @@ def generate(
         emit_json({"out": str(out), "seeds": seed_list, **written})
         return
     c = console()
-    c.print(f"views (rows: seeds; yaw +0.4, 0, -0.4 then depth): {written['views'][0]}")
+    c.print(f"views (rows: seeds; yaws {', '.join(f'{y:+g}' for y in yaw_list)}, then depth): {written['views'][0]}")
     for key in ("videos", "meshes"):
         if written[key]:
             c.print(f"{key}: " + ", ".join(written[key]), soft_wrap=True)

@@ -168,5 +168,13 @@ def test_cli_train_then_generate(heads_lmdb, tmp_path):
     assert ply.startswith(b"ply\nformat binary_little_endian") and len(written["meshes"]) == 2
     n_vert = int(ply.split(b"element vertex ")[1].split(b"\n")[0])
     assert n_vert > 0 and not math.isnan(n_vert)
+    res = runner.invoke(
+        app,
+        ["generate", "--ckpt", str(ckpt), "--out", str(out / "side"), "--seeds", "0", "--yaws", "1.0,0.5,0,-0.5,-1.0"],
+    )
+    assert res.exit_code == 0, res.output
+    assert Image.open(out / "side" / "views.png").size == (10 * 64 + 11 * 2, 64 + 2 * 2)  # 5 yaws + 5 depths
+    res = runner.invoke(app, ["generate", "--ckpt", str(ckpt), "--out", str(out), "--yaws", "left"])
+    assert res.exit_code == 2 and "--yaws" in res.output
     res = runner.invoke(app, ["generate", "--ckpt", str(tmp_path / "missing.safetensors"), "--out", str(out)])
     assert res.exit_code == 2 and "not found" in res.output
