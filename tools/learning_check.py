@@ -27,11 +27,19 @@ def main() -> None:
     ap.add_argument("--num", type=int, default=2000, help="synthetic heads in the dataset")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seeds", default="0-3")
+    ap.add_argument(
+        "--prior", default="synthetic_heads", help="pose prior of the heads (synthetic_heads_wide: yaw 0.6)"
+    )
+    ap.add_argument("--yaws", default="0.4,0,-0.4", help="view yaws in radians (EG3D gen_samples: 0.4,0,-0.4)")
+    ap.add_argument("--nfs", type=int, default=64, help="latents for the non-flatness score per mark (0 = skip)")
     ap.add_argument("--set", dest="overrides", action="append", default=[], help="extra config overrides")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
+    from gan3dkit.data.reader import read_meta
     from gan3dkit.generate import load_generator, parse_seeds, render_views
+    from gan3dkit.metrics.context import EvalOptions
+    from gan3dkit.metrics.suite import evaluate
     from gan3dkit.prepare.synthetic import build_synthetic
     from gan3dkit.train.checkpoint import read_header
     from gan3dkit.train.config import train_preset
@@ -42,7 +50,11 @@ def main() -> None:
     work = args.work
     data = work / "heads.lmdb"
     if not data.exists():
-        build_synthetic(data, family="heads", num=args.num, resolution=64, resume=True)
+        build_synthetic(data, family="heads", num=args.num, resolution=64, prior=args.prior, resume=True)
+    built_with = read_meta(data)["pose_prior"]["name"]
+    if built_with != args.prior:
+        sys.exit(f"{data} was built with prior {built_with!r}, not {args.prior!r}: use another --work")
+    yaws = tuple(float(y) for y in args.yaws.split(","))
     run_dir = work / "run"
     marks = [float(m) for m in args.marks.split(",")]
     seeds = parse_seeds(args.seeds)
@@ -59,11 +71,15 @@ def main() -> None:
         prev = mark
         ckpt = run_dir / "checkpoint.safetensors"
         G, _ = load_generator(ckpt)
-        grid, per_seed = render_views(G, seeds, nrr=cfg.loss.nrr_initial)
+        grid, per_seed = render_views(G, seeds, yaws=yaws, nrr=cfg.loss.nrr_initial)
         path = args.out / f"t{int(mark):02d}min.png"
         Image.fromarray(grid).save(path)
         rows.append((mark, grid))
-        depth_ranges = [float(np.ptp(s["depth"][1])) for s in per_seed]  # frontal view depth range
+        frontal = yaws.index(0.0) if 0.0 in yaws else 0
+        depth_ranges = [float(np.ptp(s["depth"][frontal])) for s in per_seed]  # frontal view depth range
+        nfs = None
+        if args.nfs:  # 3DGP's non-flatness score: 1 = flat, higher = more depth levels
+            nfs = evaluate(["nfs"], data, ckpt, EvalOptions(num=args.nfs)).results[0].value
         prog = read_header(ckpt)["progress"]
         losses = {k: v for k, v in (records[-1] if records else {}).items() if k.startswith("Loss/")}
         results.append(
@@ -73,6 +89,7 @@ def main() -> None:
                 "steps": prog["step"],
                 "image": str(path),
                 "frontal_depth_range_mean": float(np.mean(depth_ranges)),
+                "nfs": nfs,
                 "wall_sec": time.time() - t0,
                 **losses,
             }
