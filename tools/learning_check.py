@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
 """Learning check: train the tiny preset on synthetic heads and snapshot views + depth at wall-clock marks.
 
-Example (the run recorded in docs/learning_check.md):
-    python tools/learning_check.py --out docs/learning_check --marks 0,5,10,20 --num 2000 --threads 1
+Examples (runs A and B of docs/learning_check.md):
+    python tools/learning_check.py --out A --marks 0,5,10,20,40 --threads 1 --set run.cpu_threads=1
+    python tools/learning_check.py --out B --prior synthetic_heads_wide --marks 0,10,20,40,60,80 --threads 1 \
+        --set run.cpu_threads=1
 Prints one JSON object (per mark: minutes, kimg, steps, losses, depth statistics, image path).
 """
 
