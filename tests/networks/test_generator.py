@@ -45,6 +45,7 @@ def test_shapes_and_dtypes(tiny_g, labels4):
 def test_conditioning_zero_and_scale(labels4):
     torch.manual_seed(0)
     cfg = get_preset("tiny").generator
+    cfg.c_gen_conditioning_zero = False  # as with --gen_pose_cond
     G = TriPlaneGenerator(cfg)
     z = torch.randn(4, G.z_dim)
     ws = G.mapping(z, labels4)
