@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -50,6 +51,15 @@ def _summary(path: Path, report: dict[str, Any], json_out: bool) -> None:
         )
 
 
+def _build_dataset(
+    label: str, builder: Callable[..., tuple[Path, dict[str, Any]]], *args: Any, json_out: bool, **kwargs: Any
+) -> None:
+    """Run a dataset builder under a progress bar (recording the command line), then print its report."""
+    with progress_bar(label, json_mode=json_out) as update:
+        path, report = builder(*args, command=command_line(), progress=update, **kwargs)
+    _summary(path, report, json_out)
+
+
 def _backend_line(settings: dict[str, Any], json_out: bool) -> None:
     if settings.get("backend"):
         console(json_out).print(
@@ -90,25 +100,24 @@ def ffhq(
     _, settings = make_job(resolution, backend, pose_shape, max_upscale)
     options = {"detector": detector} if settings["backend"] == "dlib" else {}
     _backend_line(settings, json_out)
-    with progress_bar("aligning faces", json_mode=json_out) as update:
-        path, report = build_faces(
-            sources,
-            out,
-            resolution=resolution,
-            backend=backend,
-            pose_shape=pose_shape,
-            labels=labels,
-            mirror=mirror,
-            max_upscale=max_upscale,
-            max_images=max_images,
-            workers=workers,
-            resume=resume,
-            overwrite=overwrite,
-            command=command_line(),
-            backend_options=options,
-            progress=update,
-        )
-    _summary(path, report, json_out)
+    _build_dataset(
+        "aligning faces",
+        build_faces,
+        sources,
+        out,
+        resolution=resolution,
+        backend=backend,
+        pose_shape=pose_shape,
+        labels=labels,
+        mirror=mirror,
+        max_upscale=max_upscale,
+        max_images=max_images,
+        workers=workers,
+        resume=resume,
+        overwrite=overwrite,
+        backend_options=options,
+        json_out=json_out,
+    )
 
 
 @app.command()
@@ -189,24 +198,23 @@ def afhq(
     """
     from ..prepare.folders import build_afhq
 
-    with progress_bar("importing afhq", json_mode=json_out) as update:
-        path, report = build_afhq(
-            sources,
-            out,
-            resolution=resolution,
-            labels=labels,
-            prior=prior,
-            crop=crop,
-            mirror=mirror,
-            seed=seed,
-            max_images=max_images,
-            workers=workers,
-            resume=resume,
-            overwrite=overwrite,
-            command=command_line(),
-            progress=update,
-        )
-    _summary(path, report, json_out)
+    _build_dataset(
+        "importing afhq",
+        build_afhq,
+        sources,
+        out,
+        resolution=resolution,
+        labels=labels,
+        prior=prior,
+        crop=crop,
+        mirror=mirror,
+        seed=seed,
+        max_images=max_images,
+        workers=workers,
+        resume=resume,
+        overwrite=overwrite,
+        json_out=json_out,
+    )
 
 
 @app.command()
@@ -233,25 +241,24 @@ def cub(
     """
     from ..prepare.cub import build_cub
 
-    with progress_bar("cropping birds", json_mode=json_out) as update:
-        path, report = build_cub(
-            root,
-            out,
-            resolution=resolution,
-            masks=masks,
-            split=split,
-            margin=margin,
-            prior=prior,
-            seed=seed,
-            mirror=mirror,
-            max_images=max_images,
-            workers=workers,
-            resume=resume,
-            overwrite=overwrite,
-            command=command_line(),
-            progress=update,
-        )
-    _summary(path, report, json_out)
+    _build_dataset(
+        "cropping birds",
+        build_cub,
+        root,
+        out,
+        resolution=resolution,
+        masks=masks,
+        split=split,
+        margin=margin,
+        prior=prior,
+        seed=seed,
+        mirror=mirror,
+        max_images=max_images,
+        workers=workers,
+        resume=resume,
+        overwrite=overwrite,
+        json_out=json_out,
+    )
 
 
 @app.command()
@@ -275,22 +282,21 @@ def lsun(
     """
     from ..prepare.lsun import build_lsun
 
-    with progress_bar("importing lsun", json_mode=json_out) as update:
-        path, report = build_lsun(
-            lmdb_path,
-            out,
-            resolution=resolution,
-            prior=prior,
-            seed=seed,
-            mirror=mirror,
-            max_images=max_images,
-            workers=workers,
-            resume=resume,
-            overwrite=overwrite,
-            command=command_line(),
-            progress=update,
-        )
-    _summary(path, report, json_out)
+    _build_dataset(
+        "importing lsun",
+        build_lsun,
+        lmdb_path,
+        out,
+        resolution=resolution,
+        prior=prior,
+        seed=seed,
+        mirror=mirror,
+        max_images=max_images,
+        workers=workers,
+        resume=resume,
+        overwrite=overwrite,
+        json_out=json_out,
+    )
 
 
 @app.command()
@@ -317,22 +323,21 @@ def folder(
     """
     from ..prepare.folders import build_folder
 
-    with progress_bar("importing images", json_mode=json_out) as update:
-        path, report = build_folder(
-            sources,
-            out,
-            resolution=resolution,
-            labels=labels,
-            prior=prior,
-            crop=crop,
-            fill=fill,
-            mirror=mirror,
-            seed=seed,
-            max_images=max_images,
-            workers=workers,
-            resume=resume,
-            overwrite=overwrite,
-            command=command_line(),
-            progress=update,
-        )
-    _summary(path, report, json_out)
+    _build_dataset(
+        "importing images",
+        build_folder,
+        sources,
+        out,
+        resolution=resolution,
+        labels=labels,
+        prior=prior,
+        crop=crop,
+        fill=fill,
+        mirror=mirror,
+        seed=seed,
+        max_images=max_images,
+        workers=workers,
+        resume=resume,
+        overwrite=overwrite,
+        json_out=json_out,
+    )
