@@ -248,20 +248,20 @@ def mse(ctx: EvalContext) -> MetricResult:
 @register_metric("lpips", "reconstruction", 1024, "LPIPS v0.1 (alex default) with the lpips package's heads",
                  needs=_recon_needs("lpips"))
 def lpips(ctx: EvalContext) -> MetricResult:
-    v, proto, ex = _recon(ctx, "lpips")
-    net = _perceptual(ctx, "lpips")
-    note = "" if net.calibrated else " -- RANDOM BACKBONE: not the calibrated LPIPS, do not compare with papers"
-    return _result("lpips", v, f"{proto}; inputs [-1, 1]{note}", {**ex, "calibrated": net.calibrated},
-                   net.description)
+    return _perceptual_result(ctx, "lpips", "[-1, 1]")
 
 
 @register_metric("dists", "reconstruction", 1024, "DISTS (VGG16 + released alpha/beta)", needs=_recon_needs("dists"))
 def dists(ctx: EvalContext) -> MetricResult:
-    v, proto, ex = _recon(ctx, "dists")
-    net = _perceptual(ctx, "dists")
-    note = "" if net.calibrated else " -- RANDOM BACKBONE: not the calibrated DISTS, do not compare with papers"
-    return _result("dists", v, f"{proto}; inputs [0, 1]{note}", {**ex, "calibrated": net.calibrated},
-                   net.description)
+    return _perceptual_result(ctx, "dists", "[0, 1]")
+
+
+def _perceptual_result(ctx: EvalContext, name: str, inputs: str) -> MetricResult:
+    """LPIPS/DISTS result; a random (uncalibrated) backbone is said in the protocol and in extras."""
+    v, proto, ex = _recon(ctx, name)
+    net = _perceptual(ctx, name)
+    note = "" if net.calibrated else f" -- RANDOM BACKBONE: not the calibrated {name.upper()}, do not compare with papers"
+    return _result(name, v, f"{proto}; inputs {inputs}{note}", {**ex, "calibrated": net.calibrated}, net.description)
 
 
 # ---------------------------------------------------------------------------------------------- identity
