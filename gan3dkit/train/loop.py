@@ -120,8 +120,9 @@ class _Trainer:
 
     def __init__(self, cfg: TrainConfig, resume: bool, device: str) -> None:
         cfg.validate()
-        self.cfg, self.dist = cfg, init_distributed(device)
-        dist_info: DistInfo = self.dist
+        self.cfg = cfg
+        self.dist: DistInfo = init_distributed(device)
+        dist_info = self.dist
         dev, self.world = dist_info.device, dist_info.world
         if cfg.optim.batch % self.world:
             raise ValueError(f"batch {cfg.optim.batch} is not divisible by the number of processes {self.world}")
