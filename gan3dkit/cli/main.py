@@ -20,6 +20,18 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _options(
+    debug: bool = typer.Option(
+        False, "--debug", help="Show the full traceback of an error instead of the one-line message (bug reports)."
+    ),
+) -> None:
+    # Read back by cli.common.debug_enabled from the click context (no global switch).
+    pass
+
+
 app.add_typer(prepare_cmds.app, name="prepare")
 app.add_typer(data_cmds.app, name="data")
 app.command("train")(train_cmds.train)
