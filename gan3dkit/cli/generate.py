@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import typer
 
-from .common import console, emit_json, handle_errors, progress_bar
+from .common import console, emit_json, handle_errors, number_option, progress_bar
 
 
 @handle_errors
@@ -14,16 +15,17 @@ def generate(
     ckpt: Path = typer.Option(..., "--ckpt", help="Checkpoint (.safetensors) written by `gan3dkit train`."),
     out: Path = typer.Option(..., "--out", help="Output folder."),
     seeds: str = typer.Option("0-7", help="Seeds, e.g. 0-7 or 1,5,9."),
-    trunc: float = typer.Option(1.0, help="Truncation psi (1 = none)."),
+    trunc: float = typer.Option(1.0, callback=number_option(ge=-2, le=2), help="Truncation psi (1 = none)."),
     yaws: str = typer.Option("0.4,0,-0.4", help="View yaws in radians from frontal (EG3D gen_samples: 0.4,0,-0.4)."),
-    pitch: float = typer.Option(-0.2, help="View pitch in radians (EG3D gen_samples: -0.2)."),
-    nrr: int | None = typer.Option(None, help="Neural rendering resolution (default: the trained one)."),
+    pitch: float = typer.Option(-0.2, callback=number_option(ge=-1.57, le=1.57),
+                                help="View pitch in radians (EG3D gen_samples: -0.2)."),
+    nrr: int | None = typer.Option(None, min=8, max=1024, help="Neural rendering resolution (default: the trained one)."),
     video: bool = typer.Option(False, help="Also render an orbit video per seed (GIF; MP4 with imageio-ffmpeg)."),
-    frames: int = typer.Option(60, help="Video frames."),
+    frames: int = typer.Option(60, min=1, help="Video frames."),
     mesh: bool = typer.Option(False, help="Also extract a mesh per seed (.ply, marching cubes on sigma)."),
-    mesh_res: int = typer.Option(128, help="Mesh grid resolution per axis."),
+    mesh_res: int = typer.Option(128, min=8, max=1024, help="Mesh grid resolution per axis."),
     mesh_level: str = typer.Option("10", help="Density level of the surface (EG3D/ChimeraX use 10), or 'auto'."),
-    device: str = typer.Option("cpu", help="cpu | cuda."),
+    device: str = typer.Option("cpu", help="cpu | cuda | cuda:N."),
     json_out: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
 ) -> None:
     """Render seeds from three yaws with depth maps (EG3D's gen_samples views), plus optional videos and meshes.
@@ -34,17 +36,23 @@ def generate(
     from ..train.checkpoint import read_header
     from ..utils.files import atomic_save_png
 
+    from ..utils.device import resolve_device
+    from ..utils.errors import UsageError
+
     seed_list = parse_seeds(seeds)
     try:
         yaw_list = tuple(float(y) for y in yaws.split(",") if y.strip())
     except ValueError:
-        raise ValueError(f"--yaws must be comma-separated radians, e.g. 0.4,0,-0.4; got {yaws!r}") from None
-    if not yaw_list:
-        raise ValueError("--yaws needs at least one angle")
+        raise UsageError(f"--yaws must be comma-separated radians, e.g. 0.4,0,-0.4; got {yaws!r}") from None
+    if not yaw_list or not all(math.isfinite(y) for y in yaw_list):
+        raise UsageError(f"--yaws needs at least one finite angle, e.g. 0.4,0,-0.4; got {yaws!r}")
     try:
         level = None if mesh_level == "auto" else float(mesh_level)
     except ValueError:
-        raise ValueError(f"--mesh-level must be a number or 'auto', got {mesh_level!r}") from None
+        raise UsageError(f"--mesh-level must be a number or 'auto', got {mesh_level!r}") from None
+    if level is not None and not math.isfinite(level):
+        raise UsageError(f"--mesh-level must be finite or 'auto', got {mesh_level!r}")
+    device = resolve_device(device)
     G, cfg = load_generator(ckpt, device=device)
     trained_nrr = read_header(ckpt)["progress"].get("nrr", cfg.loss.nrr_initial)  # where the NRR fade stopped
     nrr = nrr or trained_nrr

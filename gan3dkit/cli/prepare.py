@@ -16,6 +16,7 @@ from .common import (
     emit_json,
     handle_errors,
     progress_bar,
+    resume_notice,
 )
 
 app = typer.Typer(help="Build gan3dkit LMDB datasets from sources.", no_args_is_help=True)
@@ -43,6 +44,7 @@ def synthetic(
 
     if family not in FAMILIES:
         raise ValueError(f"unknown family {family!r}; choose one of {', '.join(FAMILIES)}")
+    resume_notice(out, resume, json_out)
     with progress_bar(f"rendering {family}", total=num, json_mode=json_out) as update:
         path = build_synthetic(
             out,
@@ -65,9 +67,9 @@ def synthetic(
 def eg3d(
     out: DatasetOutOpt,
     src: Path = typer.Argument(..., help="EG3D dataset: a zip or a folder with dataset.json."),
-    resolution: int | None = typer.Option(None, help="Resize to this size (default: the first image's size)."),
+    resolution: int | None = typer.Option(None, min=8, help="Resize to this size (default: the first image's size)."),
     prior: str | None = typer.Option(None, help="Record this pose prior preset with the dataset."),
-    max_images: int | None = typer.Option(None, help="Import only the first N images (sorted by name)."),
+    max_images: int | None = typer.Option(None, min=1, help="Import only the first N images (sorted by name)."),
     strict: bool = typer.Option(False, help="Fail on the first bad image/label instead of skipping it."),
     overwrite: OverwriteOpt = False,
     resume: ResumeOpt = True,
@@ -75,7 +77,8 @@ def eg3d(
 ) -> None:
     """Import an EG3D dataset (zip or folder of images + dataset.json labels), e.g. FFHQ_512.zip.
 
-    Bad images or labels are skipped and listed (never shifting later labels); --strict fails instead.
+    Bad images or labels are skipped and listed (never shifting later labels); odd labels (duplicates, labels
+    without a file) are listed as notes; --strict fails instead. A rerun after an interruption resumes.
 
     Example: gan3dkit prepare eg3d FFHQ_512.zip --out ffhq512.lmdb
     """
@@ -83,6 +86,7 @@ def eg3d(
     from ..data.eg3d_zip import import_eg3d
 
     prior_dict = get_prior(prior).to_dict() if prior else None
+    resume_notice(out, resume, json_out)
     with progress_bar("importing", json_mode=json_out) as update:
         path, report = import_eg3d(
             src,
@@ -102,6 +106,11 @@ def eg3d(
             out_c.print(f"[yellow]skipped[/] {item['name']}: {item['reason']}", highlight=False, soft_wrap=True)
         if len(report["skipped"]) > 20:
             out_c.print(f"... {len(report['skipped']) - 20} more skipped (see `gan3dkit data info {path} --json`)")
+        for item in report["label_issues"][:20]:
+            out_c.print(f"[cyan]note[/] {item['name']}: {item['issue']}", highlight=False, soft_wrap=True)
+        if len(report["label_issues"]) > 20:
+            out_c.print(f"... {len(report['label_issues']) - 20} more label notes (see `gan3dkit data info {path} "
+                        "--json`)")
     _done(path, json_out, report)
 
 

@@ -8,7 +8,16 @@ from typing import Annotated, Any
 
 import typer
 
-from .common import OverwriteOpt, ResumeOpt, command_line, console, emit_json, handle_errors, progress_bar
+from .common import (
+    OverwriteOpt,
+    ResumeOpt,
+    command_line,
+    console,
+    emit_json,
+    handle_errors,
+    progress_bar,
+    resume_notice,
+)
 from .prepare import app
 
 # Options shared by every photo importer (declared once; used as annotations in the command signatures).
@@ -54,7 +63,11 @@ def _summary(path: Path, report: dict[str, Any], json_out: bool) -> None:
 def _build_dataset(
     label: str, builder: Callable[..., tuple[Path, dict[str, Any]]], *args: Any, json_out: bool, **kwargs: Any
 ) -> None:
-    """Run a dataset builder under a progress bar (recording the command line), then print its report."""
+    """Run a dataset builder under a progress bar (recording the command line), then print its report.
+
+    `args` are the builder's (source, out); a rerun that continues `<out>.partial` says what it resumes from.
+    """
+    resume_notice(Path(args[1]), kwargs.get("resume", False), json_out)
     with progress_bar(label, json_mode=json_out) as update:
         path, report = builder(*args, command=command_line(), progress=update, **kwargs)
     _summary(path, report, json_out)

@@ -10,6 +10,7 @@ import numpy as np
 
 from .. import __version__
 from ..specs import FORMAT_NAME, SUPPORTED_MAJOR, load_spec
+from ..utils.errors import DataError
 from .images import decode_png, encode_png
 
 META_KEY = load_spec()["keys"]["meta"].encode()
@@ -17,8 +18,8 @@ PROGRESS_KEY = load_spec()["keys"]["progress"].encode()
 _TYPES = {"string": str, "integer": int, "array": list, "object": dict}
 
 
-class DatasetFormatError(ValueError):
-    """A dataset whose meta or records do not follow data_specs/lmdb_v1."""
+class DatasetFormatError(DataError):
+    """A dataset whose meta or records do not follow data_specs/lmdb_v1 (a ValueError, exit code 1 in the CLI)."""
 
 
 class FormatVersionError(DatasetFormatError):
@@ -92,6 +93,7 @@ def make_meta(
     fields: list[str],
     latent_dim: int = 0,
     pose_prior: dict[str, Any] | None = None,
+    camera_source: str | None = None,
     source: str = "",
     command: str = "",
     provenance_extra: dict[str, Any] | None = None,
@@ -117,6 +119,8 @@ def make_meta(
             **(provenance_extra or {}),
         },
     }
+    if camera_source is not None:
+        meta["camera_source"] = camera_source
     if "depth" in fields:
         meta["depth"] = dict(spec["depth_convention"])
     if "ypr" in fields:

@@ -6,11 +6,21 @@ import io
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from ..utils.errors import DataError
 
 
-class ImageError(ValueError):
+class ImageError(DataError):
     """An image that cannot be decoded or does not match the dataset's shape."""
+
+
+def _why(exc: Exception) -> str:
+    """PIL's reason without the repr of an in-memory file (e.g. '<_io.BytesIO object at 0x...>')."""
+    if isinstance(exc, UnidentifiedImageError):
+        return "not an image format PIL can read (corrupt, truncated or not an image)"
+    text = str(exc).split(" <_io.")[0] or type(exc).__name__
+    return text if "truncated" not in text.lower() else "the image data is truncated"
 
 
 def to_uint8_array(img: np.ndarray | Image.Image, channels: int = 3) -> np.ndarray:
@@ -61,7 +71,7 @@ def decode_png(data: bytes, channels: int | None = None) -> np.ndarray:
     except ImageError:
         raise
     except Exception as exc:  # PIL raises many types for corrupt data
-        raise ImageError(f"cannot decode image: {exc}") from exc
+        raise ImageError(f"cannot decode image: {_why(exc)}") from exc
 
 
 def load_image_file(path: str | Path, channels: int = 3) -> np.ndarray:
@@ -73,7 +83,7 @@ def load_image_file(path: str | Path, channels: int = 3) -> np.ndarray:
     except ImageError:
         raise
     except Exception as exc:
-        raise ImageError(f"cannot read image {path}: {exc}") from exc
+        raise ImageError(f"cannot read image {path}: {_why(exc)}") from exc
 
 
 def resize_square(arr: np.ndarray, resolution: int) -> np.ndarray:

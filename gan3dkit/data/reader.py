@@ -12,7 +12,9 @@ import numpy as np
 import torch
 
 from ..cameras.camera import Cameras
+from ..utils.errors import DataError
 from .format import META_KEY, PROGRESS_KEY, DatasetFormatError, decode_field, validate_meta
+from .lmdb_check import check_lmdb_file
 from .writer import partial_path
 
 # py-lmdb allows one open Environment per path per process, so readers of the same dataset share one (ref-counted).
@@ -37,7 +39,11 @@ def _acquire_env(path: Path) -> lmdb.Environment:
     key = str(path.resolve())
     entry = _ENVS.get(key)
     if entry is None:
-        env = lmdb.open(str(path), readonly=True, lock=False, readahead=False, subdir=True, max_readers=512)
+        check_lmdb_file(path)  # a truncated file would SIGBUS once a page past its end is touched
+        try:
+            env = lmdb.open(str(path), readonly=True, lock=False, readahead=False, subdir=True, max_readers=512)
+        except lmdb.Error as exc:
+            raise DataError(f"dataset {path}: cannot open the LMDB store ({exc}); it is corrupt: re-create it") from None
         entry = _ENVS[key] = [env, 0]
     entry[1] += 1
     return entry[0]
@@ -70,6 +76,8 @@ def read_meta(path: str | Path) -> dict[str, Any]:
         with env.begin() as txn:
             raw = txn.get(META_KEY)
             interrupted = txn.get(PROGRESS_KEY) is not None
+    except lmdb.Error as exc:
+        raise DataError(f"dataset {path}: cannot read its meta record ({exc}); the store is corrupt") from None
     finally:
         _release_env(path)
     if raw is None:
@@ -110,12 +118,20 @@ class DatasetReader:
         if missing:
             raise KeyError(f"{self.path} has no fields {sorted(missing)} (it has {self.meta['fields']})")
         out: dict[str, Any] = {}
-        with self._txn() as txn:
-            for name in fields:
-                raw = txn.get(f"{index:08d}/{name}".encode())
-                if raw is None:
-                    raise DatasetFormatError(f"{self.path}: sample {index} lacks field {name!r}")
+        hint = f"`gan3dkit data validate {self.path}` lists every bad sample"
+        try:
+            with self._txn() as txn:
+                raws = {name: txn.get(f"{index:08d}/{name}".encode()) for name in fields}
+        except lmdb.Error as exc:
+            raise DatasetFormatError(f"{self.path}: sample {index}: LMDB read failed ({exc}); {hint}") from None
+        for name, raw in raws.items():
+            if raw is None:
+                raise DatasetFormatError(f"{self.path}: sample {index} lacks field {name!r}; {hint}")
+            try:
                 out[name] = decode_field(name, raw, self.meta)
+            except (DataError, UnicodeError) as exc:
+                why = str(exc).removeprefix(f"{name}: ")
+                raise DatasetFormatError(f"{self.path}: sample {index}, field {name}: {why}; {hint}") from None
         return out
 
     def read_raw(self, index: int, field: str) -> bytes | None:
@@ -200,6 +216,13 @@ class LMDBDataset(torch.utils.data.Dataset):
     def resolution(self) -> int:
         return int(self.meta["resolution"])
 
+    @property
+    def camera_source(self) -> str:
+        """measured | estimated | prior | mixed, or 'unknown' for format 1.0 datasets (see data_specs)."""
+        return str(self.meta.get("camera_source", "unknown"))
+
     def cameras(self) -> torch.Tensor:
         """All camera labels [count, 25] (no flips), e.g. to draw fake-image poses from the dataset like EG3D."""
+        if len(self.reader) == 0:
+            raise DatasetFormatError(f"{self.reader.path} holds 0 samples; prepare it again with usable inputs")
         return torch.from_numpy(np.stack([self.reader.read(i, ["camera"])["camera"] for i in range(len(self.reader))]))

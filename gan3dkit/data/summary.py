@@ -12,6 +12,7 @@ from ..cameras.camera import Cameras
 from ..cameras.rotations import cam2world_to_ypr
 from ..utils.visual import depth_to_rgb, make_grid
 from .reader import DatasetReader
+from .validate import camera_label_problems
 
 
 def summarize(path: str | Path, max_samples: int = 10000) -> dict[str, Any]:
@@ -20,9 +21,20 @@ def summarize(path: str | Path, max_samples: int = 10000) -> dict[str, Any]:
     meta = reader.meta
     n = len(reader)
     idx = np.unique(np.linspace(0, n - 1, min(n, max_samples)).round().astype(int)) if n else np.zeros(0, int)
-    out: dict[str, Any] = {"path": str(path), "meta": meta, "stats": {"sampled": int(idx.size)}}
+    out: dict[str, Any] = {"path": str(path), "meta": meta, "stats": {"sampled": int(idx.size)}, "warnings": []}
+    if n == 0:
+        out["warnings"].append(f"{path} holds 0 samples")
+    labels_np = np.stack([reader.read(int(i), ["camera"])["camera"] for i in idx]) if idx.size else np.zeros((0, 25))
+    bad = camera_label_problems(labels_np)
+    if bad:
+        first = ", ".join(f"sample {int(idx[i])} ({p[0]})" for i, p in list(bad.items())[:3])
+        out["warnings"].append(f"{len(bad)} of {idx.size} sampled cameras are invalid, e.g. {first}; statistics "
+                               f"use the valid ones; run `gan3dkit data validate {path}`")
+        out["stats"]["invalid_cameras"] = sorted(int(idx[i]) for i in bad)
+        keep = np.array([i not in bad for i in range(idx.size)], dtype=bool)
+        idx, labels_np = idx[keep], labels_np[keep]
     if idx.size:
-        labels = torch.from_numpy(np.stack([reader.read(int(i), ["camera"])["camera"] for i in idx]))
+        labels = torch.from_numpy(np.ascontiguousarray(labels_np, dtype=np.float32))
         cams = Cameras.from_label(labels)
         ypr = torch.rad2deg(cam2world_to_ypr(cams.cam2world)).numpy()
         radius = cams.radius.numpy()

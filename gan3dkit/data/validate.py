@@ -9,7 +9,8 @@ from typing import Any, Callable
 import numpy as np
 
 from ..cameras.camera import label_problems
-from .format import DatasetFormatError, decode_field
+from ..utils.errors import DataError
+from .format import decode_field
 from .reader import DatasetReader, read_meta
 
 #: A camera whose distance from the origin differs from the dataset median by more than this factor is reported.
@@ -44,17 +45,23 @@ def validate_dataset(path: str | Path, progress: Callable[[int, int], None] | No
     path = Path(path)
     try:
         meta = read_meta(path)
-    except (DatasetFormatError, FileNotFoundError) as exc:
+    except (DataError, FileNotFoundError) as exc:
         return ValidationReport(str(path), ok=False, errors=[str(exc)])
     reader = DatasetReader(path)
     count = len(reader)
     report = ValidationReport(str(path), ok=True, count=count)
+    if count == 0:
+        report.errors.append(f"{path} holds 0 samples: nothing to train on; prepare it again with usable inputs")
     radii = np.full(count, np.nan)
     for i in range(count):
         problems: list[str] = []
         decoded: dict[str, Any] = {}
         for name in meta["fields"]:
-            raw = reader.read_raw(i, name)
+            try:
+                raw = reader.read_raw(i, name)
+            except Exception as exc:  # lmdb.Error on a damaged page
+                problems.append(f"{name}: cannot read ({exc})")
+                continue
             if raw is None:
                 problems.append(f"{name}: missing")
                 continue
@@ -87,7 +94,11 @@ def validate_dataset(path: str | Path, progress: Callable[[int, int], None] | No
         prior = meta.get("pose_prior") or {}
         if prior.get("radius") and abs(median - prior["radius"]) > 0.05 * prior["radius"]:
             report.warnings.append(f"median camera radius {median:.4g} differs from the pose prior's {prior['radius']}")
-    stray = _stray_keys(reader, count)
+    try:
+        stray = _stray_keys(reader, count)
+    except Exception as exc:  # lmdb.Error on a damaged page
+        stray = []
+        report.errors.append(f"cannot scan the keys of {path} ({exc}); the store is damaged")
     if stray:
         report.errors.append(f"{len(stray)} records beyond count={count}, e.g. {stray[:3]}")
     reader.close()
@@ -128,3 +139,41 @@ def mask_depth_problems(mask: np.ndarray, depth: np.ndarray) -> list[str]:
     if inside.any() and not np.isfinite(depth[inside].astype(np.float32)).all():
         return ["depth is not finite inside the mask"]
     return []
+
+
+def camera_label_problems(labels: np.ndarray) -> dict[int, list[str]]:
+    """{index: problems} for the rows of a [N, 25] label array that are not valid EG3D cameras (see label_problems).
+
+    A vectorised screen (finite, bottom row, orthonormal rotation, intrinsics layout, focal, principal point, radius,
+    with label_problems' default limits) picks the rows worth the detailed per-row check, so 70k labels take ms.
+    """
+    x = np.asarray(labels, dtype=np.float64).reshape(len(labels), -1)
+    if x.shape[1] != 25:
+        return {i: [f"label has {x.shape[1]} values, expected 25"] for i in range(len(x))}
+    with np.errstate(all="ignore"):
+        finite = np.isfinite(x).all(1)
+        m, k = np.nan_to_num(x[:, :16]).reshape(-1, 4, 4), np.nan_to_num(x[:, 16:]).reshape(-1, 3, 3)
+        r = m[:, :3, :3]
+        ortho = np.abs(np.einsum("nji,njk->nik", r, r) - np.eye(3)).max((1, 2))
+        radius = np.linalg.norm(m[:, :3, 3], axis=1)
+        ok = (finite & (np.abs(m[:, 3] - [0, 0, 0, 1]).max(1) <= 1e-4) & (ortho <= 1e-3) & (np.linalg.det(r) > 0)
+              & (np.abs(k[:, 2] - [0, 0, 1]).max(1) <= 1e-4) & (np.abs(k[:, 1, 0]) <= 1e-4)
+              & (k[:, 0, 0] >= 0.05) & (k[:, 0, 0] <= 100) & (k[:, 1, 1] >= 0.05) & (k[:, 1, 1] <= 100)
+              & (k[:, 0, 2] >= 0) & (k[:, 0, 2] <= 1) & (k[:, 1, 2] >= 0) & (k[:, 1, 2] <= 1)
+              & (radius >= 1e-3) & (radius <= 1e3))
+    out = {}
+    for i in np.flatnonzero(~ok).tolist():
+        problems = label_problems(x[i])
+        if problems:
+            out[i] = problems
+    return out
+
+
+def check_dataset_cameras(labels: np.ndarray, path: str | Path, show: int = 5) -> None:
+    """Raise DataError naming the samples whose camera label is invalid (training would diverge on them)."""
+    bad = camera_label_problems(labels)
+    if bad:
+        listed = "; ".join(f"sample {i}: {p[0]}" for i, p in list(bad.items())[:show])
+        more = f" (and {len(bad) - show} more)" if len(bad) > show else ""
+        raise DataError(f"{path}: {len(bad)} of {len(labels)} samples have invalid camera labels: {listed}{more}. "
+                        f"Run `gan3dkit data validate {path}` and prepare the dataset again")

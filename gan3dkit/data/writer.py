@@ -11,6 +11,8 @@ import lmdb
 import numpy as np
 
 from ..cameras.camera import CameraError, label_problems
+from ..utils.errors import DataError, UsageError
+from .lmdb_check import check_lmdb_file
 from .format import (
     META_KEY,
     PROGRESS_KEY,
@@ -31,6 +33,21 @@ def partial_path(path: str | Path) -> Path:
     return path.with_name(path.name + ".partial")
 
 
+def partial_progress(path: str | Path) -> int | None:
+    """Samples already committed in an interrupted `<path>.partial` (None when there is none to resume)."""
+    partial = partial_path(path)
+    if not (partial / "data.mdb").exists():
+        return None
+    check_lmdb_file(partial, "interrupted dataset")
+    env = lmdb.open(str(partial), readonly=True, lock=False, subdir=True)
+    try:
+        with env.begin() as txn:
+            raw = txn.get(PROGRESS_KEY)
+    finally:
+        env.close()
+    return int(json.loads(raw)["count"]) if raw is not None else None
+
+
 class DatasetWriter:
     """Write a gan3dkit LMDB dataset so that a killed job never leaves a dataset that looks whole.
 
@@ -40,8 +57,11 @@ class DatasetWriter:
     (the producer skips the first `count` samples); otherwise a stale `.partial` is discarded.
 
     Producers that skip bad inputs keep their position in `state` (a JSON-able dict committed with every
-    transaction and restored on resume). Update `state` *before* calling `add` for an input, so a commit inside
-    `add` never records a sample without the position after it.
+    transaction and restored on resume) and call `input_done()` once an input is fully handled (its samples added,
+    or its skip recorded in `state`, and the position advanced). Such a writer commits only at `input_done()`, and
+    `close()` after an error drops what was queued since the last one, so the committed position always matches
+    the committed samples: a failing input is retried (and reported) on the rerun, never lost. Producers that write
+    one sample per input and keep no state need not call it (`add` then commits every `commit_every` samples).
 
     Args:
         path: output directory (the LMDB environment), e.g. `heads.lmdb`.
@@ -65,6 +85,7 @@ class DatasetWriter:
         fields: Sequence[str] = ("image", "camera"),
         latent_dim: int = 0,
         pose_prior: dict[str, Any] | None = None,
+        camera_source: str | None = None,
         source: str = "",
         command: str = "",
         extra: dict[str, Any] | None = None,
@@ -91,6 +112,7 @@ class DatasetWriter:
             fields=fields,
             latent_dim=latent_dim,
             pose_prior=pose_prior,
+            camera_source=camera_source,
             source=source,
             command=command,
             extra=extra,
@@ -107,6 +129,7 @@ class DatasetWriter:
         self._meta = make_meta(count=0, **self._meta_args)
         validate_meta(self._meta, str(self.path))
         self.commit_every = max(1, int(commit_every))
+        self._per_input = False  # True once the producer marks inputs (input_done / undo_input)
         self.count = 0
         self.resumed_from = 0
         self.state: dict[str, Any] = {}
@@ -119,9 +142,11 @@ class DatasetWriter:
         self._env = lmdb.open(str(self.partial), map_size=map_size, subdir=True, meminit=False)
         self._pending: list[tuple[bytes, bytes]] = []
         self._pending_samples = 0
+        self._mark = (0, 0, self.count)  # (queued records, queued samples, count) at the last input boundary
         self._finished = False
 
     def _read_progress(self) -> int:
+        check_lmdb_file(self.partial, "interrupted dataset")
         env = lmdb.open(str(self.partial), readonly=True, lock=False, subdir=True)
         try:
             with env.begin() as txn:
@@ -132,9 +157,9 @@ class DatasetWriter:
             return 0
         progress = json.loads(raw)
         if progress.get("settings") != json.loads(json.dumps(self._settings)):
-            raise DatasetFormatError(
+            raise UsageError(
                 f"{self.partial} was started with different settings ({progress.get('settings')}); "
-                "rerun with the same arguments, or restart (discard it) without --resume"
+                "rerun with the same arguments, or discard it with --restart"
             )
         self.state = dict(progress.get("state", {}))
         return int(progress["count"])
@@ -166,9 +191,23 @@ class DatasetWriter:
         self._pending.extend(records)
         self._pending_samples += 1
         self.count += 1
-        if self._pending_samples >= self.commit_every:
+        if not self._per_input and self._pending_samples >= self.commit_every:
             self.flush()
         return index
+
+    def input_done(self) -> None:
+        """Mark the end of one input (samples added or skip recorded, `state` advanced); commits when due."""
+        self._per_input = True
+        if self._pending_samples >= self.commit_every:
+            self.flush()
+        self._mark = (len(self._pending), self._pending_samples, self.count)
+
+    def undo_input(self) -> None:
+        """Drop the samples added since the last `input_done()` (an input that failed half-way, e.g. its mirror)."""
+        self._per_input = True
+        n_records, n_samples, count = self._mark
+        del self._pending[n_records:]
+        self._pending_samples, self.count = n_samples, count
 
     def flush(self) -> None:
         """Commit queued samples, the progress count and `state` in one transaction."""
@@ -179,9 +218,23 @@ class DatasetWriter:
             txn.put(PROGRESS_KEY, progress)
         self._pending.clear()
         self._pending_samples = 0
+        self._mark = (0, 0, self.count)
 
-    def finish(self, extra: dict[str, Any] | None = None) -> Path:
-        """Write the meta record, close, and atomically move `.partial` to the final path. Returns the path."""
+    def finish(
+        self, extra: dict[str, Any] | None = None, allow_empty: bool = False, camera_source: str | None = None
+    ) -> Path:
+        """Write the meta record, close, and atomically move `.partial` to the final path. Returns the path.
+
+        `camera_source` (measured | estimated | prior | mixed) replaces the one given at construction, for
+        producers that only know at the end where their cameras came from.
+
+        A dataset without samples is refused (DataError, the `.partial` is removed) unless `allow_empty`.
+        """
+        if camera_source is not None:
+            self._meta_args["camera_source"] = camera_source
+        if self.count == 0 and not allow_empty:
+            self.discard()
+            raise DataError(f"no samples to write to {self.path}: every input was skipped or none was given")
         self.flush()
         if extra:
             self._meta_args["extra"] = {**(self._meta_args.get("extra") or {}), **extra}
@@ -205,11 +258,23 @@ class DatasetWriter:
         return self.path
 
     def close(self) -> None:
-        """Commit what is queued and close without finishing (the `.partial` stays for a resume)."""
+        """Commit what is queued and close without finishing (the `.partial` stays for a resume).
+
+        With `input_done()` marks, only what was queued up to the last mark is committed (see the class doc).
+        """
         if not self._finished:
+            if self._per_input:
+                self.undo_input()
             self.flush()
             self._env.close()
             self._finished = True
+
+    def discard(self) -> None:
+        """Close and delete the `.partial` (nothing worth resuming)."""
+        if not self._finished:
+            self._env.close()
+            self._finished = True
+        shutil.rmtree(self.partial, ignore_errors=True)
 
     def __enter__(self) -> "DatasetWriter":
         return self

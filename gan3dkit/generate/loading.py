@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from ..networks import TriPlaneGenerator
-from ..train.checkpoint import CheckpointError, load_tensors, read_header
+from ..train.checkpoint import CheckpointError, load_tensors, nonfinite_tensors, read_header
 from ..train.config import TrainConfig
 
 
@@ -25,6 +25,10 @@ def load_generator(
     sd = load_tensors(path, which)
     if not sd:
         raise CheckpointError(f"{path} holds no {which!r} weights (modules: {header['modules']})")
+    bad = nonfinite_tensors(sd)
+    if bad:
+        raise CheckpointError(f"{path}: {which} weights hold NaN/inf in {len(bad)} tensors (e.g. {', '.join(bad[:3])});"
+                              " it would render nothing; use an earlier checkpoint")
     missing, unexpected = G.load_state_dict(sd, strict=False)
     if missing or unexpected:
         raise CheckpointError(

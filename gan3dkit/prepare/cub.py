@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .photos import BuildSpec, Item, Outcome, Progress, build_dataset, crop_square, resize
+from .photos import BuildSpec, Item, Outcome, Progress, build_dataset, check_max_images, crop_square, resize
 
 SPLITS = ("train", "test", "all")
 
@@ -113,6 +113,7 @@ def build_cub(root: str | Path, out: str | Path, *, resolution: int = 256, masks
     sampled from the `cub` prior (seed 000 Table C), drawn reproducibly from (seed, index)."""
     from ..cameras.priors import get_prior
 
+    check_max_images(max_images)
     items = list_cub(root, masks, split)[:max_images]
     settings = {"resolution": resolution, "split": split, "margin": margin, "prior": prior,
                 "masks": str(find_masks(Path(root), masks).resolve())}

@@ -15,10 +15,12 @@ from .photos import (
     attach_labels,
     build_dataset,
     center_crop_square,
+    check_max_images,
     list_images,
     load_labels,
     pad_square,
     resize,
+    upscale_note,
 )
 
 CROPS = ("center", "pad", "none")
@@ -58,13 +60,14 @@ def process_folder_item(item: Item) -> Outcome:
 
     job = _JOB["job"]
     try:
-        image = load_image_file(item.source, channels=3)
-        image = resize(square_image(image, job.crop, job.fill), job.resolution)
+        image = square_image(load_image_file(item.source, channels=3), job.crop, job.fill)
+        notes = upscale_note(image.shape[0], job.resolution)
+        image = resize(image, job.resolution)
     except (ImageError, ValueError) as exc:
         return Outcome(item.name, skip=str(exc))
     except Exception as exc:
         return Outcome(item.name, skip=f"{type(exc).__name__}: {exc}")
-    return Outcome(item.name, image=image, camera=item.label)
+    return Outcome(item.name, image=image, camera=item.label, notes=notes)
 
 
 def find_labels(sources: Sequence[str | Path], labels: str | Path | None) -> Path | None:
@@ -91,6 +94,7 @@ def build_folder(sources: Sequence[str | Path], out: str | Path, *, resolution: 
 
     if crop not in CROPS:
         raise ValueError(f"--crop must be one of {', '.join(CROPS)}, got {crop!r}")
+    check_max_images(max_images)
     items = list_images(sources)[:max_images]
     label_file = find_labels(sources, labels)
     if label_file is not None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import lmdb
 
-from .photos import BuildSpec, Item, Outcome, Progress, build_dataset, center_crop_square, resize
+from .photos import BuildSpec, Item, Outcome, Progress, build_dataset, center_crop_square, check_max_images, resize
 
 #: LSUN categories with a shipped pose prior (seed 000 Table C).
 LSUN_PRIORS = {"bedroom": "lsun_bedroom", "church": "lsun_church"}
@@ -31,7 +31,7 @@ def init_lsun(job: LsunJob) -> None:
 
 
 def _env() -> lmdb.Environment:
-    if _STATE.get("pid") != os.getpid():
+    if _STATE.get("pid") != os.getpid():  # list_lsun has checked the file size (no SIGBUS on a truncated export)
         _STATE["env"] = lmdb.open(_STATE["job"].path, readonly=True, lock=False, readahead=False, subdir=True,
                                   max_readers=512)
         _STATE["pid"] = os.getpid()
@@ -54,6 +54,9 @@ def list_lsun(path: str | Path, max_images: int | None = None) -> list[Item]:
     if not (path / "data.mdb").exists():
         raise FileNotFoundError(f"{path} is not an LMDB folder (no data.mdb); give the LSUN export, e.g. "
                                 "bedroom_train_lmdb")
+    from ..data.lmdb_check import check_lmdb_file
+
+    check_lmdb_file(path, "LSUN export")
     env = lmdb.open(str(path), readonly=True, lock=False, readahead=False, subdir=True)
     items = []
     try:
@@ -93,6 +96,7 @@ def build_lsun(path: str | Path, out: str | Path, *, resolution: int = 256, prio
     (`lsun_bedroom`: yaw N(pi/2, 0.70), pitch N(pi/2, 0.10); `lsun_church`: yaw U(pi/2 +- 5pi/18), pitch pi/2)."""
     from ..cameras.priors import get_prior
 
+    check_max_images(max_images)
     prior = prior or guess_prior(path)
     items = list_lsun(path, max_images)
     if not items:

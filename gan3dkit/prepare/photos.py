@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import glob
 import hashlib
 import json
@@ -19,11 +20,15 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from ..data.eg3d_zip import IMAGE_EXTS
+from ..data.eg3d_zip import IMAGE_EXTS, _safe_name
+from ..utils.errors import DataError, UsageError
 from ..utils.files import atomic_write_json
 
 Progress = Callable[[int, int], None]
 MAX_REPORT_IN_META = 100  # skipped/notes entries copied into the dataset's meta (all of them go to the report file)
+#: Image types found in photo folders that gan3dkit does not read: listed as skipped (convert them to PNG/JPEG).
+UNSUPPORTED_IMAGE_EXTS = {".gif", ".heic", ".heif", ".avif", ".svg", ".jxl", ".ico", ".psd", ".exr", ".hdr", ".jp2",
+                          ".raw", ".cr2", ".nef", ".dng", ".arw"}
 
 
 @dataclass(slots=True)
@@ -33,6 +38,8 @@ class Item:
     name: str
     source: Any
     label: list[float] | None = None
+    skip: str | None = None  # known bad when listed (unsupported type, broken link): reported, never read
+    note: str | None = None  # e.g. a file name that is not valid UTF-8
 
 
 @dataclass
@@ -48,11 +55,33 @@ class Outcome:
     info: dict[str, Any] = field(default_factory=dict)
 
 
+def _listing_problem(p: Path) -> str | None:
+    """Why a folder entry is listed as skipped (None: an image to read, or a file that is not an image)."""
+    if p.is_symlink() and not p.exists():
+        return "broken symbolic link or a symlink loop"
+    if p.is_symlink() and p.is_dir():
+        return "symbolic link to a folder, not followed (give the folder as its own source)"
+    if p.is_file() and p.suffix.lower() in UNSUPPORTED_IMAGE_EXTS:
+        return f"unsupported image type {p.suffix.lower()} (convert it to PNG or JPEG)"
+    return None
+
+
+def _folder_entries(path: Path) -> list[tuple[str, Path, str | None]]:
+    out = []
+    for p in sorted(path.rglob("*")):
+        problem = _listing_problem(p)
+        if problem is not None or (p.is_file() and p.suffix.lower() in IMAGE_EXTS):
+            out.append((p.relative_to(path).as_posix(), p, problem))
+    return out
+
+
 def list_images(sources: Sequence[str | Path]) -> list[Item]:
     """Expand files, folders (recursively) and glob patterns into image items, sorted within each source.
 
     Names: the path relative to the folder for folder sources, the file name otherwise; a name seen twice gets its
-    full path. The same file given twice is listed once. Raises FileNotFoundError for a source matching nothing.
+    full path; a name that is not valid UTF-8 is stored with \\xNN escapes (and a note). The same file given twice
+    is listed once. Unsupported image types (.gif, .heic, ...), broken or looping symlinks and symlinked folders
+    are listed as skipped items, so the report names them. Raises FileNotFoundError for a source matching nothing.
     """
     items: list[Item] = []
     seen_paths: set[Path] = set()
@@ -61,35 +90,65 @@ def list_images(sources: Sequence[str | Path]) -> list[Item]:
         src_s = str(src)
         path = Path(src_s).expanduser()
         if path.is_dir():
-            found = [(p.relative_to(path).as_posix(), p) for p in sorted(path.rglob("*"))
-                     if p.is_file() and p.suffix.lower() in IMAGE_EXTS]
-        elif path.is_file():
-            found = [(path.name, path)]
+            found = _folder_entries(path)
+        elif path.is_file() or path.is_symlink():
+            found = [(path.name, path, _listing_problem(path))]
         elif glob.has_magic(src_s):
-            found = [(Path(p).name, Path(p)) for p in sorted(glob.glob(os.path.expanduser(src_s), recursive=True))
-                     if Path(p).is_file() and Path(p).suffix.lower() in IMAGE_EXTS]
+            found = []
+            for p in map(Path, sorted(glob.glob(os.path.expanduser(src_s), recursive=True))):
+                problem = _listing_problem(p)
+                if problem is not None or (p.is_file() and p.suffix.lower() in IMAGE_EXTS):
+                    found.append((p.name, p, problem))
         else:
             raise FileNotFoundError(f"input {src_s} not found")
         if not found:
             raise FileNotFoundError(f"no image files ({', '.join(sorted(IMAGE_EXTS))}) in {src_s}")
-        for name, p in found:
-            real = p.resolve()
+        for name, p, problem in found:
+            try:
+                real = p.resolve()
+            except (OSError, RuntimeError):  # symlink loop
+                real = p.absolute()
             if real in seen_paths:
                 continue
             seen_paths.add(real)
             if name in names:
                 name = real.as_posix()
+            safe = _safe_name(name)
+            note = None if safe == name else f"file name is not valid UTF-8; stored as {safe!r}"
             names.add(name)
-            items.append(Item(name=name, source=str(p)))
+            items.append(Item(name=safe, source=str(p), skip=problem, note=note))
     return items
+
+
+def check_max_images(max_images: int | None) -> None:
+    """--max-images must be a positive count when given (0 would silently mean 'all' or 'nothing')."""
+    if max_images is not None and max_images < 1:
+        raise UsageError(f"--max-images must be >= 1, got {max_images} (leave it out to use every input)")
+
+
+def upscale_note(side: int, resolution: int) -> list[str]:
+    """A note when an input is enlarged more than 2x to reach the output size (it will look blurry)."""
+    if side * 2 < resolution:
+        return [f"upscaled {resolution / side:.3g}x (from {side}x{side} to {resolution}x{resolution}); it will look "
+                "blurry"]
+    return []
 
 
 def load_labels(path: str | Path) -> dict[str, list[float]]:
     """EG3D `dataset.json` ({"labels": [[name, [25 floats]], ...]}) -> {name: label}; names use '/' separators."""
-    data = json.loads(Path(path).read_text())
+    try:
+        data = json.loads(Path(path).read_bytes())
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno}); fix or "
+                        "re-create it") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     labels = data.get("labels") if isinstance(data, dict) else None
-    if not labels:
-        raise ValueError(f"{path} has no 'labels' list (EG3D dataset.json format)")
+    if not labels or not isinstance(labels, list):
+        raise DataError(f"{path} has no 'labels' list (EG3D dataset.json format)")
+    if not all(isinstance(e, (list, tuple)) and len(e) == 2 for e in labels):
+        bad = next(i for i, e in enumerate(labels) if not (isinstance(e, (list, tuple)) and len(e) == 2))
+        raise DataError(f"{path}: labels entry {bad} is not a [file name, [25 floats]] pair")
     return {str(name).replace("\\", "/"): value for name, value in labels if value is not None}
 
 
@@ -228,6 +287,7 @@ class BuildSpec:
     source: str = ""
     command: str = ""
     settings: dict[str, Any] = field(default_factory=dict)  # part of the resume key and the report
+    label_source: str = "measured"  # where cameras not taken from the prior come from: measured | estimated
     list_prior_names: bool = True  # list the inputs whose camera came from the prior (off when all do, e.g. LSUN)
     flush_every: int = 64
 
@@ -254,7 +314,7 @@ def build_dataset(spec: BuildSpec, items: list[Item], fn: Callable[[Item], Outco
                   "mirror": spec.mirror, "seed": spec.seed, **spec.settings}
     writer = DatasetWriter(spec.out, resolution=spec.resolution, fields=list(spec.fields), pose_prior=prior_dict,
                            source=spec.source, command=spec.command, resume=spec.resume, overwrite=spec.overwrite,
-                           commit_every=1 << 62, resume_key=json.loads(json.dumps(resume_key, default=str)))
+                           commit_every=spec.flush_every, resume_key=json.loads(json.dumps(resume_key, default=str)))
     state = writer.state
     for key, empty in (("cursor", 0), ("skipped", []), ("notes", []), ("pose_from_prior", []), ("prior_count", 0),
                        ("inputs_ok", 0)):
@@ -275,9 +335,9 @@ def build_dataset(spec: BuildSpec, items: list[Item], fn: Callable[[Item], Outco
             writer.add(vimage, vcam.to_label()[0].numpy(), **{k: v for k, v in extra.items() if k in spec.fields})
 
     try:
-        for index, outcome in enumerate(ordered_map(fn, items[start:], spec.workers, initializer, initargs), start):
-            state["cursor"] = index + 1
-            state["notes"].extend({"name": outcome.name, "note": n} for n in outcome.notes)
+        run = functools.partial(_run_item, fn)
+        for index, outcome in enumerate(ordered_map(run, items[start:], spec.workers, initializer, initargs), start):
+            notes = [n for n in (items[index].note, *outcome.notes) if n]
             camera = outcome.camera
             if outcome.skip is None and camera is None:
                 if spec.prior is None:
@@ -285,24 +345,36 @@ def build_dataset(spec: BuildSpec, items: list[Item], fn: Callable[[Item], Outco
                 else:
                     gen = torch.Generator().manual_seed(spec.seed * 1_000_003 + index)
                     camera = spec.prior.sample(1, generator=gen).to_label()[0].numpy()
-                    state["prior_count"] += 1
-                    if spec.list_prior_names:
-                        state["pose_from_prior"].append(outcome.name)
             if outcome.skip is None:
                 problems = label_problems(np.asarray(camera, dtype=np.float64))
                 if problems:
                     outcome.skip = "invalid camera label: " + "; ".join(problems)
+            if outcome.skip is None:
+                try:
+                    add(outcome.name, outcome.image, camera, outcome.mask)
+                except Exception as exc:  # this input's problem (e.g. a name or array the format refuses)
+                    writer.undo_input()  # its first variant may be queued already
+                    outcome.skip = f"cannot be written: {exc}"
             if outcome.skip is not None:
                 state["skipped"].append({"name": outcome.name, "reason": outcome.skip})
             else:
-                add(outcome.name, outcome.image, camera, outcome.mask)
                 state["inputs_ok"] += 1
-            if (index + 1) % spec.flush_every == 0:
-                writer.flush()
+                if outcome.camera is None:
+                    state["prior_count"] += 1
+                    if spec.list_prior_names:
+                        state["pose_from_prior"].append(outcome.name)
+            state["notes"].extend({"name": outcome.name, "note": n} for n in notes)
+            state["cursor"] = index + 1  # only now: the input is written or recorded as skipped
+            writer.input_done()  # commits every `flush_every` samples, never between a sample and its mirror
             if progress is not None:
                 progress(index + 1, len(items))
         report = make_report(spec, items, state, writer.count)
-        path = writer.finish(extra={"prepare_report": meta_summary(report)})
+        if writer.count == 0:
+            writer.discard()
+            first = "; ".join(f"{s['name']}: {s['reason']}" for s in state["skipped"][:3])
+            raise DataError(f"none of the {len(items)} inputs could be used, so no dataset was written to "
+                            f"{spec.out} (e.g. {first})")
+        path = writer.finish(extra={"prepare_report": meta_summary(report)}, camera_source=camera_source(spec, state))
     except BaseException:
         writer.close()
         if state["cursor"] == 0 and writer.count == 0:  # nothing to resume: leave no empty .partial behind
@@ -311,6 +383,23 @@ def build_dataset(spec: BuildSpec, items: list[Item], fn: Callable[[Item], Outco
     report["out"] = str(path)
     write_report(path, report)
     return path, report
+
+
+def _run_item(fn: Callable[[Item], Outcome], item: Item) -> Outcome:
+    """`fn(item)`, or the skip known from the listing; an error escaping `fn` becomes this item's skip reason."""
+    if item.skip is not None:
+        return Outcome(item.name, skip=item.skip)
+    try:
+        return fn(item)
+    except Exception as exc:
+        return Outcome(item.name, skip=f"{type(exc).__name__}: {exc}")
+
+
+def camera_source(spec: BuildSpec, state: dict[str, Any]) -> str:
+    """The dataset's `camera_source`: prior when every used input's camera was sampled, mixed when some were."""
+    if state["prior_count"] == 0:
+        return spec.label_source
+    return "prior" if state["prior_count"] >= state["inputs_ok"] else "mixed"
 
 
 def make_report(spec: BuildSpec, items: Sequence[Item], state: dict[str, Any], written: int) -> dict[str, Any]:

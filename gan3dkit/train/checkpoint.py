@@ -13,12 +13,25 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from ..utils.errors import DataError, RunError
+from ..utils.files import remove_stale_temps, temp_path
+
 CHECKPOINT_FORMAT = "gan3dkit-checkpoint"
 CHECKPOINT_VERSION = 1
 
 
-class CheckpointError(ValueError):
-    """A checkpoint that is missing, of another format/version, or does not fit the model."""
+class CheckpointError(DataError):
+    """A checkpoint that is missing, of another format/version, does not fit the model, or is not finite."""
+
+
+class NonFiniteStateError(RunError):
+    """Weights or optimiser state hold NaN/inf, so they must not replace the last good checkpoint."""
+
+
+def nonfinite_tensors(tensors: dict[str, torch.Tensor]) -> list[str]:
+    """Names of the floating-point tensors holding NaN or inf (RNG states and integer tensors are skipped)."""
+    return [k for k, v in tensors.items()
+            if not k.startswith("rng") and v.is_floating_point() and not bool(torch.isfinite(v).all())]
 
 
 def _flatten_optimizer(prefix: str, opt: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -84,7 +97,11 @@ def save_checkpoint(
     include_rng: bool = True,
     extra_tensors: dict[str, torch.Tensor] | None = None,
 ) -> Path:
-    """Write modules' state dicts, optimiser states, RNG states and a JSON header atomically (temp + rename)."""
+    """Write modules' state dicts, optimiser states, RNG states and a JSON header atomically (temp + rename).
+
+    A checkpoint is only written when every weight AND every optimiser tensor is finite (else NonFiniteStateError,
+    and the previous checkpoint stays the last good one). Temp files of interrupted writes are removed first.
+    """
     path = Path(path)
     tensors: dict[str, torch.Tensor] = {}
     for name, module in modules.items():
@@ -104,15 +121,26 @@ def save_checkpoint(
         "optimizers": opt_json,
         "extra": extra or {},
     }
+    bad = nonfinite_tensors(tensors)
+    if bad:
+        raise NonFiniteStateError(
+            f"not saving {path}: {len(bad)} tensors hold NaN/inf (e.g. {', '.join(bad[:3])}); the last good "
+            "checkpoint is kept. Lower the learning rates or raise loss.r1_gamma, then resume or restart"
+        )
     tensors.update({k: v.detach().cpu().contiguous() for k, v in (extra_tensors or {}).items()})
     if include_rng:
         rng = rng_state()
         tensors.update(rng["tensors"])
         header["rng"] = rng["json"]
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp = temp_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, str(tmp), metadata={"gan3dkit": json.dumps(header)})
-    os.replace(tmp, path)
+    remove_stale_temps(path)
+    try:
+        save_file(tensors, str(tmp), metadata={"gan3dkit": json.dumps(header)})
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return path
 
 
@@ -128,8 +156,11 @@ def read_header(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{path} is not a safetensors checkpoint ({exc})") from exc
     if "gan3dkit" not in meta:
         raise CheckpointError(f"{path} is a safetensors file without a gan3dkit header")
-    header = json.loads(meta["gan3dkit"])
-    if header.get("format") != CHECKPOINT_FORMAT:
+    try:
+        header = json.loads(meta["gan3dkit"])
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{path}: its gan3dkit header is not valid JSON ({exc.msg})") from None
+    if not isinstance(header, dict) or header.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path}: unknown checkpoint format {header.get('format')!r}")
     if int(header.get("version", -1)) != CHECKPOINT_VERSION:
         raise CheckpointError(
@@ -142,12 +173,15 @@ def read_header(path: str | Path) -> dict[str, Any]:
 def load_tensors(path: str | Path, prefix: str | None = None) -> dict[str, torch.Tensor]:
     """All tensors (or those under `prefix.`, with the prefix stripped)."""
     out = {}
-    with safe_open(str(path), framework="pt") as f:
-        for key in f.keys():
-            if prefix is None:
-                out[key] = f.get_tensor(key)
-            elif key.startswith(prefix + "."):
-                out[key[len(prefix) + 1 :]] = f.get_tensor(key)
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            for key in f.keys():
+                if prefix is None:
+                    out[key] = f.get_tensor(key)
+                elif key.startswith(prefix + "."):
+                    out[key[len(prefix) + 1 :]] = f.get_tensor(key)
+    except Exception as exc:  # safetensors raises its own error types for truncated/corrupt files
+        raise CheckpointError(f"{path}: cannot read its tensors ({exc}); the file is damaged") from None
     return out
 
 
@@ -157,9 +191,18 @@ def load_checkpoint(
     optimizers: dict[str, torch.optim.Optimizer] | None = None,
     restore_rng: bool = True,
 ) -> dict[str, Any]:
-    """Load module/optimiser states (strict) and, optionally, RNG states; returns the header."""
+    """Load module/optimiser states (strict) and, optionally, RNG states; returns the header.
+
+    Refuses (CheckpointError) a checkpoint whose weights or optimiser state hold NaN/inf: resuming from it would
+    diverge again at once.
+    """
     header = read_header(path)
+    remove_stale_temps(path)
     tensors = load_tensors(path)
+    bad = nonfinite_tensors(tensors)
+    if bad:
+        raise CheckpointError(f"{path} holds NaN/inf in {len(bad)} tensors (e.g. {', '.join(bad[:3])}), so it cannot "
+                              "be resumed; restart with --restart or restore a backup")
     for name, module in modules.items():
         sd = {k[len(name) + 1 :]: v for k, v in tensors.items() if k.startswith(name + ".")}
         if not sd:

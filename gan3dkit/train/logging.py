@@ -10,15 +10,21 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..utils.files import atomic_save_png
+from ..utils.files import atomic_save_png, atomic_write_bytes
 from ..utils.visual import depth_to_rgb, make_grid
 
 
 class StatsLog:
-    """Appends one JSON object per tick to stats.jsonl; mirrors numbers to TensorBoard if it is installed."""
+    """Appends one JSON object per tick to stats.jsonl; mirrors numbers to TensorBoard if it is installed.
 
-    def __init__(self, run_dir: Path) -> None:
+    `keep_until_step`: records of later steps are dropped first (a resumed run trains them again, so the log never
+    repeats a step; a fresh run, step 0, starts a new log). A torn last line of a killed run is dropped too.
+    """
+
+    def __init__(self, run_dir: Path, keep_until_step: int | None = None) -> None:
         self.path = run_dir / "stats.jsonl"
+        if keep_until_step is not None:
+            truncate_stats(self.path, keep_until_step)
         self.tb = None
         try:
             from torch.utils.tensorboard import SummaryWriter
@@ -35,6 +41,26 @@ class StatsLog:
                 if isinstance(v, (int, float)) and k != "kimg":
                     self.tb.add_scalar(k, v, global_step=int(record["kimg"] * 1000))
             self.tb.flush()
+
+
+def truncate_stats(path: Path, step: int) -> int:
+    """Keep the records of stats.jsonl with step <= `step` (rewritten atomically); returns how many were dropped."""
+    if not path.exists():
+        return 0
+    kept, dropped = [], 0
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            rec = json.loads(line)
+        except json.JSONDecodeError:  # a line torn by a kill
+            dropped += 1
+            continue
+        if isinstance(rec, dict) and int(rec.get("step", 0)) <= step:
+            kept.append(line)
+        else:
+            dropped += 1
+    if dropped:
+        atomic_write_bytes(path, "".join(line + "\n" for line in kept).encode())
+    return dropped
 
 
 def to_uint8(img: torch.Tensor) -> np.ndarray:

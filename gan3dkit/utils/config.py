@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import types
 import typing
 from typing import Any, TypeVar
 
+from .errors import UsageError
+
 T = TypeVar("T")
 
 
-class ConfigError(ValueError):
-    """A config dict or override that does not fit the dataclass."""
+class ConfigError(UsageError):
+    """A config dict or override that does not fit the dataclass (a usage error: exit 2)."""
 
 
 def to_dict(cfg: Any) -> dict[str, Any]:
@@ -71,6 +74,8 @@ def _coerce(tp: Any, value: Any, path: str) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{path}: expected a number, got {value!r}")
+        if not math.isfinite(value):  # NaN/inf from JSON ('NaN', 'Infinity', 1e999) never make a valid setting
+            raise ConfigError(f"{path}: expected a finite number, got {value!r}")
         return float(value)
     if tp is int:
         if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, float) and value.is_integer())):
@@ -111,3 +116,22 @@ def apply_overrides(cfg: T, overrides: list[str]) -> T:
             raise ConfigError(f"override {key!r}: unknown key {parts[-1]!r}; valid: {sorted(node)}")
         node[parts[-1]] = value
     return from_dict(type(cfg), data)
+
+
+def check_ranges(cfg: Any, rules: dict[str, dict[str, Any]]) -> None:
+    """Check dotted config fields against `check_number` rules, e.g. {"run.snapshot_ticks": {"ge": 1}}.
+
+    The one place numeric settings are range-checked: a broken value is a UsageError naming the field
+    (`--set run.snapshot_ticks`), its value and the allowed range.
+    """
+    from .errors import check_number
+
+    for key, rule in rules.items():
+        node = cfg
+        for part in key.split("."):
+            node = getattr(node, part)
+        if isinstance(node, (tuple, list)):
+            for i, item in enumerate(node):
+                check_number(f"{key}[{i}] (--set {key}=...)", item, **rule)
+        else:
+            check_number(f"{key} (--set {key}=...)", node, **rule)

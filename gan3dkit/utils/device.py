@@ -30,3 +30,13 @@ def check_device(device: str, option: str = "--device") -> str:
             raise UsageError(f"{option} {device}: only {torch.cuda.device_count()} CUDA device(s) here "
                              f"(cuda:0 .. cuda:{torch.cuda.device_count() - 1})")
     return text
+
+
+def resolve_device(device: str, option: str = "--device") -> str:
+    """`check_device`, with 'auto' turned into 'cuda' when CUDA is available, else 'cpu' (for torch.device)."""
+    text = check_device(device, option)
+    if text == "auto":
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return text
