@@ -8,33 +8,56 @@ from pathlib import Path
 
 import typer
 
-from .common import console, emit_json, err_console, handle_errors
+from ..methods.registry import METHODS
+from .common import console, emit_json, err_console, handle_errors, number_option
+
+_METHODS_HELP = "; ".join(f"{name}: {spec.description}" for name, spec in METHODS.items())
+_PRESETS_HELP = (
+    "tiny, tiny_objects (CPU, synthetic heads / objects), ffhq512, ffhq256, afhq512, shapenet128 (EG3D), "
+    "lsun_bedroom256, lsun_church256, afhq256, cub256 (seed 000 Table C datasets)."
+)
 
 
 @handle_errors
 def train(
     data: Path = typer.Option(..., "--data", help="Training dataset (gan3dkit LMDB)."),
     out: Path = typer.Option(..., "--out", help="Run directory (config.json, checkpoint, samples, stats.jsonl)."),
-    method: str = typer.Option("eg3d", help="Training method (see the registry in gan3dkit.methods)."),
-    preset: str = typer.Option("tiny", help="Config preset: tiny, ffhq512, ffhq256, afhq512, shapenet128."),
+    method: str = typer.Option("eg3d", help="Training method. " + _METHODS_HELP),
+    preset: str = typer.Option("tiny", help="Config preset: " + _PRESETS_HELP),
     config: Path | None = typer.Option(None, help="Start from a saved config.json instead of a preset."),
     set_: list[str] = typer.Option([], "--set", help="Override a config value, e.g. --set optim.batch=8 (repeatable)."),
-    kimg: float | None = typer.Option(None, help="Shortcut for --set run.kimg=..."),
-    max_steps: int | None = typer.Option(None, help="Stop after this many steps (shortcut for run.max_steps)."),
-    minutes: float | None = typer.Option(None, help="Stop after this many minutes (run.max_minutes); resume later."),
+    kimg: float | None = typer.Option(None, callback=number_option(gt=0), help="Shortcut for --set run.kimg=..."),
+    max_steps: int | None = typer.Option(
+        None, min=1, help="Stop after this many steps (shortcut for run.max_steps)."
+    ),
+    minutes: float | None = typer.Option(
+        None, callback=number_option(gt=0), help="Stop after this many minutes (run.max_minutes); resume later."
+    ),
     resume: bool = typer.Option(True, "--resume/--restart", help="Continue <out>/checkpoint.safetensors exactly."),
-    device: str = typer.Option("auto", help="auto | cpu | cuda."),
+    device: str = typer.Option("auto", help="auto | cpu | cuda | cuda:N (refused when this machine lacks it)."),
     print_config: bool = typer.Option(False, help="Print the resolved config and exit."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary at the end."),
 ) -> None:
     """Train a 3D-aware GAN. Multi-GPU: `torchrun --nproc_per_node=N -m gan3dkit train ...` (gloo on CPU).
 
+    Pose-free methods (eg3d-posereg, hyperpose) never read the camera labels: fakes are rendered at poses from the
+    dataset's recorded prior, or `--set pose.prior=NAME` / `--set pose.yaw_std=...`.
+
     Example: gan3dkit train --data heads.lmdb --out runs/heads --preset tiny --kimg 20
+
+    Example: gan3dkit train --method hyperpose --data bedrooms.lmdb --out runs/bed --preset lsun_bedroom256
     """
     from ..train.config import TrainConfig, train_preset
     from ..utils.config import apply_overrides
 
-    cfg = TrainConfig.from_dict(json.loads(config.read_text())) if config else train_preset(preset)
+    from ..utils.device import check_device
+    from ..utils.errors import DataError
+
+    device = check_device(device)
+    try:
+        cfg = TrainConfig.from_dict(json.loads(config.read_text())) if config else train_preset(preset, method)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"--config {config} is not valid JSON ({exc.msg} at line {exc.lineno})") from None
     overrides = list(set_) + [
         f"data={json.dumps(str(data))}",
         f"out={json.dumps(str(out))}",
@@ -56,6 +79,7 @@ def train(
     from ..train.loop import train as run_training
 
     main = int(os.environ.get("RANK", "0")) == 0
+    _resume_notice(out, resume, main)
     total = (
         int(cfg.run.kimg * 1000)
         if cfg.run.max_steps is None
@@ -96,3 +120,14 @@ def train(
             f"[green]done[/]: {summary['nimg']:,} images in {summary['steps']} steps; "
             f"checkpoint {summary['checkpoint']}; samples in {out / 'samples'}"
         )
+
+
+def _resume_notice(out: Path, resume: bool, main: bool) -> None:
+    """Say where a resumed run continues from (the checkpoint's step and kimg)."""
+    from ..train.checkpoint import read_header
+
+    ckpt = out / "checkpoint.safetensors"
+    if resume and main and ckpt.exists():
+        progress = read_header(ckpt)["progress"]
+        err_console.print(f"resuming from step {progress['step']} (kimg {progress['nimg'] / 1000:.3f}, tick "
+                          f"{progress['tick']}) in {ckpt} (--restart starts over)", highlight=False)

@@ -109,11 +109,28 @@ class EG3DLoss:
     def run_D(
         self, img: dict[str, torch.Tensor], c: torch.Tensor, st: StepState, update_emas: bool = False
     ) -> torch.Tensor:
+        return self.D(self.d_input(img, st), c, update_emas=update_emas)
+
+    def d_input(self, img: dict[str, torch.Tensor], st: StepState) -> dict[str, torch.Tensor]:
+        """D's input: the image blurred by the fading Gaussian (EG3D's blur_sigma), image_raw as is."""
         taps = gaussian_blur_kernel(st.blur_sigma)
         if taps is not None:
             f = torch.as_tensor(taps, device=img["image"].device)
             img = {**img, "image": filter2d(img["image"], f)}
-        return self.D(img, c, update_emas=update_emas)
+        return img
+
+    def arrange_fakes(self, z: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Hook: how the fakes of a G or D phase are laid out ([B, z_dim], [B, 25]); EG3D: as drawn."""
+        return z, c
+
+    def fake_terms(
+        self, gen: dict[str, torch.Tensor], c: torch.Tensor, st: StepState, phase: str, update_emas: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None, dict[str, float]]:
+        """Hook: D's logits [B, 1] on fakes, the method's extra loss on them (None for EG3D) and its stats.
+
+        `phase` is "G" (gradients reach G through the images) or "D" (the images are detached).
+        """
+        return self.run_D(gen, c, st, update_emas=update_emas), None, {}
 
     def real_images(self, real_u8: torch.Tensor, st: StepState) -> dict[str, torch.Tensor]:
         """uint8 [B, C, R, R] -> {'image' in [-1, 1], 'image_raw' resized to the NRR (antialiased, blurred)}."""
@@ -137,24 +154,29 @@ class EG3DLoss:
     ) -> dict[str, float]:
         """Run one phase's forward and backward (gradients scaled by `gain`); returns logged scalars."""
         stats: dict[str, float] = {}
+        if phase in ("Gmain", "Dmain"):
+            gen_z, gen_c = self.arrange_fakes(gen_z, gen_c)
         if phase == "Gmain":
             gen = self.run_G(gen_z, gen_c, st)
-            logits = self.run_D(gen, gen_c, st)
+            logits, aux, aux_stats = self.fake_terms(gen, gen_c, st, "G")
             loss = F.softplus(-logits)
-            loss.mean().mul(gain).backward()
+            total = loss.mean() if aux is None else loss.mean() + aux
+            total.mul(gain).backward()
             stats["Loss/G/loss"] = loss.mean().item()
             stats["Loss/scores/fake"] = logits.mean().item()
+            stats.update(aux_stats)
         elif phase == "Greg":
             loss = self.density_regularization(gen_z, gen_c, st)
             loss.mul(gain).backward()
             stats["Loss/G/density_reg"] = loss.item()
         elif phase == "Dmain":
             gen = self.run_G(gen_z, gen_c, st, update_emas=True)
-            gen_logits = self.run_D(
-                {k: v.detach() for k, v in gen.items() if k in ("image", "image_raw")}, gen_c, st, update_emas=True
+            gen_logits, aux, aux_stats = self.fake_terms(
+                {k: v.detach() for k, v in gen.items() if k in ("image", "image_raw")}, gen_c, st, "D", True
             )
             loss_gen = F.softplus(gen_logits)
-            loss_gen.mean().mul(gain).backward()
+            (loss_gen.mean() if aux is None else loss_gen.mean() + aux).mul(gain).backward()
+            stats.update(aux_stats)
             real_logits = self.run_D(real, real_c, st)
             loss_real = F.softplus(-real_logits)
             loss_real.mean().mul(gain).backward()

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 import torch
 
 from ..networks import DualDiscriminator, TriPlaneGenerator
-from ..networks.config import DiscriminatorConfig, GeneratorConfig
-from .eg3d import EG3DLoss, LossConfig
+from .eg3d import EG3DLoss
+from .registry import BuildContext
 
 
 @dataclass
@@ -17,23 +17,21 @@ class EG3DRuntime:
     D: torch.nn.Module
     loss: EG3DLoss
     cameras: torch.Tensor  # [N, 25] dataset labels (mirrored copies included when the dataset is x-flipped)
+    pose_prior: None = None
 
     def fake_cameras(self, n: int) -> torch.Tensor:
         """EG3D: the rendering camera of each fake is a dataset label drawn uniformly at random."""
         idx = torch.randint(len(self.cameras), (n,))
         return self.cameras[idx]
 
+    def grid_cameras(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        return self.cameras[torch.randint(len(self.cameras), (n,), generator=generator)]
 
-def build_eg3d(
-    generator: GeneratorConfig,
-    discriminator: DiscriminatorConfig,
-    loss: LossConfig,
-    batch: int,
-    dataset_cameras: torch.Tensor,
-    device: torch.device,
-) -> EG3DRuntime:
-    if dataset_cameras.ndim != 2 or dataset_cameras.shape[1] != 25 or len(dataset_cameras) == 0:
+
+def build_eg3d(ctx: BuildContext) -> EG3DRuntime:
+    cams = ctx.cameras
+    if cams is None or cams.ndim != 2 or cams.shape[1] != 25 or len(cams) == 0:
         raise ValueError("the eg3d method needs a dataset with camera labels")
-    G = TriPlaneGenerator(generator).to(device)
-    D = DualDiscriminator(discriminator).to(device)
-    return EG3DRuntime(G, D, EG3DLoss(G, D, loss, batch), dataset_cameras.to(device))
+    G = TriPlaneGenerator(ctx.generator).to(ctx.device)
+    D = DualDiscriminator(ctx.discriminator).to(ctx.device)
+    return EG3DRuntime(G, D, EG3DLoss(G, D, ctx.loss, ctx.batch), cams.to(ctx.device))

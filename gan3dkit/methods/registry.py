@@ -1,4 +1,4 @@
-"""Method registry: name -> MethodSpec (description + a builder of the method's runtime pieces)."""
+"""Method registry: name -> MethodSpec (what it needs from the data, its config section, a runtime builder)."""
 
 from __future__ import annotations
 
@@ -7,37 +7,95 @@ from typing import Any, Callable, Protocol
 
 import torch
 
+from ..cameras.priors import PosePrior
+from ..networks.config import DiscriminatorConfig, GeneratorConfig
+from .eg3d import LossConfig
+
 
 class MethodRuntime(Protocol):
     """What the generic trainer needs from a method."""
 
     G: torch.nn.Module
     D: torch.nn.Module
-    loss: Any  # has step_state(nimg) and accumulate_gradients(phase, real, real_c, gen_z, gen_c, gain, state)
+    loss: Any  # has step_state(nimg), real_images(u8, st) and accumulate_gradients(phase, real, real_c, z, c, gain, st)
+    pose_prior: PosePrior | None
+    """The prior fake poses are drawn from (pose-free methods); None when they come from the dataset labels."""
 
     def fake_cameras(self, n: int) -> torch.Tensor:
-        """[n, 25] rendering cameras for fake images (the hook pose-free methods override)."""
+        """[n, 25] rendering cameras for fake images, drawn from the global torch RNG (so resume is exact)."""
         ...
+
+    def grid_cameras(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        """[n, 25] fixed cameras for the tick grids."""
+        ...
+
+
+@dataclass
+class BuildContext:
+    """Everything a method's builder may read: the network and loss configs, its own section, data and device."""
+
+    generator: GeneratorConfig
+    discriminator: DiscriminatorConfig
+    loss: LossConfig
+    method_cfg: Any
+    """The method's own config section (None for methods without one)."""
+    batch: int
+    cameras: torch.Tensor | None
+    """[N, 25] dataset labels (mirrored copies included with xflip); None for pose-free methods (never read)."""
+    prior: PosePrior | None
+    """The resolved pose prior for pose-free methods; None for methods that read the labels."""
+    device: torch.device
 
 
 @dataclass(frozen=True)
 class MethodSpec:
     name: str
     description: str
-    build: Callable[..., MethodRuntime]
-    """build(generator_cfg, discriminator_cfg, loss_cfg, batch, dataset_cameras [N, 25], device) -> runtime."""
+    build: Callable[[BuildContext], MethodRuntime]
+    needs_labels: bool = True
+    """True: fake poses are drawn from the dataset's camera labels and D is pose-conditioned (EG3D). False: the
+    labels are never read in training; fake poses come from a prior and D takes no camera input."""
+    section: str | None = None
+    """Name of the method's own TrainConfig section (e.g. 'hyperpose'), or None."""
+    source: str = ""
+    """Paper section the method follows."""
 
 
-def _eg3d_build(*args: Any, **kwargs: Any) -> MethodRuntime:
-    from .eg3d_method import build_eg3d
+def _lazy(module: str, fn: str) -> Callable[[BuildContext], MethodRuntime]:
+    def build(ctx: BuildContext) -> MethodRuntime:
+        import importlib
 
-    return build_eg3d(*args, **kwargs)
+        return getattr(importlib.import_module(f"{__package__}.{module}"), fn)(ctx)
+
+    return build
 
 
 METHODS: dict[str, MethodSpec] = {
-    "eg3d": MethodSpec(
-        "eg3d", "EG3D with known camera poses: fakes rendered at poses drawn from the dataset labels", _eg3d_build
-    ),
+    spec.name: spec
+    for spec in (
+        MethodSpec(
+            "eg3d",
+            "EG3D with known camera poses: fakes rendered at dataset poses, pose-conditioned D",
+            _lazy("eg3d_method", "build_eg3d"),
+            source="Chan et al. 2022 (EG3D)",
+        ),
+        MethodSpec(
+            "eg3d-posereg",
+            "EG3D† without poses: prior poses, unconditional D + a (pitch, yaw) regression branch on fakes",
+            _lazy("posereg", "build_posereg"),
+            needs_labels=False,
+            section="posereg",
+            source="seed 000 (HyperPose supplement) §A",
+        ),
+        MethodSpec(
+            "hyperpose",
+            "HyperPose without poses: prior poses, D pose embedding trained by soft contrastive + non-match losses",
+            _lazy("hyperpose", "build_hyperpose"),
+            needs_labels=False,
+            section="hyperpose",
+            source="seed 000 (HyperPose) §D, Table C",
+        ),
+    )
 }
 
 
@@ -45,3 +103,12 @@ def get_method(name: str) -> MethodSpec:
     if name not in METHODS:
         raise ValueError(f"unknown method {name!r}; available: {', '.join(METHODS)}")
     return METHODS[name]
+
+
+def pose_free_methods() -> list[str]:
+    return [name for name, spec in METHODS.items() if not spec.needs_labels]
+
+
+def methods_help() -> str:
+    """One line per method, for `gan3dkit train --help`."""
+    return "; ".join(f"{n}: {s.description}" for n, s in METHODS.items())

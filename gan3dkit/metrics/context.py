@@ -56,8 +56,10 @@ class EvalOptions:
     psi: float = 1.0
     nrr: int | None = None
     """Neural rendering resolution; None = the one the checkpoint reached (header progress.nrr)."""
-    poses: str = "dataset"
-    """dataset (EG3D: cameras drawn from the dataset labels) | prior (pose-free data: the dataset's or --prior's)."""
+    poses: str = "auto"
+    """dataset (EG3D: cameras drawn from the dataset labels) | prior (pose-free data: --prior's, else the prior the
+    checkpoint was trained with, else the dataset's) | auto (prior for checkpoints of pose-free methods, else
+    dataset)."""
     prior: str | None = None
     mirror: bool = True
     """Real set (and the camera pool) includes mirrored copies, as EG3D's mirrored dataset zips do."""
@@ -108,13 +110,21 @@ class EvalContext:
         """Fakes per pass (the suite sets the largest count its metrics need, so one pass serves all)."""
         self.G: torch.nn.Module | None = None
         self.nrr: int | None = None
+        self.ckpt_prior: dict[str, Any] | None = None
+        """The pose prior a pose-free checkpoint was trained with (its header's extra.pose_prior)."""
         if self.ckpt is not None:
             from ..generate.loading import load_generator
             from ..train.checkpoint import read_header
 
             self.G, self.train_cfg = load_generator(self.ckpt, opts.device)
-            trained = read_header(self.ckpt).get("progress", {}).get("nrr") or self.train_cfg.loss.nrr_initial
+            header = read_header(self.ckpt)
+            trained = header.get("progress", {}).get("nrr") or self.train_cfg.loss.nrr_initial
             self.nrr = int(opts.nrr or trained)
+            self.ckpt_prior = (header.get("extra") or {}).get("pose_prior")
+        if opts.poses not in ("auto", "dataset", "prior"):
+            raise ValueError(f"--poses must be auto, dataset or prior, got {opts.poses!r}")
+        self.poses = opts.poses if opts.poses != "auto" else ("prior" if self.ckpt_prior else "dataset")
+        """The pose source actually used (auto resolved)."""
 
     # ------------------------------------------------------------------------------------------ bookkeeping
     @contextlib.contextmanager
@@ -158,13 +168,15 @@ class EvalContext:
     def pose_prior(self) -> PosePrior:
         if self.opts.prior:
             return get_prior(self.opts.prior)
+        if self.ckpt_prior:
+            return PosePrior.from_dict(self.ckpt_prior)
         if self.meta.get("pose_prior"):
             return PosePrior.from_dict(self.meta["pose_prior"])
         raise ValueError("the dataset meta has no pose_prior; pass --prior NAME")
 
     def cameras(self, n: int) -> Tensor:  # [n, 25]
-        prior = self.pose_prior() if self.opts.poses == "prior" else None
-        return self.memo(("cams", n), lambda: sampling.draw_poses(self.opts.poses, n, self.opts.seed, self.reader,
+        prior = self.pose_prior() if self.poses == "prior" else None
+        return self.memo(("cams", n), lambda: sampling.draw_poses(self.poses, n, self.opts.seed, self.reader,
                                                                   self.opts.mirror, prior))
 
     def fake_outputs(self, names: Sequence[str], n: int | None = None) -> None:
@@ -218,8 +230,8 @@ class EvalContext:
         return {key: v[:n] for key, v in self._fake_out[name].items()}
 
     def fakes_protocol(self) -> str:
-        where = "dataset labels (with mirrors)" if self.opts.poses == "dataset" and self.opts.mirror else (
-            "dataset labels" if self.opts.poses == "dataset" else f"prior {self.pose_prior().name}")
+        where = "dataset labels (with mirrors)" if self.poses == "dataset" and self.opts.mirror else (
+            "dataset labels" if self.poses == "dataset" else f"prior {self.pose_prior().name}")
         return (f"fakes: z ~ N(0, I) (seed {self.opts.seed}), camera drawn from {where} for conditioning and "
                 f"rendering, psi {self.opts.psi}, NRR {self.nrr}, generator batch {self.opts.batch}")
 

@@ -99,13 +99,18 @@ class DiscriminatorEpilogue(nn.Module):
         self.fc = FullyConnectedLayer(in_channels * resolution**2, in_channels, activation=activation)
         self.out = FullyConnectedLayer(in_channels, 1 if cmap_dim == 0 else cmap_dim)
 
-    def forward(self, x: Tensor, cmap: Tensor | None) -> Tensor:  # x [B, C, 4, 4], cmap [B, cmap_dim] -> [B, 1]
+    def features(self, x: Tensor) -> Tensor:  # x [B, C, 4, 4] -> [B, C * 16] (fp32, after mbstd and conv)
+        """The flattened 4x4 features the logit head reads (pose-free methods attach their pose heads here)."""
         x = x.to(torch.float32)
         if self.mbstd is not None:
             x = self.mbstd(x)
-        x = self.conv(x)
-        x = self.fc(x.flatten(1))
-        x = self.out(x)
+        return self.conv(x).flatten(1)
+
+    def forward(self, x: Tensor, cmap: Tensor | None) -> Tensor:  # x [B, C, 4, 4], cmap [B, cmap_dim] -> [B, 1]
+        return self.head(self.features(x), cmap)
+
+    def head(self, feat: Tensor, cmap: Tensor | None) -> Tensor:  # feat [B, C * 16] -> logits [B, 1]
+        x = self.out(self.fc(feat))
         if self.cmap_dim > 0:
             assert cmap is not None
             x = (x * cmap).sum(dim=1, keepdim=True) * (1.0 / math.sqrt(self.cmap_dim))
@@ -172,12 +177,20 @@ class DualDiscriminator(nn.Module):
     def forward(self, img: Mapping[str, Tensor] | Tensor, c: Tensor | None, update_emas: bool = False) -> Tensor:
         """Logits ``[B, 1]`` for ``{"image": [B,3,R,R], "image_raw": [B,3,r,r]}`` and camera labels ``c [B, 25]``."""
         del update_emas
+        return self.b4.head(self.features(img), self.camera_embedding(c))
+
+    def features(self, img: Mapping[str, Tensor] | Tensor) -> Tensor:  # -> [B, C4 * 16]
+        """The residual trunk and the epilogue's mbstd + conv: the 4x4 features, flattened."""
         x_img = self.prepare_input(img)
         if x_img.shape[-1] != self.img_resolution:
             raise ValueError(f"DualDiscriminator: image must be {self.img_resolution}², got {tuple(x_img.shape)}.")
         x: Tensor | None = None
         for res in self.block_resolutions:
             x, _ = getattr(self, f"b{res}")(x, x_img if x is None else None)
+        assert x is not None
+        return self.b4.features(x)
+
+    def camera_embedding(self, c: Tensor | None) -> Tensor | None:  # c [B, 25] -> cmap [B, cmap_dim] (None: c_dim 0)
         cmap = None
         if self.c_dim > 0:
             if c is None:
@@ -186,5 +199,4 @@ class DualDiscriminator(nn.Module):
             if self.config.disc_c_noise > 0 and c.shape[0] > 1:
                 c = c + torch.randn_like(c) * c.std(dim=0) * self.config.disc_c_noise
             cmap = self.mapping(None, c)
-        assert x is not None
-        return self.b4(x, cmap)
+        return cmap

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..methods.eg3d import LossConfig
+from ..methods.hyperpose import HyperPoseConfig
+from ..methods.posefree import PoseConfig
+from ..methods.posereg import PoseRegConfig
+from ..methods.registry import get_method
 from ..networks.config import DiscriminatorConfig, GeneratorConfig
 from ..networks.presets import get_preset as get_model_preset
-from ..utils.config import from_dict, to_dict
+from ..utils.config import check_ranges, from_dict, to_dict
 
 
 @dataclass
@@ -74,6 +79,12 @@ class TrainConfig:
     loss: LossConfig = field(default_factory=LossConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     run: RunConfig = field(default_factory=RunConfig)
+    pose: PoseConfig = field(default_factory=PoseConfig)
+    """Fake-pose prior of the pose-free methods (unused by eg3d)."""
+    posereg: PoseRegConfig = field(default_factory=PoseRegConfig)
+    """Section of the eg3d-posereg method (EG3D†)."""
+    hyperpose: HyperPoseConfig = field(default_factory=HyperPoseConfig)
+    """Section of the hyperpose method."""
 
     def to_dict(self) -> dict:
         return to_dict(self)
@@ -89,16 +100,48 @@ class TrainConfig:
         (the generator needs its own at inference), so they must agree: a generator trained on zero conditioning
         but sampled with real cameras (or the reverse) renders off-distribution images.
         """
+        spec = get_method(self.method)
+        if not spec.needs_labels and self.discriminator.c_dim != 0:
+            raise ValueError(
+                f"method {self.method} trains a D without camera input: set discriminator.c_dim=0 "
+                "(train_preset(name, method) does)"
+            )
+        if spec.needs_labels and self.discriminator.c_dim == 0:
+            raise ValueError(f"method {self.method} conditions D on the camera: discriminator.c_dim must be 25")
         if self.generator.c_gen_conditioning_zero == self.loss.gen_pose_cond:
             raise ValueError(
                 f"loss.gen_pose_cond={self.loss.gen_pose_cond} needs "
                 f"generator.c_gen_conditioning_zero={not self.loss.gen_pose_cond} (EG3D sets it to "
                 "not --gen_pose_cond); set both"
             )
+        check_ranges(self, NUMERIC_RULES)
 
     @property
     def ema_kimg(self) -> float:
         return self.schedule.ema_kimg if self.schedule.ema_kimg is not None else self.optim.batch * 10 / 32
+
+
+#: Allowed ranges of the numeric settings (checked by TrainConfig.validate; NaN/inf are refused when parsed).
+NUMERIC_RULES: dict[str, dict[str, Any]] = {
+    "optim.batch": {"ge": 1},
+    "optim.glr": {"gt": 0},
+    "optim.dlr": {"gt": 0},
+    "optim.betas": {"ge": 0, "lt": 1},
+    "optim.eps": {"gt": 0},
+    "optim.g_reg_interval": {"ge": 1},
+    "optim.d_reg_interval": {"ge": 1},
+    "schedule.ema_kimg": {"gt": 0, "allow_none": True},
+    "schedule.ema_rampup": {"ge": 0, "allow_none": True},
+    "run.kimg": {"gt": 0},
+    "run.max_steps": {"ge": 1, "allow_none": True},
+    "run.max_minutes": {"gt": 0, "allow_none": True},
+    "run.tick_kimg": {"gt": 0},
+    "run.snapshot_ticks": {"ge": 1},
+    "run.workers": {"ge": 0},
+    "run.cpu_threads": {"ge": 1, "allow_none": True},
+    "run.grid_size": {"ge": 1},
+    "loss.r1_gamma": {"ge": 0},
+}
 
 
 def _base(preset: str) -> TrainConfig:
@@ -154,17 +197,76 @@ def shapenet128() -> TrainConfig:
     return cfg
 
 
+def tiny_objects() -> TrainConfig:
+    """CPU preset for the synthetic 360-degree objects: tiny networks with EG3D's ShapeNet rendering constants."""
+    cfg = tiny()
+    cfg.preset = "tiny_objects"
+    r = cfg.generator.rendering
+    r.box_warp, r.ray_start, r.ray_end, r.white_back = 1.6, 0.1, 2.6, True
+    r.avg_camera_radius, r.focal = 1.7, 1.7074
+    cfg.pose = PoseConfig(prior="synthetic_objects")
+    return cfg
+
+
+def _hyperpose_256(prior: str, lam: float, embed_dim: int = 24, **loss: object) -> TrainConfig:
+    """HyperPose's Table C datasets at 256² (seed 000; 512² only in its supplement §C): EG3D's 256² networks,
+    batch 48 (§D), the dataset's prior, lambda1 = lambda2 = `lam`, FFHQ's rendering constants (seed 000 gives
+    none; the Table C priors put the camera at radius 2.7 with focal 4.2647 like FFHQ)."""
+    cfg = ffhq256()
+    cfg.preset = prior + "256"
+    cfg.optim = OptimConfig(batch=48)
+    cfg.loss = _loss(cfg, r1_gamma=1.0, gen_pose_cond=bool(loss.pop("gen_pose_cond", False)), **loss)
+    cfg.generator.c_gen_conditioning_zero = not cfg.loss.gen_pose_cond
+    cfg.generator.rendering.avg_camera_pivot = (0.0, 0.0, 0.0)
+    cfg.run.xflip = True  # seed 000 §D: horizontal flips as augmentation
+    cfg.pose = PoseConfig(prior=prior)
+    cfg.hyperpose = HyperPoseConfig(embed_dim=embed_dim, lambda_soft=lam, lambda_nonmatch=lam)
+    return cfg
+
+
+def lsun_bedroom256() -> TrainConfig:
+    """LSUN Bedroom 256² (seed 000 Table C prior; m = 24, lambda = 0.7)."""
+    return _hyperpose_256("lsun_bedroom", 0.7)
+
+
+def lsun_church256() -> TrainConfig:
+    """LSUN Church 256² (seed 000 Table C prior; m = 96, lambda = 0.9)."""
+    return _hyperpose_256("lsun_church", 0.9, embed_dim=96)
+
+
+def afhq256() -> TrainConfig:
+    """AFHQ 256² (seed 000: m = 24, lambda = 0.5; pose-bias handling with p = 0.2 read as EG3D's GPC with the
+    true pose 20 % of the time: gpc_reg_prob = 0.8, EG3D's own AFHQ value; R1 gamma 5 as EG3D's AFHQ)."""
+    cfg = _hyperpose_256("afhq", 0.5, gen_pose_cond=True, gpc_reg_prob=0.8)
+    cfg.loss.r1_gamma = 5.0
+    return cfg
+
+
+def cub256() -> TrainConfig:
+    """CUB 256² (seed 000: m = 24, lambda = 0.5; birds on white via `prepare cub`'s masks)."""
+    return _hyperpose_256("cub", 0.5)
+
+
 TRAIN_PRESETS: dict[str, Callable[[], TrainConfig]] = {
     "tiny": tiny,
+    "tiny_objects": tiny_objects,
     "ffhq512": ffhq512,
     "ffhq256": ffhq256,
     "afhq512": afhq512,
     "shapenet128": shapenet128,
+    "lsun_bedroom256": lsun_bedroom256,
+    "lsun_church256": lsun_church256,
+    "afhq256": afhq256,
+    "cub256": cub256,
 }
 
 
-def train_preset(name: str) -> TrainConfig:
-    """A fresh TrainConfig for a named preset."""
+def train_preset(name: str, method: str = "eg3d") -> TrainConfig:
+    """A fresh TrainConfig for a named preset and method (pose-free methods get an unconditional D: c_dim 0)."""
     if name not in TRAIN_PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose one of: {', '.join(TRAIN_PRESETS)}")
-    return TRAIN_PRESETS[name]()
+    cfg = TRAIN_PRESETS[name]()
+    cfg.method = get_method(method).name
+    if not get_method(method).needs_labels:
+        cfg.discriminator.c_dim = 0
+    return cfg

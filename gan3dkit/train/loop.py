@@ -17,8 +17,12 @@ import torch
 
 from ..data.reader import LMDBDataset
 from ..methods import get_method
-from ..methods.registry import MethodRuntime
+from ..methods.posefree import resolve_prior
+from ..methods.registry import BuildContext, MethodRuntime, MethodSpec, pose_free_methods
 from ..methods.schedule import ema_beta, lazy_reg_adjust
+from ..data.validate import check_dataset_cameras
+from ..utils.device import check_device
+from ..utils.errors import RunError
 from ..utils.files import atomic_save_png, atomic_write_json
 from ..utils.visual import make_grid
 from .checkpoint import load_checkpoint, load_tensors, read_header, save_checkpoint
@@ -40,8 +44,8 @@ CHECKPOINT = "checkpoint.safetensors"
 RESUMABLE_CHANGES = ("run", "data", "out")
 
 
-class TrainingDiverged(RuntimeError):
-    """A loss or gradient became NaN/inf; the last good checkpoint is kept."""
+class TrainingDiverged(RunError):
+    """A loss or gradient became NaN/inf; the last good checkpoint is kept (a RuntimeError; CLI exit code 1)."""
 
 
 @dataclass
@@ -91,7 +95,18 @@ def _check_resume(cfg: TrainConfig, header: dict[str, Any], path: Path) -> None:
         )
 
 
-def _build_runtime(cfg: TrainConfig, cams: torch.Tensor, dev: torch.device) -> MethodRuntime:
+def _check_camera_source(spec: MethodSpec, dataset: LMDBDataset, path: str) -> None:
+    """A method that reads camera labels refuses a dataset whose cameras were sampled from a prior."""
+    if spec.needs_labels and dataset.camera_source == "prior":
+        raise ValueError(
+            f"{path}: its cameras were sampled from a pose prior, not measured, so --method {spec.name} would "
+            f"learn nothing about pose; train it with a pose-free method ({', '.join(pose_free_methods())})"
+        )
+
+
+def _build_runtime(
+    cfg: TrainConfig, cams: torch.Tensor | None, dataset_prior: dict | None, dev: torch.device
+) -> MethodRuntime:
     """The method's G, D and loss; without mixed precision EG3D's fp16 blocks (SR, D top resolutions) are fp32."""
     gen_cfg, disc_cfg = cfg.generator, cfg.discriminator
     if not cfg.run.mixed_precision:
@@ -99,7 +114,11 @@ def _build_runtime(cfg: TrainConfig, cams: torch.Tensor, dev: torch.device) -> M
             gen_cfg, num_fp16_res=0, superres=dataclasses.replace(gen_cfg.superres, num_fp16_res=0)
         )
         disc_cfg = dataclasses.replace(disc_cfg, num_fp16_res=0)
-    return get_method(cfg.method).build(gen_cfg, disc_cfg, cfg.loss, cfg.optim.batch, cams, dev)
+    spec = get_method(cfg.method)
+    prior = None if spec.needs_labels else resolve_prior(cfg.pose, dataset_prior)
+    section = getattr(cfg, spec.section) if spec.section else None
+    ctx = BuildContext(gen_cfg, disc_cfg, cfg.loss, section, cfg.optim.batch, cams, prior, dev)
+    return spec.build(ctx)
 
 
 def _make_phases(cfg: TrainConfig, G: torch.nn.Module, D: torch.nn.Module) -> list[Phase]:
@@ -121,7 +140,7 @@ class _Trainer:
     def __init__(self, cfg: TrainConfig, resume: bool, device: str) -> None:
         cfg.validate()
         self.cfg = cfg
-        self.dist: DistInfo = init_distributed(device)
+        self.dist: DistInfo = init_distributed(check_device(device))
         dist_info = self.dist
         dev, self.world = dist_info.device, dist_info.world
         if cfg.optim.batch % self.world:
@@ -144,18 +163,24 @@ class _Trainer:
         torch.manual_seed(cfg.run.seed * self.world + dist_info.rank)
         np.random.seed((cfg.run.seed * self.world + dist_info.rank) % (1 << 31))
 
-        self.dataset = LMDBDataset(cfg.data, fields=["image", "camera"], xflip=cfg.run.xflip)
+        spec = get_method(cfg.method)
+        # pose-free methods never read the labels: the camera field is not even loaded
+        self.dataset = LMDBDataset(cfg.data, fields=["image", "camera"] if spec.needs_labels else ["image"],
+                                   xflip=cfg.run.xflip)
+        _check_camera_source(spec, self.dataset, cfg.data)
         if self.dataset.resolution != cfg.generator.img_resolution:
             raise ValueError(
                 f"dataset resolution {self.dataset.resolution} != generator img_resolution "
                 f"{cfg.generator.img_resolution}; pick a matching preset or --set generator.img_resolution"
             )
-        cams = self.dataset.cameras()
-        if cfg.run.xflip:
+        cams = self.dataset.cameras() if spec.needs_labels else None
+        if cams is not None:  # refuse NaN/invalid labels now, naming the samples, instead of diverging later
+            check_dataset_cameras(cams.numpy(), cfg.data)
+        if cams is not None and cfg.run.xflip:
             from ..cameras.camera import Cameras
 
             cams = torch.cat([cams, Cameras.from_label(cams).mirror().to_label()])
-        self.runtime = _build_runtime(cfg, cams, dev)
+        self.runtime = _build_runtime(cfg, cams, self.dataset.meta.get("pose_prior"), dev)
         self.G, self.D, self.loss = self.runtime.G, self.runtime.D, self.runtime.loss
         broadcast_module(self.G, self.world)
         broadcast_module(self.D, self.world)
@@ -172,8 +197,10 @@ class _Trainer:
         self.data_iter = iter(self._loader(dev))
         g = torch.Generator().manual_seed(cfg.run.seed + 123)
         self.grid_z = torch.randn(cfg.run.grid_size, self.G.z_dim, generator=g).to(dev)
-        self.grid_c = cams[torch.randint(len(cams), (cfg.run.grid_size,), generator=g)].to(dev)
-        self.stats_log = StatsLog(self.run_dir) if dist_info.is_main else None
+        self.grid_c = self.runtime.grid_cameras(cfg.run.grid_size, g).to(dev)
+        # a resumed run drops the records logged after its checkpoint (they are trained again), a fresh one all
+        self.stats_log = StatsLog(self.run_dir, keep_until_step=self.step) if dist_info.is_main else None
+        self._saved_step = self.step if header is not None else -1  # step of the checkpoint on disk
         self.sums: dict[str, list[float]] = {}
         self._save_reals()
 
@@ -213,14 +240,18 @@ class _Trainer:
                 if self.nimg < tick_start_nimg + cfg.run.tick_kimg * 1000:
                     continue
             now = time.time()
-            record = self._tick_record(now - tick_start_time, self.nimg - tick_start_nimg, now - start_time)
-            tick_start_nimg, tick_start_time = self.nimg, now
-            if stopped is not None or self.tick % cfg.run.snapshot_ticks == 0:
-                self._snapshot(record)
-            if self.dist.is_main:
-                self.stats_log.write(record)
-                if on_tick is not None:
-                    on_tick(record)
+            if stopped is not None and self.nimg == tick_start_nimg:  # ended right on a tick: no empty tick record
+                if self._saved_step != self.step:
+                    self._snapshot({})
+            else:
+                record = self._tick_record(now - tick_start_time, self.nimg - tick_start_nimg, now - start_time)
+                tick_start_nimg, tick_start_time = self.nimg, now
+                if stopped is not None or self.tick % cfg.run.snapshot_ticks == 0:
+                    self._snapshot(record)
+                if self.dist.is_main:
+                    self.stats_log.write(record)
+                    if on_tick is not None:
+                        on_tick(record)
             if stopped is not None:
                 summary = {"out": str(self.run_dir), "nimg": self.nimg, "steps": self.step}
                 return {**summary, "checkpoint": str(self.ckpt_path), "stopped": stopped, "world": self.world}
@@ -245,7 +276,7 @@ class _Trainer:
         batch_data = next(self.data_iter)
         st = self.loss.step_state(self.nimg)
         real = self.loss.real_images(batch_data["image"].to(dev), st)
-        real_c = batch_data["camera"].to(dev)
+        real_c = batch_data["camera"].to(dev) if "camera" in batch_data else torch.zeros(bg, 25, device=dev)
         all_z = torch.randn(len(self.phases) * bg, G.z_dim, device=dev).split(bg)
         all_c = self.runtime.fake_cameras(len(self.phases) * bg).to(dev).split(bg)
         for phase, z, c in zip(self.phases, all_z, all_c):
@@ -305,6 +336,11 @@ class _Trainer:
         self.sums.clear()
         return record
 
+    def _checkpoint_extra(self) -> dict[str, Any]:
+        """What samplers need beyond the config: the method and the resolved pose prior of pose-free runs."""
+        prior = self.runtime.pose_prior
+        return {"method": self.cfg.method, "pose_prior": None if prior is None else prior.to_dict()}
+
     def _snapshot(self, record: dict[str, Any]) -> None:
         """Sample grids + checkpoint (main process); every process contributes its RNG state."""
         rank_rng = gather_rng_states(self.world)
@@ -317,9 +353,11 @@ class _Trainer:
                 self.optimizers,
                 self.cfg.to_dict(),
                 {"nimg": self.nimg, "step": self.step, "tick": self.tick, "nrr": nrr},
+                extra=self._checkpoint_extra(),
                 extra_tensors={f"rng_rank.{r}": t for r, t in enumerate(rank_rng)},
             )
             record["checkpoint"] = str(self.ckpt_path)
+        self._saved_step = self.step
         flat = torch.cat([p.detach().flatten() for p in self.G.parameters()])
         record["replicas_in_sync"] = all_equal(flat, self.world)
         barrier(self.world)

@@ -71,7 +71,8 @@ def build_faces(sources: Sequence[str | Path], out: str | Path, *, resolution: i
         info["pose_shape"] = info["pose_shape_source"] = None
     spec = BuildSpec(out=Path(out), resolution=resolution, kind="ffhq", mirror=mirror, workers=workers,
                      resume=resume, overwrite=overwrite, command=command, settings=info,
-                     source="photos:" + ", ".join(str(s) for s in sources))
+                     source="photos:" + ", ".join(str(s) for s in sources),
+                     label_source="measured" if labels is not None else "estimated")
     fn = _process_labelled if labels is not None else process_item
     return build_dataset(spec, items, fn, init_worker, (job,), progress)
 

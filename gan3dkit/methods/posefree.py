@@ -1,0 +1,142 @@
+"""What the pose-free methods share: the pose prior they render at, pose angles of a camera, a D with a pose head.
+
+A pose-free method never reads the dataset's camera labels in training: fakes are rendered at cameras sampled
+from a prior (the dataset's recorded prior by default, any named preset, or field overrides), D takes no camera
+input (``discriminator.c_dim = 0``) and has a pose head whose loss is computed on fakes only, whose poses are
+known. Subclasses of `PoseFreeLoss` define that loss (`aux_loss`); everything else is EG3D's objective.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+
+from ..cameras.camera import Cameras
+from ..cameras.priors import AngleDist, PosePrior, get_prior
+from ..networks import TriPlaneGenerator
+from ..networks.pose_heads import PoseHeadConfig, PoseHeadDiscriminator
+from .eg3d import EG3DLoss, StepState
+from .registry import BuildContext
+
+
+@dataclass
+class PoseConfig:
+    """Where the fake poses of pose-free methods come from (never from the labels).
+
+    `prior = "dataset"` takes the prior recorded in the dataset's meta (what `prepare` sampled its cameras from);
+    any other value names a shipped preset (`gan3dkit data info` lists them). The optional fields override single
+    parameters of the chosen prior, e.g. ``--set pose.yaw_std=0.15`` for a deliberately wrong spread.
+    """
+
+    prior: str = "dataset"
+    yaw_kind: Literal["fixed", "gaussian", "uniform"] | None = None
+    yaw_mean: float | None = None
+    yaw_std: float | None = None
+    pitch_kind: Literal["fixed", "gaussian", "uniform"] | None = None
+    pitch_mean: float | None = None
+    pitch_std: float | None = None
+    radius: float | None = None
+    focal: float | None = None
+
+
+def resolve_prior(cfg: PoseConfig, dataset_prior: dict[str, Any] | None) -> PosePrior:
+    """The prior `cfg` names, with its overrides applied; raises ValueError when it cannot be found."""
+    if cfg.prior == "dataset":
+        if not dataset_prior:
+            raise ValueError(
+                "the dataset records no pose prior; name one with --set pose.prior=NAME "
+                "(e.g. lsun_bedroom, afhq, cub, synthetic_heads)"
+            )
+        prior = PosePrior.from_dict(dataset_prior)
+    else:
+        prior = get_prior(cfg.prior)
+
+    def angle(base: AngleDist, kind: str | None, mean: float | None, std: float | None) -> AngleDist:
+        return AngleDist(
+            kind=kind or base.kind,  # type: ignore[arg-type]
+            mean=base.mean if mean is None else mean,
+            std=base.std if std is None else std,
+            note=base.note if (kind, mean, std) == (None, None, None) else "overridden in the run config",
+        )
+
+    return dataclasses.replace(
+        prior,
+        yaw=angle(prior.yaw, cfg.yaw_kind, cfg.yaw_mean, cfg.yaw_std),
+        pitch=angle(prior.pitch, cfg.pitch_kind, cfg.pitch_mean, cfg.pitch_std),
+        radius=prior.radius if cfg.radius is None else cfg.radius,
+        focal=prior.focal if cfg.focal is None else cfg.focal,
+    )
+
+
+def view_directions(c: torch.Tensor) -> torch.Tensor:  # [B, 25] -> [B, 3]
+    """Unit vectors from the world origin to each camera: EG3D's samplers place cameras on a sphere about the
+    origin whatever their look-at point, so these directions are what a pose similarity should compare."""
+    return torch.nn.functional.normalize(c[:, :16].reshape(-1, 4, 4)[:, :3, 3], dim=1)
+
+
+def pose_angles(c: torch.Tensor) -> torch.Tensor:  # [B, 25] -> [B, 2]
+    """(pitch, yaw) offsets from the frontal pose in EG3D's (v, h) angles: (v - pi/2, h - pi/2), radians.
+
+    Inverts EG3D's position formula (`eg3d_positions`, a sphere about the origin): h = pi - atan2(z, x),
+    v = pi/2 * (1 - y / r), so a prior N(pi/2, s) in h gives yaw offsets N(0, s) exactly. The yaw offset lies in
+    (-pi, pi]: a full-circle prior has a wrap-around there.
+    """
+    d = view_directions(c)
+    h = math.pi - torch.atan2(d[:, 2], d[:, 0])
+    v = math.pi / 2 * (1 - d[:, 1])
+    yaw = torch.remainder(h - math.pi / 2 + math.pi, 2 * math.pi) - math.pi
+    return torch.stack([v - math.pi / 2, yaw], dim=1)
+
+
+def mirror_cameras(c: torch.Tensor) -> torch.Tensor:  # [B, 25] -> [B, 25]
+    """The camera of the horizontally flipped image (`Cameras.mirror`: S·P·S with cx -> 1 - cx)."""
+    return Cameras.from_label(c).mirror().to_label().to(c.dtype)
+
+
+class PoseFreeLoss(EG3DLoss):
+    """EG3D's objective with an unconditional D whose pose head is trained (and read by G) on fakes only."""
+
+    def __init__(self, G: torch.nn.Module, D: torch.nn.Module, cfg: Any, batch: int, method_cfg: Any,
+                 prior: PosePrior) -> None:
+        super().__init__(G, D, cfg, batch)
+        self.method_cfg, self.prior = method_cfg, prior
+
+    def fake_terms(
+        self, gen: dict[str, torch.Tensor], c: torch.Tensor, st: StepState, phase: str, update_emas: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None, dict[str, float]]:
+        logits, head = self.D(self.d_input(gen, st), None, with_head=True)
+        aux, stats = self.aux_loss(head, c, phase)
+        return logits, aux, stats
+
+    def aux_loss(self, head: torch.Tensor, c: torch.Tensor, phase: str) -> tuple[torch.Tensor, dict[str, float]]:
+        """The method's weighted pose loss on D's head output for fakes rendered at cameras c [B, 25]."""
+        raise NotImplementedError
+
+
+@dataclass
+class PriorRuntime:
+    """A pose-free method's runtime: G, a pose-head D, its loss, and fake poses sampled from the prior."""
+
+    G: torch.nn.Module
+    D: torch.nn.Module
+    loss: PoseFreeLoss
+    pose_prior: PosePrior
+
+    def fake_cameras(self, n: int) -> torch.Tensor:
+        return self.pose_prior.sample(n).to_label().float()
+
+    def grid_cameras(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        return self.pose_prior.sample(n, generator).to_label().float()
+
+
+def build_pose_free(ctx: BuildContext, head: PoseHeadConfig, loss_cls: type[PoseFreeLoss]) -> PriorRuntime:
+    if ctx.prior is None:
+        raise ValueError("a pose-free method needs a pose prior")
+    G = TriPlaneGenerator(ctx.generator).to(ctx.device)
+    D = PoseHeadDiscriminator(ctx.discriminator, head).to(ctx.device)
+    loss = loss_cls(G, D, ctx.loss, ctx.batch, ctx.method_cfg, ctx.prior)
+    return PriorRuntime(G, D, loss, ctx.prior)

@@ -1,0 +1,57 @@
+"""Fixtures for the method tests: a tiny heads dataset with true cameras and a copy whose cameras are a prior's."""
+
+from __future__ import annotations
+
+import pytest
+
+from gan3dkit.prepare.synthetic import build_synthetic
+from gan3dkit.train.config import TrainConfig, train_preset
+from gan3dkit.utils.config import apply_overrides
+
+
+@pytest.fixture(scope="session")
+def heads16(tmp_path_factory):
+    path = tmp_path_factory.mktemp("mdata") / "heads.lmdb"
+    return build_synthetic(path, family="heads", num=16, resolution=64, ssaa=1, resume=False)
+
+
+@pytest.fixture(scope="session")
+def prior_heads(heads16, tmp_path_factory):
+    """The same 16 images imported by `prepare folder` without labels: cameras sampled from a prior."""
+    from gan3dkit.data.reader import DatasetReader
+    from gan3dkit.prepare.folders import build_folder
+    from PIL import Image
+
+    folder = tmp_path_factory.mktemp("pngs")
+    reader = DatasetReader(heads16)
+    for i in range(len(reader)):
+        Image.fromarray(reader.read(i, ["image"])["image"]).save(folder / f"{i:03d}.png")
+    out = tmp_path_factory.mktemp("pdata") / "prior.lmdb"
+    path, _ = build_folder([folder], out, resolution=64, prior="synthetic_heads", workers=0)
+    return path
+
+
+def tiny_method_config(method: str, data, out, **extra: object) -> TrainConfig:
+    """The tiny preset for `method`, made cheap enough for a few CPU steps."""
+    overrides = [
+        f'data="{data}"',
+        f'out="{out}"',
+        "run.workers=0",
+        "run.cpu_threads=1",
+        "run.tick_kimg=0.004",
+        "run.snapshot_ticks=1",
+        "run.grid_size=4",
+        "optim.g_reg_interval=2",
+        "optim.d_reg_interval=3",
+        "generator.rendering.depth_resolution=6",
+        "generator.rendering.depth_resolution_importance=6",
+        "loss.density_reg_points=64",
+    ]
+    overrides += [f"{k.replace('__', '.')}={v}" for k, v in extra.items()]
+    return apply_overrides(train_preset("tiny", method), overrides)
+
+
+@pytest.fixture
+def method_config():
+    """tiny_method_config(method, data, out, section__key=value, ...) as a fixture."""
+    return tiny_method_config
