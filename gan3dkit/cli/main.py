@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import typer
 
+from . import convert as convert_cmds
 from . import data as data_cmds
 from . import env as env_cmds
 from . import evaluate as evaluate_cmds
 from . import generate as generate_cmds
+from . import invert as invert_cmds
 from . import prepare as prepare_cmds
 from . import quickstart as quickstart_cmds
 from . import train as train_cmds
@@ -34,8 +36,10 @@ def _options(
 
 app.add_typer(prepare_cmds.app, name="prepare")
 app.add_typer(data_cmds.app, name="data")
+app.add_typer(convert_cmds.app, name="convert")
 app.command("train")(train_cmds.train)
 app.command("generate")(generate_cmds.generate)
+app.command("invert")(invert_cmds.invert)
 app.command("evaluate")(evaluate_cmds.evaluate)
 app.command("train-probe")(evaluate_cmds.train_probe)
 app.command("env")(env_cmds.env)

@@ -1,0 +1,248 @@
+"""Invert one item end to end (init, projection with or without pose, tuning, outputs) and whole folders / datasets."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..generate.views import camera_labels
+from ..utils.files import atomic_save_png, atomic_write_json
+from .config import InvertConfig
+from .delta import save_delta
+from .inputs import InputError, InvertItem, iter_lmdb, list_inputs, load_item
+from .losses import build_perceptual
+from .outputs import (metric_lpips, reconstruction_metrics, render_at, save_npy, to_uint8, write_depth, write_mesh,
+                      write_orbit, write_views)
+from .pose import LearnableCamera, pose_error, pose_summary
+from .projector import project
+from .tuning import tune_generator
+from .warp import WarpFeatures
+
+Stage = Callable[[str, int, int], None]
+
+
+@dataclass
+class Inversion:
+    """In-memory result: pivot ws [1, num_ws, w_dim], final camera [1, 25], the generator to render with."""
+
+    ws: torch.Tensor
+    camera: torch.Tensor
+    generator: nn.Module
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Extras:
+    """Optional helpers: Ko et al.'s pretrained encoders and user-supplied backbone weight files."""
+
+    pose_encoder: Any = None
+    latent_encoder: Any = None
+    vgg_weights: str | None = None
+    outputs: tuple[str, ...] = ("views", "video", "mesh")
+    mesh_resolution: int = 64
+    video_frames: int = 24
+
+
+def _target(image: np.ndarray, device: torch.device) -> torch.Tensor:  # [H, W, 3] uint8 -> [1, 3, H, W] [-1, 1]
+    return torch.from_numpy(image).to(device).permute(2, 0, 1)[None].float() / 127.5 - 1
+
+
+def invert(G: nn.Module, item: InvertItem, cfg: InvertConfig, extras: Extras | None = None,
+           on_stage: Stage | None = None) -> Inversion:
+    """Run the configured method on one item (no files written); the report lists what ran and how long."""
+    cfg.validate()
+    extras = extras or Extras()
+    device = next(G.parameters()).device
+    target = _target(item.image, device)
+    notes: list[str] = []
+    cam0 = torch.from_numpy(item.camera).to(device)[None] if item.camera is not None else camera_labels(G, [0.0], 0.0, device)
+    if item.camera is None:
+        notes.append("no camera given: started from the generator's frontal camera")
+    timing: dict[str, float] = {}
+    w_init = None
+    if cfg.method == "ko":
+        t = time.perf_counter()
+        if extras.pose_encoder is not None and cfg.algorithm != 2:
+            cam0 = extras.pose_encoder.predict_label(target, cam0).detach()
+            notes.append("camera initialised by the pose encoder P")
+        elif cfg.algorithm != 2:
+            notes.append("no --pose-encoder: pose initialised from the given/estimated camera")
+        if extras.latent_encoder is not None:
+            w_init = extras.latent_encoder.predict_w(target).detach()
+            notes.append("w initialised by the latent encoder E (w_avg + delta w)")
+        else:
+            notes.append("no --latent-encoder: w initialised at w_avg")
+        timing["encoders_s"] = time.perf_counter() - t
+    perceptual = build_perceptual(cfg.perceptual, "vgg", extras.vgg_weights, cfg.projector.perceptual_resolution)
+    if perceptual.info.note:
+        notes.append(f"projector loss: {perceptual.info.note}")
+    pose_mode, cam_module, groups, warp_feats = "fixed", None, None, None
+    if cfg.optimizes_pose:
+        pose_mode = "alternating" if cfg.method == "ko" and cfg.algorithm == 1 else "joint"
+        cam_module = LearnableCamera(cam0, cfg.pose.representation, cfg.pose.translation).to(device)
+        groups = [{"params": [cam_module.params], "lr": cfg.pose.lr}]
+        if cfg.pose.translation:
+            groups.append({"params": [cam_module.translation], "lr": cfg.pose.translation_lr})
+        if pose_mode == "alternating" and cfg.pose.warp_weight > 0:
+            warp_feats = WarpFeatures(cfg.pose.warp_features, extras.vgg_weights).to(device)
+            if warp_feats.note and warp_feats.kind == "rgb":
+                notes.append(warp_feats.note)
+    nrr = None
+
+    def step_cb(name: str):
+        return (lambda d, n, rec: on_stage(name, d, n)) if on_stage else None
+
+    proj = project(G, target, cam0, cfg.projector, perceptual, w_plus=cfg.method == "wplus", pose_mode=pose_mode,
+                   camera_module=cam_module, pose_cfg=cfg.pose, pose_params=groups, warp_features=warp_feats,
+                   w_init=w_init, deterministic=cfg.deterministic_render, nrr=nrr, on_step=step_cb("projector"))
+    timing["projector_s"] = proj.seconds
+    G_final, tune_hist = G, []
+    tune_info = None
+    if cfg.tunes_generator:
+        tp = build_perceptual(cfg.tune_perceptual, "alex", None, cfg.projector.perceptual_resolution)
+        tune_info = tp.info.to_dict()
+        if tp.info.note:
+            notes.append(f"tuning loss: {tp.info.note}")
+        G_final, tune_hist, secs = tune_generator(G, proj.ws, proj.camera, target, cfg.tune, tp,
+                                                  deterministic=cfg.deterministic_render, seed=cfg.projector.seed,
+                                                  on_step=step_cb("tuning"))
+        timing["tuning_s"] = secs
+    report = {
+        "name": item.name, "method": cfg.method, "algorithm": cfg.algorithm if cfg.method == "ko" else None,
+        "pose_mode": pose_mode, "camera_source": item.camera_source, "input": item.info,
+        "losses": {"projector": perceptual.info.to_dict(), "tuning": tune_info,
+                   "warp_features": None if warp_feats is None else {"kind": warp_feats.kind, "note": warp_feats.note}},
+        "pose_before": pose_summary(cam0), "pose_after": pose_summary(proj.camera),
+        "pose_change": pose_error(cam0, proj.camera),
+        "projector": {"steps": len(proj.history), "first": proj.history[0], "last": proj.history[-1]},
+        "tuning": {"steps": len(tune_hist), "first": tune_hist[0], "last": tune_hist[-1]} if tune_hist else None,
+        "time": timing, "notes": notes,
+    }
+    return Inversion(ws=proj.ws, camera=proj.camera, generator=G_final, report=report)
+
+
+def write_outputs(G: nn.Module, inv: Inversion, item: InvertItem, out: Path, cfg: InvertConfig, base_ckpt: Path | None,
+                  extras: Extras | None = None) -> dict[str, Any]:
+    """Everything into `out/`; metrics.json is written last (its presence marks the item done)."""
+    extras = extras or Extras()
+    t = time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)
+    target = _target(item.image, inv.ws.device)
+    files: dict[str, Any] = {}
+    save_npy(out / "w.npy", inv.ws[0, 0].cpu().numpy())
+    files["w"] = str(out / "w.npy")
+    if cfg.method == "wplus":
+        save_npy(out / "wplus.npy", inv.ws[0].cpu().numpy())
+        files["wplus"] = str(out / "wplus.npy")
+    cam_doc = {"before": inv.report["pose_before"], "after": inv.report["pose_after"],
+               "camera": inv.report["pose_after"]["label"], "layout": "EG3D 25 floats: cam2world 4x4 + intrinsics 3x3"}
+    atomic_write_json(out / "camera.json", cam_doc)
+    files["camera"] = str(out / "camera.json")
+    lp, lp_note = metric_lpips()
+    recon = {}
+    row = [item.image]
+    proj_img = render_at(G, inv.ws, inv.camera)
+    recon["projected"] = reconstruction_metrics(proj_img["image"], target, lp)
+    row.append(to_uint8(proj_img["image"]))
+    final = proj_img
+    if inv.generator is not G:
+        final = render_at(inv.generator, inv.ws, inv.camera)
+        recon["tuned"] = reconstruction_metrics(final["image"], target, lp)
+        row.append(to_uint8(final["image"]))
+        if base_ckpt is not None:
+            hdr = save_delta(out / "generator_delta.safetensors", base_ckpt, G, inv.generator,
+                             extra={"name": item.name, "method": cfg.method})
+            files["generator_delta"] = str(out / "generator_delta.safetensors")
+            files["delta_tensors"] = len(hdr["changed"])
+    atomic_save_png(out / "reconstruction.png", np.concatenate(row, axis=1))
+    files["reconstruction"] = str(out / "reconstruction.png") + " (input | projected" + (
+        " | tuned)" if len(row) > 2 else ")")
+    write_depth(final["image_depth"], out / "depth.png", out / "depth.npy")
+    files["depth"] = str(out / "depth.npy")
+    Gf = inv.generator
+    if "views" in extras.outputs:
+        files["views"] = str(write_views(Gf, inv.ws, out / "views.png"))
+    if "video" in extras.outputs:
+        files["video"] = str(write_orbit(Gf, inv.ws, out / "orbit.gif", frames=extras.video_frames))
+    if "mesh" in extras.outputs:
+        files["mesh"] = write_mesh(Gf, inv.ws, out / "mesh.ply", extras.mesh_resolution)
+    report = dict(inv.report)
+    report["reconstruction"] = recon
+    if lp_note:
+        report["notes"] = report["notes"] + [lp_note]
+    report["time"] = {**report["time"], "outputs_s": time.perf_counter() - t}
+    report["time"]["total_s"] = sum(v for k, v in report["time"].items() if k != "total_s")
+    report["files"] = files
+    report["device"] = str(inv.ws.device)
+    atomic_write_json(out / "config.json", cfg.to_dict())
+    atomic_write_json(out / "metrics.json", report)
+    return report
+
+
+def shard() -> tuple[int, int]:
+    """(rank, world size) under torchrun (RANK / WORLD_SIZE), else (0, 1): items are split round robin."""
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+
+
+def invert_source(G: nn.Module, base_ckpt: Path | None, source: Path, out: Path, cfg: InvertConfig, *,
+                  camera: str | None = None, align: str = "auto", backend: str = "auto", resume: bool = True,
+                  extras: Extras | None = None, on_item: Callable[[int, int, dict], None] | None = None,
+                  on_stage: Stage | None = None) -> dict[str, Any]:
+    """Invert a file, a folder (every image) or an LMDB dataset into `out/<name>/`; resumable (done items, those
+    with metrics.json, are skipped unless resume=False). Returns {items: [...], failed: [...], skipped: [...]}.
+
+    A single file writes straight into `out/`. Nothing is written for an input that fails to load.
+    """
+    cfg.validate()
+    res = G.img_resolution
+    listing = list_inputs(source)
+    single = isinstance(listing, list) and len(listing) == 1 and not source.is_dir()
+    if listing == "lmdb":
+        from ..data.reader import DatasetReader
+
+        count = len(DatasetReader(source))
+        entries: list[Any] = list(range(count))
+    else:
+        entries = list(listing)
+    rank, world = shard()
+    mine = entries[rank::world]
+    report: dict[str, Any] = {"source": str(source), "out": str(out), "items": [], "failed": [], "skipped": [],
+                              "shard": [rank, world]}
+
+    def loaded():
+        if listing == "lmdb":
+            yield from iter_lmdb(source, res, mine)
+        else:
+            for p in mine:
+                try:
+                    yield p.stem, load_item(p, res, camera, backend, align)
+                except (InputError, FileNotFoundError, ValueError) as exc:
+                    yield p.stem, exc
+
+    for i, (name, item) in enumerate(loaded()):
+        dest = out if single else out / name
+        if isinstance(item, Exception):
+            if single:
+                raise item
+            report["failed"].append({"name": name, "error": str(item)})
+        elif resume and (dest / "metrics.json").is_file():
+            report["skipped"].append({"name": name, "reason": "done (metrics.json exists)"})
+        else:
+            inv = invert(G, item, cfg, extras, on_stage)
+            rep = write_outputs(G, inv, item, dest, cfg, base_ckpt, extras)
+            report["items"].append({"name": name, "out": str(dest), "pose_after": rep["pose_after"],
+                                    "reconstruction": rep["reconstruction"], "time": rep["time"]})
+        if on_item is not None:
+            on_item(i + 1, len(mine), report)
+    if not single:
+        suffix = "" if world == 1 else f".rank{rank}"
+        atomic_write_json(out / f"report{suffix}.json", report)
+    return report
