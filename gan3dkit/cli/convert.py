@@ -1,0 +1,94 @@
+"""`gan3dkit convert`: NVIDIA EG3D pickles and EG3D-fork state dicts -> gan3dkit checkpoints, without running code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from .common import console, emit_json, handle_errors, progress_bar
+
+app = typer.Typer(
+    help="Import models trained elsewhere into gan3dkit checkpoints (safetensors + JSON); no code is unpickled.\n\n"
+    "Example: gan3dkit convert eg3d-pkl ffhq512-128.pkl --out ffhq512-128.safetensors",
+    no_args_is_help=True,
+)
+
+
+def _report(summary: dict, json_out: bool) -> None:
+    if json_out:
+        emit_json(summary)
+        return
+    c = console()
+    params = ", ".join(f"{k} {v / 1e6:.2f}M" for k, v in summary["parameters"].items())
+    c.print(f"[green]converted[/] {summary['source']['file']} -> {summary['out']} ({params})", soft_wrap=True)
+    c.print(
+        f"{summary['img_resolution']}² output, rendering {summary['neural_rendering_resolution']}², plane_axes "
+        f"{summary['plane_axes']}; config {summary['config']}",
+        soft_wrap=True,
+    )
+    for note in summary["notes"]:
+        c.print(f"note: {note}", soft_wrap=True)
+    c.print(f"use it: gan3dkit generate --ckpt {summary['out']} --out gen", soft_wrap=True)
+    if summary["resumable"]:
+        c.print(
+            "fine-tune: copy it to <run>/checkpoint.safetensors and run gan3dkit train --config "
+            f"{summary['config']} --data <data> --out <run> (weights only: the optimiser starts afresh; blur and "
+            "GPC fades off, as EG3D's --resume)",
+            soft_wrap=True,
+        )
+
+
+@app.command("eg3d-pkl")
+@handle_errors
+def eg3d_pkl(
+    pkl: Path = typer.Argument(..., help="NVIDIA EG3D pickle (ffhq512-128.pkl, network-snapshot-*.pkl, ...)."),
+    out: Path = typer.Option(..., "--out", help="Output checkpoint (.safetensors); <stem>.config.json is written too."),
+    focal: float | None = typer.Option(None, help="Normalised focal of the cameras (default 4.2647, ShapeNet 1.7074)."),
+    audit_source: bool = typer.Option(
+        True, "--audit-source/--no-audit-source", help="Refuse records whose (never run) source would run code."
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+) -> None:
+    """Read an EG3D pickle with a refusing unpickler (tensors, containers and persistence records only) and write
+    G, G_ema and D as a gan3dkit checkpoint for generate, evaluate, invert and train --resume.
+
+    Example: gan3dkit convert eg3d-pkl ffhq512-128.pkl --out ffhq512-128.safetensors
+    """
+    from ..convert import convert_eg3d_pickle, write_converted
+
+    with progress_bar("converting", total=2, json_mode=json_out) as update:
+        conv = convert_eg3d_pickle(pkl, focal=focal, audit_source=audit_source)
+        update(1, 2)
+        summary = write_converted(conv, out, pkl)
+        update(2, 2)
+    _report(summary, json_out)
+
+
+@app.command("state-dict")
+@handle_errors
+def state_dict(
+    pt: Path = typer.Argument(..., help="torch.save'd state dict (.pt/.pth): flat G or {G, G_ema, D}."),
+    out: Path = typer.Option(..., "--out", help="Output checkpoint (.safetensors)."),
+    preset: str = typer.Option("ffhq512", help="Architecture of the weights: a train preset (ffhq512, ...)."),
+    config: Path | None = typer.Option(None, help="Or a gan3dkit config.json describing the architecture."),
+    nrr: int | None = typer.Option(None, help="Neural rendering resolution the weights were trained at."),
+    json_out: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+) -> None:
+    """Convert a plain state dict written by an EG3D fork (read through the same refusing unpickler; the zip's
+    storages are read directly). A state dict has no constructor arguments, so name the architecture.
+
+    Example: gan3dkit convert state-dict G_tuned.pt --preset ffhq512 --nrr 128 --out tuned.safetensors
+    """
+    import json
+
+    from ..convert import convert_state_dict, write_converted
+    from ..train.config import TrainConfig, train_preset
+
+    cfg = TrainConfig.from_dict(json.loads(config.read_text())) if config else train_preset(preset)
+    with progress_bar("converting", total=2, json_mode=json_out) as update:
+        conv = convert_state_dict(pt, cfg, nrr=nrr)
+        update(1, 2)
+        summary = write_converted(conv, out, pt)
+        update(2, 2)
+    _report(summary, json_out)
