@@ -74,10 +74,21 @@ def debug_enabled() -> bool:
     """True with the global `gan3dkit --debug` flag (read from the click context) or GAN3DKIT_DEBUG=1."""
     if os.environ.get("GAN3DKIT_DEBUG", "") not in ("", "0"):
         return True
+    from typer.main import get_current_context  # typer's own click (it vendors one)
+
+    ctx = get_current_context(silent=True)
+    return bool(ctx is not None and ctx.find_root().params.get("debug"))
+
+
+def _click_errors() -> tuple[type, ...]:
+    """Usage errors click/typer print themselves (typer vendors its own click, so both kinds)."""
     import click
 
-    ctx = click.get_current_context(silent=True)
-    return bool(ctx is not None and ctx.find_root().params.get("debug"))
+    try:
+        from typer._click.exceptions import ClickException as TyperClickException
+    except ImportError:  # a typer that uses click itself
+        return (click.ClickException,)
+    return (click.ClickException, TyperClickException)
 
 
 def exit_code_for(exc: BaseException) -> int | None:
@@ -146,9 +157,7 @@ def handle_errors(fn: F) -> F:
             err_console.print("[bold red]interrupted[/]: rerun the same command to resume", highlight=False)
             raise typer.Exit(code=130) from None
         except Exception as exc:
-            import click
-
-            if isinstance(exc, click.ClickException) or debug_enabled():
+            if isinstance(exc, _click_errors()) or debug_enabled():
                 raise
             raise typer.Exit(code=report_error(exc)) from None
 

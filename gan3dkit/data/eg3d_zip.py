@@ -202,6 +202,8 @@ def _import(source: EG3DSource, names: list[str], out: str | Path, resolution: i
         path = writer.finish(extra={"import_report": report})
     except BaseException:
         writer.close()
+        if state["cursor"] == 0 and writer.count == 0:  # nothing to resume: leave no empty .partial behind
+            shutil.rmtree(writer.partial, ignore_errors=True)
         raise
     return path, report
 
@@ -260,7 +262,12 @@ def export_eg3d(path: str | Path, out: str | Path, overwrite: bool = False, prog
     out = Path(out)
     if out.exists() and not overwrite:
         raise FileExistsError(f"{out} already exists; pass --overwrite to replace it")
+    from .validate import check_dataset_cameras
+
     reader = DatasetReader(path)
+    if len(reader) == 0:
+        raise DataError(f"{path} holds 0 samples: nothing to export")
+    check_dataset_cameras(np.stack([reader.read(i, ["camera"])["camera"] for i in range(len(reader))]), path)
     tmp = out.with_name(out.name + ".partial")
     if tmp.exists():
         shutil.rmtree(tmp) if tmp.is_dir() else tmp.unlink()

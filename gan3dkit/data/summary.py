@@ -11,6 +11,7 @@ import torch
 from ..cameras.camera import Cameras
 from ..cameras.rotations import cam2world_to_ypr
 from ..utils.visual import depth_to_rgb, make_grid
+from ..utils.errors import DataError
 from .reader import DatasetReader
 from .validate import camera_label_problems
 
@@ -63,7 +64,7 @@ def contact_sheet(path: str | Path, num: int = 16, ncols: int | None = None) -> 
     meta = reader.meta
     num = min(num, len(reader))
     if num == 0:
-        raise ValueError(f"{path} is empty")
+        raise DataError(f"{path} holds 0 samples: no contact sheet to draw")
     ncols = ncols or min(num, 8)
     fields = [f for f in ("image", "mask", "depth") if f in meta["fields"]]
     rows: dict[str, list[np.ndarray]] = {f: [] for f in fields}

@@ -147,6 +147,8 @@ def camera_label_problems(labels: np.ndarray) -> dict[int, list[str]]:
     A vectorised screen (finite, bottom row, orthonormal rotation, intrinsics layout, focal, principal point, radius,
     with label_problems' default limits) picks the rows worth the detailed per-row check, so 70k labels take ms.
     """
+    if len(labels) == 0:
+        return {}
     x = np.asarray(labels, dtype=np.float64).reshape(len(labels), -1)
     if x.shape[1] != 25:
         return {i: [f"label has {x.shape[1]} values, expected 25"] for i in range(len(x))}

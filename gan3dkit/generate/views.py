@@ -9,6 +9,7 @@ import torch
 
 from ..cameras.camera import Cameras
 from ..cameras.samplers import lookat_cam2world
+from ..utils.errors import UsageError
 from ..utils.visual import depth_to_rgb, make_grid
 
 
@@ -20,9 +21,9 @@ def parse_seeds(text: str) -> list[int]:
             lo, _, hi = part.partition("-")
             seeds += list(range(int(lo), int(hi) + 1)) if hi else [int(lo)]
     except ValueError:
-        raise ValueError(f"cannot parse seeds {text!r} (use e.g. 0-7 or 1,5,9)") from None
+        raise UsageError(f"--seeds: cannot parse {text!r} (use e.g. 0-7 or 1,5,9)") from None
     if not seeds:
-        raise ValueError(f"no seeds in {text!r} (use e.g. 0-7 or 1,5,9)")
+        raise UsageError(f"--seeds: no seeds in {text!r} (use e.g. 0-7 or 1,5,9)")
     return seeds
 
 

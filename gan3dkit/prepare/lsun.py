@@ -9,6 +9,7 @@ from typing import Any
 
 import lmdb
 
+from ..utils.errors import DataError
 from .photos import BuildSpec, Item, Outcome, Progress, build_dataset, center_crop_square, check_max_images, resize
 
 #: LSUN categories with a shipped pose prior (seed 000 Table C).
@@ -100,7 +101,7 @@ def build_lsun(path: str | Path, out: str | Path, *, resolution: int = 256, prio
     prior = prior or guess_prior(path)
     items = list_lsun(path, max_images)
     if not items:
-        raise ValueError(f"{path} holds no records")
+        raise DataError(f"{path} holds no records: nothing to import")
     spec = BuildSpec(out=Path(out), resolution=resolution, kind="lsun", prior=get_prior(prior), seed=seed,
                      mirror=mirror, workers=workers, resume=resume, overwrite=overwrite, command=command,
                      settings={"resolution": resolution, "prior": prior, "max_images": max_images},

@@ -114,5 +114,6 @@ def _render_into(writer: DatasetWriter, family: str, pose_prior: PosePrior, num:
             for j, i in enumerate(indices):
                 writer.add(image[j], labels[j], ypr=ypr[j], mask=mask[j].astype(np.uint8) * 255, depth=depth[j],
                            latent=params[j].numpy(), name=f"{family}_{i:06d}")
+            writer.flush()  # commit each batch: a killed run resumes after the last one
             if progress is not None:
                 progress(indices[-1] + 1, num)
