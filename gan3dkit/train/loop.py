@@ -157,9 +157,6 @@ class _Trainer:
         header = read_header(self.ckpt_path) if resume and self.ckpt_path.exists() else None
         if header is not None:
             _check_resume(cfg, header, self.ckpt_path)
-        if dist_info.is_main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            atomic_write_json(self.run_dir / "config.json", cfg.to_dict())
         torch.manual_seed(cfg.run.seed * self.world + dist_info.rank)
         np.random.seed((cfg.run.seed * self.world + dist_info.rank) % (1 << 31))
 
@@ -203,6 +200,9 @@ class _Trainer:
         self._saved_step = self.step if header is not None else -1  # step of the checkpoint on disk
         self.sums: dict[str, list[float]] = {}
         self._save_reals()
+        if dist_info.is_main:  # only once every input is checked: a run refused at setup leaves no run folder
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(self.run_dir / "config.json", cfg.to_dict())
 
     def _loader(self, dev: torch.device) -> torch.utils.data.DataLoader:
         cfg = self.cfg
