@@ -89,6 +89,7 @@ def project(
     loss, the warp comparing the target with the canonical render of the detached w reprojected by the current
     depth). The first `pose_cfg.warmup_steps` steps update only the pose; the w schedule (lr ramps, w-noise) runs
     over the remaining steps, as in Ko et al.'s code. `camera_module()` returns the current [1, 25] label;
+    G's noise buffers are optimised in place (`run.invert` passes a copy);
     `pose_params` are its optimiser groups.
     """
     t0 = time.perf_counter()
@@ -162,13 +163,13 @@ def project(
                     canon_feat = warp_features(render(ws_d, canonical)["image"])
                 wl = warp_loss(target_warp, canon_feat, out_p["image_depth"], cam, canonical)
                 ploss = ploss + pose_cfg.warp_weight * wl
-                rec["warp"] = float(wl)
+                rec["warp"] = float(wl.detach())
             if torch.is_tensor(ploss):
                 ploss.backward()
                 pose_optim.step()
         if bufs:
             normalize_noise(bufs)
-        rec.update(step=step, loss=float(total), lr=lr)
+        rec.update(step=step, loss=float(total.detach()), lr=lr)
         history.append(rec)
         if on_step is not None:
             on_step(step + 1, steps, rec)

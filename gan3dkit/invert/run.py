@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import time
 from collections.abc import Callable
@@ -36,6 +37,7 @@ class Inversion:
     ws: torch.Tensor
     camera: torch.Tensor
     generator: nn.Module
+    projected: nn.Module
     report: dict[str, Any] = field(default_factory=dict)
 
 
@@ -60,6 +62,7 @@ def invert(G: nn.Module, item: InvertItem, cfg: InvertConfig, extras: Extras | N
     """Run the configured method on one item (no files written); the report lists what ran and how long."""
     cfg.validate()
     extras = extras or Extras()
+    G = copy.deepcopy(G)  # the projector optimises the noise buffers in place; the caller's G stays the base
     device = next(G.parameters()).device
     target = _target(item.image, device)
     notes: list[str] = []
@@ -126,7 +129,7 @@ def invert(G: nn.Module, item: InvertItem, cfg: InvertConfig, extras: Extras | N
         "tuning": {"steps": len(tune_hist), "first": tune_hist[0], "last": tune_hist[-1]} if tune_hist else None,
         "time": timing, "notes": notes,
     }
-    return Inversion(ws=proj.ws, camera=proj.camera, generator=G_final, report=report)
+    return Inversion(ws=proj.ws, camera=proj.camera, generator=G_final, projected=G, report=report)
 
 
 def write_outputs(G: nn.Module, inv: Inversion, item: InvertItem, out: Path, cfg: InvertConfig, base_ckpt: Path | None,
@@ -149,19 +152,19 @@ def write_outputs(G: nn.Module, inv: Inversion, item: InvertItem, out: Path, cfg
     lp, lp_note = metric_lpips()
     recon = {}
     row = [item.image]
-    proj_img = render_at(G, inv.ws, inv.camera)
+    proj_img = render_at(inv.projected, inv.ws, inv.camera)
     recon["projected"] = reconstruction_metrics(proj_img["image"], target, lp)
     row.append(to_uint8(proj_img["image"]))
     final = proj_img
-    if inv.generator is not G:
+    if inv.generator is not inv.projected:
         final = render_at(inv.generator, inv.ws, inv.camera)
         recon["tuned"] = reconstruction_metrics(final["image"], target, lp)
         row.append(to_uint8(final["image"]))
-        if base_ckpt is not None:
-            hdr = save_delta(out / "generator_delta.safetensors", base_ckpt, G, inv.generator,
-                             extra={"name": item.name, "method": cfg.method})
-            files["generator_delta"] = str(out / "generator_delta.safetensors")
-            files["delta_tensors"] = len(hdr["changed"])
+    if base_ckpt is not None:  # tuned weights, or (w / w+) just the optimised noise buffers
+        hdr = save_delta(out / "generator_delta.safetensors", base_ckpt, G, inv.generator,
+                         extra={"name": item.name, "method": cfg.method})
+        files["generator_delta"] = str(out / "generator_delta.safetensors")
+        files["delta_tensors"] = len(hdr["changed"])
     atomic_save_png(out / "reconstruction.png", np.concatenate(row, axis=1))
     files["reconstruction"] = str(out / "reconstruction.png") + " (input | projected" + (
         " | tuned)" if len(row) > 2 else ")")

@@ -56,7 +56,7 @@ def tune_generator(
         img = out["image"]
         mse = F.mse_loss(img, target)
         lp = perceptual.distance(img, feats).sum() if feats is not None else img.new_zeros(())
-        rec = {"step": step, "mse": float(mse), "lpips": float(lp)}
+        rec = {"step": step, "mse": float(mse.detach()), "lpips": float(lp.detach())}
         if perceptual.info.calibrated and feats is not None and float(lp) <= cfg.lpips_threshold:
             rec["early_stop"] = True
             history.append(rec)
@@ -69,11 +69,11 @@ def tune_generator(
             raw_mse = F.mse_loss(raw, raw_target)
             raw_lp = perceptual.distance(raw, raw_target).sum() if feats is not None else raw.new_zeros(())
             loss = loss + cfg.raw_weight * (cfg.l2_weight * raw_mse + cfg.lpips_weight * raw_lp)
-            rec["raw_mse"] = float(raw_mse)
+            rec["raw_mse"] = float(raw_mse.detach())
         if cfg.depth_tv_weight > 0:
             tv = depth_tv(out["image_depth"])
             loss = loss + cfg.depth_tv_weight * tv
-            rec["depth_tv"] = float(tv)
+            rec["depth_tv"] = float(tv.detach())
         if cfg.locality and step % cfg.locality_interval == 0:
             z = torch.from_numpy(rng.randn(1, G.z_dim)).float().to(target.device)
             with torch.no_grad():
@@ -86,11 +86,11 @@ def tune_generator(
             if feats is not None:
                 reg = reg + cfg.locality_lpips * perceptual.distance(new, ref).sum()
             loss = loss + reg
-            rec["locality"] = float(reg)
+            rec["locality"] = float(reg.detach())
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        rec["loss"] = float(loss)
+        rec["loss"] = float(loss.detach())
         history.append(rec)
         if on_step is not None:
             on_step(step + 1, cfg.steps, rec)

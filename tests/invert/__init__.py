@@ -1,0 +1,1 @@
+"""Tests of gan3dkit.invert and `gan3dkit invert`."""
