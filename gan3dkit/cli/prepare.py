@@ -108,6 +108,8 @@ def eg3d(
             out_c.print(f"[yellow]skipped[/] {item['name']}: {item['reason']}", highlight=False, soft_wrap=True)
         if len(report["skipped"]) > 20:
             out_c.print(f"... {len(report['skipped']) - 20} more skipped (see `gan3dkit data info {path} --json`)")
+        for item in report["notes"][:20]:
+            out_c.print(f"[cyan]note[/] {item['name']}: {item['note']}", highlight=False, soft_wrap=True)
         for item in report["label_issues"][:20]:
             out_c.print(f"[cyan]note[/] {item['name']}: {item['issue']}", highlight=False, soft_wrap=True)
         if len(report["label_issues"]) > 20:

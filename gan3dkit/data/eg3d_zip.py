@@ -168,6 +168,7 @@ def _import(source: EG3DSource, names: list[str], out: str | Path, resolution: i
     state.setdefault("cursor", 0)
     state.setdefault("skipped", [])
     state.setdefault("resized", 0)
+    state.setdefault("notes", [])
     try:
         for i in range(state["cursor"], len(names)):
             name = names[i]
@@ -182,7 +183,10 @@ def _import(source: EG3DSource, names: list[str], out: str | Path, resolution: i
                     raise DatasetFormatError(f"{src}: {name}: {reason} (--strict)") from None
                 state["skipped"].append({"name": name, "reason": reason})
             else:
-                state["resized"] += resized
+                state["resized"] += bool(resized)
+                if resized * 2 < resolution and resized:  # enlarged more than 2x: it will look blurry
+                    state["notes"].append({"name": name, "note": f"upscaled from {resized}x{resized} to "
+                                                                 f"{resolution}x{resolution}"})
             state["cursor"] = i + 1  # only now: the entry is written or recorded as skipped
             writer.input_done()
             if progress is not None:
@@ -193,6 +197,7 @@ def _import(source: EG3DSource, names: list[str], out: str | Path, resolution: i
             "skipped": state["skipped"],
             "label_issues": source.label_issues,
             "resized": state["resized"],
+            "notes": state["notes"],
         }
         if writer.count == 0:
             first = "; ".join(f"{s['name']}: {s['reason']}" for s in state["skipped"][:3])
@@ -218,7 +223,8 @@ def _safe_name(name: str) -> str:
 
 
 def _load_item(source: EG3DSource, name: str, resolution: int) -> tuple[np.ndarray, np.ndarray, int]:
-    """(image [R, R, 3] uint8, camera [25], 1 if resized else 0) of one entry; raises naming what is wrong."""
+    """(image [R, R, 3] uint8, camera [25], original size if resized else 0) of one entry; raises naming what is
+    wrong."""
     label = source.labels.get(name)
     if label is None:
         raise DatasetFormatError("no label in dataset.json")
@@ -237,7 +243,7 @@ def _load_item(source: EG3DSource, name: str, resolution: int) -> tuple[np.ndarr
     if image.shape[0] != image.shape[1]:
         raise ImageError(f"image is {image.shape[1]}x{image.shape[0]}, EG3D datasets are square")
     if image.shape[0] != resolution:
-        return resize_square(image, resolution), camera, 1
+        return resize_square(image, resolution), camera, int(image.shape[0])
     return image, camera, 0
 
 

@@ -266,6 +266,12 @@ for opt, val in (("--crop", "zoom"), ("--max-images", "0"), ("--resolution", "4"
         opt if opt not in ("--crop", "--prior") else val)
 simple("afhq-max-images-0", 2, lambda c, t: ["prepare", "afhq", str(photos(t, n=1)), "--out", str(t / "o.lmdb"),
                                              "--max-images", "0"], "--max-images")
+simple("ffhq-max-upscale-nan", 2, lambda c, t: ["prepare", "ffhq", str(photos(t, n=1)), "--out", str(t / "o.lmdb"),
+                                                "--max-upscale", "nan"], "--max-upscale")
+simple("single-max-upscale-0", 2, lambda c, t: ["prepare", "single", str(photos(t, n=1)), "--out", str(t / "o"),
+                                                "--max-upscale", "0"], "--max-upscale")
+simple("cub-margin-nan", 2, lambda c, t: ["prepare", "cub", "--root", str(t), "--out", str(t / "o.lmdb"), "--margin",
+                                          "nan"], "--margin")
 simple("cub-missing-root", 2, lambda c, t: ["prepare", "cub", "--root", str(t / "CUB"), "--out", str(t / "o.lmdb")],
        "CUB")
 

@@ -36,6 +36,7 @@ def test_eg3d_bad_entries_are_skipped_and_odd_labels_noted(corpus, tmp_path):
     (src / "img03.png").write_bytes(b"\x89PNG broken")
     (src / "img04.png").write_bytes(png_bytes(np.zeros((16, 20, 3), np.uint8)))  # not square
     (src / "extra.png").write_bytes(png_bytes(np.zeros((16, 16, 3), np.uint8)))  # no label
+    (src / "img05.png").write_bytes(png_bytes(np.zeros((4, 4, 3), np.uint8)))  # upscaled 4x to 16
     entries = [[n, v] for n, v in lab.items()] + [["img05.png", lab["img05.png"]], ["ghost.png", lab["img05.png"]]]
     (src / "dataset.json").write_text(json.dumps({"labels": entries}).replace("NaN", "NaN"))
     res = runner.invoke(app, ["prepare", "eg3d", str(src), "--out", str(tmp_path / "o.lmdb"), "--json"])
@@ -47,6 +48,7 @@ def test_eg3d_bad_entries_are_skipped_and_odd_labels_noted(corpus, tmp_path):
     assert "square" in skipped["img04.png"] and "no label" in skipped["extra.png"]
     issues = {i["name"]: i["issue"] for i in report["label_issues"]}
     assert "duplicate" in issues["img05.png"] and "not in the dataset" in issues["ghost.png"]
+    assert report["notes"] == [{"name": "img05.png", "note": "upscaled from 4x4 to 16x16"}]
     assert names(tmp_path / "o.lmdb") == ["img05.png"] and validate_dataset(tmp_path / "o.lmdb").ok
     human = runner.invoke(app, ["prepare", "eg3d", str(src), "--out", str(tmp_path / "h.lmdb")])
     for name in ("img00.png", "img03.png", "extra.png", "ghost.png", "img05.png"):
