@@ -6,6 +6,7 @@ import typer
 
 from . import convert as convert_cmds
 from . import data as data_cmds
+from . import edit as edit_cmds
 from . import env as env_cmds
 from . import evaluate as evaluate_cmds
 from . import generate as generate_cmds
@@ -39,6 +40,7 @@ app.add_typer(data_cmds.app, name="data")
 app.add_typer(convert_cmds.app, name="convert")
 app.command("train")(train_cmds.train)
 app.command("generate")(generate_cmds.generate)
+app.command("edit")(edit_cmds.edit)
 app.command("invert")(invert_cmds.invert)
 app.command("evaluate")(evaluate_cmds.evaluate)
 app.command("train-probe")(evaluate_cmds.train_probe)
