@@ -335,7 +335,7 @@ def build_dataset(spec: BuildSpec, items: list[Item], fn: Callable[[Item], Outco
             writer.add(vimage, vcam.to_label()[0].numpy(), **{k: v for k, v in extra.items() if k in spec.fields})
 
     try:
-        run = functools.partial(_run_item, fn)
+        run = functools.partial(run_item, fn)
         for index, outcome in enumerate(ordered_map(run, items[start:], spec.workers, initializer, initargs), start):
             notes = [n for n in (items[index].note, *outcome.notes) if n]
             camera = outcome.camera
@@ -385,7 +385,7 @@ def build_dataset(spec: BuildSpec, items: list[Item], fn: Callable[[Item], Outco
     return path, report
 
 
-def _run_item(fn: Callable[[Item], Outcome], item: Item) -> Outcome:
+def run_item(fn: Callable[[Item], Outcome], item: Item) -> Outcome:
     """`fn(item)`, or the skip known from the listing; an error escaping `fn` becomes this item's skip reason."""
     if item.skip is not None:
         return Outcome(item.name, skip=item.skip)

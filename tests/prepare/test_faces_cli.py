@@ -105,8 +105,9 @@ def test_ffhq_uses_given_labels_and_skips_unlabelled(photo_dir, tmp_path):
 def test_face_too_small_is_skipped(photo_dir, tmp_path):
     result = invoke("prepare", "ffhq", str(photo_dir / "a_astronaut.jpg"), "--out", str(tmp_path / "s.lmdb"),
                     "--max-upscale", "1.5", "--workers", "0", "--json")
-    report = json.loads(result.stdout)
-    assert report["counts"]["used"] == 0 and "face too small" in report["skipped"][0]["reason"]
+    # its only input skipped: no 0-sample dataset is written (exit 1), and the message says why
+    assert result.exit_code == 1 and "face too small" in result.output and "a_astronaut.jpg" in result.output
+    assert not (tmp_path / "s.lmdb").exists() and not (tmp_path / "s.lmdb.partial").exists()
 
 
 def test_single_writes_png_npy_json(photo_dir, tmp_path):

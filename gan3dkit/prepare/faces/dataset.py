@@ -21,6 +21,7 @@ from ..photos import (
     list_images,
     load_labels,
     publish,
+    run_item,
 )
 from .align import CropSpec
 from .backends import BackendError, installed, resolve_backend
@@ -109,7 +110,7 @@ def prepare_single(sources: Sequence[str | Path], out_dir: str | Path, *, resolu
     init_worker(job)
     report: dict[str, Any] = {"out": str(out_dir), "settings": info, "written": [], "skipped": [], "notes": []}
     for i, (item, stem) in enumerate(zip(items, stems)):
-        outcome = process_item(item)
+        outcome = run_item(process_item, item)  # listing skips (.gif, broken links) are reported, not read
         report["notes"] += [{"name": item.name, "note": n} for n in outcome.notes]
         if outcome.skip is not None:
             report["skipped"].append({"name": item.name, "reason": outcome.skip})
