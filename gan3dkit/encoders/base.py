@@ -1,0 +1,62 @@
+"""What every encoder returns (tri-planes, optional ws and pose), the optional pose head, and pose <-> camera."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import Tensor, nn
+
+from ..cameras.camera import Cameras
+from ..cameras.rotations import cam2world_to_ypr, ypr_to_cam2world
+
+
+@dataclass
+class EncoderOutput:
+    """planes [B, 3, C, R, R]; ws [B, num_ws, w_dim] (W+ encoders) or None; pose [B, 3] (yaw, pitch, roll) or None;
+    base: TriPlaneNet's first-branch planes G(w+) (gradients reach the W+ branch through them) or None."""
+
+    planes: Tensor
+    ws: Tensor | None = None
+    pose: Tensor | None = None
+    base: Tensor | None = None
+
+
+@dataclass(frozen=True)
+class CameraModel:
+    """How a (yaw, pitch, roll) pose becomes an EG3D camera for one generator: radius, look-at pivot, focal."""
+
+    radius: float
+    lookat: tuple[float, float, float]
+    focal: float
+
+    @classmethod
+    def from_generator(cls, G: nn.Module) -> CameraModel:
+        r = G.config.rendering
+        return cls(float(r.avg_camera_radius), tuple(float(v) for v in r.avg_camera_pivot), float(r.focal))
+
+    def labels(self, pose: Tensor) -> Tensor:  # [B, 3] orbit (yaw, pitch, roll) -> [B, 25]
+        p = pose.detach().double().cpu()
+        c2w = ypr_to_cam2world(p[:, 0], p[:, 1], p[:, 2], self.radius, self.lookat).float()
+        return Cameras.from_matrices(c2w, self.focal).to_label().to(pose.device)
+
+    def pose(self, labels: Tensor) -> Tensor:  # [B, 25] -> [B, 3] (yaw, pitch, roll); inverse of `labels`
+        c2w = Cameras.from_label(labels.detach().cpu()).cam2world.double()
+        return cam2world_to_ypr(c2w).float().to(labels.device)
+
+
+class PoseHead(nn.Module):
+    """gan3dkit addition (not in LP3D or TriPlaneNet): pooled features -> (yaw, pitch, roll) of the input camera.
+
+    LP3D estimates input poses with an off-the-shelf estimator for evaluation and video; distillation knows the true
+    pose, so a two-layer head learns it for free and lets ``encode`` render the input view and smooth poses over a
+    video without a face detector. ``pose_head: false`` in an arch config removes it.
+    """
+
+    def __init__(self, channels: int, hidden: int = 128) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(channels, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, 3))
+        nn.init.zeros_(self.net[2].weight)
+        nn.init.zeros_(self.net[2].bias)
+
+    def forward(self, feats: Tensor) -> Tensor:  # [B, C, h, w] -> [B, 3]
+        return self.net(feats.mean(dim=(2, 3)))

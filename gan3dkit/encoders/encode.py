@@ -1,0 +1,243 @@
+"""Encode photos and videos with a distilled encoder: tri-planes, input-view reconstruction, novel views, depth, mesh,
+orbit video; videos frame by frame with optional temporal smoothing of pose and tri-plane; optional refinement."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import save_file
+from torch import Tensor
+
+from ..generate.mesh import write_ply
+from ..generate.video import orbit_cameras
+from ..generate.views import camera_labels
+from ..utils.files import atomic_save_png, atomic_write_json
+from ..utils.visual import depth_to_rgb, make_grid
+from .base import EncoderOutput
+from .media import write_video
+from .models import Student
+
+
+@dataclass
+class EncodeOptions:
+    yaws: tuple[float, ...] = (0.5, 0.25, 0.0, -0.25, -0.5)
+    pitch: float = 0.0
+    outputs: tuple[str, ...] = ("triplane", "reconstruction", "views", "depth", "mesh", "video")
+    mesh_resolution: int = 64
+    video_frames: int = 24
+    smoothing: float = 0.0
+    """Temporal smoothing of a video: EMA weight of the previous state (0 = off; 0.5 = half the new frame)."""
+    refine_steps: int = 0
+
+
+def to_tensor(image: np.ndarray, size: int, device: torch.device) -> Tensor:  # uint8 [H, W, 3] -> [1, 3, S, S]
+    x = torch.from_numpy(np.ascontiguousarray(image)).to(device).permute(2, 0, 1)[None].float() / 127.5 - 1
+    if x.shape[-1] != size or x.shape[-2] != size:
+        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+    return x
+
+
+def to_u8(x: Tensor) -> np.ndarray:  # [B, 3, H, W] in [-1, 1] -> uint8 [B, H, W, 3]
+    return ((x.detach().clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+
+
+class TemporalSmoother:
+    """EMA over frames: state <- a * state + (1 - a) * new, for the tri-planes and the (yaw, pitch, roll) pose.
+
+    LP3D names flicker as a limitation of frame-by-frame encoding; ``a = 0`` reproduces it, larger ``a`` trades
+    latency (a lag of about a / (1 - a) frames) for stability. Angles are smoothed as numbers (no wrap-around
+    needed within +-pi/2).
+    """
+
+    def __init__(self, alpha: float) -> None:
+        if not 0.0 <= alpha < 1.0:
+            raise ValueError(f"temporal smoothing must be in [0, 1), got {alpha}")
+        self.alpha, self.planes, self.pose = alpha, None, None
+
+    def __call__(self, out: EncoderOutput) -> EncoderOutput:
+        a = self.alpha
+        if self.planes is None or a == 0:
+            self.planes, self.pose = out.planes, out.pose
+        else:
+            self.planes = a * self.planes + (1 - a) * out.planes
+            if out.pose is not None and self.pose is not None:
+                self.pose = a * self.pose + (1 - a) * out.pose
+        return EncoderOutput(self.planes, out.ws, self.pose, out.base)
+
+
+@torch.no_grad()
+def encode_one(student: Student, image: Tensor, camera: Tensor | None = None) -> tuple[EncoderOutput, Tensor, float]:
+    """(encoder output, input camera [1, 25], seconds of the encoder pass). The camera is the given one (e.g. from
+    --align), else the pose head's prediction, else the generator's frontal camera."""
+    t0 = time.perf_counter()
+    out = student.encode(image, camera)
+    secs = time.perf_counter() - t0
+    return out, input_camera(student, out, camera), secs
+
+
+def input_camera(student: Student, out: EncoderOutput, camera: Tensor | None) -> Tensor:
+    if camera is not None:
+        return camera
+    if out.pose is not None:
+        return student.teacher.cam.labels(out.pose)
+    return student.teacher.frontal(out.planes.shape[0], out.planes.device)
+
+
+@torch.no_grad()
+def density_grid(student: Student, out: EncoderOutput, resolution: int) -> np.ndarray:
+    """Raw sigma on a resolution^3 grid over the tri-plane box (as ``generate.mesh.density_grid``, from planes)."""
+    src = student.renderer if student.renderer is not None else student.teacher.G
+    half = student.teacher.G.config.rendering.box_warp / 2
+    lin = torch.linspace(-half, half, resolution, device=out.planes.device)
+    coords = torch.stack(torch.meshgrid(lin, lin, lin, indexing="ij"), -1).reshape(1, -1, 3)
+    sigma = src.renderer.sample_points(out.planes[:1], src.decoder, coords, chunk=1 << 16)["sigma"]
+    return sigma.reshape(resolution, resolution, resolution).cpu().numpy()
+
+
+def mesh_from_planes(student: Student, out: EncoderOutput, resolution: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """Marching cubes at sigma 10 (EG3D), or the 99th percentile when the field never reaches 10 (short runs)."""
+    from skimage.measure import marching_cubes
+
+    grid = density_grid(student, out, resolution)
+    pad = int(30 / 256 * resolution)
+    if pad:
+        grid[:pad], grid[-pad:], grid[:, :pad], grid[:, -pad:], grid[:, :, :pad], grid[:, :, -pad:] = (-1000,) * 6
+    level = 10.0 if grid.max() > 10.0 else float(np.percentile(grid[grid > -1000], 99))
+    verts, faces, _, _ = marching_cubes(grid, level=level)
+    half = student.teacher.G.config.rendering.box_warp / 2
+    return (verts / (resolution - 1) * 2 * half - half).astype(np.float32), faces.astype(np.int32), level
+
+
+@torch.no_grad()
+def write_item(student: Student, out: EncoderOutput, cam: Tensor, image: np.ndarray, dest: Path, stem: str,
+               opts: EncodeOptions) -> dict[str, Any]:  # fmt: skip
+    """Write the requested outputs of one encoded image; returns {output: path}."""
+    t, written = student.teacher, {}
+    nrr = t.nrr
+    size = t.G.img_resolution
+    inp = to_u8(to_tensor(image, size, out.planes.device))[0]
+    if "triplane" in opts.outputs:
+        path = dest / f"{stem}_triplane.safetensors"
+        tensors = {"planes": out.planes[:1].cpu().contiguous(), "camera": cam[:1].cpu().contiguous()}
+        if out.pose is not None:
+            tensors["pose"] = out.pose[:1].cpu().contiguous()
+        if out.ws is not None:
+            tensors["ws"] = out.ws[:1].cpu().contiguous()
+        tmp = path.with_name(f".{path.name}.tmp")
+        save_file(tensors, str(tmp), metadata={"layout": "planes [1, 3, C, R, R]; camera [1, 25] EG3D label; "
+                                               "pose [1, 3] yaw, pitch, roll (rad)"})  # fmt: skip
+        tmp.replace(path)
+        written["triplane"] = str(path)
+    rec = student.render(out, cam[:1], nrr)
+    if "reconstruction" in opts.outputs:
+        pair = np.concatenate([inp, to_u8(rec["image"])[0]], axis=1)
+        written["reconstruction"] = str(atomic_save_png(dest / f"{stem}_reconstruction.png", pair))
+    if "views" in opts.outputs or "depth" in opts.outputs:
+        cams = camera_labels(t.G, list(opts.yaws), opts.pitch, out.planes.device)
+        rep = EncoderOutput(out.planes[:1].expand(len(cams), -1, -1, -1, -1),
+                            None if out.ws is None else out.ws[:1].expand(len(cams), -1, -1))  # fmt: skip
+        views = student.render(rep, cams, nrr)
+        depth = F.interpolate(views["image_depth"], size=size, mode="nearest")[:, 0].cpu().numpy()
+        lo, hi = float(depth.min()), float(depth.max())
+        if "views" in opts.outputs:
+            written["views"] = str(atomic_save_png(dest / f"{stem}_views.png", make_grid(list(to_u8(views["image"])),
+                                                                                     len(cams))))  # fmt: skip
+        if "depth" in opts.outputs:
+            dep = [depth_to_rgb(d, lo=lo, hi=hi) for d in depth]
+            written["depth"] = str(atomic_save_png(dest / f"{stem}_depth.png", make_grid(dep, len(cams))))
+            np.save(dest / f"{stem}_depth_input.npy", rec["image_depth"][0, 0].cpu().numpy())
+    if "mesh" in opts.outputs:
+        try:
+            verts, faces, level = mesh_from_planes(student, out, opts.mesh_resolution)
+            written["mesh"] = str(write_ply(dest / f"{stem}.ply", verts, faces))
+            written["mesh_level"] = level
+        except (ValueError, RuntimeError) as exc:
+            written["mesh"] = f"skipped: {exc}"
+    if "video" in opts.outputs:
+        cams = orbit_cameras(t.G, opts.video_frames, out.planes.device)
+        frames = []
+        for chunk in cams.split(8):
+            rep = EncoderOutput(out.planes[:1].expand(len(chunk), -1, -1, -1, -1),
+                                None if out.ws is None else out.ws[:1].expand(len(chunk), -1, -1))  # fmt: skip
+            frames += list(to_u8(student.render(rep, chunk, nrr)["image"]))
+        written["video"] = [str(p) for p in write_video([np.concatenate([inp, f], 1) for f in frames],
+                                                        dest / f"{stem}_orbit", 12)]  # fmt: skip
+    return written
+
+
+def refine(student: Student, image: np.ndarray, cam: Tensor, steps: int, name: str) -> tuple[EncoderOutput, Tensor,
+                                                                                           dict]:  # fmt: skip
+    """``--refine N``: N steps of pose-optimising inversion (gan3dkit.invert, Ko et al. Alg. 3: joint w + pose
+    descent, no generator tuning) starting from the encoder's camera; returns its planes, camera and report.
+
+    The inversion optimises a latent of the generator, so the refined result is G(w) at the refined pose (for
+    TriPlaneNet the encoder's offsets are not kept). Raises RuntimeError when gan3dkit.invert is unavailable.
+    """
+    try:
+        from .. import invert as inv
+    except ImportError as exc:
+        raise RuntimeError(f"--refine needs the inversion package gan3dkit.invert, which is not importable ({exc})")
+    cfg = inv.preset("ko", 3)
+    cfg.projector.steps = steps
+    cfg.tune.steps = 0
+    cfg.pose.warmup_steps = min(cfg.pose.warmup_steps, max(0, steps // 4))
+    cfg.projector.w_avg_samples = min(cfg.projector.w_avg_samples, 256)
+    G = student.teacher.G
+    size = G.img_resolution
+    img = to_u8(to_tensor(image, size, cam.device))[0]
+    item = inv.InvertItem(name, img, cam[0].detach().cpu().numpy().astype(np.float32), "encoder")
+    t0 = time.perf_counter()
+    with torch.enable_grad():
+        res = inv.invert(G, item, cfg)
+    with torch.no_grad():
+        planes = res.generator.synthesize_planes(res.ws)
+    report = {"steps": steps, "seconds": time.perf_counter() - t0, "method": "ko alg. 3 (no tuning)",
+              "pose_change": res.report.get("pose_change")}  # fmt: skip
+    return EncoderOutput(planes, res.ws), res.camera, report
+
+
+def encode_items(student: Student, items: list[tuple[str, np.ndarray, Tensor | None]], dest: Path,
+                 opts: EncodeOptions, video: bool = False, fps: float = 12.0,
+                 on_item: Callable[[int, int], None] | None = None) -> dict[str, Any]:  # fmt: skip
+    """Encode (name, uint8 image, camera or None) items; a video is encoded in order with the smoother and written
+    as ``video_side_by_side`` (input | reconstruction | fixed novel view)."""
+    dev = next(student.encoder.parameters()).device
+    size = student.encoder.cfg.input_resolution
+    smoother = TemporalSmoother(opts.smoothing if video else 0.0)
+    report: dict[str, Any] = {"items": [], "encoder_seconds": []}
+    side: list[np.ndarray] = []
+    per_frame_outputs = opts if not video else EncodeOptions(**{**opts.__dict__, "outputs": ("triplane",)})
+    novel = camera_labels(student.teacher.G, [0.4], 0.0, dev)
+    for i, (name, image, cam) in enumerate(items):
+        out, c, secs = encode_one(student, to_tensor(image, size, dev), cam)
+        report["encoder_seconds"].append(secs)
+        out = smoother(out)
+        if video and out.pose is not None and cam is None:
+            c = student.teacher.cam.labels(out.pose)
+        entry: dict[str, Any] = {"name": name, "pose": None if out.pose is None else out.pose[0].tolist()}
+        if opts.refine_steps > 0:
+            out, c, entry["refine"] = refine(student, image, c, opts.refine_steps, name)
+        entry.update(write_item(student, out, c, image, dest, name, per_frame_outputs))
+        if video:
+            with torch.no_grad():
+                rec = to_u8(student.render(out, c, student.teacher.nrr)["image"])[0]
+                rep = EncoderOutput(out.planes, out.ws)
+                nov = to_u8(student.render(rep, novel, student.teacher.nrr)["image"])[0]
+            inp = to_u8(to_tensor(image, rec.shape[0], dev))[0]
+            side.append(np.concatenate([inp, rec, nov], axis=1))
+        report["items"].append(entry)
+        if on_item is not None:
+            on_item(i + 1, len(items))
+    if video:
+        report["video_side_by_side"] = [str(p) for p in write_video(side, dest / "video_side_by_side", fps)]
+        report["smoothing"] = opts.smoothing
+    secs = report["encoder_seconds"]
+    report["encoder_ms_mean"] = 1000 * float(np.mean(secs[1:] if len(secs) > 1 else secs))
+    atomic_write_json(dest / "encode_report.json", report)
+    return report

@@ -1,0 +1,109 @@
+"""Distillation losses: differentiable LPIPS (metrics/perceptual weights), ArcFace identity, TriPlaneNet mirror loss."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+class PerceptualLoss(nn.Module):
+    """LPIPS v0.1 as a training loss: the modules and weights of ``metrics.perceptual.LPIPS``, with gradients.
+
+    ``backbone``: a path/URL of the torchvision AlexNet/VGG16 weights, or None to try the package/cache/download
+    chain; when that fails (offline), a random backbone runs and ``description`` says so: then the term is a
+    random-feature distance, not LPIPS.
+    """
+
+    def __init__(self, net: str = "alex", backbone: str | Path | None = None, allow_random: bool = True) -> None:
+        super().__init__()
+        from ..metrics.perceptual import LPIPS
+        from ..metrics.weights import WeightsUnavailable
+
+        try:
+            lp = LPIPS(net, backbone=backbone)
+        except WeightsUnavailable as exc:
+            if not allow_random:
+                raise
+            lp = LPIPS(net, random_backbone=True)
+            self.fallback_reason = str(exc).split(".")[0]
+        else:
+            self.fallback_reason = ""
+        self.lpips = lp.requires_grad_(False).eval()
+        self.calibrated = lp.calibrated
+        self.description = lp.description
+
+    def forward(self, x: Tensor, y: Tensor) -> Tensor:  # [B, 3, H, W] in [-1, 1] -> scalar mean over the batch
+        lp = self.lpips
+        if x.shape[-1] < 32:  # AlexNet's stride-4 11x11 conv + 3 pools need about 32 px
+            x = F.interpolate(x, size=(64, 64), mode="bilinear", align_corners=False)
+            y = F.interpolate(y, size=(64, 64), mode="bilinear", align_corners=False)
+        hx, hy = (x.float() - lp.shift) / lp.scale, (y.float() - lp.shift) / lp.scale
+        total, start = x.new_zeros(x.shape[0]), 0
+        for end, w in zip(lp.ends, lp.heads):
+            for i in range(start, end):
+                hx, hy = lp.features[i](hx), lp.features[i](hy)
+            start = end
+            fx = hx / (hx.square().sum(1, keepdim=True).sqrt() + 1e-10)
+            fy = hy / (hy.square().sum(1, keepdim=True).sqrt() + 1e-10)
+            total = total + F.conv2d((fx - fy).square(), w).mean(dim=(1, 2, 3))
+        return total.mean()
+
+
+class IdentityLoss(nn.Module):
+    """1 - cos(ArcFace(x), ArcFace(y)) with pSp's fixed crop (``metrics.identity`` IR-SE-50 and its weight spec).
+
+    Only built when weights are given: no face-recognition weights ship offline (offline-assets §2.4).
+    """
+
+    def __init__(self, weights: str | Path) -> None:
+        super().__init__()
+        from ..metrics.identity import ArcFaceEmbedder
+
+        emb = ArcFaceEmbedder(weights)
+        self.net = emb.net.requires_grad_(False).eval()
+        self.description = emb.description
+
+    def _embed(self, x: Tensor) -> Tensor:
+        x = F.interpolate(x, size=(256, 256), mode="bilinear", align_corners=False)
+        return self.net(F.adaptive_avg_pool2d(x[:, :, 35:223, 32:220], (112, 112)))
+
+    def forward(self, x: Tensor, y: Tensor) -> Tensor:
+        return (1 - (self._embed(x) * self._embed(y).detach()).sum(1)).mean()
+
+
+def symmetry_loss(x_mirror: Tensor, y_mirror: Tensor, sigma: Tensor | None, likelihood: bool = False) -> Tensor:
+    """TriPlaneNet's confidence-weighted mirror term between the flipped input and the mirror-view rendering.
+
+    ``likelihood=False`` (eq. 5, frozen pretrained sigma): mean(l2 / sigma), l2 = per-pixel squared error summed
+    over channels. ``likelihood=True`` (eq. 4, sigma trained jointly): mean(log(sqrt 2 sigma) + sqrt 2 l1 / sigma).
+    ``sigma=None`` is a uniform confidence of 1. Zero (eq. 5) when the rendering equals the flipped input.
+    """
+    if likelihood:
+        if sigma is None:
+            raise ValueError("the likelihood form of the mirror loss needs a confidence map")
+        l1 = (x_mirror - y_mirror).abs().mean(1, keepdim=True)
+        return (torch.log(2**0.5 * sigma) + 2**0.5 * l1 / sigma).mean()
+    l2 = (x_mirror - y_mirror).square().sum(1, keepdim=True)
+    return (l2 if sigma is None else l2 / sigma).mean()
+
+
+def generator_adv_loss(logits: Tensor) -> Tensor:
+    """Non-saturating G loss softplus(-D(fake)) (EG3D / the unofficial LP3D code)."""
+    return F.softplus(-logits).mean()
+
+
+def discriminator_loss(logits_real: Tensor, logits_fake: Tensor) -> Tensor:
+    """softplus(D(fake)) + softplus(-D(real)); here "real" = frozen-teacher renders, "fake" = encoder renders."""
+    return F.softplus(logits_fake).mean() + F.softplus(-logits_real).mean()
+
+
+def r1_penalty(D: nn.Module, real: dict[str, Tensor], c: Tensor) -> Tensor:
+    """R1 = mean over the batch of |grad_x D(x)|^2 on both dual inputs (EG3D)."""
+    img = real["image"].detach().requires_grad_(True)
+    raw = real["image_raw"].detach().requires_grad_(True)
+    logits = D({"image": img, "image_raw": raw}, c)
+    gi, gr = torch.autograd.grad(logits.sum(), [img, raw], create_graph=True)
+    return (gi.square().sum((1, 2, 3)) + gr.square().sum((1, 2, 3))).mean()

@@ -1,0 +1,173 @@
+"""The frozen teacher (generator + its D) and the student (encoder, renderer, D, confidence net); encoder checkpoints."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ..generate.loading import load_generator
+from ..networks import DualDiscriminator, TriPlaneGenerator
+from ..train.checkpoint import CheckpointError, load_tensors, read_header
+from ..train.config import TrainConfig
+from .base import CameraModel, EncoderOutput
+from .config import DistillConfig
+from .registry import arch_config, build_encoder, get_arch
+from .render import PlaneRenderer, teacher_render
+
+CHECKPOINT = "checkpoint.safetensors"
+
+
+@dataclass
+class Teacher:
+    G: nn.Module
+    train_config: dict[str, Any]
+    nrr: int
+    cam: CameraModel
+    D_state: dict[str, Tensor] | None = None
+    path: str = ""
+
+    def frontal(self, n: int, device: torch.device) -> Tensor:  # [n, 25]
+        return self.cam.labels(torch.zeros(n, 3, device=device))
+
+    def mapping(self, z: Tensor, cams: Tensor, run: Any) -> Tensor:
+        """ws for z; the mapping sees the frontal camera or the render camera (``run.conditioning``)."""
+        cond = self.frontal(len(z), z.device) if run.conditioning == "frontal" else cams
+        return self.G.mapping(z, cond, truncation_psi=run.truncation_psi)
+
+
+def load_teacher(path: str | Path, device: torch.device, nrr: int | None = None) -> Teacher:
+    """The generator (G_ema, frozen, eval) of a gan3dkit checkpoint, its rendering resolution and its D weights."""
+    if not str(path):
+        raise ValueError("no generator checkpoint given (--ckpt)")
+    G, tcfg = load_generator(path, device=device)
+    header = read_header(path)
+    trained = int(header.get("progress", {}).get("nrr", tcfg.loss.nrr_initial))
+    G.neural_rendering_resolution = nrr or trained
+    d_state = load_tensors(path, "D") or None
+    return Teacher(G, tcfg.to_dict(), int(G.neural_rendering_resolution), CameraModel.from_generator(G), d_state,
+                   str(path))  # fmt: skip
+
+
+@dataclass
+class Student:
+    family: str
+    encoder: nn.Module
+    teacher: Teacher
+    renderer: PlaneRenderer | None = None
+    D: nn.Module | None = None
+    conf: nn.Module | None = None
+    provenance: dict[str, str] = field(default_factory=dict)
+    lpips: nn.Module | None = None
+    identity: nn.Module | None = None
+
+    def modules(self) -> dict[str, nn.Module]:
+        mods: dict[str, nn.Module] = {"E": self.encoder, "G": self.teacher.G}
+        for key, m in (("R", self.renderer), ("D", self.D), ("C", self.conf)):
+            if m is not None:
+                mods[key] = m
+        return mods
+
+    def eval(self) -> None:
+        for k, m in self.modules().items():
+            if k != "G":
+                m.eval()
+
+    def train(self) -> None:
+        for k, m in self.modules().items():
+            if k != "G":
+                m.train()
+
+    def encode(self, image: Tensor, camera: Tensor | None = None) -> EncoderOutput:
+        return self.encoder(image, camera)
+
+    def render(self, out: EncoderOutput, cams: Tensor, nrr: int, deterministic: bool = True) -> dict[str, Tensor]:
+        if self.renderer is not None:
+            return self.renderer(out.planes, cams, nrr, deterministic=deterministic)
+        return teacher_render(self.teacher.G, out.planes, cams, out.ws.detach(), nrr, deterministic)
+
+
+def _discriminator(teacher: Teacher, device: torch.device) -> tuple[nn.Module, str]:
+    dcfg = TrainConfig.from_dict(teacher.train_config).discriminator
+    D = DualDiscriminator(dataclasses.replace(dcfg, num_fp16_res=0)).to(device)
+    if teacher.D_state:
+        D.load_state_dict(teacher.D_state, strict=True)
+        return D, f"fine-tuned from the generator checkpoint's D ({teacher.path})"
+    return D, "RANDOM INIT (the generator checkpoint has no D)"
+
+
+def build_student(cfg: DistillConfig, teacher: Teacher, device: torch.device, training: bool = True) -> Student:
+    """Encoder (+ renderer, D, confidence net) for ``cfg``; fills ``cfg.model`` with the resolved arch config.
+
+    ``training=False`` (loading a checkpoint) skips pretrained files and the loss networks.
+    """
+    from .pretrained import load_backbone_weights
+    from .triplanenet import ConfidenceNet
+
+    spec = get_arch(cfg.arch)
+    model_cfg = arch_config(cfg.arch, teacher.G, cfg.size, cfg.model or None)
+    cfg.model = dataclasses.asdict(model_cfg)
+    enc = build_encoder(cfg.arch, model_cfg, teacher.G).to(device)
+    prov = {"arch": cfg.arch, "backbone": "RANDOM INIT (no --backbone-weights given; not calibrated)"}
+    if cfg.backbone_weights and training:
+        prov["backbone"] = load_backbone_weights(enc, spec.family, cfg.backbone_weights)
+    st = Student(spec.family, enc, teacher, provenance=prov)
+    if spec.family == "lp3d":
+        st.renderer = PlaneRenderer(teacher.G).to(device).requires_grad_(True)
+        uses_d = cfg.loss.adv_ref > 0 or cfg.loss.adv_mv > 0
+    else:
+        uses_d = model_cfg.version == 2 and cfg.loss.adv_tpn > 0
+        if model_cfg.version == 2:
+            st.conf = ConfidenceNet().to(device)
+            prov["confidence"] = "trained jointly (eq. 4 likelihood; no --confidence-weights)"
+            if cfg.confidence_weights and training:
+                st.conf.load_state_dict(torch.load(cfg.confidence_weights, map_location="cpu", weights_only=True))
+                st.conf.requires_grad_(False)
+                prov["confidence"] = f"pretrained, frozen (eq. 5): {cfg.confidence_weights}"
+    if uses_d:
+        st.D, prov["discriminator"] = _discriminator(teacher, device)
+        st.D.requires_grad_(False)
+    if training:
+        from .losses import IdentityLoss, PerceptualLoss
+
+        st.lpips = PerceptualLoss(cfg.lpips_net, cfg.lpips_backbone).to(device)
+        prov["lpips"] = st.lpips.description + (f" [{st.lpips.fallback_reason}]" if st.lpips.fallback_reason else "")
+        if cfg.identity_weights:
+            st.identity = IdentityLoss(cfg.identity_weights).to(device)
+            prov["identity"] = st.identity.description
+        else:
+            prov["identity"] = "off (no --identity-weights; no ArcFace weights ship offline)"
+    return st
+
+
+def load_encoder(path: str | Path, device: str | torch.device = "cpu") -> tuple[Student, DistillConfig, dict]:
+    """(student in eval mode, its DistillConfig, header) from a distill-encoder checkpoint (self-contained: the
+    generator's weights and config are inside)."""
+    header = read_header(path)
+    try:
+        cfg = DistillConfig.from_dict(header["config"])
+        gcfg = TrainConfig.from_dict(header["extra"]["generator_config"])
+    except (KeyError, ValueError) as exc:
+        raise CheckpointError(f"{path} is not a distill-encoder checkpoint ({exc})") from None
+    device = torch.device(device)
+    G = TriPlaneGenerator(gcfg.generator).to(device)
+    teacher = Teacher(G, gcfg.to_dict(), cfg.run.nrr or int(header["extra"].get("nrr", 0)) or 0,
+                      CameraModel.from_generator(G), path=str(path))  # fmt: skip
+    st = build_student(cfg, teacher, device, training=False)
+    tensors = load_tensors(path)
+    for name, module in st.modules().items():
+        sd = {k[len(name) + 1 :]: v for k, v in tensors.items() if k.startswith(name + ".")}
+        missing, unexpected = module.load_state_dict(sd, strict=False)
+        if missing or unexpected:
+            raise CheckpointError(f"{path}: {name} does not match its config: {missing[:3]} {unexpected[:3]}")
+    teacher.nrr = int(header["extra"].get("nrr") or gcfg.loss.nrr_initial)
+    G.neural_rendering_resolution = teacher.nrr
+    G.eval().requires_grad_(False)
+    st.eval()
+    st.provenance = {**header["extra"], **{k: v for k, v in st.provenance.items() if k == "arch"}}
+    st.provenance.pop("generator_config", None)
+    return st, cfg, header

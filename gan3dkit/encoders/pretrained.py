@@ -1,0 +1,95 @@
+"""Pretrained backbones for the encoders: ImageNet ResNet34 (LP3D, BN folded into convs) and IR-SE-50 (TriPlaneNet).
+
+Files come through ``metrics.weights.fetch`` (a user path or URL, an installed package, the cache with a checked
+sha256, or the standard URL). Offline no package ships them (offline-assets §2.8), so without a file the encoders
+start from random weights, and the run config and output say so.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from ..metrics.weights import WeightSpec, fetch
+
+RESNET34 = WeightSpec(
+    "resnet34 (torchvision, ImageNet)",
+    "resnet34-b627a593.pth",
+    url="https://download.pytorch.org/models/resnet34-b627a593.pth",
+    sha256="b627a593",
+    hint="pass --backbone-weights PATH (torchvision resnet34-b627a593.pth)",
+)
+IRSE50 = WeightSpec(
+    "ir-se50 (pSp/e4e model_ir_se50.pth)",
+    "model_ir_se50.pth",
+    hint="pass --backbone-weights PATH of model_ir_se50.pth (TreB1eN IR-SE-50, released with pSp/e4e)",
+)
+
+
+def _fold_bn(sd: dict[str, Tensor], conv: str, bn: str, eps: float = 1e-5) -> tuple[Tensor, Tensor]:
+    """(weight, bias) of conv followed by inference-mode BN: w * g / sqrt(v + eps), beta - mean * g / sqrt(v + eps)."""
+    scale = sd[f"{bn}.weight"] / torch.sqrt(sd[f"{bn}.running_var"] + eps)
+    return sd[f"{conv}.weight"] * scale.view(-1, 1, 1, 1), sd[f"{bn}.bias"] - sd[f"{bn}.running_mean"] * scale
+
+
+def load_resnet34_nobn(backbone: nn.Module, sd: dict[str, Tensor]) -> int:
+    """Copy torchvision ResNet34 weights into ``ResNetNoBN`` with each BN folded into the conv before it.
+
+    LP3D removes the batch norms and reintroduces conv biases; folding keeps the pretrained function at the start.
+    The two coordinate input channels start at zero. Returns the number of tensors written.
+    """
+    own = backbone.state_dict()
+    new: dict[str, Tensor] = {}
+    w, b = _fold_bn(sd, "conv1", "bn1")
+    w5 = torch.zeros_like(own["conv1.weight"])
+    w5[:, :3] = w
+    new["conv1.weight"], new["conv1.bias"] = w5, b
+    for key in own:
+        if not key.startswith("layer") or not key.endswith(".weight"):
+            continue
+        mod = key[: -len(".weight")]
+        if mod.endswith("downsample"):
+            new[key], new[f"{mod}.bias"] = _fold_bn(sd, f"{mod}.0", f"{mod}.1")
+        else:
+            new[key], new[f"{mod}.bias"] = _fold_bn(sd, mod, mod.replace("conv", "bn"))
+    for key, value in new.items():
+        if own[key].shape != value.shape:
+            raise ValueError(f"pretrained {key} has shape {tuple(value.shape)}, the encoder needs {tuple(own[key].shape)}")
+    backbone.load_state_dict({**own, **new})
+    return len(new)
+
+
+def load_irse50_body(input_layer: nn.Module, body: nn.ModuleList, sd: dict[str, Tensor]) -> int:
+    """Copy pSp's IR-SE-50 (``input_layer.*``, flat ``body.N.*``) into a staged body; extra input channels random."""
+    count = 0
+    flat = [unit for stage in body for unit in stage]
+    for i, unit in enumerate(flat):
+        part = {k[len(f"body.{i}.") :]: v for k, v in sd.items() if k.startswith(f"body.{i}.")}
+        unit.load_state_dict(part, strict=True)
+        count += len(part)
+    own = input_layer.state_dict()
+    for k, v in sd.items():
+        if k.startswith("input_layer."):
+            name = k[len("input_layer.") :]
+            if name == "0.weight" and own[name].shape[1] != v.shape[1]:
+                own[name][:, : v.shape[1]] = v  # TriPlaneNet: extra input channels keep their random init
+            else:
+                own[name] = v
+            count += 1
+    input_layer.load_state_dict(own)
+    return count
+
+
+def load_backbone_weights(encoder: nn.Module, family: str, source: str | Path) -> str:
+    """Load the pretrained backbone of an encoder from ``source`` (path or URL); returns a one-line description."""
+    spec = RESNET34 if family == "lp3d" else IRSE50
+    path = fetch(spec, source)
+    sd = torch.load(path, map_location="cpu", weights_only=True)
+    if family == "lp3d":
+        n = load_resnet34_nobn(encoder.backbone, sd)
+    else:
+        n = load_irse50_body(encoder.psp.input_layer, encoder.psp.body, sd)
+        n += load_irse50_body(encoder.offsets.input_layer, encoder.offsets.body, sd)
+    return f"{spec.name} from {Path(path).name} ({n} tensors)"

@@ -1,0 +1,105 @@
+"""Encoder architectures by name: typed config, size presets matched to a generator, and a builder."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from torch import nn
+
+from ..utils.config import from_dict, to_dict
+from .lp3d import LP3DConfig, LP3DEncoder
+from .triplanenet import TriPlaneNetConfig, TriPlaneNetEncoder
+
+#: Size presets: "paper" = the published sizes; "small" = a GPU-friendly fraction; "tiny" = seconds on a CPU.
+SIZES = ("paper", "small", "tiny")
+
+
+@dataclass(frozen=True)
+class ArchSpec:
+    name: str
+    family: str  # "lp3d" | "triplanenet"
+    config_cls: type
+    description: str
+    make_config: Callable[[Any, str], Any]  # (generator, size) -> config
+    build: Callable[[Any, Any], nn.Module]  # (config, generator) -> encoder
+
+
+def _lp3d_config(G: Any, size: str, lt: bool) -> LP3DConfig:
+    gc = G.config
+    base = dict(input_resolution=max(64, gc.img_resolution), triplane_resolution=gc.triplane_resolution,
+                triplane_channels=gc.triplane_channels, lt=lt)  # fmt: skip
+    if lt:
+        base["low_vit_blocks"] = 2
+    if size == "small":
+        base.update(resnet_widths=(32, 64, 128, 256), resnet_blocks=(2, 2, 2, 2), deeplab_channels=128,
+                    low_vit_dim=256, fuse_vit_dim=256, high_channels=64)  # fmt: skip
+    elif size == "tiny":
+        base.update(resnet_widths=(16, 32, 64, 128), resnet_blocks=(1, 1, 1, 1), deeplab_channels=32,
+                    aspp_rates=(2, 4, 6), low_vit_dim=64, low_vit_heads=2, fuse_vit_dim=64, high_channels=32,
+                    low_vit_blocks=1 if lt else 2)  # fmt: skip
+    elif size != "paper":
+        raise ValueError(f"unknown encoder size {size!r}; choose one of {SIZES}")
+    return LP3DConfig(**base)
+
+
+def _tpn_config(G: Any, size: str, version: int) -> TriPlaneNetConfig:
+    gc = G.config
+    base = dict(version=version, input_resolution=max(64, min(256, gc.img_resolution)),
+                triplane_resolution=gc.triplane_resolution, triplane_channels=gc.triplane_channels,
+                num_ws=int(G.num_ws), w_dim=int(G.w_dim))  # fmt: skip
+    if size == "small":
+        base.update(widths=(32, 64, 128, 256), units=(2, 2, 4, 2), offset_widths=(32, 64, 128, 256),
+                    offset_units=(2, 2, 4, 2), decoder_channels=48)  # fmt: skip
+    elif size == "tiny":
+        base.update(widths=(16, 32, 64, 64), units=(1, 1, 1, 1), offset_widths=(16, 16, 32, 32),
+                    offset_units=(1, 1, 1, 1), decoder_channels=16)  # fmt: skip
+    elif size != "paper":
+        raise ValueError(f"unknown encoder size {size!r}; choose one of {SIZES}")
+    return TriPlaneNetConfig(**base)
+
+
+ARCHS: dict[str, ArchSpec] = {
+    "lp3d": ArchSpec("lp3d", "lp3d", LP3DConfig, "LP3D: DeepLabV3 (no BN) + Segformer + high-res branch",
+                     lambda G, s: _lp3d_config(G, s, False), lambda c, G: LP3DEncoder(c)),
+    "lp3d-lt": ArchSpec("lp3d-lt", "lp3d", LP3DConfig, "LP3D-LT: 2 low ViT blocks, E_high on backbone features",
+                        lambda G, s: _lp3d_config(G, s, True), lambda c, G: LP3DEncoder(c)),
+    "triplanenet-v1": ArchSpec("triplanenet-v1", "triplanenet", TriPlaneNetConfig,
+                               "TriPlaneNet v1: pSp W+ + offset U-Net on [y, x - y]",
+                               lambda G, s: _tpn_config(G, s, 1), lambda c, G: TriPlaneNetEncoder(c, G)),
+    "triplanenet-v2": ArchSpec("triplanenet-v2", "triplanenet", TriPlaneNetConfig,
+                               "TriPlaneNet v2: 9-channel offset input, mirror loss, adversarial stage",
+                               lambda G, s: _tpn_config(G, s, 2), lambda c, G: TriPlaneNetEncoder(c, G)),
+}  # fmt: skip
+#: Archs built by other modules (dispatched by the CLI): Ko et al.'s pose / latent encoders (gan3dkit.encoders.ko).
+EXTERNAL_ARCHS = ("ko-pose", "ko-latent")
+
+
+def get_arch(name: str) -> ArchSpec:
+    if name not in ARCHS:
+        raise ValueError(f"unknown encoder arch {name!r}; choose one of: {', '.join([*ARCHS, *EXTERNAL_ARCHS])}")
+    return ARCHS[name]
+
+
+def arch_config(name: str, G: Any, size: str = "paper", overrides: dict[str, Any] | None = None) -> Any:
+    """The arch's config for generator G at a size preset, with field overrides applied (strictly typed)."""
+    spec = get_arch(name)
+    cfg = spec.make_config(G, size)
+    if overrides:
+        cfg = from_dict(spec.config_cls, {**to_dict(cfg), **overrides})
+    gc = G.config
+    if (cfg.triplane_resolution, cfg.triplane_channels) != (gc.triplane_resolution, gc.triplane_channels):
+        raise ValueError(
+            f"encoder tri-plane {cfg.triplane_channels}x{cfg.triplane_resolution}² does not match the generator's "
+            f"{gc.triplane_channels}x{gc.triplane_resolution}²"
+        )
+    return cfg
+
+
+def build_encoder(name: str, cfg: Any, G: Any) -> nn.Module:
+    spec = get_arch(name)
+    if not isinstance(cfg, spec.config_cls):
+        cfg = from_dict(spec.config_cls, dict(cfg))
+    return spec.build(dataclasses.replace(cfg), G)

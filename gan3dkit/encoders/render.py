@@ -1,0 +1,134 @@
+"""Rendering encoder tri-planes with a generator's decoder + SR, LP3D's per-sample camera augmentation, plane mirror."""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from ..cameras.camera import Cameras
+from ..cameras.conventions import diagonal_fov_from_focal, focal_from_diagonal_fov
+from ..cameras.rotations import ypr_to_cam2world
+from ..render import ray_bundle
+
+LABEL_DIM = 25
+
+
+def render_planes(
+    renderer: nn.Module,
+    decoder: nn.Module,
+    superres: nn.Module,
+    planes: Tensor,  # [B, 3, C, R, R]
+    cams: Tensor,  # [B, 25]
+    ws: Tensor,  # [B, n, w_dim]; the SR uses ws[:, -1]
+    nrr: int,
+    deterministic: bool = True,
+) -> dict[str, Tensor]:
+    """The second half of ``TriPlaneGenerator.synthesis`` for given planes: image, image_raw, image_depth, features."""
+    origins, dirs = ray_bundle(Cameras.from_label(cams[:, :LABEL_DIM].float()), nrr)
+    out = renderer(planes, decoder, origins, dirs, deterministic=deterministic)
+    b = planes.shape[0]
+    feat = out.features.permute(0, 2, 1).reshape(b, -1, nrr, nrr).contiguous()
+    depth = out.depth.permute(0, 2, 1).reshape(b, 1, nrr, nrr)
+    image = superres(feat[:, :3], feat, ws)
+    return {"image": image, "image_raw": feat[:, :3], "image_depth": depth, "feature_image": feat}
+
+
+class PlaneRenderer(nn.Module):
+    """The student's renderer: copies of G's OSG decoder and SR (fine-tunable) and a learned constant SR latent.
+
+    LP3D replaces the SR's w by a constant and fine-tunes EG3D; the unofficial code learns that constant
+    (methods.md §5.2). Here ``const_w [1, 1, w_dim]`` starts at G's tracked mean w (``w_avg``).
+    """
+
+    def __init__(self, G: nn.Module) -> None:
+        super().__init__()
+        self.renderer = copy.deepcopy(G.renderer)
+        self.decoder = copy.deepcopy(G.decoder)
+        self.superresolution = copy.deepcopy(G.superresolution)
+        w_avg = getattr(G.backbone.mapping, "w_avg", None)
+        init = w_avg.detach().clone() if w_avg is not None else torch.zeros(G.w_dim)
+        self.const_w = nn.Parameter(init.reshape(1, 1, -1))
+
+    def forward(
+        self, planes: Tensor, cams: Tensor, nrr: int, ws: Tensor | None = None, deterministic: bool = True
+    ) -> dict[str, Tensor]:
+        w = self.const_w.expand(planes.shape[0], 1, -1) if ws is None else ws
+        return render_planes(self.renderer, self.decoder, self.superresolution, planes, cams, w, nrr, deterministic)
+
+
+def teacher_render(G: nn.Module, planes: Tensor, cams: Tensor, ws: Tensor, nrr: int, deterministic: bool = True):
+    """Render planes with the (frozen) generator's own decoder and SR driven by its ws."""
+    return render_planes(G.renderer, G.decoder, G.superresolution, planes, cams, ws, nrr, deterministic)
+
+
+def mirror_planes(planes: Tensor, plane_axes: str) -> Tensor:  # [B, 3, C, R, R]
+    """Planes of the world mirrored in x (x -> -x): flip each plane along the axis that holds x.
+
+    Plane grids are sampled as (u = width, v = height); with ``"eg3d"`` planes (x, y), (x, z), (z, x) x is the width
+    of planes 0 and 1 and the height of plane 2; with ``"xy_xz_yz"`` plane 2 is (y, z) and has no x.
+    """
+    p0, p1 = planes[:, 0].flip(-1), planes[:, 1].flip(-1)
+    p2 = planes[:, 2].flip(-2) if plane_axes in ("eg3d", "eg3d_compat") else planes[:, 2]
+    return torch.stack([p0, p1, p2], 1)
+
+
+@dataclass
+class CameraAugConfig:
+    """LP3D camera distributions (supplement A2, FFHQ values), drawn per sample.
+
+    Reference view: yaw ~ U(+-yaw_range), pitch ~ U(+-pitch_range) (the paper gives ranges, not distributions),
+    FOV ~ N(generator FOV, fov_std_deg) (diagonal FOV, EG3D's convention), radius ~ N(generator radius,
+    radius_std), principal point ~ N(0.5, principal_std) (14 px at 512² = 0.0273), roll ~ N(0, roll_std_deg).
+    Multiview view: EG3D's fixed intrinsics, radius and zero roll, yaw ~ U(+-mv_yaw_range), pitch ~ U(+-pitch).
+    AFHQ in the paper: fov 1.5, principal 25 px (0.0488), roll 6 degrees.
+    """
+
+    yaw_range_deg: float = 49.0
+    pitch_range_deg: float = 26.0
+    mv_yaw_range_deg: float = 36.0
+    mv_pitch_range_deg: float = 26.0
+    fov_std_deg: float = 1.0
+    radius_std: float = 0.1
+    principal_std: float = 14.0 / 512.0
+    roll_std_deg: float = 2.0
+    augment: bool = True
+    """False: the reference view uses the fixed EG3D intrinsics/radius/roll too (LP3D's "no aug." ablation)."""
+
+
+def sample_cameras(
+    cfg: CameraAugConfig,
+    n: int,
+    radius: float,
+    focal: float,
+    lookat: tuple[float, float, float],
+    reference: bool,
+    generator: torch.Generator | None = None,
+) -> tuple[Tensor, Tensor]:
+    """([n, 25] labels, [n, 3] (yaw, pitch, roll)); every sample draws its own yaw, pitch, focal, radius, pp, roll."""
+    g = generator
+    yaw_r = math.radians(cfg.yaw_range_deg if reference else cfg.mv_yaw_range_deg)
+    pit_r = math.radians(cfg.pitch_range_deg if reference else cfg.mv_pitch_range_deg)
+    yaw = (torch.rand(n, generator=g, dtype=torch.float64) * 2 - 1) * yaw_r
+    pitch = (torch.rand(n, generator=g, dtype=torch.float64) * 2 - 1) * pit_r
+    aug = reference and cfg.augment
+    noise = torch.randn(n, 4, generator=g, dtype=torch.float64)
+    roll = noise[:, 0] * math.radians(cfg.roll_std_deg) if aug else torch.zeros(n, dtype=torch.float64)
+    rad = radius + noise[:, 1] * cfg.radius_std if aug else torch.full((n,), radius, dtype=torch.float64)
+    fov = diagonal_fov_from_focal(focal)
+    focals = torch.tensor(
+        [focal_from_diagonal_fov(fov + float(d) * cfg.fov_std_deg) for d in noise[:, 2]] if aug else [focal] * n,
+        dtype=torch.float64,
+    )
+    pp = 0.5 + torch.randn(n, 2, generator=g, dtype=torch.float64) * cfg.principal_std if aug else None
+    c2w = ypr_to_cam2world(yaw, pitch, roll, rad, lookat)
+    k = torch.zeros(n, 3, 3, dtype=torch.float64)
+    k[:, 0, 0] = k[:, 1, 1] = focals
+    k[:, 0, 2] = pp[:, 0] if pp is not None else 0.5
+    k[:, 1, 2] = pp[:, 1] if pp is not None else 0.5
+    k[:, 2, 2] = 1.0
+    labels = Cameras(c2w.float(), k.float()).to_label()
+    return labels, torch.stack([yaw, pitch, roll], -1).float()

@@ -1,0 +1,263 @@
+"""One distillation gradient step: LP3D's two-stage objective, TriPlaneNet's branch schedule and mirror loss."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..cameras.camera import Cameras
+from ..train.distributed import sync_gradients
+from .config import DistillConfig
+from .losses import discriminator_loss, generator_adv_loss, r1_penalty, symmetry_loss
+from .models import Student, Teacher
+from .render import sample_cameras, teacher_render
+
+
+class Lookahead:
+    """Lookahead (Zhang et al. 2019) around an optimiser: every k steps slow <- slow + alpha (fast - slow), fast <- slow.
+
+    With RAdam this is Ranger (TriPlaneNet's optimiser). The slow weights are checkpointed for exact resume.
+    """
+
+    def __init__(self, params: list[nn.Parameter], k: int = 6, alpha: float = 0.5) -> None:
+        self.params, self.k, self.alpha, self.count = params, k, alpha, 0
+        self.slow = [p.detach().clone() for p in params]
+
+    @torch.no_grad()
+    def after_step(self) -> None:
+        self.count += 1
+        if self.count % self.k == 0:
+            for p, s in zip(self.params, self.slow):
+                s.add_(p.detach() - s, alpha=self.alpha)
+                p.copy_(s)
+
+    def state(self) -> dict[str, Tensor]:
+        return {"count": torch.tensor([self.count]), **{str(i): s for i, s in enumerate(self.slow)}}
+
+    def load(self, d: dict[str, Tensor]) -> None:
+        self.count = int(d["count"][0])
+        for i, s in enumerate(self.slow):
+            s.copy_(d[str(i)])
+
+
+def _opt(cfg: DistillConfig, groups: list[dict[str, Any]]) -> torch.optim.Optimizer:
+    if cfg.optim.optimizer == "ranger":
+        return torch.optim.RAdam(groups, betas=tuple(cfg.optim.betas))
+    return torch.optim.Adam(groups, betas=tuple(cfg.optim.betas))
+
+
+class _Base:
+    def __init__(self, cfg: DistillConfig, teacher: Teacher, student: Student, dev: torch.device) -> None:
+        self.cfg, self.t, self.s, self.dev = cfg, teacher, student, dev
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.lookaheads: dict[str, Lookahead] = {}
+        if student.D is not None:
+            self.optimizers["D"] = torch.optim.Adam(student.D.parameters(), lr=cfg.optim.dlr, betas=(0.0, 0.99))
+
+    def _add(self, name: str, params: list[nn.Parameter], groups: list[dict[str, Any]] | None = None) -> None:
+        if not params:
+            return
+        self.optimizers[name] = _opt(self.cfg, groups or [{"params": params, "lr": self.cfg.optim.lr}])
+        if self.cfg.optim.optimizer == "ranger":
+            self.lookaheads[name] = Lookahead(params)
+
+    def _apply(self, name: str, params: list[nn.Parameter], world: int) -> None:
+        sync_gradients(params, world)
+        self.optimizers[name].step()
+        if name in self.lookaheads:
+            self.lookaheads[name].after_step()
+
+    def _sample(self, bg: int) -> dict[str, Tensor]:
+        """A fresh batch of teacher identities with per-sample reference (augmented) and multiview cameras."""
+        t, cams, dev = self.t, self.cfg.cameras, self.dev
+        z = torch.randn(bg, t.G.z_dim).to(dev)
+        c_ref, pose = sample_cameras(cams, bg, t.cam.radius, t.cam.focal, t.cam.lookat, True)
+        c_mv, _ = sample_cameras(cams, bg, t.cam.radius, t.cam.focal, t.cam.lookat, False)
+        c_ref, c_mv, pose = c_ref.to(dev), c_mv.to(dev), pose.to(dev)
+        det = self.cfg.run.deterministic_render
+        with torch.no_grad():
+            ws = t.mapping(z, c_ref, self.cfg.run)
+            planes = t.G.synthesize_planes(ws)
+            ref = teacher_render(t.G, planes, c_ref, ws, t.nrr, det)
+            mv = teacher_render(t.G, planes, c_mv, ws, t.nrr, det)
+        return {"ws": ws, "planes": planes, "c_ref": c_ref, "c_mv": c_mv, "pose": pose, "ref": ref, "mv": mv}
+
+    def _d_step(self, pairs: list[tuple[dict, dict, Tensor]], step: int, world: int) -> dict[str, float]:
+        """D on frozen-teacher renders (real) vs encoder renders (fake, detached); lazy R1."""
+        D, o = self.s.D, self.cfg.optim
+        D.requires_grad_(True)
+        self.optimizers["D"].zero_grad(set_to_none=True)
+        loss = 0.0
+        for fake, real, c in pairs:
+            fk = {"image": fake["image"].detach(), "image_raw": fake["image_raw"].detach()}
+            loss = loss + discriminator_loss(D(real, c), D(fk, c))
+        stats = {"Loss/D": float(loss)}
+        if o.r1_gamma > 0 and step % o.r1_interval == 0:
+            r1 = r1_penalty(D, pairs[0][1], pairs[0][2])
+            loss = loss + r1 * (o.r1_gamma / 2) * o.r1_interval
+            stats["Loss/r1"] = float(r1)
+        loss.backward()
+        self._apply("D", list(D.parameters()), world)
+        D.requires_grad_(False)
+        return stats
+
+
+class LP3DStep(_Base):
+    """LP3D eq. 5 with the supplement's two-stage schedule (see ``LP3DSchedule``)."""
+
+    def __init__(self, cfg: DistillConfig, teacher: Teacher, student: Student, dev: torch.device) -> None:
+        super().__init__(cfg, teacher, student, dev)
+        E, o = student.encoder, cfg.optim
+        vit = {id(p) for p in E.transformer_parameters()}
+        rest = [p for p in E.parameters() if id(p) not in vit]
+        groups = [{"params": rest, "lr": o.lr}, {"params": [p for p in E.parameters() if id(p) in vit],
+                                                 "lr": o.lr_transformer}]  # fmt: skip
+        self._add("E", list(E.parameters()), groups)
+        R = student.renderer
+        self._add("R", list(R.parameters()), [{"params": list(R.parameters()), "lr": o.lr_renderer}])
+
+    def stage(self, step: int) -> int:
+        return 1 if step < self.cfg.lp3d.stage1_steps else 2
+
+    def step(self, step: int, bg: int, world: int) -> dict[str, float]:
+        cfg, L, S, s = self.cfg, self.cfg.loss, self.cfg.lp3d, self.s
+        stage2 = self.stage(step) == 2
+        every = 1 if step >= S.both_every_step_from else (S.stage2_ref_every if stage2 else S.stage1_ref_every)
+        b = self._sample(bg)
+        R = s.renderer
+        R.decoder.requires_grad_(stage2 and S.finetune_decoder)
+        R.superresolution.requires_grad_(stage2 and S.finetune_superres)
+        R.const_w.requires_grad_(stage2 and S.finetune_superres)
+        use_adv = stage2 and s.D is not None
+        out = s.encoder(b["ref"]["image"])
+        w_tri = S.stage2_triplane if stage2 else L.triplane
+        w_feat = S.stage2_feature if stage2 else L.feature
+        l_tri = (out.planes - b["planes"]).abs().mean()
+        loss = w_tri * l_tri
+        stats = {"Loss/triplane": float(l_tri)}
+        if out.pose is not None and L.pose > 0:
+            l_pose = F.mse_loss(out.pose, b["pose"])
+            loss = loss + L.pose * l_pose
+            stats["Loss/pose"] = float(l_pose)
+        views = [("mv", b["c_mv"], b["mv"], L.adv_mv)]
+        if step % every == 0:
+            views.append(("ref", b["c_ref"], b["ref"], L.adv_ref))
+        pairs = []
+        for name, c, tgt, adv_w in views:
+            r = R(out.planes, c, self.t.nrr, deterministic=cfg.run.deterministic_render)
+            terms = {
+                "color": L.color_raw * (r["image_raw"] - tgt["image_raw"]).abs().mean()
+                + L.color_sr * (r["image"] - tgt["image"]).abs().mean(),
+                "lpips": L.lpips_raw * s.lpips(r["image_raw"], tgt["image_raw"])
+                + L.lpips_sr * s.lpips(r["image"], tgt["image"]),
+                "feature": w_feat * (r["feature_image"] - tgt["feature_image"]).abs().mean(),
+            }
+            if L.depth > 0:
+                terms["depth"] = L.depth * (r["image_depth"] - tgt["image_depth"]).abs().mean()
+            if use_adv and adv_w > 0:
+                terms["adv"] = adv_w * generator_adv_loss(s.D({"image": r["image"], "image_raw": r["image_raw"]}, c))
+            if stage2 and s.identity is not None and L.identity > 0:
+                terms["id"] = L.identity * s.identity(r["image"], tgt["image"])
+            for k, v in terms.items():
+                stats[f"Loss/{name}_{k}"] = float(v)
+            loss = loss + sum(terms.values())
+            pairs.append((r, {"image": tgt["image"], "image_raw": tgt["image_raw"]}, c))
+        for opt in self.optimizers.values():
+            opt.zero_grad(set_to_none=True)
+        loss.backward()
+        stats["Loss/E"] = float(loss)
+        self._apply("E", list(s.encoder.parameters()), world)
+        if stage2 and (S.finetune_decoder or S.finetune_superres):
+            self._apply("R", list(R.parameters()), world)
+        if use_adv and S.finetune_discriminator:
+            stats.update(self._d_step(pairs, step, world))
+        return stats
+
+
+class TriPlaneNetStep(_Base):
+    """TriPlaneNet v1/v2: W+ branch loss (L2), offset branch loss (smooth-L1), v2 mirror loss and adversarial stage."""
+
+    def __init__(self, cfg: DistillConfig, teacher: Teacher, student: Student, dev: torch.device) -> None:
+        super().__init__(cfg, teacher, student, dev)
+        E = student.encoder
+        self.psp_params = list(E.psp.parameters()) + (list(E.pose.parameters()) if E.pose is not None else [])
+        self.off_params = list(E.offsets.parameters())
+        self._add("psp", self.psp_params)
+        self._add("offsets", self.off_params)
+        conf = student.conf
+        self.train_conf = conf is not None and any(p.requires_grad for p in conf.parameters())
+        if self.train_conf:
+            self._add("C", list(conf.parameters()))
+
+    def stage(self, step: int) -> str:
+        sch = self.cfg.triplanenet
+        parts = [n for n, on in (("psp", step < sch.psp_stop), ("offsets", step >= sch.offset_start)) if on]
+        return "+".join(parts) + ("+adv" if self._adv(step) else "")
+
+    def _adv(self, step: int) -> bool:
+        return self.s.D is not None and step >= self.cfg.triplanenet.adv_start
+
+    def _branch_loss(self, x: Tensor, planes: Tensor, ws: Tensor, c: Tensor, smooth: bool, name: str, stats) -> Tensor:
+        L, s, v2 = self.cfg.loss, self.s, self.s.encoder.cfg.version == 2
+        y = teacher_render(self.t.G, planes, c, ws, self.t.nrr, self.cfg.run.deterministic_render)["image"]
+        pix = F.smooth_l1_loss(y, x) if smooth else F.mse_loss(y, x)
+        loss = L.rec_l2 * pix + L.rec_lpips * s.lpips(y, x)
+        stats[f"Loss/{name}_pix"], stats[f"Loss/{name}_lpips"] = float(pix), float(loss - L.rec_l2 * pix)
+        if s.identity is not None and L.rec_id > 0:
+            loss = loss + L.rec_id * s.identity(y, x)
+        if v2 and L.mirror > 0:
+            cm = Cameras.from_label(c[:, :25]).mirror().to_label()
+            ym = teacher_render(self.t.G, planes, cm, ws, self.t.nrr, self.cfg.run.deterministic_render)["image"]
+            xm = x.flip(-1)
+            sigma = s.conf(xm) if s.conf is not None else None
+            symm = symmetry_loss(xm, ym, sigma, likelihood=self.train_conf)
+            mirror = L.symm * symm + L.mirror_lpips * s.lpips(ym, xm)
+            if s.identity is not None and L.mirror_id > 0:
+                mirror = mirror + L.mirror_id * s.identity(ym, xm)
+            stats[f"Loss/{name}_symm"] = float(symm)
+            loss = loss + L.mirror * mirror
+        return loss
+
+    def step(self, step: int, bg: int, world: int) -> dict[str, float]:
+        sch, L, s = self.cfg.triplanenet, self.cfg.loss, self.s
+        psp_on, off_on, adv_on = step < sch.psp_stop, step >= sch.offset_start, self._adv(step)
+        E = s.encoder
+        E.psp.requires_grad_(psp_on)
+        if E.pose is not None:
+            E.pose.requires_grad_(psp_on)
+        E.offsets.requires_grad_(off_on)
+        b = self._sample(bg)
+        x, c = b["ref"]["image"], b["c_ref"]
+        out = E(x, c, use_offsets=off_on)
+        stats: dict[str, float] = {}
+        loss = x.new_zeros(())
+        if psp_on:
+            loss = loss + self._branch_loss(x, out.base, out.ws, c, False, "psp", stats)
+            if out.pose is not None and L.pose > 0:
+                l_pose = F.mse_loss(out.pose, b["pose"])
+                loss = loss + L.pose * l_pose
+                stats["Loss/pose"] = float(l_pose)
+        pairs = []
+        if off_on:
+            loss = loss + self._branch_loss(x, out.planes, out.ws.detach(), c, True, "offsets", stats)
+            if adv_on and L.adv_tpn > 0:
+                r = teacher_render(self.t.G, out.planes, c, out.ws.detach(), self.t.nrr)
+                loss = loss + L.adv_tpn * generator_adv_loss(s.D({"image": r["image"], "image_raw": r["image_raw"]}, c))
+                pairs.append((r, {"image": x, "image_raw": b["ref"]["image_raw"]}, c))
+        for opt in self.optimizers.values():
+            opt.zero_grad(set_to_none=True)
+        if loss.requires_grad:
+            loss.backward()
+        stats["Loss/E"] = float(loss)
+        if psp_on:
+            self._apply("psp", self.psp_params, world)
+        if off_on:
+            self._apply("offsets", self.off_params, world)
+        if self.train_conf:
+            self._apply("C", list(s.conf.parameters()), world)
+        if pairs:
+            stats.update(self._d_step(pairs, step, world))
+        return stats

@@ -1,0 +1,56 @@
+"""Shared builders for the encoder tests (a micro generator checkpoint, a micro distillation config)."""
+
+from __future__ import annotations
+
+import copy
+import os
+
+import torch
+
+os.environ.setdefault("GAN3DKIT_NO_EXTENSION", "1")
+torch.set_num_threads(1)
+
+MICRO_G = [
+    "generator.img_resolution=32",
+    "generator.neural_rendering_resolution=16",
+    "loss.nrr_initial=16",
+    "generator.triplane_resolution=32",
+    "generator.triplane_channels=8",
+    "generator.rendering.depth_resolution=6",
+    "generator.rendering.depth_resolution_importance=6",
+    "generator.superres.channels=[16, 8]",
+    "discriminator.img_resolution=32",
+    "discriminator.channel_base=256",
+    "discriminator.channel_max=32",
+]
+
+
+def make_generator_ckpt(path, seed: int = 0, with_d: bool = True):
+    from gan3dkit.networks import DualDiscriminator, TriPlaneGenerator
+    from gan3dkit.train.checkpoint import save_checkpoint
+    from gan3dkit.train.config import train_preset
+    from gan3dkit.utils.config import apply_overrides
+
+    cfg = apply_overrides(train_preset("tiny"), MICRO_G)
+    torch.manual_seed(seed)
+    G = TriPlaneGenerator(cfg.generator).eval()
+    mods = {"G_ema": G}
+    if with_d:
+        mods["D"] = DualDiscriminator(cfg.discriminator)
+    save_checkpoint(path, mods, {}, cfg.to_dict(), {"nrr": 16}, include_rng=False)
+    return path
+
+
+def micro_distill(arch: str, gen, out, **sections):
+    """tiny preset made smaller still: 32² encoder input, batch 2, ticks every step."""
+    from gan3dkit.encoders.config import tiny_distill
+
+    cfg = tiny_distill(arch)
+    cfg.generator, cfg.out = str(gen), str(out)
+    cfg.model = {"input_resolution": 32}
+    cfg.optim.batch = 2
+    cfg.run.tick_steps, cfg.run.snapshot_ticks, cfg.run.val_samples, cfg.run.cpu_threads = 1, 1, 2, 1
+    for key, value in sections.items():
+        section, name = key.split("__")
+        setattr(getattr(cfg, section), name, value)
+    return copy.deepcopy(cfg)
