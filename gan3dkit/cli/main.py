@@ -6,7 +6,9 @@ import typer
 
 from . import convert as convert_cmds
 from . import data as data_cmds
+from . import distill as distill_cmds
 from . import edit as edit_cmds
+from . import encode as encode_cmds
 from . import env as env_cmds
 from . import evaluate as evaluate_cmds
 from . import generate as generate_cmds
@@ -42,6 +44,8 @@ app.command("train")(train_cmds.train)
 app.command("generate")(generate_cmds.generate)
 app.command("edit")(edit_cmds.edit)
 app.command("invert")(invert_cmds.invert)
+app.command("distill-encoder")(distill_cmds.distill_encoder)
+app.command("encode")(encode_cmds.encode)
 app.command("evaluate")(evaluate_cmds.evaluate)
 app.command("train-probe")(evaluate_cmds.train_probe)
 app.command("env")(env_cmds.env)
