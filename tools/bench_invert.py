@@ -90,7 +90,9 @@ def main() -> None:
                 cfg = apply_overrides(cfg, [f"{k}={v}" for k, v in sets.items()])
                 given = true if name == "ko-alg2" else start  # Alg. 2 is the oracle: it is given the true camera
                 item = InvertItem(f"head{h}", gt["image"][0], given[0].numpy(), "bench")
+                cpu0 = time.process_time()
                 inv = invert(G, item, cfg)
+                cpu_s = time.process_time() - cpu0
                 Gf = inv.generator
                 at_true = render_at(Gf, inv.ws, inv.camera)
                 novel = render_at(Gf, inv.ws, cams[1:])
@@ -110,7 +112,7 @@ def main() -> None:
                     "novel_views": {"yaws": yaws[1:], "psnr": [float(v) for v in psnr(nx, ny)],
                                     "mse_01": [float(v) for v in mse(nx, ny)]},
                     "depth_l1_in_mask": depth_l1,
-                    "time": inv.report["time"], "losses": inv.report["losses"],
+                    "time": inv.report["time"], "cpu_seconds": cpu_s, "losses": inv.report["losses"],
                 })
                 fig_row += [to_uint8(at_true["image"]), to_uint8(novel["image"][:1])]
                 print(f"head {h} off {off} {name}: pose {before['rotation_deg']:.1f} -> {after['rotation_deg']:.1f} deg,"
@@ -127,6 +129,9 @@ def main() -> None:
             "novel_psnr": float(np.mean([np.mean(r["novel_views"]["psnr"]) for r in sel])),
             "depth_l1_in_mask": float(np.mean([r["depth_l1_in_mask"] for r in sel if r["depth_l1_in_mask"] is not None])),
             "seconds_per_image": float(np.mean([sum(r["time"].values()) for r in sel])),
+            "cpu_seconds_per_image": float(np.mean([r["cpu_seconds"] for r in sel])),
+            "projector_s": float(np.mean([r["time"]["projector_s"] for r in sel])),
+            "tuning_s": float(np.mean([r["time"].get("tuning_s", 0.0) for r in sel])),
         }
     doc = {"ckpt": args.ckpt, "settings": {k: v for k, v in vars(args).items() if k not in ("out", "figure")},
            "machine": {"cpu_threads": args.threads, "device": "cpu", "platform": platform.platform(),

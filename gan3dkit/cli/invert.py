@@ -44,6 +44,7 @@ def invert(
                                                "ko-latent`)."),
     outputs: str = typer.Option("views,video,mesh", help="Extra outputs: any of views, video, mesh ('' = none)."),
     mesh_res: int = typer.Option(64, min=16, help="Mesh grid resolution per axis."),
+    frames: int = typer.Option(24, min=2, help="Orbit video frames."),
     set_: list[str] = typer.Option([], "--set", help="Override a config value, e.g. --set tune.locality=true."),
     device: str = typer.Option("cpu", help="cpu | cuda."),
     resume: bool = typer.Option(True, "--resume/--restart", help="Skip items already done (their metrics.json "
@@ -84,7 +85,7 @@ def invert(
     if not source.exists():
         raise FileNotFoundError(f"input {source} not found")
     G, _ = load_generator(ckpt, device=device)
-    extras = Extras(vgg_weights=vgg_weights, outputs=wanted, mesh_resolution=mesh_res)
+    extras = Extras(vgg_weights=vgg_weights, outputs=wanted, mesh_resolution=mesh_res, video_frames=frames)
     if pose_encoder is not None or latent_encoder is not None:
         from ..encoders.ko import load_ko_encoder
 

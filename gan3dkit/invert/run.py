@@ -54,7 +54,7 @@ class Extras:
 
 
 def _target(image: np.ndarray, device: torch.device) -> torch.Tensor:  # [H, W, 3] uint8 -> [1, 3, H, W] [-1, 1]
-    return torch.from_numpy(image).to(device).permute(2, 0, 1)[None].float() / 127.5 - 1
+    return torch.from_numpy(np.array(image)).to(device).permute(2, 0, 1)[None].float() / 127.5 - 1
 
 
 def invert(G: nn.Module, item: InvertItem, cfg: InvertConfig, extras: Extras | None = None,
@@ -66,7 +66,10 @@ def invert(G: nn.Module, item: InvertItem, cfg: InvertConfig, extras: Extras | N
     device = next(G.parameters()).device
     target = _target(item.image, device)
     notes: list[str] = []
-    cam0 = torch.from_numpy(item.camera).to(device)[None] if item.camera is not None else camera_labels(G, [0.0], 0.0, device)
+    if item.camera is not None:
+        cam0 = torch.from_numpy(np.array(item.camera)).to(device)[None]
+    else:
+        cam0 = camera_labels(G, [0.0], 0.0, device)
     if item.camera is None:
         notes.append("no camera given: started from the generator's frontal camera")
     timing: dict[str, float] = {}

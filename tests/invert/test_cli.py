@@ -15,7 +15,8 @@ from gan3dkit.invert import load_delta
 from .conftest import render_target
 
 runner = CliRunner()
-FAST = ["--steps", "6", "--tune-steps", "2", "--mesh-res", "16", "--set", "projector.w_avg_samples=32"]
+FAST = ["--steps", "4", "--tune-steps", "2", "--mesh-res", "16", "--frames", "4", "--set",
+        "projector.w_avg_samples=16"]
 
 
 def _crop(G, tmp_path, name="face", yaw=0.2):
