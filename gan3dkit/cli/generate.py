@@ -20,6 +20,11 @@ def generate(
     pitch: float = typer.Option(-0.2, callback=number_option(ge=-1.57, le=1.57),
                                 help="View pitch in radians (EG3D gen_samples: -0.2)."),
     nrr: int | None = typer.Option(None, min=8, max=1024, help="Neural rendering resolution (default: the trained one)."),
+    pose: str = typer.Option("frontal", help="Centre of each seed's views: frontal, learned (the pose G itself picks "
+                             "for the seed: pof3d, hyperpose+pof3d) or prior (a draw from the training prior)."),
+    pose_histogram: bool = typer.Option(False, help="Also plot pose_histogram.png: G's learned yaw/pitch "
+                                        "distribution against the training prior and, with --data, the dataset's."),
+    data: Path | None = typer.Option(None, help="Dataset whose camera labels the pose histogram shows."),
     video: bool = typer.Option(False, help="Also render an orbit video per seed (GIF; MP4 with imageio-ffmpeg)."),
     frames: int = typer.Option(60, min=1, help="Video frames."),
     mesh: bool = typer.Option(False, help="Also extract a mesh per seed (.ply, marching cubes on sigma)."),
@@ -31,9 +36,14 @@ def generate(
     """Render seeds from three yaws with depth maps (EG3D's gen_samples views), plus optional videos and meshes.
 
     Example: gan3dkit generate --ckpt runs/heads/checkpoint.safetensors --seeds 0-3 --out gen --video --mesh
+
+    Example: gan3dkit generate --ckpt runs/pof3d/checkpoint.safetensors --pose learned --pose-histogram --data heads.lmdb
     """
+    from ..generate.poses import histogram_series, seed_pose_centers
+    from ..generate.poses import pose_histogram as plot_pose_histogram
     from ..generate import extract_mesh, load_generator, parse_seeds, render_video, render_views, write_ply
     from ..train.checkpoint import read_header
+    from ..cameras.priors import PosePrior
     from ..utils.files import atomic_save_png
 
     from ..utils.device import resolve_device
@@ -58,8 +68,14 @@ def generate(
     nrr = nrr or trained_nrr
     out.mkdir(parents=True, exist_ok=True)
     written: dict[str, list] = {"views": [], "videos": [], "meshes": []}
-    grid, _ = render_views(G, seed_list, yaws=yaw_list, pitch=pitch, psi=trunc, nrr=nrr)
+    header = read_header(ckpt)
+    prior = (header.get("extra") or {}).get("pose_prior")
+    centers = seed_pose_centers(G, seed_list, pose, PosePrior.from_dict(prior) if prior else None)
+    grid, _ = render_views(G, seed_list, yaws=yaw_list, pitch=pitch, psi=trunc, nrr=nrr, centers=centers)
     written["views"].append(str(atomic_save_png(out / "views.png", grid)))
+    if pose_histogram:
+        series = histogram_series(G, prior, data)
+        written["pose_histogram"] = [str(plot_pose_histogram(out / "pose_histogram.png", series))]
     if video or mesh:
         with progress_bar("videos/meshes", total=len(seed_list), json_mode=json_out) as update:
             for i, seed in enumerate(seed_list):
@@ -76,8 +92,8 @@ def generate(
         return
     c = console()
     c.print(f"views (rows: seeds; yaws {', '.join(f'{y:+g}' for y in yaw_list)}, then depth): {written['views'][0]}")
-    for key in ("videos", "meshes"):
-        if written[key]:
+    for key in ("videos", "meshes", "pose_histogram"):
+        if written.get(key):
             c.print(f"{key}: " + ", ".join(written[key]), soft_wrap=True)
     if written.get("mesh_levels"):
         c.print("mesh levels used: " + ", ".join(f"{v:.3g}" for v in written["mesh_levels"]))

@@ -27,6 +27,11 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
+def seed_latent(G: torch.nn.Module, seed: int) -> torch.Tensor:  # -> [1, z_dim]
+    """z of a seed, as EG3D's gen_samples draws it (numpy RandomState(seed).randn)."""
+    return torch.from_numpy(np.random.RandomState(seed).randn(1, G.z_dim)).float()
+
+
 def camera_labels(G: torch.nn.Module, yaws: list[float], pitch: float, device: torch.device) -> torch.Tensor:
     """[V, 25] labels at EG3D angles (pi/2 + yaw, pi/2 + pitch) around the generator's pivot and radius."""
     r = G.config.rendering
@@ -44,17 +49,23 @@ def render_views(
     pitch: float = -0.2,
     psi: float = 1.0,
     nrr: int | None = None,
+    centers: list[tuple[float, float]] | None = None,
 ) -> tuple[np.ndarray, list[dict[str, np.ndarray]]]:
     """Render every seed at each yaw (EG3D gen_samples: yaw +-0.4, pitch -0.2, frontal conditioning camera).
 
+    `centers` gives each seed's own (yaw, pitch) offsets from frontal, added to `yaws` and `pitch` (e.g. the pose a
+    learned-pose generator picks for it, `generate.poses.seed_pose_centers`); None = frontal for every seed.
     Returns a grid (one row per seed: the RGB views, then their depth maps, near = bright) and per-seed arrays.
     """
     device = next(G.parameters()).device
     cams = camera_labels(G, list(yaws), pitch, device)
     cond = camera_labels(G, [0.0], 0.0, device)
     rows, per_seed = [], []
-    for seed in seeds:
-        z = torch.from_numpy(np.random.RandomState(seed).randn(1, G.z_dim)).float().to(device)
+    for i, seed in enumerate(seeds):
+        if centers is not None:
+            cy, cp = centers[i]
+            cams = camera_labels(G, [cy + y for y in yaws], cp + pitch, device)
+        z = seed_latent(G, seed).to(device)
         ws = G.mapping(z, cond, truncation_psi=psi)
         out = G.synthesis(ws.expand(len(yaws), -1, -1), cams, neural_rendering_resolution=nrr)
         rgb = ((out["image"].clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()

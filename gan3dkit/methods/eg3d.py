@@ -11,6 +11,10 @@ from ..ops import filter2d
 from .schedule import blur_sigma, gaussian_blur_kernel, gpc_swap_prob, neural_rendering_resolution
 
 
+#: What of G's output D's phase keeps (detached): the images, and the camera, pose and ws of learned-pose methods.
+_FAKE_KEYS = ("image", "image_raw", "camera", "pose", "ws")
+
+
 @dataclass
 class LossConfig:
     """EG3D loss settings (EG3D passes these, the NRR fade included, as loss arguments)."""
@@ -172,7 +176,7 @@ class EG3DLoss:
         elif phase == "Dmain":
             gen = self.run_G(gen_z, gen_c, st, update_emas=True)
             gen_logits, aux, aux_stats = self.fake_terms(
-                {k: v.detach() for k, v in gen.items() if k in ("image", "image_raw")}, gen_c, st, "D", True
+                {k: v.detach() for k, v in gen.items() if k in _FAKE_KEYS}, gen_c, st, "D", True
             )
             loss_gen = F.softplus(gen_logits)
             (loss_gen.mean() if aux is None else loss_gen.mean() + aux).mul(gain).backward()

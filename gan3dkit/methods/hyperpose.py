@@ -140,6 +140,8 @@ class HyperPoseLoss(PoseFreeLoss):
     def fake_terms(
         self, gen: dict[str, torch.Tensor], c: torch.Tensor, st: StepState, phase: str, update_emas: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor | None, dict[str, float]]:
+        if "camera" in gen:  # learned poses (hyperpose+pof3d): the cameras G actually rendered at
+            c = gen["camera"].detach()
         scene, flip = self._layout(len(c), c.device)
         if bool(flip.any()):
             f = flip[:, None, None, None]

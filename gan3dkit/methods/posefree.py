@@ -101,13 +101,15 @@ class PoseFreeLoss(EG3DLoss):
     """EG3D's objective with an unconditional D whose pose head is trained (and read by G) on fakes only."""
 
     def __init__(self, G: torch.nn.Module, D: torch.nn.Module, cfg: Any, batch: int, method_cfg: Any,
-                 prior: PosePrior) -> None:
+                 prior: PosePrior | None) -> None:
         super().__init__(G, D, cfg, batch)
         self.method_cfg, self.prior = method_cfg, prior
 
     def fake_terms(
         self, gen: dict[str, torch.Tensor], c: torch.Tensor, st: StepState, phase: str, update_emas: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor | None, dict[str, float]]:
+        if "camera" in gen:  # a generator that chose its own cameras
+            c = gen["camera"].detach()
         logits, head = self.D(self.d_input(gen, st), None, with_head=True)
         aux, stats = self.aux_loss(head, c, phase)
         return logits, aux, stats

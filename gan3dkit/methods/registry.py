@@ -54,7 +54,12 @@ class MethodSpec:
     build: Callable[[BuildContext], MethodRuntime]
     needs_labels: bool = True
     """True: fake poses are drawn from the dataset's camera labels and D is pose-conditioned (EG3D). False: the
-    labels are never read in training; fake poses come from a prior and D takes no camera input."""
+    labels are never read in training (the trainer does not load them)."""
+    pose_source: str = "labels"
+    """Where fake poses come from: 'labels' (the dataset), 'prior' (a pose prior) or 'learned' (G's own pose
+    mapping, PoF3D)."""
+    d_c_dim: int = 25
+    """D's conditioning width: 25 (EG3D camera label), 0 (no camera input) or 2 (PoF3D: its own predicted pose)."""
     section: str | None = None
     """Name of the method's own TrainConfig section (e.g. 'hyperpose'), or None."""
     source: str = ""
@@ -84,6 +89,8 @@ METHODS: dict[str, MethodSpec] = {
             "EG3D† without poses: prior poses, unconditional D + a (pitch, yaw) regression branch on fakes",
             _lazy("posereg", "build_posereg"),
             needs_labels=False,
+            pose_source="prior",
+            d_c_dim=0,
             section="posereg",
             source="seed 000 (HyperPose supplement) §A",
         ),
@@ -92,8 +99,30 @@ METHODS: dict[str, MethodSpec] = {
             "HyperPose without poses: prior poses, D pose embedding trained by soft contrastive + non-match losses",
             _lazy("hyperpose", "build_hyperpose"),
             needs_labels=False,
+            pose_source="prior",
+            d_c_dim=0,
             section="hyperpose",
             source="seed 000 (HyperPose) §D, Table C",
+        ),
+        MethodSpec(
+            "pof3d",
+            "PoF3D without poses: G learns its camera from w, D conditioned on its own pose prediction",
+            _lazy("pof3d", "build_pof3d"),
+            needs_labels=False,
+            pose_source="learned",
+            d_c_dim=2,
+            section="pof3d",
+            source="seed 001 (PoF3D); VivianSZF/pof3d training/loss_pose.py, ffhq.sh",
+        ),
+        MethodSpec(
+            "hyperpose+pof3d",
+            "HyperPose's contrastive D with PoF3D's learned camera distribution driving the rendering poses",
+            _lazy("pof3d", "build_hyperpose_pof3d"),
+            needs_labels=False,
+            pose_source="learned",
+            d_c_dim=0,
+            section="hyperpose",
+            source="seed 000 §B.2 (HyperPose + PoF3D)",
         ),
     )
 }
@@ -103,6 +132,10 @@ def get_method(name: str) -> MethodSpec:
     if name not in METHODS:
         raise ValueError(f"unknown method {name!r}; available: {', '.join(METHODS)}")
     return METHODS[name]
+
+
+def learned_pose_methods() -> list[str]:
+    return [name for name, spec in METHODS.items() if spec.pose_source == "learned"]
 
 
 def pose_free_methods() -> list[str]:

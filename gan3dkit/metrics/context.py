@@ -58,8 +58,8 @@ class EvalOptions:
     """Neural rendering resolution; None = the one the checkpoint reached (header progress.nrr)."""
     poses: str = "auto"
     """dataset (EG3D: cameras drawn from the dataset labels) | prior (pose-free data: --prior's, else the prior the
-    checkpoint was trained with, else the dataset's) | auto (prior for checkpoints of pose-free methods, else
-    dataset)."""
+    checkpoint was trained with, else the dataset's) | learned (G's own pose mapping, PoF3D) | auto (learned for
+    learned-pose checkpoints, prior for the other pose-free ones, else dataset)."""
     prior: str | None = None
     mirror: bool = True
     """Real set (and the camera pool) includes mirrored copies, as EG3D's mirrored dataset zips do."""
@@ -112,6 +112,7 @@ class EvalContext:
         self.nrr: int | None = None
         self.ckpt_prior: dict[str, Any] | None = None
         """The pose prior a pose-free checkpoint was trained with (its header's extra.pose_prior)."""
+        learned = False
         if self.ckpt is not None:
             from ..generate.loading import load_generator
             from ..train.checkpoint import read_header
@@ -121,9 +122,11 @@ class EvalContext:
             trained = header.get("progress", {}).get("nrr") or self.train_cfg.loss.nrr_initial
             self.nrr = int(opts.nrr or trained)
             self.ckpt_prior = (header.get("extra") or {}).get("pose_prior")
-        if opts.poses not in ("auto", "dataset", "prior"):
-            raise ValueError(f"--poses must be auto, dataset or prior, got {opts.poses!r}")
-        self.poses = opts.poses if opts.poses != "auto" else ("prior" if self.ckpt_prior else "dataset")
+            learned = (header.get("extra") or {}).get("pose_source") == "learned"
+        if opts.poses not in ("auto", "dataset", "prior", "learned"):
+            raise ValueError(f"--poses must be auto, dataset, prior or learned, got {opts.poses!r}")
+        auto = "learned" if learned else ("prior" if self.ckpt_prior else "dataset")
+        self.poses = opts.poses if opts.poses != "auto" else auto
         """The pose source actually used (auto resolved)."""
 
     # ------------------------------------------------------------------------------------------ bookkeeping
@@ -175,6 +178,9 @@ class EvalContext:
         raise ValueError("the dataset meta has no pose_prior; pass --prior NAME")
 
     def cameras(self, n: int) -> Tensor:  # [n, 25]
+        if self.poses == "learned":
+            G = self.require_generator("poses 'learned'")
+            return self.memo(("cams", n), lambda: sampling.learned_poses(G, n, self.opts.seed))
         prior = self.pose_prior() if self.poses == "prior" else None
         return self.memo(("cams", n), lambda: sampling.draw_poses(self.poses, n, self.opts.seed, self.reader,
                                                                   self.opts.mirror, prior))
@@ -231,7 +237,8 @@ class EvalContext:
 
     def fakes_protocol(self) -> str:
         where = "dataset labels (with mirrors)" if self.poses == "dataset" and self.opts.mirror else (
-            "dataset labels" if self.poses == "dataset" else f"prior {self.pose_prior().name}")
+            "dataset labels" if self.poses == "dataset" else "G's learned pose mapping" if self.poses == "learned"
+            else f"prior {self.pose_prior().name}")
         return (f"fakes: z ~ N(0, I) (seed {self.opts.seed}), camera drawn from {where} for conditioning and "
                 f"rendering, psi {self.opts.psi}, NRR {self.nrr}, generator batch {self.opts.batch}")
 

@@ -81,6 +81,21 @@ def draw_poses(source: str, n: int, seed: int, reader: DatasetReader | None = No
     raise ValueError(f"poses must be 'dataset' or 'prior', got {source!r}")
 
 
+def learned_poses(G: torch.nn.Module, n: int, seed: int, batch: int = 64) -> Tensor:  # -> [n, 25]
+    """Cameras a learned-pose generator (PoF3D) picks for `latents(n, ..., seed)`: its pose mapping of the
+    untruncated w, so fake i is rendered where G itself would put it."""
+    if getattr(G, "pose_mapping", None) is None:
+        raise ValueError("poses 'learned' need a generator with a pose mapping (a pof3d checkpoint)")
+    device = next(G.parameters()).device
+    out = []
+    with torch.no_grad():
+        for start in range(0, n, batch):
+            z = latents(min(batch, n - start), G.z_dim, seed, start).to(device)
+            ws = G.mapping(z, torch.zeros(len(z), 25, device=device))
+            out.append(G.pose_mapping.cameras(G.pose_mapping(ws[:, 0])).float().cpu())
+    return torch.cat(out) if out else torch.zeros(0, 25)
+
+
 def latents(n: int, z_dim: int, seed: int, start: int = 0) -> Tensor:  # -> [n, z_dim]
     """z_i ~ N(0, I) from its own generator seeded by SeedSequence([seed, i]): any subset is reproducible."""
     rows = []

@@ -13,6 +13,7 @@ from gan3dkit.utils.config import to_dict as config_to_dict
 __all__ = [
     "DiscriminatorConfig",
     "GeneratorConfig",
+    "LearnedPoseConfig",
     "MappingConfig",
     "RenderingConfig",
     "SUPERRES_KINDS",
@@ -147,6 +148,26 @@ class SuperResConfig(_DictMixin):
 
 
 @dataclass
+class LearnedPoseConfig(_DictMixin):
+    """PoF3D's pose mapping (`MappingNetworkPose`, methods.md §1.3): (h, v) = (h_mean, v_mean) + MLP(untruncated w).
+
+    Two layers FC(w_dim, w_dim, lrelu) -> FC(w_dim, 2), both with lr multiplier 0.01 (`--lr_multiplier_pose`);
+    `linear = True` is PoF3D's `--linear_pose` (one FC). The camera is EG3D's LookAt pose at (h, v) on the sphere of
+    `rendering.avg_camera_radius` about the origin, aimed at `rendering.avg_camera_pivot`, with `rendering.focal`.
+    """
+
+    h_mean: float = 1.5707963267948966
+    """Mean azimuth added to the head's output (PoF3D: pi/2 for faces and cats, pi for cars)."""
+    v_mean: float = 1.5707963267948966
+    linear: bool = False
+    lr_multiplier: float = 0.01
+    clamp_h: tuple[float, float] | None = None
+    """Clamp of h (PoF3D cars: [0, 2 pi]); None = no clamp."""
+    clamp_v: tuple[float, float] | None = None
+    """Clamp of v (PoF3D cars: [0, pi]); None = no clamp."""
+
+
+@dataclass
 class GeneratorConfig(_DictMixin):
     """EG3D tri-plane generator: mapping + StyleGAN2 backbone -> tri-planes -> volume rendering -> super-resolution."""
 
@@ -174,6 +195,8 @@ class GeneratorConfig(_DictMixin):
     """Multiplier of the camera label fed to the mapping network (EG3D ``--c-scale``)."""
     c_gen_conditioning_zero: bool = False
     """Feed zeros instead of the camera label to the mapping network (EG3D: True unless ``--gen_pose_cond``)."""
+    learned_pose: LearnedPoseConfig | None = None
+    """PoF3D: the generator predicts its own camera from w (``pose_mapping``); None = cameras are inputs (EG3D)."""
 
     def __post_init__(self) -> None:
         self.validate()

@@ -59,6 +59,10 @@ class TriPlaneGenerator(nn.Module):
         self.superresolution = build_superresolution(
             cfg.superres, cfg.rendering.decoder_output_dim, cfg.img_resolution, cfg.mapping.w_dim
         )
+        if cfg.learned_pose is not None:  # PoF3D: the camera is a function of w
+            from .pose_heads import LearnedPose
+
+            self.pose_mapping = LearnedPose(cfg.mapping.w_dim, cfg.learned_pose, cfg.rendering)
         #: Current neural rendering resolution (the trainer fades it; a call may override it).
         self.neural_rendering_resolution = cfg.neural_rendering_resolution
         self._last_planes: Tensor | None = None

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Pose-free discriminators: EG3D's dual D without camera input, plus a pose head on its 4x4 features."""
+"""Pose heads: a D pose branch on the 4x4 features (EG3D†, HyperPose, PoF3D) and PoF3D's pose mapping of w."""
 
 from __future__ import annotations
 
@@ -11,7 +11,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .config import DiscriminatorConfig
+from gan3dkit.cameras.camera import Cameras
+from gan3dkit.cameras.samplers import lookat_cam2world
+from gan3dkit.render.volume import RenderingConfig
+
+from .config import DiscriminatorConfig, LearnedPoseConfig
 from .discriminator import DualDiscriminator
 from .layers import FullyConnectedLayer
 
@@ -47,15 +51,19 @@ class PoseHead(nn.Module):
 class PoseHeadDiscriminator(DualDiscriminator):
     """``D(img) -> logits [B, 1]`` or ``D(img, with_head=True) -> (logits, head [B, out_dim])``.
 
-    The logit branch is EG3D's dual discriminator with ``c_dim = 0`` (no pose input, seed 000 §A.1); the pose
-    branch shares the residual trunk and the epilogue's minibatch-std + conv, then has its own two FC layers, so
-    one forward pass serves both. Module names of the shared part are those of ``DualDiscriminator``.
+    The pose branch shares the residual trunk and the epilogue's minibatch-std + conv, then has its own two FC
+    layers, so one forward pass serves both. The logit branch never reads a camera label: with ``c_dim = 0`` it is
+    EG3D's dual D without pose input (seed 000 §A.1); with ``c_dim = out_dim`` it is PoF3D's pose-aware D,
+    conditioned on its own detached prediction (the pseudo label, methods.md §1.4). PoF3D runs D twice (predict,
+    then condition); the trunk is deterministic, so one pass gives the same values and gradients.
+    Module names of the shared part are those of ``DualDiscriminator``.
     """
 
     def __init__(self, config: DiscriminatorConfig, head: PoseHeadConfig) -> None:
-        if config.c_dim != 0:
+        if config.c_dim not in (0, head.out_dim):
             raise ValueError(
-                f"a pose-free discriminator takes no camera input: discriminator.c_dim must be 0, got {config.c_dim}"
+                f"a pose-head discriminator takes no camera input: discriminator.c_dim must be 0 (or {head.out_dim} "
+                f"to condition on its own prediction), got {config.c_dim}"
             )
         super().__init__(config)
         in_features = self.b4.fc.in_features
@@ -70,5 +78,36 @@ class PoseHeadDiscriminator(DualDiscriminator):
     ) -> Tensor | tuple[Tensor, Tensor]:
         del c, update_emas  # the camera label is never read
         feat = self.features(img)
-        logits = self.b4.head(feat, None)
-        return (logits, self.pose_head(feat)) if with_head else logits
+        head = self.pose_head(feat)
+        logits = self.b4.head(feat, self.camera_embedding(head.detach()) if self.c_dim > 0 else None)
+        return (logits, head) if with_head else logits
+
+
+class LearnedPose(nn.Module):
+    """PoF3D's pose mapping: ``w [B, w_dim] -> (h, v) [B, 2]``, and EG3D camera labels for those angles."""
+
+    def __init__(self, w_dim: int, cfg: LearnedPoseConfig, rendering: RenderingConfig) -> None:
+        super().__init__()
+        self.cfg = copy.deepcopy(cfg)
+        self.radius, self.pivot, self.focal = rendering.avg_camera_radius, rendering.avg_camera_pivot, rendering.focal
+        lr = cfg.lr_multiplier
+        if cfg.linear:
+            self.fc = FullyConnectedLayer(w_dim, 2, lr_multiplier=lr)
+        else:
+            self.fc0 = FullyConnectedLayer(w_dim, w_dim, activation="lrelu", lr_multiplier=lr)
+            self.fc1 = FullyConnectedLayer(w_dim, 2, lr_multiplier=lr)
+
+    def forward(self, w: Tensor) -> Tensor:  # [B, w_dim] (untruncated) -> [B, 2] = (h, v) radians
+        out = self.fc(w) if self.cfg.linear else self.fc1(self.fc0(w))
+        h = out[:, 0] + self.cfg.h_mean
+        v = out[:, 1] + self.cfg.v_mean
+        if self.cfg.clamp_h is not None:
+            h = h.clamp(*self.cfg.clamp_h)
+        if self.cfg.clamp_v is not None:
+            v = v.clamp(*self.cfg.clamp_v)
+        return torch.stack([h, v], dim=1)
+
+    def cameras(self, hv: Tensor) -> Tensor:  # [B, 2] -> [B, 25], differentiable in hv
+        """EG3D's LookAt camera at (h, v): theta = h, phi = arccos(1 - 2 v / pi) (`lookat_cam2world`)."""
+        c2w = lookat_cam2world(hv[:, 0], hv[:, 1], self.radius, self.pivot)
+        return Cameras.from_matrices(c2w, self.focal).to_label()

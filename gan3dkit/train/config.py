@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -9,7 +10,9 @@ from typing import Any
 from ..methods.eg3d import LossConfig
 from ..methods.hyperpose import HyperPoseConfig
 from ..methods.posefree import PoseConfig
+from ..methods.pof3d import PoF3DConfig
 from ..methods.posereg import PoseRegConfig
+from ..networks.config import LearnedPoseConfig
 from ..methods.registry import get_method
 from ..networks.config import DiscriminatorConfig, GeneratorConfig
 from ..networks.presets import get_preset as get_model_preset
@@ -84,7 +87,9 @@ class TrainConfig:
     posereg: PoseRegConfig = field(default_factory=PoseRegConfig)
     """Section of the eg3d-posereg method (EG3D†)."""
     hyperpose: HyperPoseConfig = field(default_factory=HyperPoseConfig)
-    """Section of the hyperpose method."""
+    """Section of the hyperpose and hyperpose+pof3d methods."""
+    pof3d: PoF3DConfig = field(default_factory=PoF3DConfig)
+    """Section of the pof3d method (the pose mapping itself is generator.learned_pose)."""
 
     def to_dict(self) -> dict:
         return to_dict(self)
@@ -101,13 +106,16 @@ class TrainConfig:
         but sampled with real cameras (or the reverse) renders off-distribution images.
         """
         spec = get_method(self.method)
-        if not spec.needs_labels and self.discriminator.c_dim != 0:
+        if self.discriminator.c_dim != spec.d_c_dim:
             raise ValueError(
-                f"method {self.method} trains a D without camera input: set discriminator.c_dim=0 "
-                "(train_preset(name, method) does)"
+                f"method {self.method} needs discriminator.c_dim={spec.d_c_dim}, got {self.discriminator.c_dim} "
+                "(train_preset(name, method) sets it; --set discriminator.c_dim=...)"
             )
-        if spec.needs_labels and self.discriminator.c_dim == 0:
-            raise ValueError(f"method {self.method} conditions D on the camera: discriminator.c_dim must be 25")
+        if (spec.pose_source == "learned") != (self.generator.learned_pose is not None):
+            raise ValueError(
+                f"method {self.method} {'needs' if spec.pose_source == 'learned' else 'has no use for'} "
+                "generator.learned_pose (train_preset(name, method) sets it)"
+            )
         if self.generator.c_gen_conditioning_zero == self.loss.gen_pose_cond:
             raise ValueError(
                 f"loss.gen_pose_cond={self.loss.gen_pose_cond} needs "
@@ -266,7 +274,15 @@ def train_preset(name: str, method: str = "eg3d") -> TrainConfig:
     if name not in TRAIN_PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose one of: {', '.join(TRAIN_PRESETS)}")
     cfg = TRAIN_PRESETS[name]()
-    cfg.method = get_method(method).name
-    if not get_method(method).needs_labels:
-        cfg.discriminator.c_dim = 0
+    spec = get_method(method)
+    cfg.method = spec.name
+    cfg.discriminator.c_dim = spec.d_c_dim
+    if spec.pose_source == "learned":
+        cfg.generator.learned_pose = LearnedPoseConfig()  # PoF3D ffhq.sh / cat.sh: h_mean pi/2, no clamp
+        if spec.name == "pof3d" and cfg.generator.rendering.white_back:  # ShapeNet-like objects (shapenet_cars.sh)
+            cfg.generator.learned_pose = LearnedPoseConfig(h_mean=math.pi, clamp_h=(0.0, 2 * math.pi),
+                                                           clamp_v=(0.0, math.pi))
+            cfg.pof3d = PoF3DConfig(dis_cam_weight=2.0, pose_gd_weight=2.0, flip_type="flip_both_shapenet")
+        cfg.loss.gen_pose_cond = False
+        cfg.generator.c_gen_conditioning_zero = True
     return cfg

@@ -115,7 +115,7 @@ def _build_runtime(
         )
         disc_cfg = dataclasses.replace(disc_cfg, num_fp16_res=0)
     spec = get_method(cfg.method)
-    prior = None if spec.needs_labels else resolve_prior(cfg.pose, dataset_prior)
+    prior = resolve_prior(cfg.pose, dataset_prior) if spec.pose_source == "prior" else None
     section = getattr(cfg, spec.section) if spec.section else None
     ctx = BuildContext(gen_cfg, disc_cfg, cfg.loss, section, cfg.optim.batch, cams, prior, dev)
     return spec.build(ctx)
@@ -339,7 +339,8 @@ class _Trainer:
     def _checkpoint_extra(self) -> dict[str, Any]:
         """What samplers need beyond the config: the method and the resolved pose prior of pose-free runs."""
         prior = self.runtime.pose_prior
-        return {"method": self.cfg.method, "pose_prior": None if prior is None else prior.to_dict()}
+        return {"method": self.cfg.method, "pose_source": get_method(self.cfg.method).pose_source,
+                "pose_prior": None if prior is None else prior.to_dict()}
 
     def _snapshot(self, record: dict[str, Any]) -> None:
         """Sample grids + checkpoint (main process); every process contributes its RNG state."""

@@ -13,7 +13,7 @@ from gan3dkit.data.reader import DatasetReader, LMDBDataset
 from gan3dkit.train.checkpoint import load_tensors, read_header
 from gan3dkit.train.loop import train
 
-POSE_FREE = ["eg3d-posereg", "hyperpose"]
+POSE_FREE = ["eg3d-posereg", "hyperpose", "pof3d", "hyperpose+pof3d"]
 CHEAP = [
     "--set", "run.workers=0", "--set", "run.cpu_threads=1", "--set", "run.tick_kimg=0.004",
     "--set", "run.grid_size=4", "--set", "optim.g_reg_interval=2", "--set", "optim.d_reg_interval=3",
@@ -62,13 +62,27 @@ def test_pose_free_cli_train_resume_generate_evaluate(method, prior_heads, tmp_p
         assert torch.equal(a[k], b[k]), k
     header = read_header(out / "checkpoint.safetensors")
     cfg = json.loads((out / "config.json").read_text())
-    assert header["extra"]["method"] == method and header["extra"]["pose_prior"]["name"] == "synthetic_heads"
-    assert cfg["method"] == method and cfg["discriminator"]["c_dim"] == 0 and "hyperpose" in cfg and "pose" in cfg
-    # generate renders the pose-free model; evaluate draws fakes from the prior it was trained with
-    res = run.invoke(app, ["generate", "--ckpt", str(out / "checkpoint.safetensors"), "--seeds", "0-1",
-                           "--out", str(tmp_path / "gen")])
+    learned = method in ("pof3d", "hyperpose+pof3d")
+    assert header["extra"]["method"] == method
+    assert header["extra"]["pose_source"] == ("learned" if learned else "prior")
+    if not learned:
+        assert header["extra"]["pose_prior"]["name"] == "synthetic_heads"
+    assert cfg["method"] == method and cfg["discriminator"]["c_dim"] == (2 if method == "pof3d" else 0)
+    assert "hyperpose" in cfg and "pose" in cfg and "pof3d" in cfg
+    # generate renders the pose-free model (learned-pose models at their own pose, with the pose histogram)
+    gen_args = ["generate", "--ckpt", str(out / "checkpoint.safetensors"), "--seeds", "0-1", "--out",
+                str(tmp_path / "gen"), "--pose", "learned" if learned else "prior", "--pose-histogram",
+                "--data", str(prior_heads)]
+    res = run.invoke(app, gen_args)
     assert res.exit_code == 0, res.output
-    assert list((tmp_path / "gen").glob("*.png"))
+    assert (tmp_path / "gen" / "views.png").exists() and (tmp_path / "gen" / "pose_histogram.png").exists()
+    if learned:  # evaluate renders a learned-pose model's fakes where G itself puts them
+        from gan3dkit.metrics.context import EvalContext, EvalOptions
+        from gan3dkit.metrics.sampling import learned_poses
+
+        ctx = EvalContext(EvalOptions(), prior_heads, out / "checkpoint.safetensors")
+        assert ctx.poses == "learned"
+        assert torch.equal(ctx.cameras(4), learned_poses(ctx.G, 4, seed=0))
     res = run.invoke(app, ["evaluate", "--ckpt", str(out / "checkpoint.safetensors"), "--data", str(prior_heads),
                            "--metrics", "nfs", "--num", "4", "--no-record", "--json"])
     assert res.exit_code == 0, res.output

@@ -1,0 +1,183 @@
+"""PoF3D (`pof3d`): the generator learns its own pose distribution from w; a pose-aware D (seed 001, methods.md §1).
+
+Mechanics follow the public code (VivianSZF/pof3d @6666513, `training/loss_pose.py`, `training/networks_stylegan2.py`
+`MappingNetworkPose`, `training/dual_discriminator.py`) with the FFHQ script (`ffhq.sh`) values as defaults:
+- G's camera is (h, v) = (pi/2, pi/2) + MLP(untruncated w), lr multiplier 0.01 (`LearnedPoseConfig`); the real
+  images' labels are never read and the mapping is not camera-conditioned (PoF3D asserts GPC swapping is off).
+- D has a camera head on its 4x4 features and is conditioned on its own detached prediction (c_dim 2).
+- Gmain: softplus(-D(G(z))) + softplus(-D(G(z) at the flipped camera)) [`flip_to_dis`] +
+  pose_gd_weight * MSE(pose_G(w.detach()), D_cam(G(z)).detach()) [only the pose mapping learns from it].
+- Dmain: dis_cam_weight * MSE(D_cam(G(z)), pose_G(z).detach()) [G supervises D's camera head] +
+  flip_to_disd_weight * (softplus(D(G(z))) + softplus(D(G(z) at the flipped camera))) + softplus(-D(x)).
+- The flip ("symmetry", `flip_type = flip_both`): per batch, with probability 1/2 the yaw mirror of cam2world
+  (negate entries [2,0], [0,1], [0,2], [0,3]), else the pitch mirror ([2,1], [0,1], [1,0], [1,2], [1,3]), applied to
+  the camera outside synthesis so the minibatch-std layer never mixes flipped and unflipped images.
+Differences, on purpose: one G render serves D's camera loss and D's fake loss (PoF3D renders twice, with the same
+w and camera, differing only in rendering noise), and G's pose-consistency term reuses Gmain's render (PoF3D renders
+again from the detached w: the same image). PoF3D's bugs listed in methods.md §1.5 are not reproduced; GeoD is off.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+
+from ..networks import TriPlaneGenerator
+from ..networks.pose_heads import PoseHeadConfig, PoseHeadDiscriminator
+from .eg3d import EG3DLoss, StepState
+from .hyperpose import HyperPoseLoss
+from .registry import BuildContext
+
+_YAW_FLIP = ((2, 0), (0, 1), (0, 2), (0, 3))
+_PITCH_FLIP = ((2, 1), (0, 1), (1, 0), (1, 2), (1, 3))
+_YAW_FLIP_SHAPENET = ((0, 0), (2, 1), (2, 2), (2, 3))
+
+
+@dataclass
+class PoF3DConfig:
+    """PoF3D's weights (ffhq.sh: dis_cam_weight 2, pose_gd_weight 1; cat.sh: 10 / 10; shapenet_cars.sh: 2 / 2)."""
+
+    dis_cam_weight: float = 2.0
+    """Weight of D's camera-head loss MSE(D_cam(G(z)), pose_G(z).detach()) in Dmain (`--dis_cam_weight`)."""
+    pose_gd_weight: float = 1.0
+    """Weight of G's pose-consistency loss MSE(pose_G(w.detach()), D_cam(G(z)).detach()) in Gmain."""
+    flip_to_dis: bool = True
+    """Also show D a render at the flipped camera in Gmain and Dmain (the symmetry term)."""
+    flip_to_disd_weight: float = 1.0
+    """Weight of both fake terms in Dmain when flipping (`--flip_to_disd_weight`; scripts: 1)."""
+    flip_type: Literal["flip_both", "flip_both_shapenet"] = "flip_both"
+    """Mirror sets of cam2world entries: faces/cats (`flip_both`) or ShapeNet cars (`flip_both_shapenet`)."""
+    head_hidden: int | None = None
+    """Hidden width of D's camera head; None = half of D's 4x4 feature width (PoF3D: 8192 -> 4096 -> 2)."""
+
+
+def flip_cameras(c: torch.Tensor, kind: Literal["yaw", "pitch"], flip_type: str = "flip_both") -> torch.Tensor:
+    """PoF3D's camera mirror: negate a fixed set of cam2world entries of c [B, 25] (intrinsics unchanged)."""
+    entries = _PITCH_FLIP if kind == "pitch" else (_YAW_FLIP_SHAPENET if flip_type == "flip_both_shapenet"
+                                                   else _YAW_FLIP)
+    sign = torch.ones(4, 4, dtype=c.dtype, device=c.device)
+    for i, j in entries:
+        sign[i, j] = -1.0
+    return torch.cat([(c[:, :16].reshape(-1, 4, 4) * sign).reshape(-1, 16), c[:, 16:]], dim=1)
+
+
+class LearnedPoseMixin:
+    """run_G with the generator's own camera: c = pose_mapping(w) (for PoF3D and its compositions)."""
+
+    G: TriPlaneGenerator
+
+    def learned_layout(self, cam: torch.Tensor) -> torch.Tensor:
+        """Hook: rearrange the learned cameras of a batch ([B, 25]); identity here."""
+        return cam
+
+    def run_G(self, z: torch.Tensor, c: torch.Tensor, st: StepState, update_emas: bool = False
+              ) -> dict[str, torch.Tensor]:
+        ws = self.G.mapping(z, torch.zeros_like(c), update_emas=update_emas)
+        pose = self.G.pose_mapping(ws[:, 0])  # from the untruncated w
+        cam = self.learned_layout(self.G.pose_mapping.cameras(pose))
+        out = self.G.synthesis(ws, cam, neural_rendering_resolution=st.nrr, update_emas=update_emas)
+        return {**out, "ws": ws, "camera": cam, "pose": pose}
+
+
+class PoF3DLoss(LearnedPoseMixin, EG3DLoss):
+    def __init__(self, G: torch.nn.Module, D: torch.nn.Module, cfg, batch: int, method_cfg: PoF3DConfig) -> None:
+        super().__init__(G, D, cfg, batch)
+        self.method_cfg = method_cfg
+
+    def _flip_kind(self) -> str:
+        return "yaw" if bool(torch.rand([]) < 0.5) else "pitch"
+
+    def fake_terms(
+        self, gen: dict[str, torch.Tensor], c: torch.Tensor, st: StepState, phase: str, update_emas: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor | None, dict[str, float]]:
+        mc = self.method_cfg
+        logits, pred = self.D(self.d_input(gen, st), None, with_head=True)
+        stats: dict[str, float] = {}
+        sign = -1.0 if phase == "G" else 1.0  # G: softplus(-logits); D: softplus(logits)
+        aux = logits.new_zeros(())
+        if phase == "G":
+            pose_w = self.G.pose_mapping(gen["ws"][:, 0].detach())
+            gd = F.mse_loss(pose_w, pred.detach())
+            aux = aux + mc.pose_gd_weight * gd
+            stats["Loss/G/pose_gd"] = gd.item()
+        else:
+            cam_loss = F.mse_loss(pred, gen["pose"].detach())
+            aux = aux + mc.dis_cam_weight * cam_loss + (mc.flip_to_disd_weight - 1) * F.softplus(logits).mean()
+            stats["Loss/D/cam"] = cam_loss.item()
+        if mc.flip_to_dis:
+            cam_f = flip_cameras(gen["camera"], self._flip_kind(), mc.flip_type)
+            flip = self.G.synthesis(gen["ws"], cam_f, neural_rendering_resolution=st.nrr, update_emas=update_emas)
+            if phase == "D":
+                flip = {k: flip[k].detach() for k in ("image", "image_raw")}
+            logits_f = self.D(self.d_input(flip, st), None)
+            weight = 1.0 if phase == "G" else mc.flip_to_disd_weight
+            flip_loss = F.softplus(sign * logits_f).mean()
+            aux = aux + weight * flip_loss
+            stats[f"Loss/{phase}/flip"] = flip_loss.item()
+        p = gen["pose"].detach()
+        stats.update({"Pose/learned_h_mean": p[:, 0].mean().item(), "Pose/learned_v_mean": p[:, 1].mean().item(),
+                      "Pose/learned_h_std": p[:, 0].std().item() if len(p) > 1 else 0.0})
+        return logits, aux, stats
+
+
+class HyperPosePoF3DLoss(LearnedPoseMixin, HyperPoseLoss):
+    """HyperPose's contrastive D and losses, with PoF3D's learned camera distribution driving the rendering poses
+    (seed 000 §B.2, Fig. Cb). The pose mapping learns through the rendering (the camera is differentiable); there is
+    no D camera head, so PoF3D's G<->D pose terms do not apply. In the twin layout the second render of scene k
+    uses scene k-1's learned camera."""
+
+    def learned_layout(self, cam: torch.Tensor) -> torch.Tensor:
+        if not self._twin(len(cam)):
+            return cam
+        h = len(cam) // 2
+        return torch.cat([cam[:h], torch.roll(cam[:h], 1, 0)])
+
+
+@dataclass
+class LearnedPoseRuntime:
+    """Runtime of the learned-pose methods; `fake_cameras` are placeholders (the loss uses G's own cameras)."""
+
+    G: torch.nn.Module
+    D: torch.nn.Module
+    loss: EG3DLoss
+    pose_prior: None = None
+
+    def _frontal(self, n: int) -> torch.Tensor:
+        hv = torch.full((n, 2), math.pi / 2)
+        return self.G.pose_mapping.cameras(hv).float()
+
+    def fake_cameras(self, n: int) -> torch.Tensor:
+        return self._frontal(n)
+
+    def grid_cameras(self, n: int, generator: torch.Generator) -> torch.Tensor:
+        return self._frontal(n)
+
+
+def _check_generator(ctx: BuildContext) -> None:
+    if ctx.generator.learned_pose is None:
+        raise ValueError("this method needs generator.learned_pose (train_preset(name, method) sets it)")
+    if ctx.loss.gen_pose_cond:
+        raise ValueError("PoF3D's mapping is not camera-conditioned: set loss.gen_pose_cond=false")
+
+
+def build_pof3d(ctx: BuildContext) -> LearnedPoseRuntime:
+    _check_generator(ctx)
+    cfg: PoF3DConfig = ctx.method_cfg
+    G = TriPlaneGenerator(ctx.generator).to(ctx.device)
+    D = PoseHeadDiscriminator(ctx.discriminator, PoseHeadConfig(out_dim=2, hidden_dim=cfg.head_hidden)).to(ctx.device)
+    return LearnedPoseRuntime(G, D, PoF3DLoss(G, D, ctx.loss, ctx.batch, cfg))
+
+
+def build_hyperpose_pof3d(ctx: BuildContext) -> LearnedPoseRuntime:
+    _check_generator(ctx)
+    hp = ctx.method_cfg
+    G = TriPlaneGenerator(ctx.generator).to(ctx.device)
+    head = PoseHeadConfig(out_dim=hp.embed_dim, hidden_dim=hp.head_hidden, normalize=True)
+    D = PoseHeadDiscriminator(ctx.discriminator, head).to(ctx.device)
+    loss = HyperPosePoF3DLoss(G, D, ctx.loss, ctx.batch, hp, None)  # no prior: the poses come from G
+    return LearnedPoseRuntime(G, D, loss)
+
