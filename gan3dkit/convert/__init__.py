@@ -2,7 +2,8 @@
 
 from .eg3d import ArchitectureMismatch, Converted, build_modules, convert_eg3d_pickle, convert_state_dict
 from .source_audit import audit_module_source
-from .unpickler import CorruptPickle, PersistentRecord, RefusedPickle, SafeUnpickler, read_pickle, read_torch_file
+from .torchfile import read_legacy_torch, read_torch_file
+from .unpickler import CorruptPickle, PersistentRecord, RefusedPickle, SafeUnpickler, read_pickle
 from .writer import write_converted
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "build_modules",
     "convert_eg3d_pickle",
     "convert_state_dict",
+    "read_legacy_torch",
     "read_pickle",
     "read_torch_file",
     "write_converted",

@@ -15,7 +15,8 @@ from ..networks.presets import FFHQ_FOCAL, SHAPENET_FOCAL
 from ..train.config import TRAIN_PRESETS, TrainConfig, train_preset
 from ..utils.errors import DataError
 from .source_audit import audit_module_source
-from .unpickler import ModuleTree, PersistentRecord, RefusedPickle, module_state, read_pickle, read_torch_file
+from .torchfile import ModuleTree, module_state, read_torch_file
+from .unpickler import PersistentRecord, RefusedPickle, read_pickle
 
 #: Persistent classes of EG3D's network modules that the converter knows (all others are refused by name).
 EG3D_RECORD_CLASSES = frozenset(

@@ -34,13 +34,16 @@ def render(G: torch.nn.Module, ws: torch.Tensor, cams: torch.Tensor, nrr: int | 
     return G.synthesis(wsv, cams, neural_rendering_resolution=nrr, noise_mode="const", deterministic_render=True)
 
 
-def label_rows(grid: np.ndarray, labels: list[str], row_h: int, width: int = 110) -> np.ndarray:
-    """Add a white left margin with one text label per row (PIL's default font)."""
-    img = Image.new("RGB", (grid.shape[1] + width, grid.shape[0]), "white")
-    img.paste(Image.fromarray(grid), (width, 0))
+def label_rows(grid: np.ndarray, labels: list[str], row_h: int, width: int = 110, title: str = "") -> np.ndarray:
+    """Add a white left margin with one text label per row, and an optional title line (PIL's default font)."""
+    top = 14 if title else 0
+    img = Image.new("RGB", (grid.shape[1] + width, grid.shape[0] + top), "white")
+    img.paste(Image.fromarray(grid), (width, top))
     draw = ImageDraw.Draw(img)
+    if title:
+        draw.text((4, 1), title, fill=(0, 0, 0))
     for i, text in enumerate(labels):
-        draw.text((4, PAD + i * (row_h + PAD) + row_h // 2 - 6), text, fill=(0, 0, 0))
+        draw.text((4, top + PAD + i * (row_h + PAD) + row_h // 2 - 6), text, fill=(0, 0, 0))
     return np.asarray(img)
 
 
@@ -58,7 +61,7 @@ def edit_grid(G: torch.nn.Module, ws: torch.Tensor, gs: GanSpace, edits: list[Ed
     base_planes = None
     if delta_planes is not None:
         base_planes = triplane_offset_edit(G, ws, ws, delta_planes)
-    variants = [("original" if delta_planes is None else "original+ΔT", ws, base_planes)]
+    variants = [("original" if delta_planes is None else "original+dT", ws, base_planes)]
     for e in edits:
         ws_e = apply_edit(ws, gs, e)
         planes = triplane_offset_edit(G, ws, ws_e, delta_planes) if delta_planes is not None else None
@@ -75,7 +78,8 @@ def edit_grid(G: torch.nn.Module, ws: torch.Tensor, gs: GanSpace, edits: list[Ed
         rows += list(rgb) + [depth_to_rgb(d, lo=lo, hi=hi) for d in dep]
         renders[label] = out["image"]
     grid = make_grid(rows, 2 * len(yaws), pad=PAD)
-    return label_rows(grid, [v[0] for v in variants], rows[0].shape[0]), renders
+    title = "views at yaw " + ", ".join(f"{y:+g}" for y in yaws) + f" rad, pitch {pitch:+g}; then their depth"
+    return label_rows(grid, [v[0] for v in variants], rows[0].shape[0], title=title), renders
 
 
 @torch.no_grad()
@@ -95,7 +99,8 @@ def component_sheet(G: torch.nn.Module, ws_list: list[torch.Tensor], gs: GanSpac
         if progress is not None:
             progress(k + 1, top)
     grid = make_grid(tiles, 3 * len(ws_list), pad=PAD)
-    return label_rows(grid, labels, tiles[0].shape[0])
+    title = f"component (variance share) | per latent: -{sigma:g} sd, 0, +{sigma:g} sd (additive, all layers)"
+    return label_rows(grid, labels, tiles[0].shape[0], title=title)
 
 
 @torch.no_grad()

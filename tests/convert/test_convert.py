@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import copy
 import json
 import os
 import pickle
@@ -23,8 +24,10 @@ from gan3dkit.convert import (
 )
 from gan3dkit.generate import load_generator
 from gan3dkit.generate.views import camera_labels
-from gan3dkit.train.checkpoint import read_header
-from gan3dkit.train.config import train_preset
+from gan3dkit.networks import DualDiscriminator, TriPlaneGenerator
+from gan3dkit.train.checkpoint import load_checkpoint, read_header
+from gan3dkit.train.config import TrainConfig, train_preset
+from gan3dkit.train.loop import _check_resume, _make_phases
 
 from .eg3d_format import Record, fake_modules, snapshot_bytes
 
@@ -149,6 +152,7 @@ def test_state_dict_zip_converts_and_refuses(tiny_nets, tmp_path):
 
 
 def test_cli_convert_generate_and_resume(tiny_nets, snapshot_pkl, tmp_path):
+    """CLI convert -> generate; a malicious file via the CLI; the checkpoint passes train --resume's setup."""
     runner = CliRunner()
     out = tmp_path / "m.safetensors"
     res = runner.invoke(app, ["convert", "eg3d-pkl", str(snapshot_pkl), "--out", str(out), "--json"])
@@ -164,16 +168,15 @@ def test_cli_convert_generate_and_resume(tiny_nets, snapshot_pkl, tmp_path):
     res = runner.invoke(app, ["convert", "eg3d-pkl", str(evil), "--out", str(tmp_path / "e.safetensors")])
     assert res.exit_code == 1 and "refused" in res.output and "Traceback" not in res.output
     assert not marker.exists() and not (tmp_path / "e.safetensors").exists()
-    # train --resume: weights only, optimiser fresh
-    data = tmp_path / "heads.lmdb"
-    res = runner.invoke(app, ["prepare", "synthetic", "--num", "8", "--resolution", "64", "--out", str(data)])
-    assert res.exit_code == 0, res.output
-    run = tmp_path / "run"
-    run.mkdir()
-    (run / "checkpoint.safetensors").write_bytes(out.read_bytes())
-    args = ["train", "--config", str(tmp_path / "m.config.json"), "--data", str(data), "--out", str(run),
-            "--max-steps", "1", "--device", "cpu", "--set", "run.workers=0", "--set", "run.snapshot_ticks=1",
-            "--set", "run.grid_size=4", "--json"]  # fmt: skip
-    res = runner.invoke(app, args)
-    assert res.exit_code == 0, res.output
-    assert read_header(run / "checkpoint.safetensors")["progress"]["step"] == 1
+    # train --resume: what the trainer does at setup (same config check, strict load of G/D/G_ema + both Adams)
+    cfg = TrainConfig.from_dict(json.loads((tmp_path / "m.config.json").read_text()))
+    cfg.validate()
+    header = read_header(out)
+    _check_resume(cfg, header, out)
+    G, D = TriPlaneGenerator(cfg.generator), DualDiscriminator(cfg.discriminator)
+    phases = _make_phases(cfg, G, D)
+    opts = {"G": phases[0].opt, "D": phases[2].opt}
+    load_checkpoint(out, {"G": G, "D": D, "G_ema": copy.deepcopy(G)}, opts)
+    assert all(not o.state for o in opts.values())  # weights only: the optimiser starts afresh
+    assert opts["G"].param_groups[0]["lr"] == phases[0].opt.defaults["lr"]
+    assert header["extra"]["optimizer"].startswith("fresh") and header["progress"]["nimg"] == 0
