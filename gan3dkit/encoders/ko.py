@@ -308,7 +308,7 @@ def load_ko_encoder(path: str | Path, G: nn.Module | None = None) -> nn.Module:
         raise FileNotFoundError(f"encoder checkpoint {path} not found")
     with safe_open(str(path), framework="pt") as f:
         meta = f.metadata() or {}
-        tensors = {k: f.get_tensor(k) for k in f.keys()}
+        tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open has no __iter__)
     if KO_FORMAT not in meta:
         raise ValueError(f"{path} is not a Ko et al. encoder checkpoint (no {KO_FORMAT} header)")
     header: dict[str, Any] = json.loads(meta[KO_FORMAT])

@@ -80,7 +80,7 @@ def load_delta(path: str | Path, base_ckpt: str | Path | None = None, device: st
                               f"(expects {header['base_sha256'][:12]})")
     G, cfg = load_generator(base_ckpt, device="cpu", which=header["which"])
     with safe_open(str(path), framework="pt") as f:
-        delta = {k: f.get_tensor(k) for k in f.keys() if k != "__empty__"}
+        delta = {k: f.get_tensor(k) for k in f.keys() if k != "__empty__"}  # noqa: SIM118
     sd = G.state_dict()
     unknown = sorted(set(delta) - set(sd))
     if unknown:

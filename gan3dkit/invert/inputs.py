@@ -81,7 +81,7 @@ def fit_image(image: np.ndarray, resolution: int, name: str) -> np.ndarray:
 
 def align_photo(image: np.ndarray, name: str, resolution: int, backend: str = "auto") -> tuple[np.ndarray, np.ndarray, dict]:
     """The `prepare single` chain: detect, EG3D crop, PnP head pose. Raises InputError (no face / stack missing)."""
-    from ..prepare.faces.backends import BackendError, load_backend, resolve_backend
+    from ..prepare.faces.backends import BackendError, load_backend
     from ..prepare.faces.dataset import make_job
     from ..prepare.faces.pipeline import SkipInput, align_face
     from ..prepare.faces.pose import mean_shape
@@ -150,5 +150,5 @@ def iter_lmdb(path: Path, resolution: int, indices: list[int] | None = None) -> 
             img = s["image"] if s["image"].ndim == 3 else np.repeat(s["image"][..., None], 3, axis=2)
             yield name, InvertItem(name, fit_image(img, resolution, name), np.asarray(s["camera"], np.float32),
                                    f"{path}#{i} camera field", {"index": i})
-        except Exception as exc:  # one broken sample is reported, the rest continue
+        except Exception as exc:  # noqa: BLE001 (one broken sample is reported, the rest continue)
             yield f"{i:08d}", exc

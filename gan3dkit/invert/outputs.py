@@ -103,7 +103,7 @@ def write_mesh(G, ws: torch.Tensor, out: Path, resolution: int = 64, level: floa
     tmp = out.with_name(f".{out.name}.tmp")
     write_ply(tmp, verts.astype(np.float32), faces.astype(np.int32))
     tmp.replace(out)
-    return {"path": str(out), "level": float(level), "vertices": int(len(verts))}
+    return {"path": str(out), "level": float(level), "vertices": len(verts)}
 
 
 def write_depth(depth: torch.Tensor, out_png: Path, out_npy: Path) -> None:

@@ -20,8 +20,17 @@ from .config import InvertConfig
 from .delta import save_delta
 from .inputs import InputError, InvertItem, iter_lmdb, list_inputs, load_item
 from .losses import build_perceptual
-from .outputs import (metric_lpips, reconstruction_metrics, render_at, save_npy, to_uint8, write_depth, write_mesh,
-                      write_orbit, write_views)
+from .outputs import (
+    metric_lpips,
+    reconstruction_metrics,
+    render_at,
+    save_npy,
+    to_uint8,
+    write_depth,
+    write_mesh,
+    write_orbit,
+    write_views,
+)
 from .pose import LearnableCamera, pose_error, pose_summary
 from .projector import project
 from .tuning import tune_generator
@@ -195,7 +204,7 @@ def write_outputs(G: nn.Module, inv: Inversion, item: InvertItem, out: Path, cfg
 
 def shard() -> tuple[int, int]:
     """(rank, world size) under torchrun (RANK / WORLD_SIZE), else (0, 1): items are split round robin."""
-    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def invert_source(G: nn.Module, base_ckpt: Path | None, source: Path, out: Path, cfg: InvertConfig, *,

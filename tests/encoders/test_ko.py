@@ -10,8 +10,8 @@ import torch
 os.environ.setdefault("GAN3DKIT_NO_EXTENSION", "1")
 torch.set_num_threads(1)
 
-from gan3dkit.cameras import check_label  # noqa: E402
-from gan3dkit.encoders.ko import KoDistillConfig, distill_ko, load_ko_encoder, pseudo_pairs  # noqa: E402
+from gan3dkit.cameras import check_label
+from gan3dkit.encoders.ko import KoDistillConfig, distill_ko, load_ko_encoder, pseudo_pairs
 
 
 def _micro_ckpt(tmp_path, with_d: bool):
@@ -32,7 +32,7 @@ def _micro_ckpt(tmp_path, with_d: bool):
 
 
 def _small(**kw) -> KoDistillConfig:
-    base = dict(batch=4, pairs=4, resolution=32, width=8, blocks=(1, 1, 1, 1), lr=3e-3)
+    base = {"batch": 4, "pairs": 4, "resolution": 32, "width": 8, "blocks": (1, 1, 1, 1), "lr": 3e-3}
     return KoDistillConfig(**{**base, **kw})
 
 

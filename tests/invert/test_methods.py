@@ -33,7 +33,7 @@ def test_lr_schedule_is_ptis():
 
 @pytest.mark.parametrize("method,algorithm", [("w", 1), ("wplus", 1), ("pti", 1), ("ko", 1), ("ko", 3)])
 def test_method_lowers_its_loss(G, method, algorithm):
-    img, _, true, _ = render_target(G, 0.2)
+    img, _, _, _ = render_target(G, 0.2)
     from gan3dkit.generate.views import camera_labels
 
     item = InvertItem("t", to_uint8(img), camera_labels(G, [0.1], 0.0, "cpu")[0].numpy(), "test")
@@ -75,7 +75,7 @@ def test_delta_checkpoint_round_trip(micro_ckpt, tmp_path):
     path, G = micro_ckpt
     img, ws, cam, _ = render_target(G, 0.1, seed=3)
     cfg = _small("pti").tune
-    tuned, hist, _ = tune_generator(G, ws * 0.9, cam, img, cfg, build_perceptual("none", "alex"))
+    tuned, _, _ = tune_generator(G, ws * 0.9, cam, img, cfg, build_perceptual("none", "alex"))
     delta = tmp_path / "delta.safetensors"
     header = save_delta(delta, path, G, tuned)
     assert header["changed"] and len(header["changed"]) < len(G.state_dict())
