@@ -11,7 +11,7 @@ import typer
 from ..methods.registry import METHODS
 from .common import console, emit_json, err_console, handle_errors, number_option
 
-_METHODS_HELP = "; ".join(f"{name}: {spec.description}" for name, spec in METHODS.items())
+_METHODS_HELP = ", ".join(METHODS) + " (see Methods above)."
 _PRESETS_HELP = (
     "tiny, tiny_objects (CPU, synthetic heads / objects), ffhq512, ffhq256, afhq512, shapenet128 (EG3D), "
     "lsun_bedroom256, lsun_church256, afhq256, cub256 (seed 000 Table C datasets)."
@@ -40,8 +40,13 @@ def train(
 ) -> None:
     """Train a 3D-aware GAN. Multi-GPU: `torchrun --nproc_per_node=N -m gan3dkit train ...` (gloo on CPU).
 
-    Pose-free methods (eg3d-posereg, hyperpose) never read the camera labels: fakes are rendered at poses from the
-    dataset's recorded prior, or `--set pose.prior=NAME` / `--set pose.yaw_std=...`.
+    Methods (--method; each has its own config section):
+
+    {methods}
+
+    The pose-free methods never read the camera labels: eg3d-posereg and hyperpose render fakes at the dataset's
+    recorded prior (or `--set pose.prior=NAME`, `--set pose.yaw_std=...`); pof3d and hyperpose+pof3d learn the
+    camera distribution from w.
 
     Example: gan3dkit train --data heads.lmdb --out runs/heads --preset tiny --kimg 20
 
@@ -131,3 +136,9 @@ def _resume_notice(out: Path, resume: bool, main: bool) -> None:
         progress = read_header(ckpt)["progress"]
         err_console.print(f"resuming from step {progress['step']} (kimg {progress['nimg'] / 1000:.3f}, tick "
                           f"{progress['tick']}) in {ckpt} (--restart starts over)", highlight=False)
+
+
+# one line per method in `gan3dkit train --help`, from the registry
+train.__doc__ = (train.__doc__ or "").replace(
+    "{methods}", "\n\n    ".join(f"- {name}: {spec.description} ({spec.source})." for name, spec in METHODS.items())
+)
