@@ -94,6 +94,9 @@ class PoseConfig:
     lr: float = 3e-3
     """Adam lr of the pose tensor when optimised directly (Ko et al. fine-tune the estimator's weights instead at
     6e-7 / 6e-6; a free tensor needs a larger step). Used with `encoder_lr` when a pose encoder is given."""
+    encoder_mode: str = "finetune"
+    """With a pose encoder P: 'finetune' (Ko et al.'s code: P's weights are the pose variables, fine-tuned per
+    image) or 'init' (P only initialises the free pose tensor)."""
     encoder_lr: float = 6e-6
     """Adam lr when the pose encoder's weights are fine-tuned per image (Ko et al.: 6e-6 for 2D/6D, 6e-7 quat)."""
     translation: bool = True
@@ -145,6 +148,8 @@ class InvertConfig:
                 raise ValueError(f"{name} must be one of {', '.join(PERCEPTUAL_CHOICES)}, got {getattr(self, name)!r}")
         if self.pose.representation not in POSE_REPRESENTATIONS:
             raise ValueError(f"pose representation must be one of {POSE_REPRESENTATIONS}")
+        if self.pose.encoder_mode not in ("finetune", "init"):
+            raise ValueError("pose.encoder_mode must be finetune or init")
         if self.pose.warp_features not in ("auto", "vgg-conv3_3", "rgb"):
             raise ValueError("pose.warp_features must be auto, vgg-conv3_3 or rgb")
         if self.projector.steps < 1 or self.tune.steps < 0:

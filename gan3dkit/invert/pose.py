@@ -105,6 +105,28 @@ class LearnableCamera(nn.Module):
         return Cameras(c2w, self.intrinsics).to_label()
 
 
+class EncoderCamera(nn.Module):
+    """Ko et al.'s pose variables: the weights of the pose estimator P itself, fine-tuned on one image, plus the
+    learnable translation (same renormalisation as `LearnableCamera`). P runs in eval mode (BatchNorm statistics
+    fixed; a single image is no batch)."""
+
+    def __init__(self, estimator: nn.Module, image: Tensor, like: Tensor, translation: bool = True) -> None:
+        super().__init__()
+        self.estimator = estimator.eval()
+        self.register_buffer("image", image.detach())
+        self.register_buffer("intrinsics", Cameras.from_label(like.detach().float()).intrinsics.clone())
+        self.translation = nn.Parameter(torch.zeros(1, 3), requires_grad=translation)
+
+    def forward(self) -> Tensor:  # -> [1, 25]
+        self.estimator.eval()
+        r, pos = self.estimator(self.image)
+        radius = pos.norm(dim=-1, keepdim=True)
+        p = pos + (r @ self.translation[..., None])[..., 0]
+        origin = radius * p / p.norm(dim=-1, keepdim=True).clamp_min(1e-9)
+        bottom = torch.tensor([[[0.0, 0.0, 0.0, 1.0]]], dtype=r.dtype, device=r.device).expand(r.shape[0], 1, 4)
+        return Cameras(torch.cat([torch.cat([r, origin[..., None]], 2), bottom], 1), self.intrinsics).to_label()
+
+
 def pose_summary(label: Tensor) -> dict:
     """yaw / pitch / roll (radians, orbit_v1 of the camera position, as the datasets' `ypr`) and radius of [1, 25]."""
     c2w = Cameras.from_label(label.detach().double().cpu()).cam2world

@@ -31,7 +31,7 @@ from .outputs import (
     write_orbit,
     write_views,
 )
-from .pose import LearnableCamera, pose_error, pose_summary
+from .pose import EncoderCamera, LearnableCamera, pose_error, pose_summary
 from .projector import project
 from .tuning import tune_generator
 from .warp import WarpFeatures
@@ -102,8 +102,14 @@ def invert(G: nn.Module, item: InvertItem, cfg: InvertConfig, extras: Extras | N
     pose_mode, cam_module, groups, warp_feats = "fixed", None, None, None
     if cfg.optimizes_pose:
         pose_mode = "alternating" if cfg.method == "ko" and cfg.algorithm == 1 else "joint"
-        cam_module = LearnableCamera(cam0, cfg.pose.representation, cfg.pose.translation).to(device)
-        groups = [{"params": [cam_module.params], "lr": cfg.pose.lr}]
+        if extras.pose_encoder is not None and cfg.method == "ko" and cfg.pose.encoder_mode == "finetune":
+            P = copy.deepcopy(extras.pose_encoder).requires_grad_(True)
+            cam_module = EncoderCamera(P, target, cam0, cfg.pose.translation).to(device)
+            groups = [{"params": list(P.parameters()), "lr": cfg.pose.encoder_lr}]
+            notes.append("pose variables: the weights of P, fine-tuned on this image (Ko et al.'s code)")
+        else:
+            cam_module = LearnableCamera(cam0, cfg.pose.representation, cfg.pose.translation).to(device)
+            groups = [{"params": [cam_module.params], "lr": cfg.pose.lr}]
         if cfg.pose.translation:
             groups.append({"params": [cam_module.translation], "lr": cfg.pose.translation_lr})
         if pose_mode == "alternating" and cfg.pose.warp_weight > 0:

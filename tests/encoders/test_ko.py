@@ -83,3 +83,5 @@ def test_latent_encoder_and_invert_with_encoders(tmp_path):
     inv = invert(G, item, cfg, Extras(pose_encoder=P, latent_encoder=E))
     assert "camera initialised by the pose encoder P" in inv.report["notes"]
     assert any("latent encoder E" in n for n in inv.report["notes"])
+    assert any("weights of P, fine-tuned" in n for n in inv.report["notes"])
+    assert inv.report["pose_change"]["rotation_deg"] >= 0
