@@ -88,9 +88,10 @@ class TuneConfig:
 class PoseConfig:
     """Ko et al. stage 1: pose and pivot together (seed 002 Alg. 1 / 3; code `training/coaches/base_coach.py`)."""
 
-    representation: str = "euler"
-    """Camera rotation parameters: 'euler' (yaw, pitch: the paper's theta/phi), 'quaternion' (the code's default
-    estimator) or '6d' (Zhou et al., for roll, seed 002 §A.1)."""
+    representation: str = "quaternion"
+    """Camera rotation parameters: 'quaternion' (the code's default estimator; keeps a given roll), 'euler' (yaw,
+    pitch: the paper's theta/phi; a camera's roll, e.g. from PnP, is dropped at the start) or '6d' (Zhou et al.,
+    seed 002 §A.1)."""
     lr: float = 3e-3
     """Adam lr of the pose tensor when optimised directly (Ko et al. fine-tune the estimator's weights instead at
     6e-7 / 6e-6; a free tensor needs a larger step). Used with `encoder_lr` when a pose encoder is given."""

@@ -110,6 +110,10 @@ def invert(G: nn.Module, item: InvertItem, cfg: InvertConfig, extras: Extras | N
         else:
             cam_module = LearnableCamera(cam0, cfg.pose.representation, cfg.pose.translation).to(device)
             groups = [{"params": [cam_module.params], "lr": cfg.pose.lr}]
+            dropped = pose_error(cam0, cam_module().detach())["rotation_deg"]
+            if dropped > 0.05:
+                notes.append(f"pose representation {cfg.pose.representation!r} cannot hold the given camera's roll: "
+                             f"the start differs by {dropped:.2f} deg")
         if cfg.pose.translation:
             groups.append({"params": [cam_module.translation], "lr": cfg.pose.translation_lr})
         if pose_mode == "alternating" and cfg.pose.warp_weight > 0:
