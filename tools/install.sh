@@ -25,3 +25,10 @@ if [ "${1:-}" = "--test" ]; then
 else
   "${PIP[@]}" -e .
 fi
+
+# Compiled ops core (C++/OpenMP kernels in gan3dkit/csrc): compile it into the cache once now (about 2-6 minutes on
+# 2 cores), so tests and first runs do not wait. GAN3DKIT_NO_EXTENSION=1 skips it; it never fails the install (the
+# ops then use the pure-PyTorch reference, with one warning per op that would have used a kernel).
+if [ "${GAN3DKIT_NO_EXTENSION:-0}" != "1" ]; then
+  "$PY" -m gan3dkit.ops.build --timeout "${GAN3DKIT_BUILD_TIMEOUT:-900}" || true
+fi

@@ -67,11 +67,12 @@ def collect_env() -> dict[str, Any]:
 
 
 def _ops_report() -> dict[str, Any]:
+    """Per-op backend from the compiled core's cache; never compiles (``python3 -m gan3dkit.ops.build`` does)."""
     try:
         from ..ops import backend_report
     except ImportError:
         return {"status": "ops layer not installed"}
-    return backend_report()
+    return backend_report(build=False)
 
 
 def env(json_out: bool = typer.Option(False, "--json", help="Print machine-readable JSON.")) -> None:
@@ -95,15 +96,19 @@ def env(json_out: bool = typer.Option(False, "--json", help="Print machine-reada
     )
     out.print(f"dataset format: {info['dataset_format']}")
     ops = info["ops"]
-    table = Table(title="ops backend", show_lines=False)
-    for col in ("op", "active", "compiled available", "reason"):
+    table = Table(title="ops backend (what impl='auto' runs per device)", show_lines=False)
+    for col in ("op", "cpu", "cuda", "compiled available", "reason"):
         table.add_column(col)
     if "status" in ops:
-        table.add_row("-", ops["status"], "", "")
+        table.add_row("-", ops["status"], "", "", "")
     else:
         for name, row in ops.items():
             table.add_row(
-                name, row.get("active", "?"), str(row.get("compiled_available", False)), row.get("reason", "")
+                name,
+                row.get("cpu", "?"),
+                row.get("cuda", "?"),
+                str(row.get("compiled_available", False)),
+                row.get("reason", ""),
             )
     out.print(table)
     opt = Table(title="optional packages")

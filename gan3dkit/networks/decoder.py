@@ -6,6 +6,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from gan3dkit.ops.triplane import sample_from_planes, triplane_decode
+
 from .layers import FullyConnectedLayer
 
 #: MipNeRF-style widening of the sigmoid so colours can reach exactly 0 and 1.
@@ -44,3 +46,37 @@ class OSGDecoder(nn.Module):
         x = self.net(x.reshape(b * n, c)).reshape(b, n, 1 + self.output_dim)
         rgb = torch.sigmoid(x[..., 1:]) * (1 + 2 * COLOR_EPS) - COLOR_EPS
         return {"rgb": rgb, "sigma": x[..., :1]}
+
+    def decode_triplane(
+        self,
+        plane_axes_matrices: Tensor,  # [P, 3, 3]
+        planes: Tensor,  # [B, P, C, H, W]
+        coords: Tensor,  # [B, N, 3]
+        ray_directions: Tensor | None = None,  # [B, N, 3], unused
+        box_warp: float = 1.0,
+    ) -> dict[str, Tensor]:  # {"rgb": [B, N, output_dim], "sigma": [B, N, 1]}
+        """Sample the tri-planes at ``coords`` and decode: ``self(sample_from_planes(...))`` as one fused op.
+
+        ``gan3dkit.ops.triplane_decode`` runs the compiled kernel where it is the default (``impl="auto"``) and
+        otherwise the same torch ops as ``sample_from_planes`` + ``forward``. Subclasses that override ``forward``
+        keep the two-step path.
+        """
+        if type(self).forward is not OSGDecoder.forward:
+            feats = sample_from_planes(plane_axes_matrices, planes, coords, box_warp=box_warp, padding_mode="zeros")
+            return self(feats, ray_directions)
+        if planes.ndim != 5 or planes.shape[2] != self.in_features:
+            raise ValueError(f"OSGDecoder: planes must be [B, P, {self.in_features}, H, W], got {tuple(planes.shape)}.")
+        fc1, fc2 = self.net[0], self.net[2]
+        dtype = planes.dtype
+        rgb, sigma = triplane_decode(
+            plane_axes_matrices,
+            planes,
+            coords,
+            fc1.weight.to(dtype) * fc1.weight_gain,
+            fc1.bias.to(dtype) * fc1.bias_gain,
+            fc2.weight.to(dtype) * fc2.weight_gain,
+            fc2.bias.to(dtype) * fc2.bias_gain,
+            box_warp=box_warp,
+            color_eps=COLOR_EPS,
+        )
+        return {"rgb": rgb, "sigma": sigma}

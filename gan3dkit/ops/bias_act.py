@@ -90,8 +90,7 @@ def bias_act(
     alpha_val = float(alpha if alpha is not None else (spec.default_alpha or 0.0))
     gain_val = float(gain if gain is not None else spec.default_gain)
 
-    if _backend.resolve_impl("bias_act", impl, x) == "compiled":
-        return _backend.compiled_op("bias_act")(x, b, dim, act, alpha_val, gain_val, clamp)
+    _backend.resolve_impl("bias_act", impl, x)  # no compiled kernel yet: validates impl, raises for "compiled"
     return _bias_act_ref(x, b, dim, spec, alpha_val, gain_val, clamp)
 
 

@@ -114,10 +114,31 @@ def sample_pdf(
         )
     if n_importance < 1:
         raise ValueError(f"sample_pdf: n_importance must be >= 1, got {n_importance}.")
-    if _backend.resolve_impl("sample_pdf", impl, bins) == "compiled":
-        return _backend.compiled_op("sample_pdf")(bins, weights, n_importance, det, eps, generator)
     with torch.no_grad():
+        if _backend.resolve_impl("sample_pdf", impl, bins) == "compiled" and weights.shape[0] > 0:
+            return _sample_pdf_compiled(bins.detach(), weights.detach(), n_importance, det, eps, generator)
         return _sample_pdf_ref(bins.detach(), weights.detach(), n_importance, det, eps, generator)
+
+
+def _draw_u(rows: int, n: int, det: bool, generator: torch.Generator | None, like: torch.Tensor) -> torch.Tensor:
+    if det:
+        return torch.linspace(0.0, 1.0, n, device=like.device, dtype=like.dtype).expand(rows, n)
+    return torch.rand((rows, n), generator=generator, device=like.device, dtype=like.dtype)
+
+
+def _sample_pdf_compiled(
+    bins: torch.Tensor, weights: torch.Tensor, n_importance: int, det: bool, eps: float, generator
+) -> torch.Tensor:
+    """Compiled twin of ``_sample_pdf_ref``; draws ``u`` the same way, so both consume the same random stream."""
+    cdf = _cdf(weights, eps, bins.dtype)  # the reference's torch ops: u on a CDF value picks the same bin
+    u = _draw_u(weights.shape[0], n_importance, det, generator, bins).contiguous()
+    return _backend.extension().sample_pdf_fwd(bins.contiguous(), cdf.contiguous(), u, float(eps))
+
+
+def _cdf(weights: torch.Tensor, eps: float, dtype: torch.dtype) -> torch.Tensor:  # [R, B] -> [R, B+1]
+    pdf = weights.to(dtype) + eps
+    pdf = pdf / pdf.sum(dim=-1, keepdim=True)
+    return torch.cat([torch.zeros_like(pdf[:, :1]), torch.cumsum(pdf, dim=-1)], dim=-1)
 
 
 def _sample_pdf_ref(
@@ -130,14 +151,8 @@ def _sample_pdf_ref(
 ) -> torch.Tensor:
     """Reference implementation; inputs already validated."""
     rows, n_bins = weights.shape
-    pdf = weights.to(bins.dtype) + eps
-    pdf = pdf / pdf.sum(dim=-1, keepdim=True)
-    cdf = torch.cat([torch.zeros_like(pdf[:, :1]), torch.cumsum(pdf, dim=-1)], dim=-1)  # [R, B+1]
-    if det:
-        u = torch.linspace(0.0, 1.0, n_importance, device=bins.device, dtype=bins.dtype).expand(rows, n_importance)
-    else:
-        u = torch.rand((rows, n_importance), generator=generator, device=bins.device, dtype=bins.dtype)
-    u = u.contiguous()
+    cdf = _cdf(weights, eps, bins.dtype)  # [R, B+1]
+    u = _draw_u(rows, n_importance, det, generator, bins).contiguous()
     upper = torch.searchsorted(cdf.contiguous(), u, right=True)  # first edge with cdf > u
     lo = (upper - 1).clamp(min=0)
     hi = upper.clamp(max=n_bins)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
 
 from gan3dkit.ops import _backend
 
@@ -62,9 +63,56 @@ def mip_ray_march(
     if density_noise > 0:
         noise = torch.randn(densities.shape, generator=generator, device=densities.device, dtype=densities.dtype)
         densities = densities + noise * density_noise
-    if _backend.resolve_impl("mip_ray_march", impl, colors) == "compiled":
-        return _backend.compiled_op("mip_ray_march")(colors, densities, depths, white_back)
+    if not depths.requires_grad and _backend.resolve_impl("mip_ray_march", impl, colors) == "compiled":
+        return _mip_ray_march_compiled(colors, densities, depths, white_back)
+    if impl == "compiled" and depths.requires_grad:
+        raise NotImplementedError("mip_ray_march: the compiled kernel treats depths as constants; use impl='ref'.")
     return _mip_ray_march_ref(colors, densities, depths, white_back)
+
+
+class _MipRayMarch(torch.autograd.Function):
+    """Compiled marcher: gradients for colours and densities (depths are constants), first order only."""
+
+    @staticmethod
+    def forward(ctx, colors, densities, depths, white_back, dmin, dmax):  # [R, S, C], [R, S], [R, S]
+        ext = _backend.extension()
+        rgb, depth, weights = ext.ray_march_fwd(colors, densities, depths, white_back, dmin, dmax)
+        ctx.save_for_backward(colors, densities, depths)
+        ctx.args = (white_back, dmin, dmax)
+        return rgb, depth, weights
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, g_rgb, g_depth, g_weights):
+        colors, densities, depths = ctx.saved_tensors
+        g_rgb, g_depth, g_weights = (
+            torch.zeros_like(t) if g is None else g.contiguous()
+            for g, t in ((g_rgb, colors[:, 0]), (g_depth, depths[:, 0]), (g_weights, depths[:, 1:]))
+        )
+        g_colors, g_dens = _backend.extension().ray_march_bwd(
+            g_rgb, g_depth, g_weights, colors, densities, depths, *ctx.args
+        )
+        return g_colors, g_dens, None, None, None, None
+
+
+def _mip_ray_march_compiled(
+    colors: torch.Tensor, densities: torch.Tensor, depths: torch.Tensor, white_back: bool
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Compiled twin of ``_mip_ray_march_ref`` (same outputs; an empty ray gets no NaN gradient)."""
+    n, m, s, c = colors.shape
+    dtype = torch.promote_types(torch.promote_types(colors.dtype, densities.dtype), depths.dtype)
+    if m * n == 0:
+        return _mip_ray_march_ref(colors, densities, depths, white_back)
+    dmin, dmax = (float(v) for v in torch.aminmax(depths.detach()))
+    rgb, depth, weights = _MipRayMarch.apply(
+        colors.to(dtype).reshape(n * m, s, c).contiguous(),
+        densities.to(dtype).reshape(n * m, s).contiguous(),
+        depths.to(dtype).reshape(n * m, s).contiguous(),
+        bool(white_back),
+        dmin,
+        dmax,
+    )
+    return rgb.reshape(n, m, c), depth.reshape(n, m, 1), weights.reshape(n, m, s - 1, 1)
 
 
 def _midpoints(t: torch.Tensor) -> torch.Tensor:  # [N, M, S, K] -> [N, M, S-1, K]
@@ -89,7 +137,8 @@ def _mip_ray_march_ref(
     weight_total = weights.sum(dim=2)  # [N, M, 1]
     depth = (weights * depths_mid).sum(dim=2) / weight_total  # [N, M, 1]
     depth = torch.nan_to_num(depth, nan=float("inf"))
-    depth = torch.clamp(depth, depths.min(), depths.max())
+    if depths.numel() > 0:  # no rays: nothing to clamp (min/max of an empty tensor is undefined)
+        depth = torch.clamp(depth, depths.min(), depths.max())
     if white_back:
         rgb = rgb + 1.0 - weight_total
     rgb = rgb * 2.0 - 1.0

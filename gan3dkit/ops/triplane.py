@@ -1,10 +1,11 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Tri-plane projection and bilinear feature sampling, with EG3D's plane-axis quirk or the corrected axes."""
+"""Tri-plane projection and bilinear feature sampling (EG3D's plane-axis quirk or corrected axes), plus the fused field."""
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
 
 from gan3dkit.ops import _backend
 
@@ -71,7 +72,7 @@ def project_onto_planes(
         raise ValueError(f"project_onto_planes: coords must be [N, M, 3], got {tuple(coords.shape)}.")
     inv = torch.linalg.inv(planes.to(coords.dtype))  # [P, 3, 3]
     projected = torch.einsum("nmi,pij->npmj", coords, inv)  # [N, P, M, 3]
-    return projected[..., :2].reshape(-1, coords.shape[1], 2)
+    return projected[..., :2].reshape(coords.shape[0] * planes.shape[0], coords.shape[1], 2)
 
 
 def sample_from_planes(
@@ -116,10 +117,7 @@ def sample_from_planes(
         )
     if box_warp <= 0:
         raise ValueError(f"sample_from_planes: box_warp must be > 0, got {box_warp}.")
-    if _backend.resolve_impl("sample_from_planes", impl, plane_features) == "compiled":
-        return _backend.compiled_op("sample_from_planes")(
-            plane_axes_matrices, plane_features, coords, box_warp, mode, padding_mode
-        )
+    _backend.resolve_impl("sample_from_planes", impl, plane_features)  # validates impl; no separate kernel
     m = coords.shape[1]
     grid = project_onto_planes(plane_axes_matrices, coords * (2.0 / box_warp)).unsqueeze(1)  # [N*P, 1, M, 2]
     out = F.grid_sample(
@@ -130,3 +128,113 @@ def sample_from_planes(
         align_corners=False,
     )  # [N*P, C, 1, M]
     return out.reshape(n, n_planes, c, m).permute(0, 1, 3, 2)
+
+
+#: MipNeRF-style widening of the colour sigmoid used by EG3D's OSG decoder.
+COLOR_EPS = 0.001
+
+
+def triplane_decode(
+    plane_axes_matrices: torch.Tensor,  # [P, 3, 3]
+    plane_features: torch.Tensor,  # [N, P, C, H, W]
+    coords: torch.Tensor,  # [N, M, 3] world units
+    w1: torch.Tensor,  # [H1, C] effective weight of FC1 (gain applied)
+    b1: torch.Tensor,  # [H1]
+    w2: torch.Tensor,  # [1 + O, H1] effective weight of FC2
+    b2: torch.Tensor,  # [1 + O]
+    box_warp: float = 1.0,
+    color_eps: float = COLOR_EPS,
+    impl: str = "auto",
+) -> tuple[torch.Tensor, torch.Tensor]:  # rgb [N, M, O], sigma [N, M, 1]
+    """The whole tri-plane field of EG3D in one op: sample, average the planes, run the OSG decoder MLP.
+
+    Equals ``x = sample_from_planes(...).mean(1)`` (bilinear, zeros padding), ``h = softplus(x @ w1.T + b1)``,
+    ``y = h @ w2.T + b2``, ``sigma = y[..., :1]`` (raw) and ``rgb = sigmoid(y[..., 1:]) * (1 + 2 eps) - eps``.
+    The compiled kernel keeps every intermediate in a per-thread block buffer (no full-size temporaries) and
+    recomputes the block in the backward pass. First order only (its backward is ``once_differentiable``).
+
+    Args:
+        plane_axes_matrices: Plane matrices ``[P, 3, 3]`` (``generate_planes``).
+        plane_features: Feature planes ``[N, P, C, H, W]``.
+        coords: Query points ``[N, M, 3]``.
+        w1: FC1 weight ``[H1, C]`` as applied (``weight * weight_gain``).
+        b1: FC1 bias ``[H1]`` as applied.
+        w2: FC2 weight ``[1 + O, H1]`` as applied; output 0 is the density.
+        b2: FC2 bias ``[1 + O]`` as applied.
+        box_warp: Side length of the cube covered by the planes.
+        color_eps: Sigmoid widening (EG3D: 0.001).
+        impl: ``"auto"``, ``"ref"`` or ``"compiled"``.
+
+    Returns:
+        ``(rgb [N, M, O], sigma [N, M, 1])``.
+    """
+    if plane_features.ndim != 5 or coords.ndim != 3 or coords.shape[0] != plane_features.shape[0]:
+        raise ValueError(
+            f"triplane_decode: plane_features must be [N, P, C, H, W] and coords [N, M, 3], got "
+            f"{tuple(plane_features.shape)} and {tuple(coords.shape)}."
+        )
+    n, n_planes, c, h, w = plane_features.shape
+    if w1.ndim != 2 or w1.shape[1] != c or b1.shape != (w1.shape[0],):
+        raise ValueError(f"triplane_decode: w1 must be [H1, {c}] and b1 [H1], got {tuple(w1.shape)}, {tuple(b1.shape)}.")
+    if w2.ndim != 2 or w2.shape[1] != w1.shape[0] or w2.shape[0] < 2 or b2.shape != (w2.shape[0],):
+        raise ValueError(f"triplane_decode: w2 must be [1+O, H1] and b2 [1+O], got {tuple(w2.shape)}, {tuple(b2.shape)}.")
+    if _backend.resolve_impl("triplane_decode", impl, plane_features) == "compiled":
+        dtype = plane_features.dtype
+        inv = torch.linalg.inv(plane_axes_matrices.to(torch.float64))  # [P, 3, 3]
+        proj = inv[:, :, :2].transpose(1, 2).to(dtype).contiguous()  # [P, 2, 3]
+        out = _TriplaneDecode.apply(
+            plane_features.permute(0, 1, 3, 4, 2).contiguous(),  # [N, P, H, W, C]
+            coords.to(dtype).contiguous(),
+            proj,
+            2.0 / box_warp,
+            w1.to(dtype).t().contiguous(),
+            b1.to(dtype).contiguous(),
+            w2.to(dtype).t().contiguous(),
+            b2.to(dtype).contiguous(),
+            float(color_eps),
+        )  # [N, M, 1 + O]
+        return out[..., 1:], out[..., :1]
+    return _triplane_decode_ref(plane_axes_matrices, plane_features, coords, w1, b1, w2, b2, box_warp, color_eps)
+
+
+def _triplane_decode_ref(
+    plane_axes_matrices: torch.Tensor,
+    plane_features: torch.Tensor,
+    coords: torch.Tensor,
+    w1: torch.Tensor,
+    b1: torch.Tensor,
+    w2: torch.Tensor,
+    b2: torch.Tensor,
+    box_warp: float,
+    color_eps: float,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Reference: the same torch ops, in the same order, as ``sample_from_planes`` + EG3D's ``OSGDecoder``."""
+    feats = sample_from_planes(plane_axes_matrices, plane_features, coords, box_warp=box_warp, impl="ref")
+    x = feats.mean(dim=1)  # [N, M, C]
+    n, m, c = x.shape
+    x = torch.addmm(b1.to(x.dtype).unsqueeze(0), x.reshape(n * m, c), w1.to(x.dtype).t())
+    x = F.softplus(x)
+    x = torch.addmm(b2.to(x.dtype).unsqueeze(0), x, w2.to(x.dtype).t()).reshape(n, m, w2.shape[0])
+    rgb = torch.sigmoid(x[..., 1:]) * (1 + 2 * color_eps) - color_eps
+    return rgb, x[..., :1]
+
+
+class _TriplaneDecode(torch.autograd.Function):
+    """Compiled fused field; the backward recomputes the forward block by block and returns every gradient."""
+
+    @staticmethod
+    def forward(ctx, planes, coords, proj, scale, w1t, b1, w2t, b2, eps):
+        ctx.save_for_backward(planes, coords, proj, w1t, b1, w2t, b2)
+        ctx.args = (scale, eps)
+        return _backend.extension().triplane_decode_fwd(planes, coords, proj, scale, w1t, b1, w2t, b2, eps)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out):
+        planes, coords, proj, w1t, b1, w2t, b2 = ctx.saved_tensors
+        scale, eps = ctx.args
+        g = _backend.extension().triplane_decode_bwd(
+            grad_out.contiguous(), planes, coords, proj, scale, w1t, b1, w2t, b2, eps, ctx.needs_input_grad[1]
+        )
+        g_planes, g_coords, g_w1t, g_b1, g_w2t, g_b2 = g
+        return g_planes, g_coords if ctx.needs_input_grad[1] else None, None, None, g_w1t, g_b1, g_w2t, g_b2, None

@@ -131,8 +131,7 @@ def upfirdn2d(
     out_h = (x.shape[2] * upy + y0 + y1 - fh + downy) // downy
     if out_w < 1 or out_h < 1:
         raise ValueError(f"upfirdn2d: output would be empty for input {tuple(x.shape)}, filter {fh}x{fw}, pad.")
-    if _backend.resolve_impl("upfirdn2d", impl, x) == "compiled":
-        return _backend.compiled_op("upfirdn2d")(x, f, [upx, upy], [downx, downy], [x0, x1, y0, y1], flip_filter, gain)
+    _backend.resolve_impl("upfirdn2d", impl, x)  # no compiled kernel yet: validates impl, raises for "compiled"
     return _upfirdn2d_ref(x, f, upx, upy, downx, downy, (x0, x1, y0, y1), flip_filter, gain)
 
 

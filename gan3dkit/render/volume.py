@@ -138,10 +138,14 @@ class ImportanceRenderer(nn.Module):
         generator: torch.Generator | None = None,
     ) -> dict[str, Tensor]:  # {"rgb": [B, N, C'], "sigma": [B, N, 1]}
         """Sample the planes at ``coords`` and decode (plus ``density_noise`` on sigma, as EG3D's ``run_model``)."""
-        features = sample_from_planes(
-            self.plane_axes_matrices, planes, coords, box_warp=self.config.box_warp, padding_mode="zeros"
-        )  # [B, P, N, C]
-        out = dict(decoder(features, directions))
+        fused = getattr(decoder, "decode_triplane", None)
+        if callable(fused):  # sampling + decoding in one op (OSGDecoder: gan3dkit.ops.triplane_decode)
+            out = dict(fused(self.plane_axes_matrices, planes, coords, directions, box_warp=self.config.box_warp))
+        else:
+            features = sample_from_planes(
+                self.plane_axes_matrices, planes, coords, box_warp=self.config.box_warp, padding_mode="zeros"
+            )  # [B, P, N, C]
+            out = dict(decoder(features, directions))
         if self.config.density_noise > 0:
             sigma = out["sigma"]
             noise = torch.randn(sigma.shape, generator=generator, device=sigma.device, dtype=sigma.dtype)

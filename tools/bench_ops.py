@@ -1,0 +1,151 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Benchmark the compiled ops core against the pure-PyTorch reference in the same run; prints JSON.
+
+Measures, per thread count: the fused tri-plane field + ray marcher path (forward, forward + backward) at EG3D's
+sizes, the whole generator forward of a preset and one G + D training step (R1 included). The reference side
+runs with ``GAN3DKIT_NO_EXTENSION=1`` set in-process, so both sides use identical inputs and weights.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_render import _cameras, bench_train_step  # noqa: E402 - tools/ is not a package
+
+from gan3dkit.networks import TriPlaneGenerator, get_preset  # noqa: E402
+from gan3dkit.ops import _backend, generate_planes, mip_ray_march  # noqa: E402
+from gan3dkit.ops.triplane import triplane_decode  # noqa: E402
+
+
+def _time_ms(fn: Callable[[], object], repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1000.0)
+    return round(statistics.median(times), 2)
+
+
+@contextmanager
+def reference_only(enabled: bool) -> Iterator[None]:
+    """Run the block on the pure-PyTorch reference (GAN3DKIT_NO_EXTENSION=1) when ``enabled``."""
+    old = os.environ.get(_backend.NO_EXTENSION_ENV)
+    if enabled:
+        os.environ[_backend.NO_EXTENSION_ENV] = "1"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(_backend.NO_EXTENSION_ENV, None)
+        else:
+            os.environ[_backend.NO_EXTENSION_ENV] = old
+
+
+def bench_field_path(plane_res: int, channels: int, nrr: int, samples: int, repeats: int) -> dict[str, object]:
+    """Tri-plane sampling + OSG decoder (64 hidden, 1 + 32 out) + marcher for nrr² rays x samples points."""
+    gen = torch.Generator().manual_seed(0)
+    planes = torch.randn(1, 3, channels, plane_res, plane_res, generator=gen).requires_grad_()
+    rays = nrr * nrr
+    coords = (torch.rand(1, rays * samples, 3, generator=gen) * 2 - 1) * 0.5
+    w1 = (torch.randn(64, channels, generator=gen) / channels**0.5).requires_grad_()
+    b1 = torch.zeros(64).requires_grad_()
+    w2 = (torch.randn(33, 64, generator=gen) / 8).requires_grad_()
+    b2 = torch.zeros(33).requires_grad_()
+    depths = torch.sort(torch.rand(1, rays, samples, 1, generator=gen) * 1.05 + 2.25, dim=2).values
+    pm = generate_planes()
+
+    def forward(impl: str):
+        rgb, sigma = triplane_decode(pm, planes, coords, w1, b1, w2, b2, impl=impl)
+        return mip_ray_march(rgb.reshape(1, rays, samples, 32), sigma.reshape(1, rays, samples, 1), depths, impl=impl)
+
+    def step(impl: str) -> None:
+        rgb, depth, _ = forward(impl)
+        (rgb.square().mean() + depth.mean()).backward()
+
+    out: dict[str, object] = {"planes": f"3x{channels}x{plane_res}^2", "rays": rays, "samples_per_ray": samples}
+    for name, fn in (("forward", lambda i: forward(i)), ("forward_backward", step)):
+        with torch.no_grad() if name == "forward" else torch.enable_grad():
+            ref = _time_ms(lambda: fn("ref"), repeats)
+            comp = _time_ms(lambda: fn("compiled"), repeats)
+        out[name] = {"reference_ms": ref, "compiled_ms": comp, "speedup": round(ref / comp, 2)}
+    return out
+
+
+def bench_generator(preset: str, batch: int, repeats: int) -> dict[str, object]:
+    """Whole generator forward (mapping, backbone, rendering, super-resolution), no grad."""
+    cfg = get_preset(preset).generator
+    torch.manual_seed(0)
+    G = TriPlaneGenerator(cfg).eval()
+    c = _cameras(batch, torch.device("cpu"))
+    z = torch.randn(batch, G.z_dim, generator=torch.Generator().manual_seed(1))
+    result: dict[str, object] = {"preset": preset, "batch": batch, "nrr": cfg.neural_rendering_resolution}
+    times = {}
+    for ref in (True, False):
+        with reference_only(ref), torch.no_grad():
+            times["reference_ms" if ref else "compiled_ms"] = _time_ms(lambda: G(z, c, noise_mode="const"), repeats)
+    result.update(times, speedup=round(times["reference_ms"] / times["compiled_ms"], 2))
+    return result
+
+
+def bench_train(preset: str, batch: int, repeats: int) -> dict[str, object]:
+    """One G step + one D step with R1 (``bench_render.bench_train_step``), reference vs compiled."""
+    out: dict[str, object] = {"preset": preset, "batch": batch}
+    for ref in (True, False):
+        with reference_only(ref):
+            torch.manual_seed(0)
+            r = bench_train_step(preset, batch, repeats, torch.device("cpu"))
+        out["reference" if ref else "compiled"] = {k: r[k]["median_ms"] for k in ("g_step", "d_step_with_r1")}
+    out["g_step_speedup"] = round(out["reference"]["g_step"] / out["compiled"]["g_step"], 2)  # type: ignore[index]
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__,
+        epilog="example:\n  python tools/bench_ops.py --threads 1,2 --repeats 3",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--threads", default="1,2", help="comma-separated torch thread counts")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--plane-res", type=int, default=256, help="tri-plane resolution of the field benchmark")
+    parser.add_argument("--nrr", type=int, default=64, help="rays = nrr^2 in the field benchmark")
+    parser.add_argument("--samples", type=int, default=48, help="samples per ray in the field benchmark")
+    parser.add_argument("--preset", default="tiny", help="preset of the generator / training-step benchmark")
+    parser.add_argument("--batch", type=int, default=4, help="batch of the generator / training-step benchmark")
+    parser.add_argument("--skip", default="", help="comma-separated parts to skip: field, generator, train")
+    args = parser.parse_args()
+    _backend.extension()  # build or load the core before timing anything
+    skip = set(args.skip.split(","))
+    result: dict[str, object] = {
+        "cpu": platform.processor() or platform.machine(),
+        "torch": torch.__version__,
+        "runs": [],
+    }
+    for threads in (int(t) for t in args.threads.split(",") if t):
+        torch.set_num_threads(threads)
+        run: dict[str, object] = {"threads": threads}
+        if "field" not in skip:
+            run["field_path"] = bench_field_path(args.plane_res, 32, args.nrr, args.samples, args.repeats)
+        if "generator" not in skip:
+            run["generator_forward"] = bench_generator(args.preset, args.batch, args.repeats)
+        if "train" not in skip:
+            run["train_step"] = bench_train(args.preset, args.batch, args.repeats)
+        result["runs"].append(run)  # type: ignore[union-attr]
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
