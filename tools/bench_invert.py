@@ -44,6 +44,9 @@ def main() -> None:
     ap.add_argument("--tune-steps", type=int, default=30, help="tuning steps (Ko: 400, PTI: 350)")
     ap.add_argument("--w-avg-samples", type=int, default=600)
     ap.add_argument("--methods", default=",".join(VARIANTS))
+    ap.add_argument("--target", default="heads", choices=["heads", "self"],
+                    help="heads: held-out synthetic heads; self: the generator's own samples (seed = --seed + head),"
+                         " so pose, depth and other views are exactly representable")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=None, help="write the JSON here too")
     ap.add_argument("--figure", default=None, help="PNG: per offset, input | recon and novel view per method")
@@ -69,8 +72,16 @@ def main() -> None:
     for h in range(args.heads):
         yaws = [args.true_yaw, args.true_yaw + 0.4, args.true_yaw - 0.4]
         cams = camera_labels(G, yaws, 0.0, "cpu")
-        gt = render_batch("heads", params[h : h + 1].expand(3, -1), Cameras.from_label(cams), G.img_resolution)
-        gt = {k: torch.as_tensor(v) for k, v in gt.items()}
+        if args.target == "self":
+            with torch.no_grad():
+                z = torch.from_numpy(np.random.RandomState(args.seed + h).randn(1, G.z_dim)).float()
+                ws_true = G.mapping(z, camera_labels(G, [0.0], 0.0, "cpu"))
+                o = render_at(G, ws_true, cams)
+            gt = {"image": torch.from_numpy(np.stack([to_uint8(o["image"][i : i + 1]) for i in range(3)])),
+                  "depth": torch.nn.functional.interpolate(o["image_depth"], size=G.img_resolution)[:, 0]}
+        else:
+            gt = render_batch("heads", params[h : h + 1].expand(3, -1), Cameras.from_label(cams), G.img_resolution)
+            gt = {k: torch.as_tensor(v) for k, v in gt.items()}
         gt_img = gt["image"].permute(0, 3, 1, 2).float() / 127.5 - 1  # [3, 3, R, R]
         gt["image"] = gt["image"].numpy()
         true = cams[:1]
