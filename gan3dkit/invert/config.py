@@ -155,7 +155,7 @@ class InvertConfig:
             raise ValueError("pose.warp_features must be auto, vgg-conv3_3 or rgb")
         if self.projector.steps < 1 or self.tune.steps < 0:
             raise ValueError("projector.steps must be >= 1 and tune.steps >= 0")
-        if self.pose.warmup_steps >= self.projector.steps:
+        if self.optimizes_pose and self.pose.warmup_steps >= self.projector.steps:
             raise ValueError("pose.warmup_steps must be smaller than projector.steps")
 
     @property

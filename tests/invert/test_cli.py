@@ -121,3 +121,23 @@ def test_photo_without_face_and_corrupt_image_write_nothing(micro_ckpt, tmp_path
         assert "error:" in res.output and all(w in res.output for w in words), res.output
         assert "Traceback" not in res.output
         assert not out.exists()
+
+
+def test_torchrun_shards_items(micro_ckpt, tmp_path, monkeypatch):
+    """Under torchrun (RANK / WORLD_SIZE) each process takes every WORLD_SIZE-th item and writes its own report."""
+    from gan3dkit.invert import invert_source, preset
+
+    ckpt, G = micro_ckpt
+    src = tmp_path / "in"
+    src.mkdir()
+    for name, yaw in (("a", 0.1), ("b", 0.0), ("c", -0.1)):
+        _crop(G, src, name, yaw)
+    cfg = preset("w")
+    cfg.perceptual, cfg.projector.steps, cfg.projector.w_avg_samples = "none", 1, 8
+    from gan3dkit.invert import Extras
+
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    rep = invert_source(G, ckpt, src, tmp_path / "out", cfg, extras=Extras(outputs=()))
+    assert [i["name"] for i in rep["items"]] == ["b"] and rep["shard"] == [1, 2]
+    assert (tmp_path / "out" / "report.rank1.json").is_file() and not (tmp_path / "out" / "a").exists()
