@@ -92,9 +92,8 @@ def evaluate(
     """
     from ..metrics import EvalOptions, append_jsonl, parse_metrics
     from ..metrics import evaluate as run_evaluate
-    from .common import progress_bar
-
     from ..utils.device import resolve_device
+    from .common import progress_bar
 
     device = resolve_device(device)
     names = parse_metrics(metrics)
@@ -166,9 +165,8 @@ def train_probe(
     """
     from ..metrics.probes import ProbeConfig, save_probe
     from ..metrics.probes import train_probe as run_train
-    from .common import progress_bar
-
     from ..utils.device import resolve_device
+    from .common import progress_bar
 
     device = resolve_device(device)
     cfg = ProbeConfig(target=target, resolution=resolution, width=width, steps=steps, batch=batch, lr=lr,

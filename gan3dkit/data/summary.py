@@ -10,8 +10,8 @@ import torch
 
 from ..cameras.camera import Cameras
 from ..cameras.rotations import cam2world_to_ypr
-from ..utils.visual import depth_to_rgb, make_grid
 from ..utils.errors import DataError
+from ..utils.visual import depth_to_rgb, make_grid
 from .reader import DatasetReader
 from .validate import camera_label_problems
 

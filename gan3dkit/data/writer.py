@@ -12,7 +12,6 @@ import numpy as np
 
 from ..cameras.camera import CameraError, label_problems
 from ..utils.errors import DataError, UsageError
-from .lmdb_check import check_lmdb_file
 from .format import (
     META_KEY,
     PROGRESS_KEY,
@@ -23,6 +22,7 @@ from .format import (
     sample_key,
     validate_meta,
 )
+from .lmdb_check import check_lmdb_file
 
 DEFAULT_MAP_SIZE = 1 << 40  # address space only; LMDB files grow with their content
 

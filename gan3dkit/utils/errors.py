@@ -34,7 +34,7 @@ class RunError(Gan3dkitError, RuntimeError):
     exit_code = 1
 
 
-def check_number(name: str, value: float | int | None, *, gt: float | None = None, ge: float | None = None,
+def check_number(name: str, value: float | None, *, gt: float | None = None, ge: float | None = None,
                  le: float | None = None, lt: float | None = None, allow_none: bool = False,
                  integer: bool = False) -> None:
     """Raise UsageError unless `value` is a finite number in the given range (`name` is the option or field)."""

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from gan3dkit.cli.main import app
 
-from .conftest import Corpus, labels, png_bytes, set_args
+from .conftest import Corpus, png_bytes, set_args
 
 runner = CliRunner(env={"COLUMNS": "250", "TERMINAL_WIDTH": "250"})
 Build = Callable[[Corpus, Path], tuple[list[str], list[str]]]

@@ -29,7 +29,7 @@ def names(path):
 def test_eg3d_bad_entries_are_skipped_and_odd_labels_noted(corpus, tmp_path):
     src = shutil.copytree(corpus.eg3d, tmp_path / "src")
     data = json.loads((src / "dataset.json").read_text())
-    lab = dict((n, v) for n, v in data["labels"])
+    lab = {n: v for n, v in data["labels"]}
     lab["img00.png"] = [1.0, 2.0]  # not 25 numbers
     lab["img01.png"] = [float("nan")] * 25
     lab["img02.png"] = "front"  # not numbers at all
@@ -116,7 +116,7 @@ def test_folder_rerun_after_a_crash_on_an_input_loses_nothing(tmp_path, monkeypa
     rng = np.random.default_rng(1)
     for i in range(5):
         (src / f"{i}.png").write_bytes(png_bytes(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)))
-    args = dict(resolution=16, prior="afhq", workers=0, mirror=True)
+    args = {"resolution": 16, "prior": "afhq", "workers": 0, "mirror": True}
     _interrupt_once(monkeypatch, fo, "process_folder_item", lambda item: item.name == "3.png")
     with pytest.raises(KeyboardInterrupt):
         fo.build_folder([src], tmp_path / "o.lmdb", **args)
