@@ -47,7 +47,8 @@ def info(
         f"fields: {', '.join(meta['fields'])}"
     )
     prior = meta.get("pose_prior")
-    out.print(f"pose prior: {prior['name'] if prior else 'none recorded'}")
+    out.print(f"pose prior: {prior['name'] if prior else 'none recorded'}; cameras: "
+              f"{meta.get('camera_source', 'unknown (format 1.0)')}")
     prov = meta["provenance"]
     out.print(f"made by gan3dkit {prov['gan3dkit_version']} at {prov['created']} from {prov['source'] or '?'}")
     if prov.get("command"):

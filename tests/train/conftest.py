@@ -15,8 +15,9 @@ def heads_lmdb(tmp_path_factory):
     return build_synthetic(path, family="heads", num=16, resolution=64, ssaa=1, resume=False)
 
 
-def small_config(data, out, **extra: object) -> TrainConfig:
-    """The tiny preset, made cheaper still (fewer samples, lazy regs every 2/3 steps so every phase runs)."""
+def small_config(data, out, method: str = "eg3d", **extra: object) -> TrainConfig:
+    """The tiny preset for `method`, made cheaper still (fewer samples, lazy regs every 2/3 steps so every phase
+    runs)."""
     overrides = [
         f'data="{data}"',
         f'out="{out}"',
@@ -32,7 +33,24 @@ def small_config(data, out, **extra: object) -> TrainConfig:
         "loss.density_reg_points=64",
     ]
     overrides += [f"{k.replace('__', '.')}={v}" for k, v in extra.items()]
-    return apply_overrides(train_preset("tiny"), overrides)
+    return apply_overrides(train_preset("tiny", method), overrides)
+
+
+@pytest.fixture(scope="session")
+def prior_heads(heads_lmdb, tmp_path_factory):
+    """The same 16 images imported by `prepare folder` without labels: cameras sampled from a prior."""
+    from PIL import Image
+
+    from gan3dkit.data.reader import DatasetReader
+    from gan3dkit.prepare.folders import build_folder
+
+    folder = tmp_path_factory.mktemp("pngs")
+    reader = DatasetReader(heads_lmdb)
+    for i in range(len(reader)):
+        Image.fromarray(reader.read(i, ["image"])["image"]).save(folder / f"{i:03d}.png")
+    path, _ = build_folder([folder], tmp_path_factory.mktemp("pdata") / "prior.lmdb", resolution=64,
+                           prior="synthetic_heads", workers=0)
+    return path
 
 
 @pytest.fixture
