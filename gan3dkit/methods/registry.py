@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
-import torch
+if TYPE_CHECKING:  # the table below is read by `gan3dkit --help`, which must not import torch
+    import torch
 
-from ..cameras.priors import PosePrior
-from ..networks.config import DiscriminatorConfig, GeneratorConfig
-from .eg3d import LossConfig
+    from ..cameras.priors import PosePrior
+    from ..networks.config import DiscriminatorConfig, GeneratorConfig
+    from .eg3d import LossConfig
 
 
 class MethodRuntime(Protocol):
