@@ -56,6 +56,7 @@ class _Distiller:
         self.run_dir = Path(cfg.out)
         self.ckpt = self.run_dir / CHECKPOINT
         header = read_header(self.ckpt) if resume and self.ckpt.exists() else None
+        torch.manual_seed(cfg.run.seed)  # the student's initial weights depend on the seed only
         self.teacher: Teacher = load_teacher(cfg.generator, dev, cfg.run.nrr)
         self.student = build_student(cfg, self.teacher, dev)  # fills cfg.model, says where weights came from
         if header is not None:
@@ -92,7 +93,8 @@ class _Distiller:
         z = torch.randn(n, t.G.z_dim, generator=g).to(dev)
         cams, pose = sample_cameras(self.cfg.cameras, n, t.cam.radius, t.cam.focal, t.cam.lookat, True, g)
         mv, _ = sample_cameras(self.cfg.cameras, n, t.cam.radius, t.cam.focal, t.cam.lookat, False, g)
-        with torch.no_grad():
+        with torch.no_grad(), torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
+            torch.manual_seed(10**6 + self.cfg.run.seed)  # backbone noise: never touch the training RNG stream
             ws = t.mapping(z, cams.to(dev), self.cfg.run)
             planes = t.G.synthesize_planes(ws)
             ref = teacher_render(t.G, planes, cams.to(dev), ws, t.nrr)
@@ -102,6 +104,12 @@ class _Distiller:
 
     @torch.no_grad()
     def _validate(self) -> dict[str, float]:
+        dev = self.dist.device
+        with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
+            torch.manual_seed(10**6 + self.cfg.run.seed)
+            return self._validate_inner()
+
+    def _validate_inner(self) -> dict[str, float]:
         v, s = self.val, self.student
         s.eval()
         out = s.encode(v["image"], v["cams"])

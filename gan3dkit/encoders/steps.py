@@ -16,6 +16,10 @@ from .models import Student, Teacher
 from .render import sample_cameras, teacher_render
 
 
+def _num(x: Tensor | float) -> float:
+    return float(x.detach()) if isinstance(x, Tensor) else float(x)
+
+
 class Lookahead:
     """Lookahead (Zhang et al. 2019) around an optimiser: every k steps slow <- slow + alpha (fast - slow), fast <- slow.
 
@@ -94,11 +98,11 @@ class _Base:
         for fake, real, c in pairs:
             fk = {"image": fake["image"].detach(), "image_raw": fake["image_raw"].detach()}
             loss = loss + discriminator_loss(D(real, c), D(fk, c))
-        stats = {"Loss/D": float(loss)}
+        stats = {"Loss/D": _num(loss)}
         if o.r1_gamma > 0 and step % o.r1_interval == 0:
             r1 = r1_penalty(D, pairs[0][1], pairs[0][2])
             loss = loss + r1 * (o.r1_gamma / 2) * o.r1_interval
-            stats["Loss/r1"] = float(r1)
+            stats["Loss/r1"] = _num(r1)
         loss.backward()
         self._apply("D", list(D.parameters()), world)
         D.requires_grad_(False)
@@ -137,11 +141,11 @@ class LP3DStep(_Base):
         w_feat = S.stage2_feature if stage2 else L.feature
         l_tri = (out.planes - b["planes"]).abs().mean()
         loss = w_tri * l_tri
-        stats = {"Loss/triplane": float(l_tri)}
+        stats = {"Loss/triplane": _num(l_tri)}
         if out.pose is not None and L.pose > 0:
             l_pose = F.mse_loss(out.pose, b["pose"])
             loss = loss + L.pose * l_pose
-            stats["Loss/pose"] = float(l_pose)
+            stats["Loss/pose"] = _num(l_pose)
         views = [("mv", b["c_mv"], b["mv"], L.adv_mv)]
         if step % every == 0:
             views.append(("ref", b["c_ref"], b["ref"], L.adv_ref))
@@ -162,13 +166,13 @@ class LP3DStep(_Base):
             if stage2 and s.identity is not None and L.identity > 0:
                 terms["id"] = L.identity * s.identity(r["image"], tgt["image"])
             for k, v in terms.items():
-                stats[f"Loss/{name}_{k}"] = float(v)
+                stats[f"Loss/{name}_{k}"] = _num(v)
             loss = loss + sum(terms.values())
             pairs.append((r, {"image": tgt["image"], "image_raw": tgt["image_raw"]}, c))
         for opt in self.optimizers.values():
             opt.zero_grad(set_to_none=True)
         loss.backward()
-        stats["Loss/E"] = float(loss)
+        stats["Loss/E"] = _num(loss)
         self._apply("E", list(s.encoder.parameters()), world)
         if stage2 and (S.finetune_decoder or S.finetune_superres):
             self._apply("R", list(R.parameters()), world)
@@ -205,7 +209,7 @@ class TriPlaneNetStep(_Base):
         y = teacher_render(self.t.G, planes, c, ws, self.t.nrr, self.cfg.run.deterministic_render)["image"]
         pix = F.smooth_l1_loss(y, x) if smooth else F.mse_loss(y, x)
         loss = L.rec_l2 * pix + L.rec_lpips * s.lpips(y, x)
-        stats[f"Loss/{name}_pix"], stats[f"Loss/{name}_lpips"] = float(pix), float(loss - L.rec_l2 * pix)
+        stats[f"Loss/{name}_pix"], stats[f"Loss/{name}_lpips"] = _num(pix), _num(loss - L.rec_l2 * pix)
         if s.identity is not None and L.rec_id > 0:
             loss = loss + L.rec_id * s.identity(y, x)
         if v2 and L.mirror > 0:
@@ -217,7 +221,7 @@ class TriPlaneNetStep(_Base):
             mirror = L.symm * symm + L.mirror_lpips * s.lpips(ym, xm)
             if s.identity is not None and L.mirror_id > 0:
                 mirror = mirror + L.mirror_id * s.identity(ym, xm)
-            stats[f"Loss/{name}_symm"] = float(symm)
+            stats[f"Loss/{name}_symm"] = _num(symm)
             loss = loss + L.mirror * mirror
         return loss
 
@@ -239,7 +243,7 @@ class TriPlaneNetStep(_Base):
             if out.pose is not None and L.pose > 0:
                 l_pose = F.mse_loss(out.pose, b["pose"])
                 loss = loss + L.pose * l_pose
-                stats["Loss/pose"] = float(l_pose)
+                stats["Loss/pose"] = _num(l_pose)
         pairs = []
         if off_on:
             loss = loss + self._branch_loss(x, out.planes, out.ws.detach(), c, True, "offsets", stats)
@@ -251,7 +255,7 @@ class TriPlaneNetStep(_Base):
             opt.zero_grad(set_to_none=True)
         if loss.requires_grad:
             loss.backward()
-        stats["Loss/E"] = float(loss)
+        stats["Loss/E"] = _num(loss)
         if psp_on:
             self._apply("psp", self.psp_params, world)
         if off_on:
