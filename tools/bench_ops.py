@@ -15,18 +15,18 @@ import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_render import _cameras, bench_train_step  # noqa: E402 - tools/ is not a package
+from bench_render import _cameras, bench_train_step  # tools/ is not a package
 
-from gan3dkit.networks import TriPlaneGenerator, get_preset  # noqa: E402
-from gan3dkit.ops import _backend, generate_planes, mip_ray_march  # noqa: E402
-from gan3dkit.ops.triplane import triplane_decode  # noqa: E402
+from gan3dkit.networks import TriPlaneGenerator, get_preset
+from gan3dkit.ops import _backend, generate_planes, mip_ray_march
+from gan3dkit.ops.triplane import triplane_decode
 
 
 def _time_ms(fn: Callable[[], object], repeats: int) -> float:
@@ -78,8 +78,8 @@ def bench_field_path(plane_res: int, channels: int, nrr: int, samples: int, repe
     out: dict[str, object] = {"planes": f"3x{channels}x{plane_res}^2", "rays": rays, "samples_per_ray": samples}
     for name, fn in (("forward", lambda i: forward(i)), ("forward_backward", step)):
         with torch.no_grad() if name == "forward" else torch.enable_grad():
-            ref = _time_ms(lambda: fn("ref"), repeats)
-            comp = _time_ms(lambda: fn("compiled"), repeats)
+            ref = _time_ms(lambda fn=fn: fn("ref"), repeats)
+            comp = _time_ms(lambda fn=fn: fn("compiled"), repeats)
         out[name] = {"reference_ms": ref, "compiled_ms": comp, "speedup": round(ref / comp, 2)}
     return out
 

@@ -7,7 +7,7 @@ import importlib
 import os
 import warnings
 from types import ModuleType
-from typing import Any, Callable
+from typing import Any
 
 import torch
 

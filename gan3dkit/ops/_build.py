@@ -262,7 +262,7 @@ def _compile(spec: BuildSpec, verbose: bool) -> Path:
             with_cuda=spec.with_cuda,
             verbose=verbose,
         )
-    except Exception as exc:  # noqa: BLE001 - recorded, then re-raised with the reason
+    except Exception as exc:  # recorded, then re-raised with the reason
         reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
         (spec.directory / "failed.txt").write_text(f"{reason}\n\n{exc}\n")
         raise RuntimeError(f"building the compiled ops core failed ({reason}); full log in {out_dir}") from exc

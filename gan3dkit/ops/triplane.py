@@ -173,7 +173,7 @@ def triplane_decode(
             f"triplane_decode: plane_features must be [N, P, C, H, W] and coords [N, M, 3], got "
             f"{tuple(plane_features.shape)} and {tuple(coords.shape)}."
         )
-    n, n_planes, c, h, w = plane_features.shape
+    c = plane_features.shape[2]
     if w1.ndim != 2 or w1.shape[1] != c or b1.shape != (w1.shape[0],):
         raise ValueError(f"triplane_decode: w1 must be [H1, {c}] and b1 [H1], got {tuple(w1.shape)}, {tuple(b1.shape)}.")
     if w2.ndim != 2 or w2.shape[1] != w1.shape[0] or w2.shape[0] < 2 or b2.shape != (w2.shape[0],):

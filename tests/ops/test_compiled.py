@@ -134,7 +134,7 @@ def test_ray_march_gradcheck_float64():
     colors, dens, depths = _march_inputs(1, 4, 6, 3, torch.float64, gen)
     for wb in (False, True):
         assert torch.autograd.gradcheck(
-            lambda a, b: mip_ray_march(a, b, depths, white_back=wb, impl="compiled"), (colors, dens), eps=1e-6
+            lambda a, b, wb=wb: mip_ray_march(a, b, depths, white_back=wb, impl="compiled"), (colors, dens), eps=1e-6
         )
 
 
