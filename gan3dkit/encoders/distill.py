@@ -155,7 +155,7 @@ class _Distiller:
             now = time.time()
             record = {"step": self.step, "kimg": self.step * cfg.optim.batch / 1000,
                       "sec_per_step": (now - tick_start) / max(self.step - tick_step, 1), "total_sec": now - start,
-                      "stage": self.stepper.stage(self.step),
+                      "stage": self.stepper.stage(max(self.step - 1, 0)),  # the last step run
                       **{k: float(np.mean(v)) for k, v in self.sums.items()}, **self._validate()}  # fmt: skip
             self.sums.clear()
             tick_start, tick_step = now, self.step
