@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from ..train.checkpoint import load_checkpoint, load_tensors, read_header, save_checkpoint
-from ..train.distributed import barrier, broadcast_module, gather_rng_states, init_distributed, sync_gradients
+from ..train.distributed import barrier, broadcast_module, gather_rng_states, init_distributed
 from ..train.logging import StatsLog
 from ..utils.files import atomic_save_png, atomic_write_json
 from .config import DistillConfig
@@ -200,7 +200,7 @@ class _Distiller:
         from ..utils.visual import make_grid
 
         inp, rec, nov = self._last_val_images
-        to8 = lambda x: ((x.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()  # noqa: E731
+        to8 = lambda x: ((x.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
         rows = [im for trip in zip(to8(inp), to8(rec), to8(nov)) for im in trip]
         atomic_save_png(self.run_dir / "samples" / f"val{self.step:07d}.png", make_grid(rows, 3))
 

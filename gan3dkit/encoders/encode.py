@@ -4,9 +4,10 @@ orbit video; videos frame by frame with optional temporal smoothing of pose and 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch

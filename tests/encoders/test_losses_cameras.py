@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import torch
+from encoder_helpers import MICRO_G
 
 from gan3dkit.cameras.camera import Cameras
 from gan3dkit.encoders.losses import PerceptualLoss, symmetry_loss
@@ -13,8 +14,6 @@ from gan3dkit.generate.views import camera_labels
 from gan3dkit.networks import TriPlaneGenerator
 from gan3dkit.train.config import train_preset
 from gan3dkit.utils.config import apply_overrides
-
-from encoder_helpers import MICRO_G
 
 
 def _G(plane_axes: str = "eg3d"):
