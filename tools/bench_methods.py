@@ -45,6 +45,8 @@ def main() -> None:
     ap.add_argument("--ckpt-name", default="checkpoint.safetensors",
                     help="checkpoint file evaluated in each run folder (e.g. a copy taken at an equal budget)")
     ap.add_argument("--set", dest="overrides", action="append", default=[], help="config overrides for every run")
+    ap.add_argument("--tag", default="", help="suffix of the run folders and result names, e.g. '@narrow' for a run "
+                    "started from a deliberately wrong prior (--set pose.init_learned=true --set pose.yaw_std=0.3)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     methods = [m for m in args.methods.split(",") if m]
@@ -77,7 +79,7 @@ def _train(args: argparse.Namespace, data: Path, method: str) -> None:
     from gan3dkit.train.loop import train
     from gan3dkit.utils.config import apply_overrides
 
-    run = args.work / f"run-{method}"
+    run = args.work / f"run-{method}{args.tag}"
     cfg = apply_overrides(train_preset("tiny", method), [
         f'data="{data}"', f'out="{run}"', "run.workers=1", f"run.cpu_threads={args.threads}", f"run.kimg={args.kimg}",
         "run.tick_kimg=0.5", "run.snapshot_ticks=2", *args.overrides,
@@ -95,14 +97,17 @@ def _evaluate(args: argparse.Namespace, data: Path, probes: dict[str, Path], met
 
     args.out.mkdir(parents=True, exist_ok=True)
     opts = EvalOptions(num=args.num, max_real=args.max_real, pose_probe=str(probes["pose"]),
-                       depth_probe=str(probes["depth"]), poses="dataset")
-    results: dict[str, dict] = {}
+                       depth_probe=str(probes["depth"]), poses="auto")
+    previous = args.out / "results.json"  # evaluations of other methods (separate calls) are kept
+    results: dict[str, dict] = json.loads(previous.read_text())["results"] if previous.exists() else {}
     yaws_fake: dict[str, np.ndarray] = {}
-    for m in methods:
+    for method in methods:
+        m = method + args.tag
         ckpt = args.work / f"run-{m}" / args.ckpt_name
         if not ckpt.exists():
             continue
-        # the same cameras for every method: the dataset's true poses (= the prior the pose-free methods render at)
+        # poses "auto": EG3D at dataset labels, prior methods at their prior (here the true distribution),
+        # learned-pose methods where G itself puts its camera (PoF3D's protocol)
         report = evaluate(METRICS, data, ckpt, opts)
         header = read_header(ckpt)
         stats = [json.loads(line) for line in (ckpt.parent / "stats.jsonl").read_text().splitlines()]
@@ -113,13 +118,20 @@ def _evaluate(args: argparse.Namespace, data: Path, probes: dict[str, Path], met
                              < 1e-9), None),
             **{r.metric: r.value for r in report.results},
             "extras": {r.metric: r.extras for r in report.results if r.metric in ("pose", "depth_nmse")},
+            "learned_pose_per_tick": _learned_trajectory(stats),
         }
         G, _ = load_generator(ckpt)
+        if getattr(G, "pose_mapping", None) is not None:
+            results[m]["learned_pose_final"] = _learned_moments(G)
         grid, _ = render_views(G, [0, 1, 2, 3], yaws=(0.8, 0.4, 0.0, -0.4, -0.8), nrr=header["progress"]["nrr"])
         from PIL import Image
 
         Image.fromarray(grid).save(args.out / f"views_{m}.png")
         yaws_fake[m] = _probe_yaws(G, probes["pose"], header["progress"]["nrr"], data)
+        np.save(args.out / f"yaws_{m}.npy", yaws_fake[m])
+    for m in results:
+        if m not in yaws_fake and (args.out / f"yaws_{m}.npy").exists():
+            yaws_fake[m] = np.load(args.out / f"yaws_{m}.npy")
     figs = {"pose_hist": str(_pose_histogram(args.out / "pose_hist.png", data, yaws_fake))}
     out = {"budget_kimg": args.kimg, "metrics": METRICS, "num": args.num, "results": results, "figures": figs,
            "torch": torch.__version__, "threads": args.threads}
@@ -127,14 +139,43 @@ def _evaluate(args: argparse.Namespace, data: Path, probes: dict[str, Path], met
     return out
 
 
+def _learned_trajectory(stats: list[dict]) -> list[dict] | None:
+    """Per tick: kimg and the mean/std of G's learned yaw offset and pitch (training batches; learned methods)."""
+
+    def value(r: dict, key: str) -> float | None:
+        v = r.get(key)
+        return v.get("mean") if isinstance(v, dict) else v
+
+    rows = [{"kimg": r["kimg"], "h_mean": value(r, "Pose/learned_h_mean"), "h_std": value(r, "Pose/learned_h_std"),
+             "v_mean": value(r, "Pose/learned_v_mean")} for r in stats]
+    rows = [r for r in rows if r["h_mean"] is not None]
+    return rows or None
+
+
+def _learned_moments(G: torch.nn.Module, n: int = 4096) -> dict[str, float]:
+    """G's own learned (yaw, pitch) about frontal on n fresh z: what it renders at (no probe involved)."""
+    import math
+
+    z = torch.randn(n, G.z_dim, generator=torch.Generator().manual_seed(7))
+    with torch.no_grad():
+        hv = G.pose_mapping(G.mapping(z, torch.zeros(n, 25))[:, 0]) - math.pi / 2
+    return {"yaw_mean": hv[:, 0].mean().item(), "yaw_std": hv[:, 0].std().item(),
+            "pitch_mean": hv[:, 1].mean().item(), "pitch_std": hv[:, 1].std().item()}
+
+
 def _probe_yaws(G: torch.nn.Module, probe_path: Path, nrr: int, data: Path, n: int = 256) -> np.ndarray:
-    """Yaw (radians) the pose probe reads on fakes rendered at true dataset poses: where G puts its heads."""
+    """Yaw (radians) the pose probe reads on fakes: rendered at dataset poses, or at G's own learned poses."""
     from gan3dkit.data.reader import DatasetReader
     from gan3dkit.metrics.probes import load_probe
     from gan3dkit.metrics.sampling import draw_poses, render_fakes
 
     probe = load_probe(probe_path)
-    cams = draw_poses("dataset", n, seed=5, reader=DatasetReader(data), mirror=False)
+    if getattr(G, "pose_mapping", None) is not None:
+        from gan3dkit.metrics.sampling import learned_poses
+
+        cams = learned_poses(G, n, seed=5)
+    else:
+        cams = draw_poses("dataset", n, seed=5, reader=DatasetReader(data), mirror=False)
     fakes = render_fakes(G, cams, seed=1, nrr=nrr, keep=("image",))
     return probe.predict_pose(fakes["image"])[:, 0].numpy()
 

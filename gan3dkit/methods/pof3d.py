@@ -26,6 +26,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
+from ..cameras import PosePrior
 from ..networks import TriPlaneGenerator
 from ..networks.pose_heads import PoseHeadConfig, PoseHeadDiscriminator
 from .eg3d import EG3DLoss, StepState
@@ -164,18 +165,36 @@ def _check_generator(ctx: BuildContext) -> None:
         raise ValueError("PoF3D's mapping is not camera-conditioned: set loss.gen_pose_cond=false")
 
 
-def build_pof3d(ctx: BuildContext) -> LearnedPoseRuntime:
+def start_at_prior(G: TriPlaneGenerator, prior: PosePrior, n: int = 4096, seed: int = 0) -> None:
+    """Move G's learned pose distribution to the prior's yaw/pitch mean and std (`pose.init_learned`), measured on
+    n untruncated w of a private generator (the global RNG is untouched, so runs stay reproducible)."""
+    gen = torch.Generator().manual_seed(seed)
+    dev = next(G.parameters()).device
+    z = torch.randn(n, G.z_dim, generator=gen).to(dev)
+    with torch.no_grad():
+        w = G.mapping(z, torch.zeros(n, 25, device=dev))[:, 0]
+    h, v = prior.sample_hv(n, gen)
+    G.pose_mapping.match_moments(w, h, v)
+
+
+def _generator(ctx: BuildContext) -> TriPlaneGenerator:
     _check_generator(ctx)
-    cfg: PoF3DConfig = ctx.method_cfg
     G = TriPlaneGenerator(ctx.generator).to(ctx.device)
+    if ctx.prior is not None:  # only set for learned-pose methods with pose.init_learned
+        start_at_prior(G, ctx.prior)
+    return G
+
+
+def build_pof3d(ctx: BuildContext) -> LearnedPoseRuntime:
+    cfg: PoF3DConfig = ctx.method_cfg
+    G = _generator(ctx)
     D = PoseHeadDiscriminator(ctx.discriminator, PoseHeadConfig(out_dim=2, hidden_dim=cfg.head_hidden)).to(ctx.device)
     return LearnedPoseRuntime(G, D, PoF3DLoss(G, D, ctx.loss, ctx.batch, cfg))
 
 
 def build_hyperpose_pof3d(ctx: BuildContext) -> LearnedPoseRuntime:
-    _check_generator(ctx)
     hp = ctx.method_cfg
-    G = TriPlaneGenerator(ctx.generator).to(ctx.device)
+    G = _generator(ctx)
     head = PoseHeadConfig(out_dim=hp.embed_dim, hidden_dim=hp.head_hidden, normalize=True)
     D = PoseHeadDiscriminator(ctx.discriminator, head).to(ctx.device)
     loss = HyperPosePoF3DLoss(G, D, ctx.loss, ctx.batch, hp, None)  # no prior: the poses come from G

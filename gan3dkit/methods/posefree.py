@@ -41,6 +41,10 @@ class PoseConfig:
     pitch_std: float | None = None
     radius: float | None = None
     focal: float | None = None
+    init_learned: bool = False
+    """Learned-pose methods (pof3d, hyperpose+pof3d): start G's pose mapping at this prior's yaw/pitch mean and std
+    (moment matching of its last layer at build time) instead of PoF3D's random start; training then moves it.
+    Unused by the prior methods. Off by default: PoF3D's scripts start from the random init."""
 
 
 def resolve_prior(cfg: PoseConfig, dataset_prior: dict[str, Any] | None) -> PosePrior:

@@ -107,6 +107,20 @@ class LearnedPose(nn.Module):
             v = v.clamp(*self.cfg.clamp_v)
         return torch.stack([h, v], dim=1)
 
+    @torch.no_grad()
+    def match_moments(self, w: Tensor, h: Tensor, v: Tensor) -> None:
+        """Rescale and shift the last layer so (h, v) on these w [N, w_dim] have the mean and std of the target
+        samples h [N], v [N] (a start from a chosen distribution; the clamps are not applied)."""
+        last = self.fc if self.cfg.linear else self.fc1
+        x = w if self.cfg.linear else self.fc0(w)
+        out = last(x)  # [N, 2], before the (h_mean, v_mean) offsets
+        for i, (target, offset) in enumerate(((h, self.cfg.h_mean), (v, self.cfg.v_mean))):
+            target = target.to(out)
+            scale = target.std() / out[:, i].std().clamp_min(1e-12)
+            shift = target.mean() - offset - scale * out[:, i].mean()
+            last.weight[i] *= scale  # out_i -> scale * out_i + shift
+            last.bias[i] = (scale * last.bias[i] * last.bias_gain + shift) / last.bias_gain
+
     def cameras(self, hv: Tensor) -> Tensor:  # [B, 2] -> [B, 25], differentiable in hv
         """EG3D's LookAt camera at (h, v): theta = h, phi = arccos(1 - 2 v / pi) (`lookat_cam2world`)."""
         c2w = lookat_cam2world(hv[:, 0], hv[:, 1], self.radius, self.pivot)

@@ -115,7 +115,8 @@ def _build_runtime(
         )
         disc_cfg = dataclasses.replace(disc_cfg, num_fp16_res=0)
     spec = get_method(cfg.method)
-    prior = resolve_prior(cfg.pose, dataset_prior) if spec.pose_source == "prior" else None
+    wants_prior = spec.pose_source == "prior" or (spec.pose_source == "learned" and cfg.pose.init_learned)
+    prior = resolve_prior(cfg.pose, dataset_prior) if wants_prior else None
     section = getattr(cfg, spec.section) if spec.section else None
     ctx = BuildContext(gen_cfg, disc_cfg, cfg.loss, section, cfg.optim.batch, cams, prior, dev)
     return spec.build(ctx)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 import torch
 
@@ -11,7 +9,11 @@ from gan3dkit.networks import DualDiscriminator, TriPlaneGenerator, get_preset
 
 from .eg3d_format import snapshot_bytes
 
-os.environ.setdefault("GAN3DKIT_NO_EXTENSION", "1")  # the pure-PyTorch ops: no compile wait on a shared machine
+
+@pytest.fixture(autouse=True)
+def _reference_ops(monkeypatch):
+    """Pure-PyTorch ops in these tests, set per test so the choice never leaks into tests/ops."""
+    monkeypatch.setenv("GAN3DKIT_NO_EXTENSION", "1")
 
 
 @pytest.fixture(scope="session")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 import torch
 
@@ -11,7 +9,11 @@ from gan3dkit.networks import TriPlaneGenerator
 from gan3dkit.train.checkpoint import save_checkpoint
 from gan3dkit.train.config import train_preset
 
-os.environ.setdefault("GAN3DKIT_NO_EXTENSION", "1")  # pure-PyTorch ops: no compile wait on a shared machine
+
+@pytest.fixture(autouse=True)
+def _reference_ops(monkeypatch):
+    """Pure-PyTorch ops in these tests, set per test so the choice never leaks into tests/ops."""
+    monkeypatch.setenv("GAN3DKIT_NO_EXTENSION", "1")
 
 
 @pytest.fixture(scope="session")

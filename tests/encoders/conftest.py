@@ -6,6 +6,12 @@ import pytest
 from encoder_helpers import make_generator_ckpt, micro_distill
 
 
+@pytest.fixture(autouse=True)
+def _reference_ops(monkeypatch):
+    """Pure-PyTorch ops in these tests, set per test so the choice never leaks into tests/ops."""
+    monkeypatch.setenv("GAN3DKIT_NO_EXTENSION", "1")
+
+
 @pytest.fixture(scope="session")
 def micro_gen(tmp_path_factory):
     return make_generator_ckpt(tmp_path_factory.mktemp("gen") / "g.safetensors")

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import copy
-import os
 
 import torch
 
-os.environ.setdefault("GAN3DKIT_NO_EXTENSION", "1")
 torch.set_num_threads(1)
 
 MICRO_G = [

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
 
 import pytest
 import torch
 
-os.environ.setdefault("GAN3DKIT_NO_EXTENSION", "1")
 torch.set_num_threads(1)
 
 from gan3dkit.cameras import check_label

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 import torch
 
-os.environ.setdefault("GAN3DKIT_NO_EXTENSION", "1")  # pure-PyTorch ops: no compile step inside a test
 torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True)
+def _reference_ops(monkeypatch):
+    """Pure-PyTorch ops in these tests, set per test so the choice never leaks into tests/ops."""
+    monkeypatch.setenv("GAN3DKIT_NO_EXTENSION", "1")
+
 
 MICRO = ["generator.img_resolution=32", "generator.neural_rendering_resolution=16",
          "generator.triplane_resolution=32", "discriminator.img_resolution=32"]

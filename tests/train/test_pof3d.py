@@ -130,3 +130,30 @@ def test_presets_configure_learned_pose_methods(method):
         bad = train_preset("tiny", "eg3d")
         bad.generator.learned_pose = LearnedPoseConfig()
         bad.validate()
+
+
+@pytest.mark.parametrize("method", ["pof3d", "hyperpose+pof3d"])
+def test_init_learned_starts_the_pose_mapping_at_the_prior(method):
+    """pose.init_learned: the built G's learned yaw/pitch have the (here deliberately narrow) prior's mean and std on
+    fresh z; without it, the start is PoF3D's random one; the global RNG is not consumed by the start."""
+    from gan3dkit.cameras import get_prior
+    from gan3dkit.train.loop import _build_runtime
+    from gan3dkit.utils.config import apply_overrides
+
+    prior = get_prior("synthetic_heads_wide").to_dict()
+    cfg = apply_overrides(train_preset("tiny", method), ["pose.init_learned=true", "pose.yaw_std=0.3"])
+
+    def learned(cfg):
+        torch.manual_seed(0)
+        G = _build_runtime(cfg, None, prior, torch.device("cpu")).G
+        after = torch.rand([]).item()
+        z = torch.randn(2048, G.z_dim, generator=torch.Generator().manual_seed(9))
+        with torch.no_grad():
+            return G.pose_mapping(G.mapping(z, torch.zeros(len(z), 25))[:, 0]), after
+
+    hv, after = learned(cfg)
+    assert abs(hv[:, 0].mean() - math.pi / 2) < 0.03 and abs(hv[:, 0].std() - 0.3) < 0.03
+    assert abs(hv[:, 1].mean() - math.pi / 2) < 0.03 and abs(hv[:, 1].std() - 0.15) < 0.02
+    hv0, after0 = learned(apply_overrides(cfg, ["pose.init_learned=false"]))
+    assert abs(hv0[:, 0].std() - 0.3) > 0.05  # the random start is something else
+    assert after == after0
