@@ -15,7 +15,9 @@ fi
 if [ "${1:-}" = "--test" ]; then
   "${PIP[@]}" -e ".[test,faces]"
   # Offline face assets used by the tests (read from site-packages at test time, never committed):
-  # insightface ships meanshape_68.pkl (PnP mean face) and test photos; mediapipe 0.10.21 ships its face models.
+  # insightface ships the test photo t1.jpg and the optional meanshape_68.pkl mean face the tests compare with (the
+  # default 68-point mean face ships inside gan3dkit, so the face stack itself no longer needs insightface);
+  # mediapipe 0.10.21 ships its face models.
   # --no-deps: their declared requirements pin old numpy/opencv/jax; what they need at run time is listed below.
   "${PIP[@]}" --no-deps insightface==2.1 mediapipe==0.10.21
   "${PIP[@]}" absl-py attrs flatbuffers "protobuf<5" matplotlib

@@ -35,7 +35,8 @@ MirrorOpt = Annotated[
     bool, typer.Option(help="Also write a mirrored copy of each sample with its mirrored camera (<name>_mirror).")
 ]
 BACKEND_HELP = "Landmarks: auto, dlib (offline), mediapipe (0.10.21, offline) or face-alignment (downloads weights)."
-SHAPE_HELP = "3D mean face for PnP head pose: auto, meanshape68 (insightface data) or bfm5 (built-in 5 points)."
+SHAPE_HELP = ("3D mean face for PnP head pose: auto = mediapipe68 (shipped, 68 points), meanshape68 (insightface data, "
+              "optional) or bfm5 (built-in 5 points).")
 UPSCALE_HELP = "Skip faces that the crop would enlarge more than this many times (too small / blurry)."
 PRIOR_HELP = "Pose prior preset for images without a camera label (e.g. afhq, cub, lsun_bedroom, lsun_church)."
 

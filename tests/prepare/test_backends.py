@@ -83,11 +83,15 @@ def test_mean_shapes():
     assert bfm5.points[2, 2] < bfm5.points[0, 2]  # nose tip nearer the camera (-z) than the eyes in the model frame
     with pytest.raises(ValueError):
         mean_shape("nope")
-    shape = mean_shape("auto")
-    if shape.name == "meanshape68":
-        assert shape.points.shape == (68, 3)
+    for name in ("auto", "meanshape68"):
+        try:
+            shape = mean_shape(name)
+        except FileNotFoundError:  # meanshape68 needs the optional insightface data
+            continue
+        assert shape.points.shape == (68, 3) and shape.point_ids == tuple(range(68))
         assert shape.points[30, 2] < shape.points[0, 2]  # nose tip in front of the jaw's end
         assert shape.points[8, 1] > shape.points[30, 1]  # chin below the nose (y down)
+    assert mean_shape("auto").name == "mediapipe68"
 
 
 def test_cli_module_imports_no_heavy_packages():

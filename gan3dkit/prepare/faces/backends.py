@@ -19,9 +19,11 @@ MEDIAPIPE_PIP = ('pip install --no-deps mediapipe==0.10.21 && pip install absl-p
 #: iBUG-68 indices of the points 68-point backends report (all are used for head pose).
 POSE_POINTS_68 = tuple(range(68))
 #: MediaPipe face-mesh vertex (or vertices, averaged) standing in for each iBUG-68 point (jaw, brows, nose, eyes, lips).
+#: Based on Peizhi Yan's Mediapipe_2_Dlib_Landmarks table; mirror-symmetric on the canonical mesh (point 13 = 361+288,
+#: the mirror of point 3 = 132+58). The shipped 3D mean face (`data/mean_face_68.json`) uses the same table.
 MEDIAPIPE_TO_68: dict[int, tuple[int, ...]] = {
     **dict(enumerate([(127,), (234,), (93,), (132, 58), (58, 172), (136,), (150,), (176,), (152,), (400,), (379,),
-                      (365,), (397, 288), (361,), (323,), (454,), (356,)])),
+                      (365,), (397, 288), (361, 288), (323,), (454,), (356,)])),
     **{17 + i: (v,) for i, v in enumerate([70, 63, 105, 66, 107, 336, 296, 334, 293, 300])},
     27: (168, 6), 28: (197, 195), 29: (5,), 30: (4,), 31: (98,), 32: (97,), 33: (2,), 34: (326,), 35: (327,),
     **{36 + i: (v,) for i, v in enumerate([33, 160, 158, 133, 153, 144, 362, 385, 387, 263, 373, 380])},

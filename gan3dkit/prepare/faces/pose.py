@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 from dataclasses import dataclass
 from functools import cache
+from pathlib import Path
 
 import numpy as np
 
@@ -14,6 +16,9 @@ from .backends import Face, _package_dir
 
 OPENCV_PIP = "pip install opencv-python-headless==4.14.0.94"
 INSIGHTFACE_PIP = "pip install --no-deps insightface==2.1"
+#: The shipped 68-point mean face (MediaPipe canonical face model, Apache-2.0; see data/README.md).
+MEAN_FACE_68 = Path(__file__).with_name("data") / "mean_face_68.json"
+SHAPES = ("auto", "mediapipe68", "meanshape68", "bfm5")
 #: Model frame (OpenCV-like: x right, y down, z into the head) <-> head/world frame (x right, y up, z out of the
 #: face, EG3D's world): p_model = D p_world with D = diag(1, -1, -1) (its own inverse).
 _D = np.diag([1.0, -1.0, -1.0])
@@ -24,7 +29,7 @@ class MeanShape:
     """A 3D mean face in the model frame (x to the image right, y down, z into the head; frontal face = identity).
 
     Attributes:
-        name: 'meanshape68' or 'bfm5'.
+        name: 'mediapipe68', 'meanshape68' or 'bfm5'.
         points: [N, 3] 3D points.
         point_ids: iBUG-68 index of each point, or None for 'bfm5' (its points are `Face.lm5`).
         source: where the numbers come from (and their licence), recorded in reports.
@@ -47,26 +52,30 @@ class MeanShape:
 
 @cache
 def mean_shape(name: str = "auto") -> MeanShape:
-    """Load a mean shape: 'meanshape68' (insightface's 68-point mean face, needs the insightface wheel's data),
-    'bfm5' (Deep3DFaceRecon's 5-point BFM template, built in), or 'auto' (meanshape68 when installed, else bfm5)."""
-    if name in ("auto", "meanshape68"):
+    """Load a mean shape: 'mediapipe68' (the shipped 68-point mean face, MediaPipe's canonical face model), 'auto'
+    (= mediapipe68), 'meanshape68' (insightface's 68-point mean face, needs the insightface wheel's data; optional)
+    or 'bfm5' (Deep3DFaceRecon's 5-point BFM template, built in)."""
+    if name in ("auto", "mediapipe68"):
+        doc = json.loads(MEAN_FACE_68.read_text())
+        src = doc["source"]
+        return MeanShape("mediapipe68", np.asarray(doc["points"], dtype=np.float64).reshape(68, 3), tuple(range(68)),
+                         f"MediaPipe {src['tag']} canonical_face_model.obj, 68 iBUG points "
+                         f"(gan3dkit/prepare/faces/data/mean_face_68.json; Apache-2.0)")
+    if name == "meanshape68":
         root = _package_dir("insightface")
         path = root / "data" / "objects" / "meanshape_68.pkl" if root else None
-        if path is not None and path.exists():
-            with open(path, "rb") as f:
-                pts = np.asarray(pickle.load(f), dtype=np.float64).reshape(68, 3)  # x right, y down, z to viewer
-            pts = pts * np.array([1.0, 1.0, -1.0])
-            return MeanShape("meanshape68", pts, tuple(range(68)),
-                             "insightface 2.1 data/objects/meanshape_68.pkl (wheel metadata gives no licence; "
-                             "insightface code is MIT)")
-        if name == "meanshape68":
-            raise FileNotFoundError(f"the 68-point mean face comes from the insightface wheel's data: "
-                                    f"{INSIGHTFACE_PIP}  (or use --pose-shape bfm5)")
-        name = "bfm5"
+        if path is None or not path.exists():
+            raise FileNotFoundError(f"the 'meanshape68' mean face comes from the insightface wheel's data: "
+                                    f"{INSIGHTFACE_PIP}  (or use the shipped default, --pose-shape auto)")
+        with open(path, "rb") as f:
+            pts = np.asarray(pickle.load(f), dtype=np.float64).reshape(68, 3)  # x right, y down, z to viewer
+        return MeanShape("meanshape68", pts * np.array([1.0, 1.0, -1.0]), tuple(range(68)),
+                         "insightface 2.1 data/objects/meanshape_68.pkl (wheel metadata gives no licence; "
+                         "insightface code is MIT, its unlicensed models non-commercial: research only)")
     if name == "bfm5":
         return MeanShape("bfm5", LM3D_STD * np.array([1.0, -1.0, -1.0]), None,
                          "Deep3DFaceRecon lm3d_std (5 points of the Basel Face Model mean, BFM non-commercial terms)")
-    raise ValueError(f"unknown mean shape {name!r}; choose auto, meanshape68 or bfm5")
+    raise ValueError(f"unknown mean shape {name!r}; choose {', '.join(SHAPES)}")
 
 
 @dataclass(frozen=True)
