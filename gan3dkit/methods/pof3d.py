@@ -3,7 +3,8 @@
 Mechanics follow the public code (VivianSZF/pof3d @6666513, `training/loss_pose.py`, `training/networks_stylegan2.py`
 `MappingNetworkPose`, `training/dual_discriminator.py`) with the FFHQ script (`ffhq.sh`) values as defaults:
 - G's camera is (h, v) = (pi/2, pi/2) + MLP(untruncated w), lr multiplier 0.01 (`LearnedPoseConfig`); the real
-  images' labels are never read and the mapping is not camera-conditioned (PoF3D asserts GPC swapping is off).
+  images' labels are never read and the mapping has no camera input (`generator.mapping.c_dim = 0`: PoF3D's
+  `embed_features = 0`; PoF3D asserts GPC swapping is off).
 - D has a camera head on its 4x4 features and is conditioned on its own detached prediction (c_dim 2).
 - Gmain: softplus(-D(G(z))) + softplus(-D(G(z) at the flipped camera)) [`flip_to_dis`] +
   pose_gd_weight * MSE(pose_G(w.detach()), D_cam(G(z)).detach()) [only the pose mapping learns from it].
@@ -161,8 +162,11 @@ class LearnedPoseRuntime:
 def _check_generator(ctx: BuildContext) -> None:
     if ctx.generator.learned_pose is None:
         raise ValueError("this method needs generator.learned_pose (train_preset(name, method) sets it)")
-    if ctx.loss.gen_pose_cond:
-        raise ValueError("PoF3D's mapping is not camera-conditioned: set loss.gen_pose_cond=false")
+    if ctx.loss.gen_pose_cond or ctx.generator.mapping.c_dim != 0:
+        # PoF3D's MappingNetwork has embed_features = 0: z alone. A c_dim = 25 mapping fed zeros is not the same: its
+        # normalised camera embedding jumps from 0 to a unit vector once the embedding bias leaves 0, shifting w.
+        raise ValueError("PoF3D's mapping is not camera-conditioned: set loss.gen_pose_cond=false and "
+                         "generator.mapping.c_dim=0 (train_preset(name, method) does)")
 
 
 def start_at_prior(G: TriPlaneGenerator, prior: PosePrior, n: int = 4096, seed: int = 0) -> None:

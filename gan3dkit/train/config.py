@@ -285,4 +285,5 @@ def train_preset(name: str, method: str = "eg3d") -> TrainConfig:
             cfg.pof3d = PoF3DConfig(dis_cam_weight=2.0, pose_gd_weight=2.0, flip_type="flip_both_shapenet")
         cfg.loss.gen_pose_cond = False
         cfg.generator.c_gen_conditioning_zero = True
+        cfg.generator.mapping.c_dim = 0  # PoF3D's mapping has no camera input (`embed_features = 0`)
     return cfg
