@@ -2,9 +2,11 @@
 // The single Python binding of gan3dkit's compiled ops core; every op's entry points are <op>_fwd / <op>_bwd.
 #include <torch/extension.h>
 
+#include "bias_act/bias_act.h"
 #include "ray_march/ray_march.h"
 #include "sample_pdf/sample_pdf.h"
 #include "triplane_decode/triplane_decode.h"
+#include "upfirdn2d/upfirdn2d.h"
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.doc() = "gan3dkit compiled ops core (C++/OpenMP CPU kernels; CUDA kernels when built WITH_CUDA)";
@@ -18,4 +20,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("triplane_decode_fwd", &triplane_decode_fwd, "fused tri-plane sampling + OSG decoder (triplane_decode.h)");
   m.def("triplane_decode_bwd", &triplane_decode_bwd, "its first-order backward (triplane_decode.h)");
   m.def("ray_march_bwd", &ray_march_bwd, "EG3D MipRayMarcher2 backward (see ray_march/ray_march.h)");
+  m.def("bias_act_fwd", &bias_act_fwd, "fused bias + activation + gain + clamp (see bias_act/bias_act.h)");
+  m.def("bias_act_bwd", &bias_act_bwd, "its first- and second-order derivative modes (bias_act/bias_act.h)");
+  m.def("upfirdn2d_fwd", &upfirdn2d_fwd, "upsample, pad, FIR-filter, downsample; also its own adjoint (upfirdn2d.h)");
 }

@@ -29,9 +29,11 @@ COMPILED_MODULE = PREBUILT_MODULE  # backwards-compatible name
 NO_EXTENSION_ENV = "GAN3DKIT_NO_EXTENSION"
 #: Ops whose compiled CPU kernel beats the reference (measured, ``docs/benchmarks.md``): ``impl="auto"`` uses them
 #: for CPU tensors. Every other op keeps the reference on CPU unless ``impl="compiled"`` is passed.
-CPU_DEFAULT: frozenset[str] = frozenset({"triplane_decode", "mip_ray_march", "sample_pdf"})
+CPU_DEFAULT: frozenset[str] = frozenset({"bias_act", "upfirdn2d", "triplane_decode", "mip_ray_march", "sample_pdf"})
 #: Ops with a compiled kernel at all (the entry point ``<kernel>_fwd`` in the extension); others are reference-only.
 _KERNELS: dict[str, str] = {
+    "bias_act": "bias_act_fwd",
+    "upfirdn2d": "upfirdn2d_fwd",
     "triplane_decode": "triplane_decode_fwd",
     "mip_ray_march": "ray_march_fwd",
     "sample_pdf": "sample_pdf_fwd",

@@ -1,11 +1,12 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Fused bias + activation + gain + clamp (StyleGAN2 semantics), pure-PyTorch reference with double backward."""
+"""Fused bias + activation + gain + clamp (StyleGAN2 semantics): compiled kernel and pure-PyTorch reference, both
+twice differentiable."""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -90,7 +91,11 @@ def bias_act(
     alpha_val = float(alpha if alpha is not None else (spec.default_alpha or 0.0))
     gain_val = float(gain if gain is not None else spec.default_gain)
 
-    _backend.resolve_impl("bias_act", impl, x)  # no compiled kernel yet: validates impl, raises for "compiled"
+    if _backend.resolve_impl("bias_act", impl, x) == "compiled":
+        if x.dtype in _KERNEL_DTYPES:
+            return _bias_act_compiled(x, b, dim, act, alpha_val, gain_val, clamp)
+        if impl == "compiled":
+            raise ValueError(f"bias_act: the compiled kernel takes float32 or float64, got {x.dtype}; use impl='ref'.")
     return _bias_act_ref(x, b, dim, spec, alpha_val, gain_val, clamp)
 
 
@@ -114,3 +119,81 @@ def _bias_act_ref(
     if clamp is not None:
         x = x.clamp(-clamp, clamp)
     return x
+
+
+# ------------------------------------------------------------------------------------------------ compiled twin
+#: Activation codes of the kernel (``csrc/bias_act/bias_act.h``): the order of ``ACTIVATIONS``.
+_ACT_CODES: dict[str, int] = {name: i for i, name in enumerate(ACTIVATIONS)}
+#: Activations with a non-zero second derivative (the others skip the order-2 kernel, as stylegan3 does).
+_HAS_2ND_GRAD = frozenset({"tanh", "sigmoid", "elu", "selu", "softplus", "swish"})
+_KERNEL_DTYPES = (torch.float32, torch.float64)
+
+
+def _sum_except(t: torch.Tensor, dim: int) -> torch.Tensor:  # [...] -> [t.shape[dim]]
+    return t.sum([d for d in range(t.ndim) if d != dim])
+
+
+class _BiasAct(torch.autograd.Function):
+    """y = clamp(gain * act(x + b)); backward through ``_BiasActGrad`` so it is differentiable again."""
+
+    @staticmethod
+    def forward(ctx, x, b, dim, act, alpha, gain, clamp):  # [...], [C] or [0]
+        ctx.save_for_backward(x, b)
+        ctx.args = (dim, act, alpha, gain, clamp)
+        return _backend.extension().bias_act_fwd(x, b, dim, _ACT_CODES[act], alpha, gain, clamp)
+
+    @staticmethod
+    def backward(ctx, dy):
+        x, b = ctx.saved_tensors
+        dx = _BiasActGrad.apply(dy.contiguous(), x, b, *ctx.args)
+        db = _sum_except(dx, ctx.args[0]) if ctx.needs_input_grad[1] else None
+        return (dx if ctx.needs_input_grad[0] else None), db, None, None, None, None, None
+
+
+class _BiasActGrad(torch.autograd.Function):
+    """dx = dy * gain * act'(x + b) * clamp mask: the same kernel in mode 1; its own backward uses mode 2."""
+
+    @staticmethod
+    def forward(ctx, dy, x, b, dim, act, alpha, gain, clamp):
+        ctx.save_for_backward(dy, x, b)
+        ctx.args = (dim, act, alpha, gain, clamp)
+        return _backend.extension().bias_act_bwd(
+            dy, x, b, x.new_empty([0]), 1, dim, _ACT_CODES[act], alpha, gain, clamp
+        )
+
+    @staticmethod
+    def backward(ctx, d_dx):
+        dy, x, b = ctx.saved_tensors
+        d_dx = d_dx.contiguous()
+        dim, act = ctx.args[0], ctx.args[1]
+        d_dy = _BiasActGrad.apply(d_dx, x, b, *ctx.args) if ctx.needs_input_grad[0] else None  # linear in dy
+        d_x = d_b = None
+        if act in _HAS_2ND_GRAD and (ctx.needs_input_grad[1] or ctx.needs_input_grad[2]):
+            d_x = _BiasActGrad2.apply(d_dx, x, b, dy, *ctx.args)
+            d_b = _sum_except(d_x, dim) if ctx.needs_input_grad[2] else None
+        elif ctx.needs_input_grad[2]:
+            # act'' = 0: no second-order term. x gets None (autograd prunes that path); the bias gets zeros, as the
+            # reference gives, so an optimiser treats it the same under both implementations (R1 phases).
+            d_b = torch.zeros_like(b)
+        return d_dy, (d_x if ctx.needs_input_grad[1] else None), d_b, None, None, None, None, None
+
+
+class _BiasActGrad2(torch.autograd.Function):
+    """The second-order term d_dx * dy * gain * act''(x + b) * mask (mode 2); not differentiable further."""
+
+    @staticmethod
+    def forward(ctx, g, x, b, dy, dim, act, alpha, gain, clamp):
+        return _backend.extension().bias_act_bwd(g, x, b, dy, 2, dim, _ACT_CODES[act], alpha, gain, clamp)
+
+    @staticmethod
+    def backward(ctx, *grads):
+        raise RuntimeError("bias_act: the compiled kernel is twice differentiable; use impl='ref' for third order.")
+
+
+def _bias_act_compiled(
+    x: torch.Tensor, b: torch.Tensor | None, dim: int, act: str, alpha: float, gain: float, clamp: float | None
+) -> torch.Tensor:
+    """Compiled twin of ``_bias_act_ref`` (float32/float64; the result is contiguous)."""
+    x = x.contiguous()
+    b = x.new_empty([0]) if b is None else b.to(x.dtype).contiguous()
+    return _BiasAct.apply(x, b, dim if b.numel() else 0, act, alpha, gain, -1.0 if clamp is None else float(clamp))

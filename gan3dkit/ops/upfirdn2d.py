@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Upsample, pad, FIR-filter and downsample 2-D images (StyleGAN2 ``upfirdn2d`` semantics), pure-PyTorch reference."""
+"""Upsample, pad, FIR-filter and downsample 2-D images (StyleGAN2 ``upfirdn2d`` semantics): compiled kernel and
+pure-PyTorch reference."""
 
 from __future__ import annotations
 
@@ -106,7 +107,8 @@ def upfirdn2d(
     Steps: (1) insert ``up - 1`` zeros after every input pixel along each axis; (2) pad by ``padding`` (negative
     values crop); (3) convolve each channel with ``f * gain ** (f.ndim / 2)`` (true convolution unless
     ``flip_filter``; a 1-D filter is applied along x then y); (4) keep pixels ``0, down, 2*down, ...``.
-    Twice differentiable.
+    Twice differentiable (the compiled kernel to any order in ``x``; it never differentiates ``f``, so a filter
+    that requires grad uses the reference under ``impl="auto"``).
 
     Args:
         x: Input images ``[N, C, H, W]``.
@@ -131,7 +133,15 @@ def upfirdn2d(
     out_h = (x.shape[2] * upy + y0 + y1 - fh + downy) // downy
     if out_w < 1 or out_h < 1:
         raise ValueError(f"upfirdn2d: output would be empty for input {tuple(x.shape)}, filter {fh}x{fw}, pad.")
-    _backend.resolve_impl("upfirdn2d", impl, x)  # no compiled kernel yet: validates impl, raises for "compiled"
+    if _backend.resolve_impl("upfirdn2d", impl, x) == "compiled":
+        kernel_ok = x.dtype in _KERNEL_DTYPES and (f is None or not f.requires_grad)
+        if kernel_ok:
+            return _upfirdn2d_compiled(x, f, upx, upy, downx, downy, (x0, x1, y0, y1), flip_filter, gain)
+        if impl == "compiled":
+            raise ValueError(
+                f"upfirdn2d: the compiled kernel takes float32/float64 and a constant filter (got {x.dtype}, "
+                f"filter requires_grad={f.requires_grad if f is not None else False}); use impl='ref'."
+            )
     return _upfirdn2d_ref(x, f, upx, upy, downx, downy, (x0, x1, y0, y1), flip_filter, gain)
 
 
@@ -165,6 +175,60 @@ def _upfirdn2d_ref(
         x = F.conv2d(x, f.reshape(1, 1, 1, k).expand(c, 1, 1, k), groups=c)
         x = F.conv2d(x, f.reshape(1, 1, k, 1).expand(c, 1, k, 1), groups=c)
     return x[:, :, ::downy, ::downx]
+
+
+_KERNEL_DTYPES = (torch.float32, torch.float64)
+
+
+class _Upfirdn2d(torch.autograd.Function):
+    """One 2-D pass of the kernel; its backward is the same Function with the adjoint parameters (so it is
+    differentiable again, to any order in x)."""
+
+    @staticmethod
+    def forward(ctx, x, f, up, down, pads, flip, gain):  # [N, C, H, W], [fh, fw]; up/down (x, y); pads x0 x1 y0 y1
+        ctx.save_for_backward(f)
+        ctx.args = (x.shape, up, down, pads, flip, gain)
+        return _backend.extension().upfirdn2d_fwd(x, f, up[0], up[1], down[0], down[1], *pads, flip, gain)
+
+    @staticmethod
+    def backward(ctx, dy):
+        (f,) = ctx.saved_tensors
+        shape, up, down, pads, flip, gain = ctx.args
+        fh, fw = f.shape
+        ih, iw, oh, ow = shape[2], shape[3], dy.shape[2], dy.shape[3]
+        # Adjoint: up <-> down, correlation <-> convolution, padding so the output has the input's size.
+        adj = (
+            fw - pads[0] - 1,
+            iw * up[0] - ow * down[0] + pads[0] - up[0] + 1,
+            fh - pads[2] - 1,
+            ih * up[1] - oh * down[1] + pads[2] - up[1] + 1,
+        )
+        return _Upfirdn2d.apply(dy.contiguous(), f, down, up, adj, not flip, gain), None, None, None, None, None, None
+
+
+def _upfirdn2d_compiled(
+    x: torch.Tensor,
+    f: torch.Tensor | None,
+    upx: int,
+    upy: int,
+    downx: int,
+    downy: int,
+    pads: tuple[int, int, int, int],
+    flip_filter: bool,
+    gain: float,
+) -> torch.Tensor:
+    """Compiled twin of ``_upfirdn2d_ref``: a 2-D filter in one pass, a separable one as an x pass then a y pass."""
+    x = x.contiguous()
+    f = torch.ones(1, 1) if f is None else f
+    f = f.to(device=x.device, dtype=x.dtype)
+    if f.ndim == 2:
+        return _Upfirdn2d.apply(x, f.contiguous(), (upx, upy), (downx, downy), pads, bool(flip_filter), float(gain))
+    k = f.shape[0]
+    g = float(gain) ** 0.5  # the 1-D taps are applied twice, as in the reference
+    x = _Upfirdn2d.apply(x, f.reshape(1, k).contiguous(), (upx, 1), (downx, 1), (*pads[:2], 0, 0), bool(flip_filter), g)
+    return _Upfirdn2d.apply(
+        x, f.reshape(k, 1).contiguous(), (1, upy), (1, downy), (0, 0, *pads[2:]), bool(flip_filter), g
+    )
 
 
 def filter2d(
