@@ -27,6 +27,7 @@ CACHE_ENV = "GAN3DKIT_EXTENSIONS_DIR"
 #: A build lock older than this many seconds (or held by a dead process on this host) is considered stale.
 STALE_LOCK_S = 30 * 60
 _SOURCE_SUFFIXES = (".h", ".cpp", ".cu", ".cuh")
+_CPU_SUFFIXES = (".h", ".cpp")
 
 
 @dataclass(frozen=True)
@@ -102,7 +103,8 @@ def build_spec() -> BuildSpec:
     """The build this machine needs now (the ``.cu`` sources are included iff CUDA is available and any exist)."""
     with_cuda = torch.cuda.is_available() and any(CSRC_DIR.glob("*/*.cu"))
     digest = hashlib.sha256()
-    for path in sorted(p for p in CSRC_DIR.rglob("*") if p.suffix in _SOURCE_SUFFIXES):
+    suffixes = _SOURCE_SUFFIXES if with_cuda else _CPU_SUFFIXES  # a CPU build never reads the .cu files
+    for path in sorted(p for p in CSRC_DIR.rglob("*") if p.suffix in suffixes):
         digest.update(str(path.relative_to(CSRC_DIR)).encode())
         digest.update(path.read_bytes())
     cxx = compiler()

@@ -80,3 +80,17 @@ def test_prebuild_respects_no_extension(monkeypatch, capsys):
     out = json.loads(capsys.readouterr().out)["gan3dkit_ops_build"]
     assert out["built"] is False and "GAN3DKIT_NO_EXTENSION" in out["reason"]
     assert build.main(["--timeout", "1", "--strict"]) == 1
+
+
+def test_cpu_key_ignores_cuda_sources(monkeypatch, tmp_path):
+    """A CPU build never compiles the .cu files, so editing them must not invalidate the CPU core."""
+    src = tmp_path / "csrc"
+    shutil.copytree(_build.CSRC_DIR, src)
+    monkeypatch.setattr(_build, "CSRC_DIR", src)
+    monkeypatch.setattr(_build.torch.cuda, "is_available", lambda: False)
+    first = _build.build_spec()
+    (src / "ray_march" / "extra.cu").write_text("// a CUDA-only edit\n")
+    (src / "utils" / "extra.cuh").write_text("// a CUDA-only header\n")
+    assert _build.build_spec().key == first.key
+    assert all(p.suffix != ".cu" for p in _build.source_files(with_cuda=False))
+    assert any(p.suffix == ".cu" for p in _build.source_files(with_cuda=True))
