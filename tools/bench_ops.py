@@ -2,8 +2,10 @@
 """Benchmark the compiled ops core against the pure-PyTorch reference in the same run; prints JSON.
 
 Measures, per thread count: the fused tri-plane field + ray marcher path (forward, forward + backward) at EG3D's
-sizes, the whole generator forward of a preset and one G + D training step (R1 included). The reference side
-runs with ``GAN3DKIT_NO_EXTENSION=1`` set in-process, so both sides use identical inputs and weights.
+sizes, the discriminator/synthesis ops bias_act and upfirdn2d at network shapes (forward, forward + backward, and
+an R1-style double backward), the whole generator forward of a preset and one G + D training step (R1 included;
+also with bias_act/upfirdn2d on the reference, to show their share). The reference side runs with
+``GAN3DKIT_NO_EXTENSION=1`` set in-process, so both sides use identical inputs and weights.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_render import _cameras, bench_train_step  # tools/ is not a package
 
 from gan3dkit.networks import TriPlaneGenerator, get_preset
-from gan3dkit.ops import _backend, generate_planes, mip_ray_march
+from gan3dkit.ops import _backend, bias_act, downsample2d, generate_planes, mip_ray_march, setup_filter, upfirdn2d
 from gan3dkit.ops.triplane import triplane_decode
 
 
@@ -84,6 +86,77 @@ def bench_field_path(plane_res: int, channels: int, nrr: int, samples: int, repe
     return out
 
 
+def _d_op_cases() -> dict[str, tuple[Callable[[torch.Tensor, str], torch.Tensor], tuple[int, ...]]]:
+    """bias_act and upfirdn2d calls as the tiny/EG3D networks make them (batch 4)."""
+    f = setup_filter([1, 3, 3, 1])
+    return {
+        "bias_act lrelu+clamp [4,256,32,32]": (
+            lambda x, i: bias_act(x, _BIAS[x.shape[1]], act="lrelu", gain=2**0.5, clamp=256.0, impl=i),
+            (4, 256, 32, 32),
+        ),
+        "bias_act linear+clamp [4,128,64,64]": (
+            lambda x, i: bias_act(x, _BIAS[x.shape[1]], clamp=256.0, impl=i),
+            (4, 128, 64, 64),
+        ),
+        "bias_act lrelu fc [4,512]": (lambda x, i: bias_act(x, _BIAS[x.shape[1]], act="lrelu", impl=i), (4, 512)),
+        "upfirdn2d D pre-filter [4,128,64,64]": (lambda x, i: upfirdn2d(x, f, padding=2, impl=i), (4, 128, 64, 64)),
+        "downsample2d D skip [4,128,64,64]": (lambda x, i: downsample2d(x, f, impl=i), (4, 128, 64, 64)),
+        "upfirdn2d G up2 [4,256,32,32]": (
+            lambda x, i: upfirdn2d(x, f, up=2, padding=[3, 2, 3, 2], gain=4, impl=i),
+            (4, 256, 32, 32),
+        ),
+    }
+
+
+_BIAS = {c: torch.randn(c, generator=torch.Generator().manual_seed(c)).requires_grad_() for c in (128, 256, 512)}
+
+
+def bench_d_ops(repeats: int) -> dict[str, object]:
+    """Each case: forward (no grad), forward + backward (random cotangent), and R1-style double backward (grad of
+    the squared input-gradient, backpropagated to the input and the bias or cotangent)."""
+    out: dict[str, object] = {}
+    for name, (fn, shape) in _d_op_cases().items():
+        gen = torch.Generator().manual_seed(0)
+        x = torch.randn(shape, generator=gen).requires_grad_()
+        cot = torch.randn(fn(x, "ref").shape, generator=gen).requires_grad_()
+        leaves = [x, cot] + ([_BIAS[shape[1]]] if name.startswith("bias_act") else [])
+
+        def fwd_bwd(impl: str, fn=fn, x=x, cot=cot) -> None:
+            torch.autograd.grad(fn(x, impl), x, cot.detach())
+
+        def r1(impl: str, fn=fn, x=x, cot=cot, leaves=leaves) -> None:
+            (gx,) = torch.autograd.grad((fn(x, impl) * cot).sum(), x, create_graph=True)
+            torch.autograd.grad(gx.square().sum(), leaves, allow_unused=True)
+
+        case: dict[str, object] = {}
+        for part, call in (("forward", None), ("forward_backward", fwd_bwd), ("r1_double_backward", r1)):
+            times = {}
+            for impl in ("ref", "compiled"):
+                if call is None:
+                    with torch.no_grad():
+                        times[impl] = _time_ms(lambda fn=fn, x=x, impl=impl: fn(x, impl), repeats)
+                else:
+                    times[impl] = _time_ms(lambda call=call, impl=impl: call(impl), repeats)
+            case[part] = {
+                "reference_ms": times["ref"],
+                "compiled_ms": times["compiled"],
+                "speedup": round(times["ref"] / times["compiled"], 2),
+            }
+        out[name] = case
+    return out
+
+
+@contextmanager
+def cpu_default(ops: frozenset[str]) -> Iterator[None]:
+    """Run the block with ``_backend.CPU_DEFAULT`` replaced by ``ops``."""
+    old = _backend.CPU_DEFAULT
+    _backend.CPU_DEFAULT = ops
+    try:
+        yield
+    finally:
+        _backend.CPU_DEFAULT = old
+
+
 def bench_generator(preset: str, batch: int, repeats: int) -> dict[str, object]:
     """Whole generator forward (mapping, backbone, rendering, super-resolution), no grad."""
     cfg = get_preset(preset).generator
@@ -103,12 +176,16 @@ def bench_generator(preset: str, batch: int, repeats: int) -> dict[str, object]:
 def bench_train(preset: str, batch: int, repeats: int) -> dict[str, object]:
     """One G step + one D step with R1 (``bench_render.bench_train_step``), reference vs compiled."""
     out: dict[str, object] = {"preset": preset, "batch": batch}
-    for ref in (True, False):
-        with reference_only(ref):
+    render_only = _backend.CPU_DEFAULT - {"bias_act", "upfirdn2d"}
+    variants = (("reference", True, _backend.CPU_DEFAULT), ("compiled", False, _backend.CPU_DEFAULT))
+    variants += (("compiled_render_ops_only", False, render_only),) if render_only != _backend.CPU_DEFAULT else ()
+    for name, ref, ops in variants:
+        with reference_only(ref), cpu_default(ops):
             torch.manual_seed(0)
             r = bench_train_step(preset, batch, repeats, torch.device("cpu"))
-        out["reference" if ref else "compiled"] = {k: r[k]["median_ms"] for k in ("g_step", "d_step_with_r1")}
-    out["g_step_speedup"] = round(out["reference"]["g_step"] / out["compiled"]["g_step"], 2)  # type: ignore[index]
+        out[name] = {k: r[k]["median_ms"] for k in ("g_step", "d_step_with_r1")}
+    for k in ("g_step", "d_step_with_r1"):
+        out[f"{k}_speedup"] = round(out["reference"][k] / out["compiled"][k], 2)  # type: ignore[index]
     return out
 
 
@@ -125,7 +202,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=48, help="samples per ray in the field benchmark")
     parser.add_argument("--preset", default="tiny", help="preset of the generator / training-step benchmark")
     parser.add_argument("--batch", type=int, default=4, help="batch of the generator / training-step benchmark")
-    parser.add_argument("--skip", default="", help="comma-separated parts to skip: field, generator, train")
+    parser.add_argument("--skip", default="", help="comma-separated parts to skip: field, d_ops, generator, train")
     args = parser.parse_args()
     _backend.extension()  # build or load the core before timing anything
     skip = set(args.skip.split(","))
@@ -139,6 +216,8 @@ def main() -> None:
         run: dict[str, object] = {"threads": threads}
         if "field" not in skip:
             run["field_path"] = bench_field_path(args.plane_res, 32, args.nrr, args.samples, args.repeats)
+        if "d_ops" not in skip:
+            run["d_ops"] = bench_d_ops(args.repeats)
         if "generator" not in skip:
             run["generator_forward"] = bench_generator(args.preset, args.batch, args.repeats)
         if "train" not in skip:
