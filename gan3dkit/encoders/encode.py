@@ -172,10 +172,22 @@ def write_item(student: Student, out: EncoderOutput, cam: Tensor, image: np.ndar
     return written
 
 
-def refine(student: Student, image: np.ndarray, cam: Tensor, steps: int, name: str) -> tuple[EncoderOutput, Tensor,
-                                                                                           dict]:  # fmt: skip
+class _GivenW:
+    """Stands in for a latent encoder in ``gan3dkit.invert``: the projector starts from this w."""
+
+    def __init__(self, w: Tensor) -> None:
+        self.w = w.detach()
+
+    def predict_w(self, image: Tensor) -> Tensor:  # -> [1, 1, w_dim]
+        return self.w
+
+
+def refine(student: Student, image: np.ndarray, cam: Tensor, steps: int, name: str,
+           out: EncoderOutput | None = None) -> tuple[EncoderOutput, Tensor, dict]:  # fmt: skip
     """``--refine N``: N steps of pose-optimising inversion (gan3dkit.invert, Ko et al. Alg. 3: joint w + pose
-    descent, no generator tuning) starting from the encoder's camera; returns its planes, camera and report.
+    descent, no generator tuning) starting from the encoder's camera and, when the encoder gives a W+ latent
+    (TriPlaneNet's ``out.ws``), from the mean of its W+ vectors (else from w_avg: LP3D has no latent); returns its
+    planes, camera and report.
 
     The inversion optimises a latent of the generator, so the refined result is G(w) at the refined pose (for
     TriPlaneNet the encoder's offsets are not kept). Raises RuntimeError when gan3dkit.invert is unavailable.
@@ -193,12 +205,15 @@ def refine(student: Student, image: np.ndarray, cam: Tensor, steps: int, name: s
     size = G.img_resolution
     img = to_u8(to_tensor(image, size, cam.device))[0]
     item = inv.InvertItem(name, img, cam[0].detach().cpu().numpy().astype(np.float32), "encoder")
+    start = out is not None and out.ws is not None
+    extras = inv.Extras(latent_encoder=_GivenW(out.ws[:1].mean(1, keepdim=True))) if start else None
     t0 = time.perf_counter()
     with torch.enable_grad():
-        res = inv.invert(G, item, cfg)
+        res = inv.invert(G, item, cfg, extras)
     with torch.no_grad():
         planes = res.generator.synthesize_planes(res.ws)
     report = {"steps": steps, "seconds": time.perf_counter() - t0, "method": "ko alg. 3 (no tuning)",
+              "w_start": "encoder (mean of its W+)" if start else "w_avg",
               "pose_change": res.report.get("pose_change")}  # fmt: skip
     return EncoderOutput(planes, res.ws), res.camera, report
 
@@ -223,7 +238,7 @@ def encode_items(student: Student, items: list[tuple[str, np.ndarray, Tensor | N
             c = student.teacher.cam.labels(out.pose)
         entry: dict[str, Any] = {"name": name, "pose": None if out.pose is None else out.pose[0].tolist()}
         if opts.refine_steps > 0:
-            out, c, entry["refine"] = refine(student, image, c, opts.refine_steps, name)
+            out, c, entry["refine"] = refine(student, image, c, opts.refine_steps, name, out)
         entry.update(write_item(student, out, c, image, dest, name, per_frame_outputs))
         if video:
             with torch.no_grad():

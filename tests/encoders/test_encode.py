@@ -83,3 +83,26 @@ def test_temporal_smoothing_reduces_frame_to_frame_change(lp3d_ckpt):
 
     raw, smoothed = change(0.0), change(0.7)
     assert raw > 0 and smoothed < 0.6 * raw
+
+
+def test_refine_starts_from_the_encoders_w_when_it_has_one(lp3d_ckpt):
+    """With one step the projector's lr ramp is still 0, so the refined w is exactly where refine started it."""
+    from gan3dkit.encoders.encode import refine
+    from gan3dkit.invert import preset
+    from gan3dkit.invert.projector import latent_stats
+
+    student, _, _ = load_encoder(lp3d_ckpt)
+    G = student.teacher.G
+    img = _img(5)
+    cam = student.teacher.frontal(1, torch.device("cpu"))
+    with torch.no_grad():
+        ws = G.mapping(torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(3)), cam)
+    planes = torch.zeros(1, 3, 8, 32, 32)
+    given, rep = refine(student, img, cam, 1, "w", EncoderOutput(planes, ws))[::2]
+    assert rep["w_start"].startswith("encoder")
+    assert torch.allclose(given.ws[:, 0], ws.mean(1))
+    avg, rep = refine(student, img, cam, 1, "avg", EncoderOutput(planes))[::2]  # LP3D: no latent
+    ko = preset("ko", 3).projector
+    w_avg, _ = latent_stats(G, min(ko.w_avg_samples, 256), ko.w_avg_psi, ko.seed)
+    assert rep["w_start"] == "w_avg" and torch.allclose(avg.ws[:, 0], w_avg[:, 0])
+    assert avg.planes.shape == planes.shape
