@@ -32,6 +32,36 @@ VARIANTS = {  # name -> (method, algorithm, overrides)
 }
 
 
+def held_out_views(G, cams: torch.Tensor, target: str, params: torch.Tensor | None, seed: int):
+    """Ground truth of one held-out head seen by cameras [V, 25] (view 0 = the input view).
+
+    target 'heads': the synthetic renderer with scene parameters [1, D]; 'self': G's sample of z = randn(seed) at
+    the frontal conditioning camera. Returns ({"image": uint8 [V, R, R, 3], "depth": [V, R, R]}, images in [-1, 1]
+    [V, 3, R, R], the input view's depth [1, 1, nr, nr] at G's neural rendering resolution, its finite mask).
+    """
+    from gan3dkit.cameras.camera import Cameras
+    from gan3dkit.generate.views import camera_labels
+    from gan3dkit.invert.outputs import render_at, to_uint8
+    from gan3dkit.prepare.synthetic import render_batch
+
+    v = len(cams)
+    if target == "self":
+        with torch.no_grad():
+            z = torch.from_numpy(np.random.RandomState(seed).randn(1, G.z_dim)).float()
+            ws_true = G.mapping(z, camera_labels(G, [0.0], 0.0, "cpu"))
+            o = render_at(G, ws_true, cams)
+        gt = {"image": torch.from_numpy(np.stack([to_uint8(o["image"][i : i + 1]) for i in range(v)])),
+              "depth": torch.nn.functional.interpolate(o["image_depth"], size=G.img_resolution)[:, 0]}
+    else:
+        gt = render_batch("heads", params.expand(v, -1), Cameras.from_label(cams), G.img_resolution)
+        gt = {k: torch.as_tensor(v) for k, v in gt.items()}
+    gt_img = gt["image"].permute(0, 3, 1, 2).float() / 127.5 - 1  # [V, 3, R, R]
+    gt["image"] = gt["image"].numpy()
+    nr = G.neural_rendering_resolution
+    gt_depth = torch.nn.functional.interpolate(gt["depth"][:1][None].float(), size=nr, mode="nearest")
+    return gt, gt_img, gt_depth, torch.isfinite(gt_depth)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--ckpt", required=True)
@@ -53,14 +83,13 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
-    from gan3dkit.cameras.camera import Cameras
     from gan3dkit.generate.loading import load_generator
     from gan3dkit.generate.views import camera_labels
     from gan3dkit.invert import InvertItem, invert, preset
     from gan3dkit.invert.outputs import render_at, to_uint8
     from gan3dkit.invert.pose import pose_error, pose_summary
     from gan3dkit.metrics.image import mse, psnr, ssim
-    from gan3dkit.prepare.synthetic import render_batch, sample_params
+    from gan3dkit.prepare.synthetic import sample_params
     from gan3dkit.utils.config import apply_overrides
     from gan3dkit.utils.visual import make_grid
 
@@ -72,22 +101,8 @@ def main() -> None:
     for h in range(args.heads):
         yaws = [args.true_yaw, args.true_yaw + 0.4, args.true_yaw - 0.4]
         cams = camera_labels(G, yaws, 0.0, "cpu")
-        if args.target == "self":
-            with torch.no_grad():
-                z = torch.from_numpy(np.random.RandomState(args.seed + h).randn(1, G.z_dim)).float()
-                ws_true = G.mapping(z, camera_labels(G, [0.0], 0.0, "cpu"))
-                o = render_at(G, ws_true, cams)
-            gt = {"image": torch.from_numpy(np.stack([to_uint8(o["image"][i : i + 1]) for i in range(3)])),
-                  "depth": torch.nn.functional.interpolate(o["image_depth"], size=G.img_resolution)[:, 0]}
-        else:
-            gt = render_batch("heads", params[h : h + 1].expand(3, -1), Cameras.from_label(cams), G.img_resolution)
-            gt = {k: torch.as_tensor(v) for k, v in gt.items()}
-        gt_img = gt["image"].permute(0, 3, 1, 2).float() / 127.5 - 1  # [3, 3, R, R]
-        gt["image"] = gt["image"].numpy()
+        gt, gt_img, gt_depth, gt_mask = held_out_views(G, cams, args.target, params[h : h + 1], args.seed + h)
         true = cams[:1]
-        nr = G.neural_rendering_resolution
-        gt_depth = torch.nn.functional.interpolate(gt["depth"][:1][None].float(), size=nr, mode="nearest")
-        gt_mask = torch.isfinite(gt_depth)
         for off in offsets:
             start = camera_labels(G, [args.true_yaw + off], 0.0, "cpu")
             fig_row = [gt["image"][0]]
