@@ -110,12 +110,15 @@ def _evaluate(args: argparse.Namespace, data: Path, probes: dict[str, Path], met
         # learned-pose methods where G itself puts its camera (PoF3D's protocol)
         report = evaluate(METRICS, data, ckpt, opts)
         header = read_header(ckpt)
-        stats = [json.loads(line) for line in (ckpt.parent / "stats.jsonl").read_text().splitlines()]
+        kimg = header["progress"]["nimg"] / 1000
+        # one row per tick (the last one written, should a resume have repeated it), up to this checkpoint's budget;
+        # total_sec restarts at every resume, so the training time is the sum of the ticks' times
+        ticks = {r["tick"]: r for r in map(json.loads, (ckpt.parent / "stats.jsonl").read_text().splitlines())}
+        stats = [r for _, r in sorted(ticks.items()) if r["kimg"] <= kimg + 1e-9]
         results[m] = {
-            "kimg": header["progress"]["nimg"] / 1000,
+            "kimg": kimg,
             "steps": header["progress"]["step"],
-            "train_s": next((r.get("total_sec") for r in stats if abs(r["kimg"] - header["progress"]["nimg"] / 1000)
-                             < 1e-9), None),
+            "train_s": sum(r["sec_per_tick"] for r in stats),
             **{r.metric: r.value for r in report.results},
             "extras": {r.metric: r.extras for r in report.results if r.metric in ("pose", "depth_nmse")},
             "learned_pose_per_tick": _learned_trajectory(stats),
