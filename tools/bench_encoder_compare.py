@@ -22,9 +22,7 @@ Example: python tools/bench_encoder_compare.py --gen G.safetensors --encoders E1
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -35,7 +33,7 @@ import torch
 os.environ.setdefault("GAN3DKIT_NO_EXTENSION", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_invert import held_out_views  # tools/ is not a package
+from bench_invert import held_out_views, write_report  # tools/ is not a package
 
 
 def mean_of(rows: list[dict], key: str) -> float | None:
@@ -179,14 +177,8 @@ def main() -> None:
                             "provenance": {k: v for k, v in s.provenance.items() if isinstance(v, str)}}
                         for n, p, (s, c, hd) in zip(names, paths, students)},
            "generator": students[0][1].generator, "lpips": lp.description if lp is not None else None,
-           "lpips_note": lp_note, "pti_losses": pti_losses, "settings": {k: v for k, v in vars(args).items() if k not in ("out", "figure")},
-           "machine": {"cpu_threads": args.threads, "device": "cpu", "platform": platform.platform(),
-                       "torch": torch.__version__},
-           "total_seconds": time.perf_counter() - t_all, "summary": summary, "rows": rows}
-    text = json.dumps(doc, indent=2)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
+           "lpips_note": lp_note, "pti_losses": pti_losses}
+    write_report(doc, args, t_all, summary, rows)
     if args.figure and figure:
         from PIL import Image
 

@@ -16,6 +16,7 @@ import os
 import platform
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -30,6 +31,18 @@ VARIANTS = {  # name -> (method, algorithm, overrides)
     "ko-alg2": ("ko", 2, {}),
     "ko-alg3": ("ko", 3, {}),
 }
+
+
+def write_report(head: dict, args: argparse.Namespace, t_all: float, summary: dict, rows: list) -> None:
+    """Print the benchmark's JSON (head + settings, machine, time, summary, rows) and write it to --out if given."""
+    doc = {**head, "settings": {k: v for k, v in vars(args).items() if k not in ("out", "figure")},
+           "machine": {"cpu_threads": args.threads, "device": "cpu", "platform": platform.platform(),
+                       "torch": torch.__version__},
+           "total_seconds": time.perf_counter() - t_all, "summary": summary, "rows": rows}
+    text = json.dumps(doc, indent=2)
+    print(text)
+    if args.out:
+        Path(args.out).write_text(text + "\n")
 
 
 def held_out_views(G, cams: torch.Tensor, target: str, params: torch.Tensor | None, seed: int):
@@ -158,15 +171,7 @@ def main() -> None:
             "projector_s": float(np.mean([r["time"]["projector_s"] for r in sel])),
             "tuning_s": float(np.mean([r["time"].get("tuning_s", 0.0) for r in sel])),
         }
-    doc = {"ckpt": args.ckpt, "settings": {k: v for k, v in vars(args).items() if k not in ("out", "figure")},
-           "machine": {"cpu_threads": args.threads, "device": "cpu", "platform": platform.platform(),
-                       "torch": torch.__version__},
-           "total_seconds": time.perf_counter() - t_all, "summary": summary, "rows": rows}
-    text = json.dumps(doc, indent=2)
-    print(text)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(text + "\n")
+    write_report({"ckpt": args.ckpt}, args, t_all, summary, rows)
     if args.figure:
         from PIL import Image
 
