@@ -72,6 +72,10 @@ class _Distiller:
         np.random.seed((cfg.run.seed * self.world + self.dist.rank) % (1 << 31))
         family = self.student.family
         self.stepper = (LP3DStep if family == "lp3d" else TriPlaneNetStep)(cfg, self.teacher, self.student, dev)
+        # Train mode from the first step: R's decoder and SR are copied from the eval-mode teacher, and eval mode
+        # fuses modulated convolutions (other rounding), so leaving it to the first validation made a resumed run's
+        # first step differ from the uninterrupted one.
+        self.student.train()
         for m in self.student.modules().values():
             broadcast_module(m, self.world)
         self.step = 0

@@ -36,7 +36,7 @@ def kill_when(proc: subprocess.Popen, ready, timeout: float = 900.0) -> None:
     while not ready():
         assert proc.poll() is None, f"finished before it could be killed: {proc.stdout.read()}"
         assert time.time() - start < timeout, "never reached the kill point"
-        time.sleep(0.05)
+        time.sleep(0.01)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
 
@@ -56,19 +56,22 @@ def _safe_progress(out: Path) -> int:
 
 def test_prepare_synthetic_survives_kill_9(tmp_path):
     out = tmp_path / "k.lmdb"
-    args = ["prepare", "synthetic", "--family", "heads", "--num", "12", "--resolution", "16", "--ssaa", "1",
+    # 300 samples: rendering takes ~1.7 s here (12 took 90 ms, short enough for CI's faster CPU to finish first)
+    num = 300
+    args = ["prepare", "synthetic", "--family", "heads", "--num", str(num), "--resolution", "16", "--ssaa", "1",
             "--batch", "2", "--out", str(out)]
     proc = gan3dkit(*args)
     kill_when(proc, lambda: _safe_progress(out) >= 4)
     assert not out.exists() and (tmp_path / "k.lmdb.partial").exists()
     done = partial_progress(out)
+    assert 4 <= done < num
     rerun = finish(gan3dkit(*args))
     assert f"resuming from {done} samples" in rerun
-    clean = build_synthetic(tmp_path / "c.lmdb", family="heads", num=12, resolution=16, ssaa=1, batch_size=5,
+    clean = build_synthetic(tmp_path / "c.lmdb", family="heads", num=num, resolution=16, ssaa=1, batch_size=5,
                             resume=False)
     a, b = DatasetReader(out), DatasetReader(clean)
-    assert len(a) == len(b) == 12
-    for i in range(12):
+    assert len(a) == len(b) == num
+    for i in range(num):
         for field in a.meta["fields"]:
             assert a.read_raw(i, field) == b.read_raw(i, field), (i, field)
     assert not list(tmp_path.rglob("*.tmp*")) and not (tmp_path / "k.lmdb.partial").exists()
