@@ -38,7 +38,8 @@ class EncodeOptions:
 
 
 def to_tensor(image: np.ndarray, size: int, device: torch.device) -> Tensor:  # uint8 [H, W, 3] -> [1, 3, S, S]
-    x = torch.from_numpy(np.ascontiguousarray(image)).to(device).permute(2, 0, 1)[None].float() / 127.5 - 1
+    x = torch.from_numpy(np.array(image, copy=True)).to(device)  # a writable copy (frames may be read-only views)
+    x = x.permute(2, 0, 1)[None].float() / 127.5 - 1
     if x.shape[-1] != size or x.shape[-2] != size:
         x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
     return x

@@ -49,7 +49,9 @@ def test_pseudo_pairs_are_deterministic_and_in_range(tmp_path):
 @pytest.mark.parametrize("rep", ["quaternion", "6d"])
 def test_pose_estimator_fits_pseudo_pairs(tmp_path, rep):
     ckpt, G = _micro_ckpt(tmp_path, False)
-    steps = 12 if rep == "quaternion" else 2
+    # 30 steps: the loss ratio was 0.36 at 12 steps, 0.13 at 20 and 0.07 at 30 on one CPU (it passed at 12 on
+    # another), so the 0.3 bound keeps a wide margin
+    steps = 30 if rep == "quaternion" else 2
     res = distill_ko("ko-pose", ckpt, tmp_path / "p", _small(steps=steps, representation=rep, max_roll=0.2))
     if rep == "quaternion":
         assert res["last"]["loss"] < 0.3 * res["first"]["loss"]
