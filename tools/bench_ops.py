@@ -173,18 +173,31 @@ def bench_generator(preset: str, batch: int, repeats: int) -> dict[str, object]:
     return result
 
 
-def bench_train(preset: str, batch: int, repeats: int) -> dict[str, object]:
-    """One G step + one D step with R1 (``bench_render.bench_train_step``), reference vs compiled."""
-    out: dict[str, object] = {"preset": preset, "batch": batch}
+def bench_train(preset: str, batch: int, repeats: int, rounds: int = 1) -> dict[str, object]:
+    """One G step + one D step with R1 (``bench_render.bench_train_step``), reference vs compiled.
+
+    With ``rounds`` > 1 the variants run in alternating order that many times (fresh networks each round, same
+    seed) and each figure is the median of the round medians, with the range of the rounds beside it: on a shared
+    machine single runs drift by tens of percent, and the alternation spreads any drift over all variants.
+    """
+    out: dict[str, object] = {"preset": preset, "batch": batch, "rounds": rounds}
     render_only = _backend.CPU_DEFAULT - {"bias_act", "upfirdn2d"}
     variants = (("reference", True, _backend.CPU_DEFAULT), ("compiled", False, _backend.CPU_DEFAULT))
     variants += (("compiled_render_ops_only", False, render_only),) if render_only != _backend.CPU_DEFAULT else ()
-    for name, ref, ops in variants:
-        with reference_only(ref), cpu_default(ops):
-            torch.manual_seed(0)
-            r = bench_train_step(preset, batch, repeats, torch.device("cpu"))
-        out[name] = {k: r[k]["median_ms"] for k in ("g_step", "d_step_with_r1")}
-    for k in ("g_step", "d_step_with_r1"):
+    keys = ("g_step", "d_step_with_r1")
+    seen: dict[str, dict[str, list[float]]] = {name: {k: [] for k in keys} for name, _, _ in variants}
+    for r in range(rounds):
+        for name, ref, ops in variants if r % 2 == 0 else variants[::-1]:
+            with reference_only(ref), cpu_default(ops):
+                torch.manual_seed(0)
+                step = bench_train_step(preset, batch, repeats, torch.device("cpu"))
+            for k in keys:
+                seen[name][k].append(step[k]["median_ms"])
+    for name, per in seen.items():
+        out[name] = {k: round(statistics.median(v), 2) for k, v in per.items()}
+        if rounds > 1:
+            out[name]["range"] = {k: [min(v), max(v)] for k, v in per.items()}  # type: ignore[index]
+    for k in keys:
         out[f"{k}_speedup"] = round(out["reference"][k] / out["compiled"][k], 2)  # type: ignore[index]
     return out
 
@@ -192,7 +205,8 @@ def bench_train(preset: str, batch: int, repeats: int) -> dict[str, object]:
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__,
-        epilog="example:\n  python tools/bench_ops.py --threads 1,2 --repeats 3",
+        epilog="examples:\n  python tools/bench_ops.py --threads 1,2 --repeats 3\n"
+        "  python tools/bench_ops.py --threads 1 --skip field,d_ops,generator --rounds 10",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--threads", default="1,2", help="comma-separated torch thread counts")
@@ -202,6 +216,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=48, help="samples per ray in the field benchmark")
     parser.add_argument("--preset", default="tiny", help="preset of the generator / training-step benchmark")
     parser.add_argument("--batch", type=int, default=4, help="batch of the generator / training-step benchmark")
+    parser.add_argument("--rounds", type=int, default=1, help="alternating rounds of the training-step variants")
     parser.add_argument("--skip", default="", help="comma-separated parts to skip: field, d_ops, generator, train")
     args = parser.parse_args()
     _backend.extension()  # build or load the core before timing anything
@@ -221,7 +236,7 @@ def main() -> None:
         if "generator" not in skip:
             run["generator_forward"] = bench_generator(args.preset, args.batch, args.repeats)
         if "train" not in skip:
-            run["train_step"] = bench_train(args.preset, args.batch, args.repeats)
+            run["train_step"] = bench_train(args.preset, args.batch, args.repeats, args.rounds)
         result["runs"].append(run)  # type: ignore[union-attr]
     print(json.dumps(result))
 
