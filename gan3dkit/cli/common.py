@@ -81,14 +81,22 @@ def debug_enabled() -> bool:
 
 
 def _click_errors() -> tuple[type, ...]:
-    """Usage errors click/typer print themselves (typer vendors its own click, so both kinds)."""
-    import click
-
+    """Usage errors click/typer print themselves: typer >= 0.2x vendors its own click (``typer._click``) and no
+    longer installs click; older typers use click itself. Whichever of the two is importable counts."""
+    kinds: list[type] = []
     try:
         from typer._click.exceptions import ClickException as TyperClickException
-    except ImportError:  # a typer that uses click itself
-        return (click.ClickException,)
-    return (click.ClickException, TyperClickException)
+
+        kinds.append(TyperClickException)
+    except ImportError:
+        pass
+    try:
+        import click
+
+        kinds.append(click.ClickException)
+    except ImportError:
+        pass
+    return tuple(kinds)
 
 
 def exit_code_for(exc: BaseException) -> int | None:
