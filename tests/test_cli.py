@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
 
 import lmdb
+import pytest
 from typer.testing import CliRunner
 
 from gan3dkit.cli.main import app
@@ -85,3 +87,18 @@ def test_validate_fails_with_exit_1_and_bad_input_gets_clean_errors(dataset_fact
     assert res.exit_code == 2 and "not found" in res.output and "Traceback" not in res.output
     res = runner.invoke(app, ["prepare", "eg3d", str(tmp_path), "--out", str(tmp_path / "o.lmdb")])
     assert res.exit_code == 1 and "dataset.json" in res.output  # bad data (no labels): exit 1
+
+
+def test_errors_are_handled_without_click_installed(tmp_path, monkeypatch):
+    """typer 0.29 vendors click (typer._click) and no longer installs it: a command's error must still become one
+    line and exit 2 when `import click` fails (it raised ModuleNotFoundError in the error handler before)."""
+    from gan3dkit.cli.common import _click_errors
+
+    if importlib.util.find_spec("typer._click") is None:
+        pytest.skip("this typer uses click itself")
+    monkeypatch.setitem(sys.modules, "click", None)  # `import click` now raises ImportError
+    from typer._click.exceptions import ClickException
+
+    assert _click_errors() == (ClickException,)
+    res = runner.invoke(app, ["data", "info", str(tmp_path / "missing.lmdb")])
+    assert res.exit_code == 2 and "not found" in res.output and "click" not in res.output

@@ -81,8 +81,8 @@ def debug_enabled() -> bool:
 
 
 def _click_errors() -> tuple[type, ...]:
-    """Usage errors click/typer print themselves: typer >= 0.2x vendors its own click (``typer._click``) and no
-    longer installs click; older typers use click itself. Whichever of the two is importable counts."""
+    """Usage errors click/typer print themselves: typer 0.29 vendors its own click (``typer._click``) and does not
+    install click; older typers use click itself. Whichever of the two is importable counts."""
     kinds: list[type] = []
     try:
         from typer._click.exceptions import ClickException as TyperClickException
