@@ -1,0 +1,1 @@
+"""Training: the GAN training loop, its config, checkpoints and statistics."""

@@ -1,0 +1,59 @@
+"""The import layering declared in pyproject.toml ([tool.importlinter]) holds, and every package is placed in it."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    tomllib = pytest.importorskip("tomli")
+
+ROOT = Path(__file__).resolve().parents[1]
+#: Packages that hold data or sources only, never Python code that imports gan3dkit.
+NOT_LAYERED = {"data_specs", "csrc"}
+
+
+def _contract() -> dict:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    (contract,) = [c for c in config["tool"]["importlinter"]["contracts"] if c["type"] == "layers"]
+    return contract
+
+
+def test_every_package_has_a_layer():
+    placed = {name.strip().split(".", 1)[1] for layer in _contract()["layers"] for name in layer.split("|")}
+    packages = {p.name for p in (ROOT / "gan3dkit").iterdir() if p.is_dir() and not p.name.startswith("__")}
+    missing = sorted(packages - placed - NOT_LAYERED)
+    assert not missing, f"packages without a layer in pyproject.toml [tool.importlinter]: {missing}"
+    no_init = sorted(p for p in packages - NOT_LAYERED if not (ROOT / "gan3dkit" / p / "__init__.py").exists())
+    assert not no_init, f"packages without __init__.py (left out of a wheel, invisible to the layer check): {no_init}"
+
+
+def test_import_layers_are_kept(capsys):
+    lint = pytest.importorskip("importlinter.cli", reason="import-linter is a test dependency")
+    rc = lint.lint_imports(config_filename=str(ROOT / "pyproject.toml"), no_cache=True)
+    out = capsys.readouterr().out
+    assert rc == 0, out[-4000:]
+
+
+def test_layer_check_catches_an_upward_import(tmp_path, monkeypatch, capsys):
+    """The contract is live: a lower layer importing a higher one breaks it (run on a copy of the package)."""
+    lint = pytest.importorskip("importlinter.cli", reason="import-linter is a test dependency")
+    import shutil
+
+    copy = tmp_path / "gan3dkit"
+    shutil.copytree(ROOT / "gan3dkit", copy, ignore=shutil.ignore_patterns("__pycache__", "csrc"))
+    bad = copy / "cameras" / "_upward.py"
+    bad.write_text('"""An upward import for the test."""\nfrom gan3dkit.train import loop  # noqa: F401\n')
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for name in [m for m in sys.modules if m == "gan3dkit" or m.startswith("gan3dkit.")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.chdir(tmp_path)
+    rc = lint.lint_imports(config_filename=str(tmp_path / "pyproject.toml"), no_cache=True)
+    out = capsys.readouterr().out
+    assert rc != 0
+    assert "BROKEN" in out and "gan3dkit.cameras._upward -> gan3dkit.train.loop" in out, out[-4000:]
