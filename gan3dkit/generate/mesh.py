@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from .views import camera_labels
 
+if TYPE_CHECKING:
+    from ..networks.generator import TriPlaneGenerator
+
 
 @torch.no_grad()
-def density_grid(G: torch.nn.Module, ws: torch.Tensor, resolution: int = 128, chunk: int = 1 << 18) -> np.ndarray:
+def density_grid(G: TriPlaneGenerator, ws: torch.Tensor, resolution: int = 128, chunk: int = 1 << 18) -> np.ndarray:
     """Raw sigma (before the ray marcher's softplus) on a resolution^3 grid spanning the triplane box, [x, y, z]."""
     device = ws.device
     half = G.config.rendering.box_warp / 2
@@ -26,7 +30,7 @@ def density_grid(G: torch.nn.Module, ws: torch.Tensor, resolution: int = 128, ch
 
 
 def extract_mesh(
-    G: torch.nn.Module,
+    G: TriPlaneGenerator,
     seed: int,
     resolution: int = 128,
     level: float | None = 10.0,

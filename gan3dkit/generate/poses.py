@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -12,11 +12,14 @@ import torch
 from ..cameras.priors import PosePrior
 from .views import seed_latent
 
+if TYPE_CHECKING:
+    from ..networks.generator import TriPlaneGenerator
+
 POSE_MODES = ("frontal", "learned", "prior")
 
 
 @torch.no_grad()
-def learned_angles(G: torch.nn.Module, z: torch.Tensor) -> torch.Tensor:  # z [B, z_dim] -> (h, v) [B, 2]
+def learned_angles(G: TriPlaneGenerator, z: torch.Tensor) -> torch.Tensor:  # z [B, z_dim] -> (h, v) [B, 2]
     """EG3D angles G's pose mapping picks for z (from the untruncated w; PoF3D)."""
     if getattr(G, "pose_mapping", None) is None:
         raise ValueError("--pose learned needs a generator with a learned pose (a pof3d or hyperpose+pof3d run)")
@@ -24,7 +27,7 @@ def learned_angles(G: torch.nn.Module, z: torch.Tensor) -> torch.Tensor:  # z [B
     return G.pose_mapping(ws[:, 0])
 
 
-def seed_pose_centers(G: torch.nn.Module, seeds: list[int], mode: str, prior: PosePrior | None = None
+def seed_pose_centers(G: TriPlaneGenerator, seeds: list[int], mode: str, prior: PosePrior | None = None
                       ) -> list[tuple[float, float]] | None:
     """(yaw, pitch) offsets from frontal per seed: G's own pose (learned), a prior draw seeded by the seed, or None
     (frontal)."""
@@ -38,11 +41,11 @@ def seed_pose_centers(G: torch.nn.Module, seeds: list[int], mode: str, prior: Po
         hv = [prior.sample_hv(1, torch.Generator().manual_seed(s)) for s in seeds]
         return [(float(h[0]) - math.pi / 2, float(v[0]) - math.pi / 2) for h, v in hv]
     device = next(G.parameters()).device
-    hv = learned_angles(G, torch.cat([seed_latent(G, s) for s in seeds]).to(device)).cpu()
-    return [(float(h) - math.pi / 2, float(v) - math.pi / 2) for h, v in hv]
+    learned = learned_angles(G, torch.cat([seed_latent(G, s) for s in seeds]).to(device)).cpu()
+    return [(float(h) - math.pi / 2, float(v) - math.pi / 2) for h, v in learned]
 
 
-def learned_pose_samples(G: torch.nn.Module, n: int = 2000, seed: int = 0, batch: int = 256) -> np.ndarray:
+def learned_pose_samples(G: TriPlaneGenerator, n: int = 2000, seed: int = 0, batch: int = 256) -> np.ndarray:
     """[n, 2] (yaw, pitch) offsets from frontal of G's learned pose for z ~ N(0, I)."""
     device = next(G.parameters()).device
     gen = torch.Generator().manual_seed(seed)
@@ -95,7 +98,7 @@ def prior_pose_samples(prior: PosePrior, n: int = 2000) -> np.ndarray:
     return torch.stack([h - math.pi / 2, v - math.pi / 2], dim=1).numpy()
 
 
-def histogram_series(G: torch.nn.Module, prior: dict[str, Any] | None, data: str | Path | None,
+def histogram_series(G: TriPlaneGenerator, prior: dict[str, Any] | None, data: str | Path | None,
                      n: int = 2000) -> dict[str, np.ndarray]:
     """The series a person compares: G's learned poses (if any), the training prior (if any), the dataset's labels."""
     series: dict[str, np.ndarray] = {}

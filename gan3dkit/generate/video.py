@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -15,8 +16,11 @@ from ..cameras.samplers import lookat_cam2world
 from ..utils.visual import depth_to_rgb
 from .views import camera_labels
 
+if TYPE_CHECKING:
+    from ..networks.generator import TriPlaneGenerator
 
-def orbit_cameras(G: torch.nn.Module, frames: int, device: torch.device) -> torch.Tensor:
+
+def orbit_cameras(G: TriPlaneGenerator, frames: int, device: torch.device) -> torch.Tensor:
     """[F, 25]: yaw = pi/2 + 0.35 sin(2 pi t), pitch = pi/2 - 0.05 + 0.25 cos(2 pi t), t = f / F (EG3D)."""
     r = G.config.rendering
     t = torch.arange(frames, dtype=torch.float64) / frames
@@ -28,7 +32,7 @@ def orbit_cameras(G: torch.nn.Module, frames: int, device: torch.device) -> torc
 
 @torch.no_grad()
 def render_video(
-    G: torch.nn.Module,
+    G: TriPlaneGenerator,
     seed: int,
     out: str | Path,
     frames: int = 60,
@@ -62,6 +66,6 @@ def render_video(
         import imageio.v2 as imageio
 
         mp4 = out.with_suffix(".mp4")
-        imageio.mimwrite(mp4, frames_u8, fps=fps, codec="libx264", quality=8)
+        imageio.mimwrite(mp4, list(frames_u8), fps=fps, codec="libx264", quality=8)
         written.append(mp4)
     return written

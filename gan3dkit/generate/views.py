@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -11,6 +12,9 @@ from ..cameras.camera import Cameras
 from ..cameras.samplers import lookat_cam2world
 from ..utils.errors import UsageError
 from ..utils.visual import depth_to_rgb, make_grid
+
+if TYPE_CHECKING:
+    from ..networks.generator import TriPlaneGenerator
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -27,12 +31,12 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
-def seed_latent(G: torch.nn.Module, seed: int) -> torch.Tensor:  # -> [1, z_dim]
+def seed_latent(G: TriPlaneGenerator, seed: int) -> torch.Tensor:  # -> [1, z_dim]
     """z of a seed, as EG3D's gen_samples draws it (numpy RandomState(seed).randn)."""
     return torch.from_numpy(np.random.RandomState(seed).randn(1, G.z_dim)).float()
 
 
-def camera_labels(G: torch.nn.Module, yaws: list[float], pitch: float, device: torch.device) -> torch.Tensor:
+def camera_labels(G: TriPlaneGenerator, yaws: list[float], pitch: float, device: torch.device) -> torch.Tensor:
     """[V, 25] labels at EG3D angles (pi/2 + yaw, pi/2 + pitch) around the generator's pivot and radius."""
     r = G.config.rendering
     h = torch.tensor([math.pi / 2 + y for y in yaws], dtype=torch.float64)
@@ -43,14 +47,14 @@ def camera_labels(G: torch.nn.Module, yaws: list[float], pitch: float, device: t
 
 @torch.no_grad()
 def render_views(
-    G: torch.nn.Module,
+    G: TriPlaneGenerator,
     seeds: list[int],
     yaws: tuple[float, ...] = (0.4, 0.0, -0.4),
     pitch: float = -0.2,
     psi: float = 1.0,
     nrr: int | None = None,
     centers: list[tuple[float, float]] | None = None,
-) -> tuple[np.ndarray, list[dict[str, np.ndarray]]]:
+) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """Render every seed at each yaw (EG3D gen_samples: yaw +-0.4, pitch -0.2, frontal conditioning camera).
 
     `centers` gives each seed's own (yaw, pitch) offsets from frontal, added to `yaws` and `pitch` (e.g. the pose a
