@@ -21,13 +21,6 @@ class CubJob:
     threshold: int = 128  # CUB masks are soft (annotator votes): pixels >= threshold count as bird
 
 
-_JOB: dict[str, CubJob] = {}
-
-
-def init_cub(job: CubJob) -> None:
-    _JOB["job"] = job
-
-
 def _read_table(path: Path) -> dict[int, list[str]]:
     if not path.exists():
         raise FileNotFoundError(f"{path} not found: --root must be the CUB_200_2011 folder (images.txt, "
@@ -73,11 +66,10 @@ def list_cub(root: str | Path, masks: str | Path | None = None, split: str = "tr
     return items
 
 
-def process_cub_item(item: Item) -> Outcome:
+def process_cub_item(job: CubJob, item: Item) -> Outcome:
     """Worker: square crop centred on the box (white outside the photo), bird on white, binary mask."""
     from ..data.images import ImageError, load_image_file
 
-    job = _JOB["job"]
     image_path, mask_path, box = item.source
     try:
         if box is None:
@@ -121,4 +113,4 @@ def build_cub(root: str | Path, out: str | Path, *, resolution: int = 256, masks
                      prior=get_prior(prior), seed=seed, mirror=mirror, workers=workers, resume=resume,
                      overwrite=overwrite, command=command, settings=settings, list_prior_names=False,
                      source=f"cub:{Path(root).resolve()}")
-    return build_dataset(spec, items, process_cub_item, init_cub, (CubJob(resolution, margin),), progress)
+    return build_dataset(spec, items, process_cub_item, CubJob(resolution, margin), progress=progress)

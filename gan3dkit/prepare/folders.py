@@ -35,13 +35,6 @@ class FolderJob:
     fill: int = 0
 
 
-_JOB: dict[str, FolderJob] = {}
-
-
-def init_folder(job: FolderJob) -> None:
-    _JOB["job"] = job
-
-
 def square_image(image: Any, mode: str, fill: int = 0) -> Any:
     """Make an [H, W, 3] image square per `mode` (see FolderJob); raises ValueError for 'none' on a non-square one."""
     h, w = image.shape[:2]
@@ -54,11 +47,10 @@ def square_image(image: Any, mode: str, fill: int = 0) -> Any:
     raise ValueError(f"image is {w}x{h}, not square (use --crop center or --crop pad)")
 
 
-def process_folder_item(item: Item) -> Outcome:
+def process_folder_item(job: FolderJob, item: Item) -> Outcome:
     """Worker: read, square, resize; the camera is the item's label (None: the driver samples the prior)."""
     from ..data.images import ImageError, load_image_file
 
-    job = _JOB["job"]
     try:
         image = square_image(load_image_file(item.source, channels=3), job.crop, job.fill)
         notes = upscale_note(image.shape[0], job.resolution)
@@ -109,7 +101,7 @@ def build_folder(sources: Sequence[str | Path], out: str | Path, *, resolution: 
     spec = BuildSpec(out=Path(out), resolution=resolution, kind=kind, prior=prior_obj, seed=seed, mirror=mirror,
                      workers=workers, resume=resume, overwrite=overwrite, command=command, settings=settings,
                      source=f"{kind}:" + ", ".join(str(s) for s in sources))
-    return build_dataset(spec, items, process_folder_item, init_folder, (FolderJob(resolution, crop, fill),), progress)
+    return build_dataset(spec, items, process_folder_item, FolderJob(resolution, crop, fill), progress=progress)
 
 
 def build_afhq(sources: Sequence[str | Path], out: str | Path, *, resolution: int = 512,

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import lmdb
 
@@ -22,21 +20,18 @@ class LsunJob:
     resolution: int
 
 
-_STATE: dict[str, Any] = {}
+@dataclass(frozen=True)
+class LsunReader:
+    """A worker's state: the job and its own read-only handle on the export (opened in the worker, after fork)."""
+
+    job: LsunJob
+    env: lmdb.Environment
 
 
-def init_lsun(job: LsunJob) -> None:
-    """Per process: remember the job; the lmdb environment is opened lazily (after fork) by `_env`."""
-    _STATE.clear()
-    _STATE["job"] = job
-
-
-def _env() -> lmdb.Environment:
-    if _STATE.get("pid") != os.getpid():  # list_lsun has checked the file size (no SIGBUS on a truncated export)
-        _STATE["env"] = lmdb.open(_STATE["job"].path, readonly=True, lock=False, readahead=False, subdir=True,
-                                  max_readers=512)
-        _STATE["pid"] = os.getpid()
-    return _STATE["env"]
+def open_lsun(job: LsunJob) -> LsunReader:
+    """Per process (the `setup` of `build_dataset`); list_lsun has checked the file size (no SIGBUS when truncated)."""
+    env = lmdb.open(job.path, readonly=True, lock=False, readahead=False, subdir=True, max_readers=512)
+    return LsunReader(job, env)
 
 
 def guess_prior(path: str | Path) -> str:
@@ -71,18 +66,17 @@ def list_lsun(path: str | Path, max_images: int | None = None) -> list[Item]:
     return items
 
 
-def process_lsun_item(item: Item) -> Outcome:
+def process_lsun_item(reader: LsunReader, item: Item) -> Outcome:
     """Worker: decode the stored bytes (any format PIL reads: JPEG, WebP, PNG), centre crop, resize."""
     from ..data.images import ImageError, decode_png
 
-    job: LsunJob = _STATE["job"]
     try:
-        with _env().begin(buffers=False) as txn:
+        with reader.env.begin(buffers=False) as txn:
             data = txn.get(item.source)
         if data is None:
             raise ValueError("key vanished from the lmdb")
         image = decode_png(data, channels=3)  # PIL decodes any format despite the name
-        image = resize(center_crop_square(image), job.resolution)
+        image = resize(center_crop_square(image), reader.job.resolution)
     except (ImageError, ValueError) as exc:
         return Outcome(item.name, skip=str(exc))
     except Exception as exc:
@@ -106,5 +100,5 @@ def build_lsun(path: str | Path, out: str | Path, *, resolution: int = 256, prio
                      mirror=mirror, workers=workers, resume=resume, overwrite=overwrite, command=command,
                      settings={"resolution": resolution, "prior": prior, "max_images": max_images},
                      list_prior_names=False, source=f"lsun:{Path(path).resolve()}")
-    return build_dataset(spec, items, process_lsun_item, init_lsun, (LsunJob(str(Path(path).resolve()), resolution),),
+    return build_dataset(spec, items, process_lsun_item, LsunJob(str(Path(path).resolve()), resolution), open_lsun,
                          progress)

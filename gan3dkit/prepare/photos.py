@@ -208,27 +208,47 @@ def fingerprint(names: Iterable[str]) -> str:
     return h.hexdigest()[:16]
 
 
-def ordered_map(fn: Callable[[Item], Outcome], items: Sequence[Item], workers: int,
-                initializer: Callable[..., None] | None = None, initargs: tuple = (),
-                window: int | None = None) -> Iterator[Outcome]:
-    """Yield `fn(item)` for every item IN INPUT ORDER, using `workers` processes (<= 1: in this process).
+#: A pool worker's state (its job settings, a loaded backend, an open file), built once per worker process by
+#: `ordered_map` and handed to every call explicitly. The prepare pipeline's only module-level state: a per-process
+#: cache that a process pool's initializer has no other place to put.
+_WORKER_STATE: dict[str, Any] = {}
 
-    At most `window` items are in flight, so memory stays bounded for any number of inputs. `fn` must catch its
-    own per-input errors and return them as `Outcome.skip`; an exception escaping `fn` aborts the run.
+
+def _keep(job: Any) -> Any:
+    return job
+
+
+def _init_worker_state(setup: Callable[[Any], Any], job: Any) -> None:
+    _WORKER_STATE["state"] = setup(job)
+
+
+def _call_with_state(fn: Callable[[Any, Item], Outcome], item: Item) -> Outcome:
+    return fn(_WORKER_STATE["state"], item)
+
+
+def ordered_map(fn: Callable[[Any, Item], Outcome], items: Sequence[Item], workers: int, job: Any = None,
+                setup: Callable[[Any], Any] = _keep, window: int | None = None) -> Iterator[Outcome]:
+    """Yield `fn(state, item)` for every item IN INPUT ORDER, using `workers` processes (<= 1: in this process).
+
+    `state = setup(job)` is built once per process (in each pool worker, or here), e.g. to load a model once; the
+    default passes `job` itself. At most `window` items are in flight, so memory stays bounded for any number of
+    inputs. `fn` must catch its own per-input errors and return them as `Outcome.skip`; an exception escaping `fn`
+    aborts the run.
     """
     if workers <= 1:
-        if initializer is not None:
-            initializer(*initargs)
+        state = setup(job)
         for item in items:
-            yield fn(item)
+            yield fn(state, item)
         return
     ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else None)
     window = window or workers * 8
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=initializer, initargs=initargs) as pool:
+    call = functools.partial(_call_with_state, fn)
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker_state,
+                             initargs=(setup, job)) as pool:
         pending: deque[Future] = deque()
         it = iter(items)
         for item in it:
-            pending.append(pool.submit(fn, item))
+            pending.append(pool.submit(call, item))
             if len(pending) >= window:
                 break
         while pending:
@@ -239,7 +259,7 @@ def ordered_map(fn: Callable[[Item], Outcome], items: Sequence[Item], workers: i
                                    "same command to resume, with --workers 0 to see which input causes it") from exc
             nxt = next(it, None)
             if nxt is not None:
-                pending.append(pool.submit(fn, nxt))
+                pending.append(pool.submit(call, nxt))
             yield result
 
 
@@ -292,10 +312,11 @@ class BuildSpec:
     flush_every: int = 64
 
 
-def build_dataset(spec: BuildSpec, items: list[Item], fn: Callable[[Item], Outcome],
-                  initializer: Callable[..., None] | None = None, initargs: tuple = (),
+def build_dataset(spec: BuildSpec, items: list[Item], fn: Callable[[Any, Item], Outcome], job: Any = None,
+                  setup: Callable[[Any], Any] = _keep,
                   progress: Progress | None = None) -> tuple[Path, dict[str, Any]]:
-    """Run `fn` over `items` (in parallel, consumed in order) and write the dataset, the mirrors and the report.
+    """Run `fn(state, item)` over `items` (in parallel, consumed in order; `state = setup(job)` once per process, see
+    `ordered_map`) and write the dataset, the mirrors and the report.
 
     Resumable: the input cursor, skips and notes live in the writer's `state`, committed only between inputs (a
     sample and its mirror are never split by a commit). Cameras an input lacks come from `spec.prior`, sampled with
@@ -336,7 +357,7 @@ def build_dataset(spec: BuildSpec, items: list[Item], fn: Callable[[Item], Outco
 
     try:
         run = functools.partial(run_item, fn)
-        for index, outcome in enumerate(ordered_map(run, items[start:], spec.workers, initializer, initargs), start):
+        for index, outcome in enumerate(ordered_map(run, items[start:], spec.workers, job, setup), start):
             notes = [n for n in (items[index].note, *outcome.notes) if n]
             camera = outcome.camera
             if outcome.skip is None and camera is None:
@@ -385,12 +406,12 @@ def build_dataset(spec: BuildSpec, items: list[Item], fn: Callable[[Item], Outco
     return path, report
 
 
-def run_item(fn: Callable[[Item], Outcome], item: Item) -> Outcome:
-    """`fn(item)`, or the skip known from the listing; an error escaping `fn` becomes this item's skip reason."""
+def run_item(fn: Callable[[Any, Item], Outcome], state: Any, item: Item) -> Outcome:
+    """`fn(state, item)`, or the skip known from the listing; an error escaping `fn` becomes this item's skip."""
     if item.skip is not None:
         return Outcome(item.name, skip=item.skip)
     try:
-        return fn(item)
+        return fn(state, item)
     except Exception as exc:
         return Outcome(item.name, skip=f"{type(exc).__name__}: {exc}")
 

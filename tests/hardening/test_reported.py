@@ -117,7 +117,7 @@ def test_folder_rerun_after_a_crash_on_an_input_loses_nothing(tmp_path, monkeypa
     for i in range(5):
         (src / f"{i}.png").write_bytes(png_bytes(rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)))
     args = {"resolution": 16, "prior": "afhq", "workers": 0, "mirror": True}
-    _interrupt_once(monkeypatch, fo, "process_folder_item", lambda item: item.name == "3.png")
+    _interrupt_once(monkeypatch, fo, "process_folder_item", lambda job, item: item.name == "3.png")
     with pytest.raises(KeyboardInterrupt):
         fo.build_folder([src], tmp_path / "o.lmdb", **args)
     monkeypatch.undo()

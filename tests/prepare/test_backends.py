@@ -105,8 +105,8 @@ def test_broken_input_in_worker_is_a_skip_not_a_crash(dlib_backend, tmp_path):
     from gan3dkit.prepare.faces.pipeline import FaceJob, init_worker, process_item
     from gan3dkit.prepare.photos import Item
 
-    init_worker(FaceJob())
+    worker = init_worker(FaceJob())
     (tmp_path / "bad.jpg").write_bytes(b"\xff\xd8\xff garbage")
-    out = process_item(Item("bad.jpg", str(tmp_path / "bad.jpg")))
+    out = process_item(worker, Item("bad.jpg", str(tmp_path / "bad.jpg")))
     assert out.image is None and "cannot read image" in out.skip
     np.testing.assert_equal(out.camera, None)

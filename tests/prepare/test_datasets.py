@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import os
 import time
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from gan3dkit.cameras import get_prior
 from gan3dkit.cli.main import app
 from gan3dkit.data.reader import DatasetReader, read_meta
 from gan3dkit.data.validate import validate_dataset
-from gan3dkit.prepare.folders import FolderJob, init_folder, process_folder_item
+from gan3dkit.prepare.folders import FolderJob, process_folder_item
 from gan3dkit.prepare.photos import BuildSpec, Item, Outcome, attach_labels, build_dataset, list_images, ordered_map
 
 
@@ -42,7 +43,7 @@ def cat() -> np.ndarray:
     return pytest.importorskip("skimage.data").chelsea()  # [300, 451, 3], a real cat
 
 
-def slow_echo(item: Item) -> Outcome:
+def slow_echo(state, item: Item) -> Outcome:
     time.sleep(0.002 * (7 - int(item.name) % 7))  # later items often finish first
     return Outcome(item.name, skip=item.name)
 
@@ -50,6 +51,24 @@ def slow_echo(item: Item) -> Outcome:
 def test_ordered_map_keeps_input_order_with_workers():
     items = [Item(str(i), None) for i in range(40)]
     assert [o.name for o in ordered_map(slow_echo, items, workers=2, window=6)] == [str(i) for i in range(40)]
+
+
+def _worker_setup(job: str) -> tuple[str, int]:
+    return job, os.getpid()
+
+
+def _report_state(state: tuple[str, int], item: Item) -> Outcome:
+    return Outcome(item.name, notes=[f"{state[0]}:{state[1]}:{os.getpid()}"])
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_ordered_map_builds_the_state_once_per_process_and_passes_it(workers):
+    """Each call gets the state its own process built from the job with `setup` (no module global per importer)."""
+    items = [Item(str(i), None) for i in range(12)]
+    notes = [o.notes[0].split(":") for o in ordered_map(_report_state, items, workers, job="J", setup=_worker_setup)]
+    assert all(job == "J" and built_in == ran_in for job, built_in, ran_in in notes)
+    pids = {ran_in for _, _, ran_in in notes}
+    assert (pids == {str(os.getpid())}) if workers == 0 else (str(os.getpid()) not in pids and len(pids) <= 2)
 
 
 def test_list_images_files_folders_globs(tmp_path, cat):
@@ -89,12 +108,12 @@ def test_resume_after_interrupt_gives_the_same_dataset(tmp_path, cat):
                 raise KeyboardInterrupt
         return progress
 
-    job = (FolderJob(32),)
+    job = FolderJob(32)
     with pytest.raises(KeyboardInterrupt):
-        build_dataset(spec("r.lmdb"), items, process_folder_item, init_folder, job, progress=stop_at(7))
+        build_dataset(spec("r.lmdb"), items, process_folder_item, job, progress=stop_at(7))
     assert (tmp_path / "r.lmdb.partial").exists() and not (tmp_path / "r.lmdb").exists()
-    _, resumed = build_dataset(spec("r.lmdb"), items, process_folder_item, init_folder, job)
-    _, clean = build_dataset(spec("c.lmdb"), items, process_folder_item, init_folder, job)
+    _, resumed = build_dataset(spec("r.lmdb"), items, process_folder_item, job)
+    _, clean = build_dataset(spec("c.lmdb"), items, process_folder_item, job)
     a, b = read_all(tmp_path / "r.lmdb"), read_all(tmp_path / "c.lmdb")
     assert len(a) == len(b) == 16
     for x, y in zip(a, b):

@@ -25,7 +25,7 @@ from ..photos import (
 )
 from .align import CropSpec
 from .backends import BackendError, installed, resolve_backend
-from .pipeline import FaceJob, init_worker, process_item
+from .pipeline import FaceJob, FaceWorker, init_worker, process_item
 from .pose import OPENCV_PIP, mean_shape
 
 
@@ -46,11 +46,11 @@ def make_job(resolution: int, backend: str, pose_shape: str, max_upscale: float,
     return job, info
 
 
-def _process_labelled(item: Item) -> Outcome:
+def _process_labelled(worker: FaceWorker, item: Item) -> Outcome:
     """Worker entry when the user gave labels: an image without one is skipped rather than estimated."""
     if item.label is None:
         return Outcome(item.name, skip="no label for this image in the given dataset.json")
-    return process_item(item)
+    return process_item(worker, item)
 
 
 def build_faces(sources: Sequence[str | Path], out: str | Path, *, resolution: int = 512, backend: str = "auto",
@@ -75,7 +75,7 @@ def build_faces(sources: Sequence[str | Path], out: str | Path, *, resolution: i
                      source="photos:" + ", ".join(str(s) for s in sources),
                      label_source="measured" if labels is not None else "estimated")
     fn = _process_labelled if labels is not None else process_item
-    return build_dataset(spec, items, fn, init_worker, (job,), progress)
+    return build_dataset(spec, items, fn, job, init_worker, progress)
 
 
 def _png_bytes(image: np.ndarray) -> bytes:
@@ -97,7 +97,6 @@ def prepare_single(sources: Sequence[str | Path], out_dir: str | Path, *, resolu
 
     from ...cameras.camera import Cameras
     from ...cameras.rotations import cam2world_to_ypr
-    from .pipeline import _WORKER
 
     items = list_images(sources)
     job, info = make_job(resolution, backend, pose_shape, max_upscale, backend_options)
@@ -107,10 +106,10 @@ def prepare_single(sources: Sequence[str | Path], out_dir: str | Path, *, resolu
         clash = [out_dir / f"{s}.png" for s in stems if (out_dir / f"{s}.png").exists()]
         if clash:
             raise FileExistsError(f"{clash[0]} already exists; pass --overwrite to replace it")
-    init_worker(job)
+    worker = init_worker(job)
     report: dict[str, Any] = {"out": str(out_dir), "settings": info, "written": [], "skipped": [], "notes": []}
     for i, (item, stem) in enumerate(zip(items, stems)):
-        outcome = run_item(process_item, item)  # listing skips (.gif, broken links) are reported, not read
+        outcome = run_item(process_item, worker, item)  # listing skips (.gif, broken links) are reported, not read
         report["notes"] += [{"name": item.name, "note": n} for n in outcome.notes]
         if outcome.skip is not None:
             report["skipped"].append({"name": item.name, "reason": outcome.skip})
@@ -135,5 +134,4 @@ def prepare_single(sources: Sequence[str | Path], out_dir: str | Path, *, resolu
                                           "ypr_deg": [round(v, 2) for v in ypr]})
         if progress is not None:
             progress(i + 1, len(items))
-    _WORKER.clear()
     return report

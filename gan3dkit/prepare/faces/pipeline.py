@@ -50,24 +50,28 @@ class AlignedFace:
                 "faces": self.faces}
 
 
-_WORKER: dict[str, Any] = {}
+@dataclass
+class FaceWorker:
+    """A worker's state: the job, its loaded landmark backend and mean shape, or the error that loading raised."""
+
+    job: FaceJob
+    backend: LandmarkBackend | None = None
+    shape: MeanShape | None = None
+    error: BackendError | None = None
 
 
-def init_worker(job: FaceJob) -> None:
-    """Load the backend and the mean shape once per process (pool initializer; also used in-process).
+def init_worker(job: FaceJob) -> FaceWorker:
+    """Load the backend and the mean shape once per process (the `setup` of `build_dataset`; also used in-process).
 
     A failure (backend missing, weights not downloadable) is kept and raised by the first `process_item`, so it
     reaches the parent as a clear BackendError instead of a broken process pool.
     """
-    _WORKER.clear()
-    _WORKER["job"] = job
     try:
-        _WORKER["backend"] = load_backend(job.backend, **job.backend_options)
-        _WORKER["shape"] = mean_shape(job.pose_shape)
+        return FaceWorker(job, load_backend(job.backend, **job.backend_options), mean_shape(job.pose_shape))
     except BackendError as exc:
-        _WORKER["error"] = exc
+        return FaceWorker(job, error=exc)
     except Exception as exc:  # keep only a picklable summary for the parent
-        _WORKER["error"] = BackendError(f"{job.backend} backend failed to load: {type(exc).__name__}: {exc}")
+        return FaceWorker(job, error=BackendError(f"{job.backend} backend failed to load: {type(exc).__name__}: {exc}"))
 
 
 def align_face(image: np.ndarray, job: FaceJob, backend: LandmarkBackend, shape: MeanShape,
@@ -102,16 +106,16 @@ def align_face(image: np.ndarray, job: FaceJob, backend: LandmarkBackend, shape:
                        landmarks=crop.to_crop(face.points), pose_error_px=err, faces=len(faces), note=note)
 
 
-def process_item(item: Item) -> Outcome:
+def process_item(worker: FaceWorker, item: Item) -> Outcome:
     """Worker entry point: file -> Outcome; every per-input failure becomes a skip with its reason."""
     from ...data.images import ImageError, load_image_file
 
-    if "error" in _WORKER:
-        raise _WORKER["error"]
-    job: FaceJob = _WORKER["job"]
+    if worker.error is not None:
+        raise worker.error
+    assert worker.backend is not None and worker.shape is not None
     try:
         image = load_image_file(item.source, channels=3)
-        result = align_face(image, job, _WORKER["backend"], _WORKER["shape"], item.label)
+        result = align_face(image, worker.job, worker.backend, worker.shape, item.label)
     except (SkipInput, ImageError) as exc:
         return Outcome(item.name, skip=str(exc))
     except MemoryError:
