@@ -1,8 +1,9 @@
 """Evaluation suite: metric registry, FID/KID/PR, reconstruction, identity and geometry metrics, probes."""
 
+from .catalog import get_metric, list_metrics, parse_metrics
 from .context import EvalContext, EvalOptions
-from .registry import MetricResult, MetricSpec, get_metric, list_metrics, parse_metrics, register_metric
+from .registry import MetricResult, MetricSpec, metric
 from .suite import EvalReport, append_jsonl, evaluate
 
 __all__ = ["EvalContext", "EvalOptions", "EvalReport", "MetricResult", "MetricSpec", "append_jsonl", "evaluate",
-           "get_metric", "list_metrics", "parse_metrics", "register_metric"]
+           "get_metric", "list_metrics", "metric", "parse_metrics"]

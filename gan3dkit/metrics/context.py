@@ -6,7 +6,7 @@ import contextlib
 import hashlib
 import json
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -27,21 +27,23 @@ FEATURE_CACHE_VERSION = 1
 FAKE_CHUNK = 32
 
 #: Per-sample extractors over fake chunks: name -> factory(ctx) -> fn(chunk) -> {key: [B, ...] tensor}. Chunks join
-#: `sampling.iter_fakes` batches (start, ws, camera, image, image_raw, image_depth). Metric modules register them.
+#: `sampling.iter_fakes` batches (start, ws, camera, image, image_raw, image_depth). Metric modules declare them in
+#: `EXTRACTORS`; `catalog.extractors()` collects them and the suite hands them to the EvalContext.
 Extractor = Callable[[dict[str, Any]], dict[str, Tensor]]
-EXTRACTORS: dict[str, Callable[[EvalContext], Extractor]] = {}
+ExtractorFactory = Callable[["EvalContext"], Extractor]
 
 
-def register_extractor(name: str):
-    """Decorator registering a factory `fn(ctx) -> per-batch function` under `name`."""
+@dataclass(frozen=True)
+class ExtractorSpec:
+    """A named fake-sample extractor: `factory(ctx)` returns the per-chunk function."""
 
-    def wrap(factory):
-        if name in EXTRACTORS:
-            raise ValueError(f"extractor {name!r} is already registered")
-        EXTRACTORS[name] = factory
-        return factory
+    name: str
+    factory: ExtractorFactory
 
-    return wrap
+
+def extractor(name: str) -> Callable[[ExtractorFactory], ExtractorSpec]:
+    """Decorator: a factory `fn(ctx) -> per-chunk function` becomes the ExtractorSpec `name`."""
+    return lambda factory: ExtractorSpec(name, factory)
 
 
 @dataclass
@@ -96,8 +98,11 @@ class EvalContext:
     """Loads the checkpoint and dataset once and memoises what several metrics share."""
 
     def __init__(self, opts: EvalOptions, data: str | Path, ckpt: str | Path | None = None,
-                 progress: Callable[[str, int, int], None] | None = None) -> None:
+                 progress: Callable[[str, int, int], None] | None = None,
+                 extractors: Mapping[str, ExtractorFactory] | None = None) -> None:
         self.opts, self.data, self.ckpt = opts, Path(data), (Path(ckpt) if ckpt else None)
+        self.extractors: Mapping[str, ExtractorFactory] = extractors or {}
+        """The fake-sample extractors `fake_outputs` can run (the suite passes `catalog.extractors()`)."""
         self.reader = DatasetReader(self.data)
         self.meta = self.reader.meta
         self.lookat = sampling.lookat_of(self.meta)
@@ -196,10 +201,10 @@ class EvalContext:
         cams = self.cameras(n)
         fns = {}
         for name in todo:
-            if name not in EXTRACTORS:
-                raise ValueError(f"unknown fake-sample extractor {name!r}; known: {sorted(EXTRACTORS)}")
+            if name not in self.extractors:
+                raise ValueError(f"unknown fake-sample extractor {name!r}; known: {sorted(self.extractors)}")
             with self.shared(f"load {name}"):
-                fns[name] = EXTRACTORS[name](self)
+                fns[name] = self.extractors[name](self)
         parts: dict[str, dict[str, list[Tensor]]] = {name: {} for name in todo}
         batches = sampling.iter_fakes(G, cams, self.opts.seed, self.nrr, self.opts.batch, self.opts.psi)
         pending: list[dict[str, Any]] = []

@@ -9,11 +9,11 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..cameras import frontal_camera
-from .context import EvalContext, Extractor, register_extractor
+from .context import EvalContext, Extractor, ExtractorSpec, extractor
 from .features import extract
 from .geometry import depth_nmse, depth_si_errors, depth_to_uint8, non_flatness, pose_errors, render_cut_depth
 from .probes import Probe
-from .registry import MetricResult, register_metric
+from .registry import MetricResult, MetricSpec, metric
 from .sampling import batch_seed, camera_ypr, iter_real, latents
 from .stats import fid_from_features, histogram2d, js_divergence
 from .weights import sha256_file
@@ -25,7 +25,7 @@ def _estimator_extras(probe: Probe) -> dict:
             "estimator_data": probe.data.get("path")}
 
 
-@register_extractor("depth_err")
+@extractor("depth_err")
 def _depth_err(ctx: EvalContext) -> Extractor:
     probe = ctx.probe("depth")
 
@@ -39,19 +39,19 @@ def _depth_err(ctx: EvalContext) -> Extractor:
     return fn
 
 
-@register_extractor("pose_est")
+@extractor("pose_est")
 def _pose_est(ctx: EvalContext) -> Extractor:
     probe = ctx.probe("pose")
     return lambda b: {"est": probe.predict_pose(b["image"]), "true": camera_ypr(b["camera"], ctx.lookat)[:, :2]}
 
 
-@register_extractor("depth_feat")
+@extractor("depth_feat")
 def _depth_feat(ctx: EvalContext) -> Extractor:
     net = ctx.feature_net("inception")
     return lambda b: {"feat": extract(net, depth_to_uint8(b["image_depth"]))}
 
 
-@register_metric("depth", "geometry", 1024, "Depth error of G's depth vs the depth probe on G's image "
+@metric("depth", "geometry", 1024, "Depth error of G's depth vs the depth probe on G's image "
                  "(normalised MSE as PoF3D/Carver; scale/shift-invariant L1 and RMSE as LP3D)", needs=("depth_err",))
 def depth(ctx: EvalContext) -> list[MetricResult]:
     n = ctx.num_for(1024)
@@ -71,7 +71,7 @@ def depth(ctx: EvalContext) -> list[MetricResult]:
                          "in world units", extras=dict(extras))]
 
 
-@register_metric("pose", "geometry", 1024, "Pose error: pose probe on G's image vs the rendering camera",
+@metric("pose", "geometry", 1024, "Pose error: pose probe on G's image vs the rendering camera",
                  needs=("pose_est",))
 def pose(ctx: EvalContext) -> MetricResult:
     n = ctx.num_for(1024)
@@ -103,7 +103,7 @@ def _use_truth(ctx: EvalContext, field: str) -> bool:
     return ctx.opts.depth_real == "truth" or (ctx.opts.depth_real == "auto" and ctx.has_fields(field))
 
 
-@register_metric("pose_js", "geometry", 1024, "JS divergence of 2-D (yaw, pitch) histograms: probe on fakes vs "
+@metric("pose_js", "geometry", 1024, "JS divergence of 2-D (yaw, pitch) histograms: probe on fakes vs "
                  "dataset poses", needs=("pose_est",))
 def pose_js(ctx: EvalContext) -> MetricResult:
     n = ctx.num_for(1024)
@@ -129,7 +129,7 @@ def pose_js(ctx: EvalContext) -> MetricResult:
                                 "bins": bins, "yaw_range": ranges[0], "pitch_range": ranges[1]})
 
 
-@register_metric("nfs", "geometry", 256, "Non-Flatness Score (3DGP nfs256): mean exp(entropy) of 64-bin depth "
+@metric("nfs", "geometry", 256, "Non-Flatness Score (3DGP nfs256): mean exp(entropy) of 64-bin depth "
                  "histograms at the frontal camera")
 def nfs(ctx: EvalContext) -> MetricResult:
     G = ctx.require_generator("nfs")
@@ -158,7 +158,7 @@ def nfs(ctx: EvalContext) -> MetricResult:
                         extras={"std": float(scores.std()) if n > 1 else 0.0, "ray_range": [lo, hi]})
 
 
-@register_metric("depth_fid", "geometry", 50000, "Depth-FID: FID between rendered depth maps and real depth maps "
+@metric("depth_fid", "geometry", 50000, "Depth-FID: FID between rendered depth maps and real depth maps "
                  "(truth or probe), both normalised per map to 8-bit", needs=("depth_feat",))
 def depth_fid(ctx: EvalContext) -> MetricResult:
     n = ctx.num_for(50000)
@@ -188,3 +188,8 @@ def depth_fid(ctx: EvalContext) -> MetricResult:
     extras = {"num_real": len(real), **(_estimator_extras(probe) if probe is not None else {})}
     return MetricResult("depth_fid", fid_from_features(real.numpy(), fake.numpy()), n, net.description, proto,
                         extras=extras)
+
+
+#: This module's metrics and fake-sample extractors, in listing order (collected by `catalog`).
+METRICS: tuple[MetricSpec, ...] = (depth, pose, pose_js, nfs, depth_fid)
+EXTRACTORS: tuple[ExtractorSpec, ...] = (_depth_err, _pose_est, _depth_feat)

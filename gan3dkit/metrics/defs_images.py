@@ -12,10 +12,10 @@ from PIL import Image
 from torch import Tensor
 
 from . import image as im
-from .context import EvalContext, Extractor, register_extractor
+from .context import EvalContext, Extractor, ExtractorSpec, extractor
 from .features import extract
 from .identity import Embedder, embed_all, make_embedder, similarity_from_embeddings
-from .registry import MetricResult, register_metric
+from .registry import MetricResult, MetricSpec, metric
 from .sampling import batch_seed, camera_ypr, to_uint8
 from .stats import fid_from_features, kid, precision_recall
 
@@ -28,13 +28,13 @@ def _real_protocol(ctx: EvalContext) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- extractors
-@register_extractor("inception")
+@extractor("inception")
 def _inception(ctx: EvalContext) -> Extractor:
     net = ctx.feature_net("inception")
     return lambda b: {"feat": extract(net, b["image"])}
 
 
-@register_extractor("vgg16")
+@extractor("vgg16")
 def _vgg16(ctx: EvalContext) -> Extractor:
     net = ctx.feature_net("vgg16")
     return lambda b: {"feat": extract(net, b["image"])}
@@ -63,12 +63,13 @@ def pair_values(ctx: EvalContext, kind: str, pred: Tensor, target: Tensor) -> Te
     return _perceptual(ctx, "dists")(pred, target)
 
 
-for _kind in RECON:
-    register_extractor(f"recon:{_kind}")(
-        lambda ctx, k=_kind: (lambda b: {"v": pair_values(ctx, k, *_ckpt_pair(ctx, b)).float()}))
+_RECON_EXTRACTORS = tuple(
+    extractor(f"recon:{_kind}")(lambda ctx, k=_kind: (lambda b: {"v": pair_values(ctx, k, *_ckpt_pair(ctx, b)).float()}))
+    for _kind in RECON
+)
 
 
-@register_extractor("id")
+@extractor("id")
 def _id_views(ctx: EvalContext) -> Extractor:
     """Embeddings of each fake and of the same latent at another sample's camera (EG3D multi-view consistency)."""
     emb = _embedder(ctx)
@@ -109,7 +110,7 @@ def _perceptual(ctx: EvalContext, which: str) -> torch.nn.Module:
 
 
 # ---------------------------------------------------------------------------------------------- distribution metrics
-@register_metric("fid", "fid", 50000, "Frechet Inception Distance (StyleGAN3 fid50k_full protocol)",
+@metric("fid", "fid", 50000, "Frechet Inception Distance (StyleGAN3 fid50k_full protocol)",
                  needs=("inception",))
 def fid(ctx: EvalContext) -> MetricResult:
     n = ctx.num_for(50000)
@@ -120,7 +121,7 @@ def fid(ctx: EvalContext) -> MetricResult:
                         "(x-128)/128 -> pool3 2048-d; covariance with 1/N", extras={"num_real": len(real)})
 
 
-@register_metric("kid", "fid", 50000, "Kernel Inception Distance (StyleGAN3 kid50k_full: 100 subsets of <= 1000)",
+@metric("kid", "fid", 50000, "Kernel Inception Distance (StyleGAN3 kid50k_full: 100 subsets of <= 1000)",
                  needs=("inception",))
 def kid_metric(ctx: EvalContext) -> MetricResult:
     n = ctx.num_for(50000)
@@ -133,7 +134,7 @@ def kid_metric(ctx: EvalContext) -> MetricResult:
                         extras={"std": std, "x1000": mean * 1000, "num_real": len(real), "subset_size": m})
 
 
-@register_metric("pr", "fid", 50000, "Improved precision/recall, k=3 (StyleGAN3 pr50k3_full; feature net selectable)",
+@metric("pr", "fid", 50000, "Improved precision/recall, k=3 (StyleGAN3 pr50k3_full; feature net selectable)",
                  needs=lambda opts: (opts.pr_features,))
 def pr(ctx: EvalContext) -> list[MetricResult]:
     n, kind = ctx.num_for(50000), ctx.opts.pr_features
@@ -210,7 +211,7 @@ def _result(name: str, values: Tensor, proto: str, extras: dict, network: str = 
     return MetricResult(name, im.finite_mean(values), len(values), network, proto, higher, extras=dict(extras))
 
 
-@register_metric("psnr", "reconstruction", 1024, "PSNR in dB on [0, 1] images (mean of per-image PSNR)",
+@metric("psnr", "reconstruction", 1024, "PSNR in dB on [0, 1] images (mean of per-image PSNR)",
                  needs=_recon_needs("psnr"))
 def psnr(ctx: EvalContext) -> MetricResult:
     v, proto, ex = _recon(ctx, "psnr")
@@ -218,7 +219,7 @@ def psnr(ctx: EvalContext) -> MetricResult:
                    {**ex, "infinite": int((~torch.isfinite(v)).sum())}, higher=True)
 
 
-@register_metric("ssim", "reconstruction", 1024, "SSIM, Gaussian 11x11 sigma 1.5, [0, 1] range",
+@metric("ssim", "reconstruction", 1024, "SSIM, Gaussian 11x11 sigma 1.5, [0, 1] range",
                  needs=_recon_needs("ssim"))
 def ssim(ctx: EvalContext) -> MetricResult:
     v, proto, ex = _recon(ctx, "ssim")
@@ -226,7 +227,7 @@ def ssim(ctx: EvalContext) -> MetricResult:
                    "mean over channels", ex, higher=True)
 
 
-@register_metric("ms_ssim", "reconstruction", 1024, "MS-SSIM (pytorch-msssim definition), [0, 1] range",
+@metric("ms_ssim", "reconstruction", 1024, "MS-SSIM (pytorch-msssim definition), [0, 1] range",
                  needs=_recon_needs("ms_ssim"))
 def ms_ssim(ctx: EvalContext) -> MetricResult:
     v, proto, ex = _recon(ctx, "ms_ssim")
@@ -237,7 +238,7 @@ def ms_ssim(ctx: EvalContext) -> MetricResult:
     return _result("ms_ssim", v, f"{proto}; range [0, 1]; {note}", {**ex, "levels": levels}, higher=True)
 
 
-@register_metric("mse", "reconstruction", 1024, "MSE on [0, 1] images (x4 for the [-1, 1] range of TriPlaneNet)",
+@metric("mse", "reconstruction", 1024, "MSE on [0, 1] images (x4 for the [-1, 1] range of TriPlaneNet)",
                  needs=_recon_needs("mse"))
 def mse(ctx: EvalContext) -> MetricResult:
     v, proto, ex = _recon(ctx, "mse")
@@ -245,13 +246,13 @@ def mse(ctx: EvalContext) -> MetricResult:
                    {**ex, "mse_range_pm1": float(v.double().mean() * 4)})
 
 
-@register_metric("lpips", "reconstruction", 1024, "LPIPS v0.1 (alex default) with the lpips package's heads",
+@metric("lpips", "reconstruction", 1024, "LPIPS v0.1 (alex default) with the lpips package's heads",
                  needs=_recon_needs("lpips"))
 def lpips(ctx: EvalContext) -> MetricResult:
     return _perceptual_result(ctx, "lpips", "[-1, 1]")
 
 
-@register_metric("dists", "reconstruction", 1024, "DISTS (VGG16 + released alpha/beta)", needs=_recon_needs("dists"))
+@metric("dists", "reconstruction", 1024, "DISTS (VGG16 + released alpha/beta)", needs=_recon_needs("dists"))
 def dists(ctx: EvalContext) -> MetricResult:
     return _perceptual_result(ctx, "dists", "[0, 1]")
 
@@ -265,7 +266,7 @@ def _perceptual_result(ctx: EvalContext, name: str, inputs: str) -> MetricResult
 
 
 # ---------------------------------------------------------------------------------------------- identity
-@register_metric("id", "identity", 1024, "Identity similarity (cosine of face embeddings); failures counted",
+@metric("id", "identity", 1024, "Identity similarity (cosine of face embeddings); failures counted",
                  needs=lambda opts: () if opts.pred else ("id",))
 def identity(ctx: EvalContext) -> MetricResult:
     emb = _embedder(ctx)
@@ -284,3 +285,8 @@ def identity(ctx: EvalContext) -> MetricResult:
     return MetricResult("id", res["cosine"], len(ea), emb.description,
                         f"{proto}; mean cosine over pairs with a face found on both sides",
                         True, extras={**extras, **{k: v for k, v in res.items() if k != "cosine"}})
+
+
+#: This module's metrics and fake-sample extractors, in listing order (collected by `catalog`).
+METRICS: tuple[MetricSpec, ...] = (fid, kid_metric, pr, psnr, ssim, ms_ssim, mse, lpips, dists, identity)
+EXTRACTORS: tuple[ExtractorSpec, ...] = (_inception, _vgg16, *_RECON_EXTRACTORS, _id_views)

@@ -1,4 +1,4 @@
-"""Metric registry (StyleGAN `metric_main` shape): `register_metric`, `list_metrics`, typed results."""
+"""Metric specs and typed results (StyleGAN `metric_main` shape); `catalog` lists the built-in metrics."""
 
 from __future__ import annotations
 
@@ -63,63 +63,24 @@ class MetricSpec:
     """Paper-protocol sample count used when `--num` is not given (e.g. 50000 for fid50k_full, 256 for nfs256)."""
     description: str
     needs: Callable[[Any], tuple[str, ...]] = lambda opts: ()
-    """Fake-sample extractors (context.EXTRACTORS) the metric reads, given the options; the suite computes all of a
-    run's extractors in one streaming pass over the fakes."""
+    """Fake-sample extractors (declared in a module's EXTRACTORS) the metric reads, given the options; the suite
+    computes all of a run's extractors in one streaming pass over the fakes."""
 
 
-_REGISTRY: dict[str, MetricSpec] = {}
-
-
-def register_metric(name: str, group: str, default_num: int, description: str,
-                    needs: tuple[str, ...] | Callable[[Any], tuple[str, ...]] = ()) -> Callable[[MetricFn], MetricFn]:
-    """Decorator: register `fn(ctx) -> MetricResult | list[MetricResult]` under `name` (duplicates are an error).
+def metric(name: str, group: str, default_num: int, description: str,
+           needs: tuple[str, ...] | Callable[[Any], tuple[str, ...]] = ()) -> Callable[[MetricFn], MetricSpec]:
+    """Decorator: `fn(ctx) -> MetricResult | list[MetricResult]` becomes the MetricSpec `name` (no global registry:
+    a metric module lists its specs in `METRICS`, and `catalog.METRIC_MODULES` lists the modules).
 
     `needs` names the fake-sample extractors the metric reads (or a function of the EvalOptions returning them).
     """
 
-    def wrap(fn: MetricFn) -> MetricFn:
-        if name in _REGISTRY:
-            raise ValueError(f"metric {name!r} is already registered")
+    def wrap(fn: MetricFn) -> MetricSpec:
         needs_fn = needs if callable(needs) else (lambda opts, _n=tuple(needs): _n)
-        _REGISTRY[name] = MetricSpec(name, fn, group, default_num, description, needs_fn)
-        return fn
+        return MetricSpec(name, fn, group, default_num, description, needs_fn)
 
     return wrap
 
 
-def _ensure_loaded() -> None:
-    from . import suite  # noqa: F401  (registers the built-in metrics)
-
-
 #: Listing order of the groups (then registration order within a group).
 GROUPS = ("fid", "reconstruction", "identity", "geometry")
-
-
-def list_metrics() -> list[str]:
-    """Registered metric names: by group (GROUPS, others last), then in registration order."""
-    _ensure_loaded()
-    rank = {g: i for i, g in enumerate(GROUPS)}
-    return sorted(_REGISTRY, key=lambda n: rank.get(_REGISTRY[n].group, len(GROUPS)))
-
-
-def get_metric(name: str) -> MetricSpec:
-    """The spec of `name`; unknown names raise ValueError listing the valid ones."""
-    _ensure_loaded()
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown metric {name!r}; valid metrics: {', '.join(list_metrics())} (or 'all')")
-    return _REGISTRY[name]
-
-
-def parse_metrics(text: str) -> list[str]:
-    """Comma-separated names (or `all`) -> validated, de-duplicated list."""
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    if not names:
-        raise ValueError("no metrics given; e.g. --metrics fid,kid,pr")
-    if names == ["all"]:
-        return list_metrics()
-    out: list[str] = []
-    for n in names:
-        get_metric(n)
-        if n not in out:
-            out.append(n)
-    return out

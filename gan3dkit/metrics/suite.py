@@ -11,9 +11,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from . import defs_geometry, defs_images  # noqa: F401  (register the built-in metrics)
+from .catalog import extractors, get_metric
 from .context import EvalContext, EvalOptions
-from .registry import MetricResult, _clean, get_metric
+from .registry import MetricResult, _clean
 
 #: Metrics that need a generator unless --pred supplies predictions.
 _PRED_OK = {"psnr", "ssim", "ms_ssim", "mse", "lpips", "dists", "id"}
@@ -64,7 +64,7 @@ def evaluate(metrics: list[str], data: str | Path, ckpt: str | Path | None = Non
             raise ValueError(f"metrics {needs_g} need a generator: pass --ckpt (only {sorted(_PRED_OK)} work with "
                              "--pred alone)")
     t_start = time.perf_counter()
-    ctx = EvalContext(opts, data, ckpt, progress)
+    ctx = EvalContext(opts, data, ckpt, progress, extractors())
     needs = [name for s in specs for name in s.needs(opts)]
     ctx.max_fakes = max((opts.num or s.default_num for s in specs if s.needs(opts)), default=0)
     if needs:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import math
+import types
 
 import pytest
 
-from gan3dkit.metrics import MetricResult, get_metric, list_metrics, parse_metrics, register_metric
+from gan3dkit.metrics import MetricResult, get_metric, list_metrics, metric, parse_metrics
+from gan3dkit.metrics.catalog import METRIC_MODULES, collect
 
 EXPECTED = ["fid", "kid", "pr", "psnr", "ssim", "ms_ssim", "mse", "lpips", "dists", "id", "depth", "pose", "pose_js",
             "nfs", "depth_fid"]
@@ -29,9 +31,21 @@ def test_parse_metrics_validates_and_lists_valid_names():
         parse_metrics(" , ")
 
 
-def test_duplicate_registration_is_an_error():
-    with pytest.raises(ValueError, match="already registered"):
-        register_metric("fid", "fid", 1, "again")(lambda ctx: None)
+def test_a_name_declared_twice_is_an_error():
+    again = types.ModuleType("again")
+    again.METRICS, again.EXTRACTORS = (metric("fid", "fid", 1, "again")(lambda ctx: None),), ()
+    with pytest.raises(ValueError, match="'fid' is declared twice"):
+        collect((*METRIC_MODULES, again))
+
+
+def test_a_new_metric_module_is_collected_without_import_side_effects():
+    """The catalog is explicit: a module declaring METRICS/EXTRACTORS adds its metric; nothing global changes."""
+    extra = types.ModuleType("extra")
+    extra.METRICS = (metric("answer", "geometry", 1, "a constant", needs=("inception",))(lambda ctx: 42),)
+    extra.EXTRACTORS = ()
+    metrics, extractors = collect((*METRIC_MODULES, extra))
+    assert metrics["answer"].fn(None) == 42 and metrics["answer"].needs(None) == ("inception",)
+    assert "inception" in extractors and "answer" not in list_metrics()
 
 
 def test_result_to_dict_is_strict_json():
