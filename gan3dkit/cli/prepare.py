@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from . import prepare_photos
 from .common import (
     DatasetOutOpt,
     JsonOpt,
@@ -139,4 +140,5 @@ def _done(path: Path, json_out: bool, report: dict | None = None) -> None:
         )
 
 
-from . import prepare_photos  # noqa: E402,F401  (registers ffhq/single/afhq/cub/lsun/folder on app)
+for _command in prepare_photos.COMMANDS:  # ffhq, single, afhq, cub, lsun, folder
+    app.command()(_command)

@@ -19,7 +19,6 @@ from .common import (
     progress_bar,
     resume_notice,
 )
-from .prepare import app
 
 # Options shared by every photo importer (declared once; used as annotations in the command signatures).
 OutOpt = Annotated[
@@ -84,7 +83,6 @@ def _backend_line(settings: dict[str, Any], json_out: bool) -> None:
         )
 
 
-@app.command()
 @handle_errors
 def ffhq(
     out: OutOpt,
@@ -135,7 +133,6 @@ def ffhq(
     )
 
 
-@app.command()
 @handle_errors
 def single(
     sources: list[str] = typer.Argument(..., help="One photo (or several, files/folders/globs)."),
@@ -190,7 +187,6 @@ def single(
         raise typer.Exit(code=1)
 
 
-@app.command()
 @handle_errors
 def afhq(
     out: OutOpt,
@@ -232,7 +228,6 @@ def afhq(
     )
 
 
-@app.command()
 @handle_errors
 def cub(
     out: OutOpt,
@@ -277,7 +272,6 @@ def cub(
     )
 
 
-@app.command()
 @handle_errors
 def lsun(
     out: OutOpt,
@@ -315,7 +309,6 @@ def lsun(
     )
 
 
-@app.command()
 @handle_errors
 def folder(
     out: OutOpt,
@@ -357,3 +350,7 @@ def folder(
         overwrite=overwrite,
         json_out=json_out,
     )
+
+
+#: The photo importers, registered on `gan3dkit prepare` by cli/prepare.py (in this order).
+COMMANDS = (ffhq, single, afhq, cub, lsun, folder)

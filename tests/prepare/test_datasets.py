@@ -15,7 +15,6 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-import gan3dkit.cli.prepare_photos  # noqa: F401  (registers the commands)
 from gan3dkit.cameras import get_prior
 from gan3dkit.cli.main import app
 from gan3dkit.data.reader import DatasetReader, read_meta

@@ -11,7 +11,6 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
-import gan3dkit.cli.prepare_photos  # noqa: F401  (registers the commands until the lead imports it in prepare.py)
 from gan3dkit.cameras import Cameras, ypr_to_cam2world
 from gan3dkit.cli.main import app
 from gan3dkit.data.reader import DatasetReader

@@ -28,7 +28,7 @@ def sample_scene(family: str, prior: PosePrior, seed: int, index: int) -> tuple[
     One generator per sample, seeded by `sample_seed(seed, index)`: scene parameters are drawn first, then the pose
     (`PosePrior.sample(1, generator)`), so nothing depends on how samples are batched.
     """
-    from . import sample_params
+    from .families import sample_params
 
     generator = torch.Generator().manual_seed(sample_seed(seed, index))
     params = sample_params(family, 1, generator)
@@ -65,7 +65,7 @@ def build_synthetic(out: str | Path, family: str, num: int, resolution: int, pri
             when the cores are shared with other work (OpenMP threads spin at every op), hence 1 by default; the
             data never depend on it.
     """
-    from . import FAMILIES, default_prior, param_names
+    from .families import FAMILIES, default_prior, param_names
 
     if family not in FAMILIES:
         raise ValueError(f"unknown synthetic family {family!r}; choose one of {', '.join(FAMILIES)}")
@@ -94,7 +94,7 @@ def build_synthetic(out: str | Path, family: str, num: int, resolution: int, pri
 def _render_into(writer: DatasetWriter, family: str, pose_prior: PosePrior, num: int, resolution: int, seed: int,
                  ssaa: int, batch_size: int, progress: Callable[[int, int], None] | None) -> None:
     """Render samples writer.count .. num - 1 in batches into `writer` and finish it (close it on errors)."""
-    from . import render_batch
+    from .families import render_batch
 
     with writer:
         if writer.count > num:
