@@ -127,7 +127,7 @@ class Cameras:
 
 
 def label_problems(
-    label: Tensor | Sequence[float],
+    label: Tensor | np.ndarray | Sequence[float],
     rot_tol: float = 1e-3,
     min_focal: float = 0.05,
     max_focal: float = 100.0,

@@ -79,12 +79,12 @@ def process_cub_item(job: CubJob, item: Item) -> Outcome:
             raise ValueError(f"no segmentation mask ({mask_path})")
         mask = load_image_file(mask_path, channels=1)  # [H, W]
         if mask.shape != image.shape[:2]:
-            mask = np.asarray(Image.fromarray(mask).resize(image.shape[1::-1], Image.BILINEAR))
+            mask = np.asarray(Image.fromarray(mask).resize(image.shape[1::-1], Image.Resampling.BILINEAR))
         x, y, w, h = box
         side = max(1, round(max(w, h) * (1.0 + job.margin)))
         x0, y0 = round(x + w / 2 - side / 2), round(y + h / 2 - side / 2)
         rgb = resize(crop_square(image, x0, y0, side, fill=255), job.resolution)
-        alpha = resize(crop_square(mask, x0, y0, side, fill=0), job.resolution, Image.BILINEAR)
+        alpha = resize(crop_square(mask, x0, y0, side, fill=0), job.resolution, Image.Resampling.BILINEAR)
     except (ImageError, ValueError) as exc:
         return Outcome(item.name, skip=str(exc))
     except Exception as exc:

@@ -48,7 +48,7 @@ class Outcome:
 
     name: str
     image: np.ndarray | None = None  # [R, R, 3] uint8
-    camera: np.ndarray | None = None  # [25]
+    camera: np.ndarray | Sequence[float] | None = None  # [25]
     mask: np.ndarray | None = None  # [R, R] uint8
     skip: str | None = None
     notes: list[str] = field(default_factory=list)
@@ -193,7 +193,7 @@ def crop_square(image: np.ndarray, x0: int, y0: int, side: int, fill: int = 0) -
     return out
 
 
-def resize(image: np.ndarray, size: int, resample: int = Image.LANCZOS) -> np.ndarray:
+def resize(image: np.ndarray, size: int, resample: int = Image.Resampling.LANCZOS) -> np.ndarray:
     """Resize a square uint8 image to size x size (no-op when already that size)."""
     if image.shape[0] == size and image.shape[1] == size:
         return image
@@ -342,7 +342,7 @@ def build_dataset(spec: BuildSpec, items: list[Item], fn: Callable[[Any, Item], 
         state.setdefault(key, empty)
     start = state["cursor"]
 
-    def add(name: str, image: np.ndarray, camera: np.ndarray, mask: np.ndarray | None) -> None:
+    def add(name: str, image: np.ndarray, camera: np.ndarray | Sequence[float], mask: np.ndarray | None) -> None:
         cam = Cameras.from_label(torch.as_tensor(np.asarray(camera, dtype=np.float32)))
         variants = [(name, image, cam, mask)]
         if spec.mirror:
@@ -371,6 +371,7 @@ def build_dataset(spec: BuildSpec, items: list[Item], fn: Callable[[Any, Item], 
                 if problems:
                     outcome.skip = "invalid camera label: " + "; ".join(problems)
             if outcome.skip is None:
+                assert outcome.image is not None and camera is not None
                 try:
                     add(outcome.name, outcome.image, camera, outcome.mask)
                 except Exception as exc:  # this input's problem (e.g. a name or array the format refuses)

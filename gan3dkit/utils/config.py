@@ -28,7 +28,7 @@ def from_dict(cls: type[T], data: dict[str, Any], path: str = "") -> T:
     if not isinstance(data, dict):
         raise ConfigError(f"{path or cls.__name__}: expected an object, got {type(data).__name__}")
     hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    fields = {f.name: f for f in dataclasses.fields(typing.cast(Any, cls)) if f.init}
     unknown = set(data) - set(fields)
     if unknown:
         raise ConfigError(f"{path or cls.__name__}: unknown keys {sorted(unknown)}; valid: {sorted(fields)}")
@@ -40,7 +40,7 @@ def _coerce(tp: Any, value: Any, path: str) -> Any:
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
     if dataclasses.is_dataclass(tp):
-        return from_dict(tp, value, path + ".")
+        return from_dict(typing.cast(Any, tp), value, path + ".")
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None

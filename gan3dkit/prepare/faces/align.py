@@ -124,7 +124,7 @@ def crop_box(lm5: np.ndarray, width: int, height: int, spec: CropSpec = CropSpec
     return FaceCrop(box=box, scale=scale, output_size=spec.output_size)
 
 
-def warp_crop(image: np.ndarray, crop: FaceCrop, resample: int = Image.LANCZOS) -> np.ndarray:
+def warp_crop(image: np.ndarray, crop: FaceCrop, resample: int = Image.Resampling.LANCZOS) -> np.ndarray:
     """Cut `crop.box` out of `image` (uint8 [H, W, C] or [H, W]) and resize it to the output size in one step.
 
     Outside the photo is black. Lanczos with PIL's box resize (antialiased when shrinking).

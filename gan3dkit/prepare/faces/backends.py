@@ -118,7 +118,7 @@ class DlibBackend:
             from PIL import Image
 
             small = np.asarray(Image.fromarray(image).resize(
-                (max(1, round(image.shape[1] * k)), max(1, round(image.shape[0] * k))), Image.BILINEAR))
+                (max(1, round(image.shape[1] * k)), max(1, round(image.shape[0] * k))), Image.Resampling.BILINEAR))
         if self.detector == "cnn":
             found = [(d.rect, float(d.confidence)) for d in self.cnn(small, self.upsample)]
         else:
@@ -206,7 +206,7 @@ class FaceAlignmentBackend:
         faces = []
         for lm68, box in zip(marks or [], boxes or []):
             lm68 = np.asarray(lm68, dtype=np.float64)[:, :2]
-            faces.append(Face(box=tuple(float(v) for v in box[:4]), lm5=five_from_68(lm68), points=lm68,
+            faces.append(Face(box=(float(box[0]), float(box[1]), float(box[2]), float(box[3])), lm5=five_from_68(lm68), points=lm68,
                               point_ids=POSE_POINTS_68, score=float(box[4]) if len(box) > 4 else 1.0))
         return faces
 

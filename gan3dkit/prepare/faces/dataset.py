@@ -114,6 +114,7 @@ def prepare_single(sources: Sequence[str | Path], out_dir: str | Path, *, resolu
         if outcome.skip is not None:
             report["skipped"].append({"name": item.name, "reason": outcome.skip})
         else:
+            assert outcome.image is not None
             cam = Cameras.from_label(torch.as_tensor(np.asarray(outcome.camera, dtype=np.float32)))
             variants = [(stem, outcome.image, cam)]
             if mirror:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 from torch import Tensor
@@ -179,7 +180,7 @@ def local_fields(kind: str, p: Vec3, planes: list[tuple[Tensor, ...]], grad: boo
     """
     x, y, z = p
     zero, one = torch.zeros_like(x), torch.ones_like(x)
-    cands: list[tuple[Tensor, Callable[[], Vec3]]] = []
+    cands: list[tuple[Tensor, Callable[..., tuple[Tensor, ...]]]] = []
     if kind == "ellipsoid":
         r = (x * x + y * y + z * z).sqrt()
         rc = r.clamp_min(1e-12)
@@ -201,7 +202,7 @@ def local_fields(kind: str, p: Vec3, planes: list[tuple[Tensor, ...]], grad: boo
             upd = fc > f
             g = tuple(torch.where(upd, new, old) for new, old in zip(gc(), g))  # type: ignore[assignment]
         f = torch.maximum(f, fc)
-    return f, g
+    return f, cast(Vec3 | None, g)
 
 
 def group_implicit(group: Group, x: Tensor) -> Tensor:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import Tensor
 
@@ -135,7 +137,7 @@ def render_scene(scene: Scene, cameras: Cameras, resolution: int, ssaa: int = 2)
         _, sub_dirs = ray_bundle(cameras, res * ssaa)
         sub_t, sub_prim = trace(scene.groups, origin, sub_dirs)
         sub = shade(scene, origin, sub_dirs, sub_t, sub_prim, res * ssaa).reshape(3, batch, res, ssaa, res, ssaa)
-        rgb = sum(sub[:, :, :, i, :, j] for i in range(ssaa) for j in range(ssaa)) / float(ssaa * ssaa)
+        rgb = cast(Tensor, sum(sub[:, :, :, i, :, j] for i in range(ssaa) for j in range(ssaa))) / float(ssaa * ssaa)
     image = (rgb.permute(1, 2, 3, 0) * 255.0).round().clamp(0, 255).to(torch.uint8)
     depth = torch.where(mask, t, float("inf")).reshape(batch, res, res).float()
     return {"image": image, "depth": depth, "mask": mask.reshape(batch, res, res)}
