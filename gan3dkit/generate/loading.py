@@ -13,7 +13,7 @@ from ..train.config import TrainConfig
 
 def load_generator(
     path: str | Path, device: str | torch.device = "cpu", which: str = "G_ema"
-) -> tuple[torch.nn.Module, TrainConfig]:
+) -> tuple[TriPlaneGenerator, TrainConfig]:
     """(generator in eval mode, its TrainConfig) from a gan3dkit checkpoint; code is never unpickled."""
     header = read_header(path)
     cfg = TrainConfig.from_dict(header["config"])

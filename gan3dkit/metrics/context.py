@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -20,6 +20,9 @@ from ..data import DatasetReader
 from . import sampling
 from .features import VGG16NV, FeatureNet, InceptionV3, extract
 from .weights import cache_dir
+
+if TYPE_CHECKING:
+    from ..networks.generator import TriPlaneGenerator
 
 #: Bumped when a change alters cached real-feature files.
 FEATURE_CACHE_VERSION = 1
@@ -113,7 +116,7 @@ class EvalContext:
         self._shared_depth = 0
         self.max_fakes = 0
         """Fakes per pass (the suite sets the largest count its metrics need, so one pass serves all)."""
-        self.G: torch.nn.Module | None = None
+        self.G: TriPlaneGenerator | None = None
         self.nrr: int | None = None
         self.ckpt_prior: dict[str, Any] | None = None
         """The pose prior a pose-free checkpoint was trained with (its header's extra.pose_prior)."""
@@ -158,7 +161,7 @@ class EvalContext:
                     self._memo[key] = fn()
         return self._memo[key]
 
-    def require_generator(self, metric: str) -> torch.nn.Module:
+    def require_generator(self, metric: str) -> TriPlaneGenerator:
         if self.G is None:
             raise ValueError(f"metric {metric!r} needs a generator: pass --ckpt")
         return self.G
@@ -219,7 +222,7 @@ class EvalContext:
                 with self.shared(f"fakes: {name}"):
                     for key, value in fn(chunk).items():
                         parts[name].setdefault(key, []).append(value.cpu())
-            self.progress("fakes", min(n, chunk["start"] + len(chunk["image"])), n)
+            self.progress("fakes", min(n, int(chunk["start"]) + len(chunk["image"])), n)
 
         while True:
             with self.shared("render fakes"):

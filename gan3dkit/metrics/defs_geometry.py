@@ -145,17 +145,18 @@ def nfs(ctx: EvalContext) -> MetricResult:
             torch.manual_seed(batch_seed(ctx.opts.seed + 2, s))
             c = cam.expand(len(z[s:s + ctx.opts.batch]), -1).to(device)
             ws = G.mapping(z[s:s + ctx.opts.batch].to(device), c, truncation_psi=ctx.opts.psi)
-            depth_map = render_cut_depth(G, ws, c, ctx.nrr, ctx.opts.nfs_cut_quantile).cpu()
+            depth_map = render_cut_depth(G, ws, c, G.neural_rendering_resolution if ctx.nrr is None else ctx.nrr,
+                                         ctx.opts.nfs_cut_quantile).cpu()
             scores.append(non_flatness(depth_map, lo, hi, ctx.opts.nfs_bins))
             ctx.progress("nfs depth", min(n, s + ctx.opts.batch), n)
-    scores = torch.cat(scores)
+    per_latent = torch.cat(scores)
     proto = (f"{n} latents (seed {ctx.opts.seed}) at the frontal camera (radius {prior.radius}, focal {prior.focal}, "
              f"look-at {list(prior.lookat)}), conditioning = rendering camera, psi {ctx.opts.psi}, NRR {ctx.nrr}; "
              "depth "
              f"with cut_quantile {ctx.opts.nfs_cut_quantile} over each batch of {ctx.opts.batch} (3DGP), unnormalised "
              f"sum w z, clamped to [{lo}, {hi}]; {ctx.opts.nfs_bins} bins; entropy in nats; NFS = mean exp(entropy)")
-    return MetricResult("nfs", float(scores.mean()), n, "none (rendered depth)", proto, True,
-                        extras={"std": float(scores.std()) if n > 1 else 0.0, "ray_range": [lo, hi]})
+    return MetricResult("nfs", float(per_latent.mean()), n, "none (rendered depth)", proto, True,
+                        extras={"std": float(per_latent.std()) if n > 1 else 0.0, "ray_range": [lo, hi]})
 
 
 @metric("depth_fid", "geometry", 50000, "Depth-FID: FID between rendered depth maps and real depth maps "
@@ -173,15 +174,17 @@ def depth_fid(ctx: EvalContext) -> MetricResult:
             if truth:
                 d, valid = batch["depth"], (batch["mask"] > 127) & torch.isfinite(batch["depth"])
             else:
+                assert probe is not None
                 d, valid = probe.predict_depth(batch["image"])
             parts.append(extract(net, depth_to_uint8(d, valid)))
             ctx.progress("real depth features", sum(len(p) for p in parts), total)
         return torch.cat(parts)
 
-    tag = "depth-truth" if truth else f"depth-probe-{sha256_file(probe.path)[:12]}"
+    tag = "depth-truth" if probe is None else f"depth-probe-{sha256_file(probe.path)[:12]}"
     real = ctx.memo(("real_depth", truth), lambda: ctx._cached(tag, net, real_feats), "real depth features")
     fake = ctx.fake_out("depth_feat", n)["feat"]
-    side = "dataset truth depth (mask & finite)" if truth else f"depth probe on real images ({probe.description})"
+    side = ("dataset truth depth (mask & finite)" if probe is None
+            else f"depth probe on real images ({probe.description})")
     proto = (f"{ctx.fakes_protocol()}; fake = G's depth (ray distance); real = {side}, {len(real)} maps; each map -> "
              "(d_max - d) / (d_max - d_min) over its valid pixels (near white, background 0), uint8, 3 channels; "
              "Inception pool3 as FID")

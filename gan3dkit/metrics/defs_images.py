@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -18,6 +18,9 @@ from .identity import Embedder, embed_all, make_embedder, similarity_from_embedd
 from .registry import MetricResult, MetricSpec, metric
 from .sampling import batch_seed, camera_ypr, to_uint8
 from .stats import fid_from_features, kid, precision_recall
+
+if TYPE_CHECKING:
+    from .perceptual import DISTS, LPIPS
 
 RECON = ("psnr", "ssim", "ms_ssim", "mse", "lpips", "dists")
 
@@ -63,10 +66,11 @@ def pair_values(ctx: EvalContext, kind: str, pred: Tensor, target: Tensor) -> Te
     return _perceptual(ctx, "dists")(pred, target)
 
 
-_RECON_EXTRACTORS = tuple(
-    extractor(f"recon:{_kind}")(lambda ctx, k=_kind: (lambda b: {"v": pair_values(ctx, k, *_ckpt_pair(ctx, b)).float()}))
-    for _kind in RECON
-)
+def _recon_factory(kind: str) -> Callable[[EvalContext], Extractor]:
+    return lambda ctx: (lambda b: {"v": pair_values(ctx, kind, *_ckpt_pair(ctx, b)).float()})
+
+
+_RECON_EXTRACTORS = tuple(extractor(f"recon:{kind}")(_recon_factory(kind)) for kind in RECON)
 
 
 @extractor("id")
@@ -98,7 +102,7 @@ def _embedder(ctx: EvalContext) -> Embedder:
                     "load identity embedder")
 
 
-def _perceptual(ctx: EvalContext, which: str) -> torch.nn.Module:
+def _perceptual(ctx: EvalContext, which: str) -> LPIPS | DISTS:
     from .perceptual import DISTS, LPIPS
 
     def build():
@@ -157,7 +161,9 @@ def load_predictions(ctx: EvalContext) -> tuple[Tensor, Tensor, int]:
         if not folder.is_dir():
             raise FileNotFoundError(f"--pred {folder} is not a folder of predicted images")
         has_name = ctx.has_fields("name")
-        preds, targets, missing = [], [], 0
+        preds: list[Tensor] = []
+        targets: list[Tensor] = []
+        missing = 0
         limit = ctx.opts.num or len(ctx.reader)
         for i in range(len(ctx.reader)):
             if len(preds) >= limit:
@@ -274,7 +280,8 @@ def identity(ctx: EvalContext) -> MetricResult:
         pred, target, missing = load_predictions(ctx)
         with ctx.shared("identity embeddings"):
             ea, eb = embed_all(emb, pred), embed_all(emb, target)
-        proto, extras = f"input-view identity: {ctx.opts.pred} vs dataset images", {"missing": missing}
+        extras: dict[str, Any] = {"missing": missing}
+        proto = f"input-view identity: {ctx.opts.pred} vs dataset images"
     else:
         out = ctx.fake_out("id", ctx.num_for(1024))
         ea, eb = out["a"], out["b"]

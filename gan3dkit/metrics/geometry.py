@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -11,6 +12,9 @@ from torch import Tensor
 from ..cameras import Cameras
 from ..ops import unify_samples
 from ..render import ray_bundle
+
+if TYPE_CHECKING:
+    from ..networks.generator import TriPlaneGenerator
 
 
 def _masked(valid: Tensor, x: Tensor) -> Tensor:
@@ -108,7 +112,7 @@ def cut_weights(raw_sigma: Tensor, depths: Tensor, cut_quantile: float) -> tuple
 
 
 @torch.no_grad()
-def render_cut_depth(G: torch.nn.Module, ws: Tensor, cams: Tensor, nrr: int,
+def render_cut_depth(G: TriPlaneGenerator, ws: Tensor, cams: Tensor, nrr: int,
                      cut_quantile: float = 0.5) -> Tensor:  # -> [B, 1, r, r]
     """Depth as 3DGP's NFS renders it: same samples as G's renderer (stratified + importance), densities cut at the
     batch quantile, depth = sum_i w_i z_i *without* dividing by sum_i w_i (3DGP comments that division out)."""

@@ -82,6 +82,8 @@ class LPIPS(nn.Module):
     spatial mean, summed over 5 layers. Inputs in [-1, 1], [B, 3, H, W] -> [B]."""
 
     SLICES: ClassVar[dict[str, tuple[int, ...]]] = {"alex": (2, 5, 8, 10, 12), "vgg": (4, 9, 16, 23, 30)}
+    shift: Tensor
+    scale: Tensor
 
     def __init__(self, net: str = "alex", backbone: str | Path | None = None, heads: str | Path | None = None,
                  random_backbone: bool = False, seed: int = 0) -> None:
@@ -118,6 +120,8 @@ class LPIPS(nn.Module):
 class L2Pool(nn.Module):
     """DISTS' L2 pooling: sqrt(Hanning(5)[1:-1]^2-window conv of x^2), stride 2, padding 1."""
 
+    filter: Tensor
+
     def __init__(self, channels: int) -> None:
         super().__init__()
         a = np.hanning(5)[1:-1]
@@ -133,6 +137,10 @@ class DISTS(nn.Module):
     similarities weighted by the released alpha/beta. Inputs in [0, 1], [B, 3, H, W] -> [B] (0 = identical)."""
 
     CHANNELS = (3, 64, 128, 256, 512, 512)
+    alpha: Tensor
+    beta: Tensor
+    mean: Tensor
+    std: Tensor
 
     def __init__(self, backbone: str | Path | None = None, weights: str | Path | None = None,
                  random_backbone: bool = False, seed: int = 0) -> None:

@@ -7,7 +7,7 @@ import json
 import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -18,6 +18,9 @@ from ..cameras.rotations import cam2world_to_ypr
 from ..data import DatasetReader, flip_sample
 from ..utils.files import atomic_write_json
 from .weights import cache_dir
+
+if TYPE_CHECKING:
+    from ..networks.generator import TriPlaneGenerator
 
 Progress = Callable[[int, int], None]
 
@@ -81,7 +84,7 @@ def draw_poses(source: str, n: int, seed: int, reader: DatasetReader | None = No
     raise ValueError(f"poses must be 'dataset' or 'prior', got {source!r}")
 
 
-def learned_poses(G: torch.nn.Module, n: int, seed: int, batch: int = 64) -> Tensor:  # -> [n, 25]
+def learned_poses(G: TriPlaneGenerator, n: int, seed: int, batch: int = 64) -> Tensor:  # -> [n, 25]
     """Cameras a learned-pose generator (PoF3D) picks for `latents(n, ..., seed)`: its pose mapping of the
     untruncated w, so fake i is rendered where G itself would put it."""
     if getattr(G, "pose_mapping", None) is None:
@@ -109,7 +112,7 @@ def batch_seed(seed: int, start: int) -> int:
     return int(np.random.SeedSequence([int(seed), 1, int(start)]).generate_state(1, dtype=np.uint64)[0]) & (2**63 - 1)
 
 
-def iter_fakes(G: torch.nn.Module, cams: Tensor, seed: int, nrr: int | None = None, batch: int = 4,
+def iter_fakes(G: TriPlaneGenerator, cams: Tensor, seed: int, nrr: int | None = None, batch: int = 4,
                psi: float = 1.0) -> Iterator[dict[str, Any]]:
     """Render len(cams) fakes batch by batch (nothing accumulates): sample i uses `latents(...)[i]` and camera i for
     both conditioning and rendering; rendering noise is reseeded per batch from (seed, start), so the fakes do not
@@ -131,7 +134,7 @@ def iter_fakes(G: torch.nn.Module, cams: Tensor, seed: int, nrr: int | None = No
                    "image_depth": res["image_depth"].float().cpu()}
 
 
-def render_fakes(G: torch.nn.Module, cams: Tensor, seed: int, nrr: int | None = None, batch: int = 4,
+def render_fakes(G: TriPlaneGenerator, cams: Tensor, seed: int, nrr: int | None = None, batch: int = 4,
                  psi: float = 1.0, keep: tuple[str, ...] = ("image", "image_depth"),
                  progress: Progress | None = None) -> dict[str, Tensor]:
     """All of `iter_fakes` in memory (`keep` of image, image_raw, image_depth, plus camera): for small sets only."""

@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping, TypeVar
+from typing import Any, TypeVar
 
 from gan3dkit.render.volume import RenderingConfig
 from gan3dkit.utils.config import from_dict as config_from_dict

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 from torch import Tensor, nn
 
@@ -66,7 +68,8 @@ class OSGDecoder(nn.Module):
             return self(feats, ray_directions)
         if planes.ndim != 5 or planes.shape[2] != self.in_features:
             raise ValueError(f"OSGDecoder: planes must be [B, P, {self.in_features}, H, W], got {tuple(planes.shape)}.")
-        fc1, fc2 = self.net[0], self.net[2]
+        fc1, fc2 = cast(FullyConnectedLayer, self.net[0]), cast(FullyConnectedLayer, self.net[2])
+        assert fc1.bias is not None and fc2.bias is not None
         dtype = planes.dtype
         rgb, sigma = triplane_decode(
             plane_axes_matrices,

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -215,6 +215,7 @@ class MappingNetwork(nn.Module):
         for idx in range(self.num_layers):
             x = getattr(self, f"fc{idx}")(x)
         if update_emas and hasattr(self, "w_avg"):
+            assert self.w_avg_beta is not None
             self.w_avg.copy_(x.detach().mean(dim=0).lerp(self.w_avg, self.w_avg_beta))
         if self.num_ws is not None:
             x = x.unsqueeze(1).repeat(1, self.num_ws, 1)

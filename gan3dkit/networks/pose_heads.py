@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Mapping
 
 import torch
 import torch.nn.functional as F
@@ -118,6 +118,7 @@ class LearnedPose(nn.Module):
             target = target.to(out)
             scale = target.std() / out[:, i].std().clamp_min(1e-12)
             shift = target.mean() - offset - scale * out[:, i].mean()
+            assert last.bias is not None
             last.weight[i] *= scale  # out_i -> scale * out_i + shift
             last.bias[i] = (scale * last.bias[i] * last.bias_gain + shift) / last.bias_gain
 

@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from .config import (
     DiscriminatorConfig,
@@ -40,7 +41,7 @@ class ModelPreset:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ModelPreset:
         """Inverse of ``to_dict`` (strict)."""
-        return config_from_dict(cls, data)
+        return config_from_dict(cls, dict(data))
 
 
 def _ffhq_rendering(pivot: tuple[float, float, float]) -> RenderingConfig:

@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -147,7 +148,7 @@ class SynthesisBlock(nn.Module):
         self.resolution, self.img_channels, self.up = resolution, img_channels, up
         self.use_fp16, self.fused_modconv_default = use_fp16, fused_modconv_default
         self.register_buffer("resample_filter", setup_filter(list(resample_filter)))
-        layer_kwargs = dict(
+        layer_kwargs: dict[str, Any] = dict(
             w_dim=w_dim,
             resolution=resolution,
             use_noise=use_noise,
