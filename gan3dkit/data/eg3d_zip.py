@@ -255,6 +255,8 @@ def eg3d_name(index: int) -> str:
 def _iter_export(reader: DatasetReader) -> Iterator[tuple[str, bytes, list[float]]]:
     for i in range(len(reader)):
         png = reader.read_raw(i, "image")
+        if png is None:
+            raise DatasetFormatError(f"{reader.path}: sample {i} lacks field 'image'; run `gan3dkit data validate`")
         camera = reader.read(i, ["camera"])["camera"]
         yield eg3d_name(i), png, [float(x) for x in camera]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Sequence, cast
 
 import lmdb
 import numpy as np
@@ -128,7 +128,7 @@ class DatasetReader:
             if raw is None:
                 raise DatasetFormatError(f"{self.path}: sample {index} lacks field {name!r}; {hint}")
             try:
-                out[name] = decode_field(name, raw, self.meta)
+                out[name] = decode_field(name, cast(bytes, raw), self.meta)
             except (DataError, UnicodeError) as exc:
                 why = str(exc).removeprefix(f"{name}: ")
                 raise DatasetFormatError(f"{self.path}: sample {index}, field {name}: {why}; {hint}") from None
@@ -137,7 +137,7 @@ class DatasetReader:
     def read_raw(self, index: int, field: str) -> bytes | None:
         """The stored bytes of one field (None when absent)."""
         with self._txn() as txn:
-            return txn.get(f"{index:08d}/{field}".encode())
+            return cast("bytes | None", txn.get(f"{index:08d}/{field}".encode()))
 
     def close(self) -> None:
         if self._env is not None and self._gen == _GENERATION[0]:

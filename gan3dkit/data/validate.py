@@ -126,7 +126,7 @@ def _stray_keys(reader: DatasetReader, count: int) -> list[str]:
     stray = []
     with reader._txn() as txn:
         for key in txn.cursor().iternext(keys=True, values=False):
-            text = key.decode("utf-8", "replace")
+            text = bytes(key).decode("utf-8", "replace")
             head = text.split("/", 1)[0]
             if head.isdigit() and int(head) >= count:
                 stray.append(text)

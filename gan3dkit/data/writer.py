@@ -106,7 +106,7 @@ class DatasetWriter:
             raise DatasetFormatError("the latent field needs latent_dim > 0")
         if self.path.exists() and not overwrite:
             raise FileExistsError(f"{self.path} already exists; choose another --out or pass --overwrite")
-        self._meta_args = dict(
+        self._meta_args: dict[str, Any] = dict(
             resolution=resolution,
             channels=channels,
             fields=fields,
