@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from typing import Any
 
@@ -11,7 +11,7 @@ FORMAT_NAME = "gan3dkit-lmdb"
 SUPPORTED_MAJOR = 1
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_spec(major: int = SUPPORTED_MAJOR) -> dict[str, Any]:
     """Return the parsed `data_specs/lmdb_v{major}.json` (cached; treat as read-only)."""
     text = resources.files("gan3dkit.data_specs").joinpath(f"lmdb_v{major}.json").read_text(encoding="utf-8")

@@ -151,7 +151,7 @@ def synthetic_heads(shapes: list[str], heads: int = 4, resolution: int = 256) ->
         c2w = ypr_to_cam2world(yaw, pitch, torch.zeros_like(yaw), radius=2.7)
         cams = Cameras.from_label(torch.cat([c2w.reshape(-1, 16), k.expand(len(grid), 9).double()], 1).float())
         images = render_batch("heads", params[h:h + 1].expand(len(grid), -1), cams, resolution)["image"].numpy()
-        for g, img in zip(grid, images):
+        for g, img in zip(grid, images, strict=False):
             faces = backend.detect(img)
             if not faces:
                 continue
@@ -164,12 +164,15 @@ def synthetic_heads(shapes: list[str], heads: int = 4, resolution: int = 256) ->
     for s in shapes:
         e = np.array(est[s]) - truth
         gain = float(np.polyfit(truth[:, 0], np.array(est[s])[:, 0], 1)[0])
-        rows.append({"shape": s, "views": len(truth), "of": heads * len(grid), "mean_ypr_error_deg": e.mean(0).round(2).tolist(),
+        rows.append({"shape": s, "views": len(truth), "of": heads * len(grid),
+                     "mean_ypr_error_deg": e.mean(0).round(2).tolist(),
                      "mean_abs_ypr_error_deg": np.abs(e).mean(0).round(2).tolist(), "yaw_gain": round(gain, 3)})
-        print(f"synthetic heads ({len(truth)}/{heads * len(grid)} views found), {s:11s}: mean error {rows[-1]['mean_ypr_error_deg']}"
-              f" mean |error| {rows[-1]['mean_abs_ypr_error_deg']} yaw gain {gain:.3f}")
+        print(f"synthetic heads ({len(truth)}/{heads * len(grid)} views found), {s:11s}: "
+              f"mean error {rows[-1]['mean_ypr_error_deg']} mean |error| {rows[-1]['mean_abs_ypr_error_deg']} "
+              f"yaw gain {gain:.3f}")
     a, b = (np.array(est[s]) for s in shapes[:2])
-    print(f"synthetic heads: |{shapes[0]} - {shapes[1]}| mean {np.abs(a - b).mean(0).round(2)} max {np.abs(a - b).max(0).round(2)}")
+    diff = np.abs(a - b)
+    print(f"synthetic heads: |{shapes[0]} - {shapes[1]}| mean {diff.mean(0).round(2)} max {diff.max(0).round(2)}")
     return rows
 
 

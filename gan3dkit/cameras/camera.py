@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -40,7 +40,7 @@ class Cameras:
 
     # ----------------------------------------------------------------------------------------------- construction
     @classmethod
-    def from_label(cls, label: Tensor | Sequence[float]) -> "Cameras":
+    def from_label(cls, label: Tensor | Sequence[float]) -> Cameras:
         """Decode [B, 25] (or [25]) EG3D labels: [0:16] cam2world row-major, [16:25] intrinsics row-major."""
         label = torch.as_tensor(label)
         if label.ndim == 1:
@@ -54,7 +54,7 @@ class Cameras:
     @classmethod
     def from_matrices(
         cls, cam2world: Tensor, focal: float | Tensor, principal: tuple[float, float] = (0.5, 0.5)
-    ) -> "Cameras":
+    ) -> Cameras:
         """Build from [B, 4, 4] cam2world and a normalised focal (scalar or [B]); principal point normalised."""
         batch = cam2world.shape[0]
         k = torch.zeros(batch, 3, 3, dtype=cam2world.dtype, device=cam2world.device)
@@ -74,12 +74,12 @@ class Cameras:
     def __len__(self) -> int:
         return self.cam2world.shape[0]
 
-    def __getitem__(self, index: int | slice | Tensor) -> "Cameras":
+    def __getitem__(self, index: int | slice | Tensor) -> Cameras:
         if isinstance(index, int):
             index = slice(index, index + 1)
         return Cameras(self.cam2world[index], self.intrinsics[index])
 
-    def to(self, *args, **kwargs) -> "Cameras":
+    def to(self, *args, **kwargs) -> Cameras:
         return Cameras(self.cam2world.to(*args, **kwargs), self.intrinsics.to(*args, **kwargs))
 
     @property
@@ -107,7 +107,7 @@ class Cameras:
         return self.origins.norm(dim=1)
 
     # ---------------------------------------------------------------------------------------------- operations
-    def mirror(self) -> "Cameras":
+    def mirror(self) -> Cameras:
         """Cameras that see the x-mirrored world as the horizontally flipped image.
 
         cam2world' = S @ cam2world @ S with S = diag(-1, 1, 1, 1) (EG3D's `flip_yaw` entries [0,1], [0,2], [1,0],

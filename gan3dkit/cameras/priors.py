@@ -68,7 +68,7 @@ class PosePrior:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any], name: str | None = None) -> "PosePrior":
+    def from_dict(cls, d: dict[str, Any], name: str | None = None) -> PosePrior:
         """Parse a prior record (data_specs `pose_prior_fields`); unknown keys are an error."""
         known = {"name", "yaw", "pitch", "radius", "focal", "lookat", "description", "source", "extra"}
         unknown = set(d) - known

@@ -40,8 +40,8 @@ def evaluate(
     data: Path = typer.Option(..., "--data", help="Dataset (gan3dkit LMDB): real images, cameras, optional truth."),
     ckpt: Path | None = typer.Option(None, "--ckpt", help="Checkpoint written by `gan3dkit train`."),
     metrics: str = typer.Option("fid", "--metrics", help=METRICS_HELP),
-    num: int | None = typer.Option(None, "--num", min=1, help="Generated samples per metric (default: each metric's paper "
-                                   "protocol: 50000 for fid/kid/pr/depth_fid, 256 for nfs, 1024 otherwise)."),
+    num: int | None = typer.Option(None, "--num", min=1, help="Generated samples per metric (default: each metric's "
+                                   "paper protocol: 50000 for fid/kid/pr/depth_fid, 256 for nfs, 1024 otherwise)."),
     seed: int = typer.Option(0, help="Seed of latents, pose draws and rendering noise."),
     batch: int = typer.Option(4, min=1, help="Generator batch (EG3D metrics use 4)."),
     trunc: float = typer.Option(1.0, callback=number_option(ge=-2, le=2), help="Truncation psi (metrics use 1)."),

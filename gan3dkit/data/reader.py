@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence, cast
+from typing import Any, cast
 
 import lmdb
 import numpy as np
@@ -43,7 +45,9 @@ def _acquire_env(path: Path) -> lmdb.Environment:
         try:
             env = lmdb.open(str(path), readonly=True, lock=False, readahead=False, subdir=True, max_readers=512)
         except lmdb.Error as exc:
-            raise DataError(f"dataset {path}: cannot open the LMDB store ({exc}); it is corrupt: re-create it") from None
+            raise DataError(
+                f"dataset {path}: cannot open the LMDB store ({exc}); it is corrupt: re-create it"
+            ) from None
         entry = _ENVS[key] = [env, 0]
     entry[1] += 1
     return entry[0]
@@ -145,10 +149,8 @@ class DatasetReader:
         self._env = None
 
     def __del__(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # interpreter shutdown
             self.close()
-        except Exception:  # interpreter shutdown
-            pass
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()

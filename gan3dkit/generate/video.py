@@ -54,7 +54,7 @@ def render_video(
         depths.append(torch.nn.functional.interpolate(o["image_depth"], size=o["image"].shape[-1])[:, 0].cpu().numpy())
     rgb, depth = np.concatenate(rgbs), np.concatenate(depths)
     lo, hi = float(depth.min()), float(depth.max())
-    frames_u8 = [np.concatenate([r, depth_to_rgb(d, lo=lo, hi=hi)], axis=1) for r, d in zip(rgb, depth)]
+    frames_u8 = [np.concatenate([r, depth_to_rgb(d, lo=lo, hi=hi)], axis=1) for r, d in zip(rgb, depth, strict=False)]
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     written = []

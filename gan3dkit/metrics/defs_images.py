@@ -267,7 +267,8 @@ def _perceptual_result(ctx: EvalContext, name: str, inputs: str) -> MetricResult
     """LPIPS/DISTS result; a random (uncalibrated) backbone is said in the protocol and in extras."""
     v, proto, ex = _recon(ctx, name)
     net = _perceptual(ctx, name)
-    note = "" if net.calibrated else f" -- RANDOM BACKBONE: not the calibrated {name.upper()}, do not compare with papers"
+    note = ("" if net.calibrated
+            else f" -- RANDOM BACKBONE: not the calibrated {name.upper()}, do not compare with papers")
     return _result(name, v, f"{proto}; inputs {inputs}{note}", {**ex, "calibrated": net.calibrated}, net.description)
 
 

@@ -40,7 +40,9 @@ DISTS_WEIGHTS = WeightSpec("DISTS alpha/beta", "dists-weights.pt",
 
 def alexnet_features() -> nn.Sequential:
     """torchvision `alexnet().features` (same indices, so `features.N.*` weights load one to one)."""
-    r = lambda: nn.ReLU(inplace=False)
+    def r() -> nn.Module:
+        return nn.ReLU(inplace=False)
+
     return nn.Sequential(nn.Conv2d(3, 64, 11, 4, 2), r(), nn.MaxPool2d(3, 2), nn.Conv2d(64, 192, 5, padding=2), r(),
                          nn.MaxPool2d(3, 2), nn.Conv2d(192, 384, 3, padding=1), r(), nn.Conv2d(384, 256, 3, padding=1),
                          r(), nn.Conv2d(256, 256, 3, padding=1), r(), nn.MaxPool2d(3, 2))
@@ -110,7 +112,7 @@ class LPIPS(nn.Module):
     @torch.no_grad()
     def forward(self, x: Tensor, y: Tensor) -> Tensor:
         total = torch.zeros(x.shape[0], device=x.device)
-        for fx, fy, w in zip(self._feats(x.float()), self._feats(y.float()), self.heads):
+        for fx, fy, w in zip(self._feats(x.float()), self._feats(y.float()), self.heads, strict=False):
             fx = fx / (fx.square().sum(1, keepdim=True).sqrt() + 1e-10)
             fy = fy / (fy.square().sum(1, keepdim=True).sqrt() + 1e-10)
             total = total + F.conv2d((fx - fy).square(), w).mean(dim=(1, 2, 3))
@@ -173,7 +175,7 @@ class DISTS(nn.Module):
         betas = torch.split(self.beta / w_sum, list(self.CHANNELS), dim=1)
         d1 = d2 = torch.zeros(x.shape[0], 1, 1, 1, device=x.device)
         c1 = c2 = 1e-6
-        for a, b, alpha, beta in zip(fx, fy, alphas, betas):
+        for a, b, alpha, beta in zip(fx, fy, alphas, betas, strict=False):
             ma, mb = a.mean([2, 3], keepdim=True), b.mean([2, 3], keepdim=True)
             d1 = d1 + (alpha * (2 * ma * mb + c1) / (ma.square() + mb.square() + c1)).sum(1, keepdim=True)
             va = (a - ma).square().mean([2, 3], keepdim=True)

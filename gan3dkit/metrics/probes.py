@@ -72,7 +72,9 @@ class DepthNet(nn.Module):
         self.out = nn.Conv2d(w, 2, 1)
 
     def forward(self, x: Tensor) -> Tensor:
-        up = lambda t, size: F.interpolate(t, size=size, mode="bilinear", align_corners=False)
+        def up(t: Tensor, size: Any) -> Tensor:
+            return F.interpolate(t, size=size, mode="bilinear", align_corners=False)
+
         e1 = self.e1(x)
         e2 = self.e2(e1)
         m = self.mid(e2)

@@ -109,8 +109,9 @@ def build_cub(root: str | Path, out: str | Path, *, resolution: int = 256, masks
     items = list_cub(root, masks, split)[:max_images]
     settings = {"resolution": resolution, "split": split, "margin": margin, "prior": prior,
                 "masks": str(find_masks(Path(root), masks).resolve())}
-    spec = BuildSpec(out=Path(out), resolution=resolution, kind="cub", fields=("image", "camera", "ypr", "mask", "name"),
-                     prior=get_prior(prior), seed=seed, mirror=mirror, workers=workers, resume=resume,
-                     overwrite=overwrite, command=command, settings=settings, list_prior_names=False,
+    spec = BuildSpec(out=Path(out), resolution=resolution, kind="cub",
+                     fields=("image", "camera", "ypr", "mask", "name"), prior=get_prior(prior), seed=seed,
+                     mirror=mirror, workers=workers, resume=resume, overwrite=overwrite, command=command,
+                     settings=settings, list_prior_names=False,
                      source=f"cub:{Path(root).resolve()}")
     return build_dataset(spec, items, process_cub_item, CubJob(resolution, margin), progress=progress)

@@ -61,7 +61,7 @@ def _coerce(tp: Any, value: Any, path: str) -> Any:
         if origin is tuple and args and args[-1] is not Ellipsis:
             if len(args) != len(value):
                 raise ConfigError(f"{path}: expected {len(args)} items, got {len(value)}")
-            return tuple(_coerce(a, v, path) for a, v in zip(args, value))
+            return tuple(_coerce(a, v, path) for a, v in zip(args, value, strict=False))
         item = args[0] if args else Any
         seq = [_coerce(item, v, path) for v in value]
         return tuple(seq) if origin is tuple else seq

@@ -66,7 +66,9 @@ def test_fid_rejects_mismatched_stats():
 
 def _mmd2_unbiased(x, y):
     n, d = x.shape
-    k = lambda a, b: (a @ b.T / d + 1) ** 3
+    def k(a, b):
+        return (a @ b.T / d + 1) ** 3
+
     kxx, kyy, kxy = k(x, x), k(y, y), k(x, y)
     return ((kxx.sum() - np.trace(kxx)) + (kyy.sum() - np.trace(kyy))) / (n * (n - 1)) - 2 * kxy.mean()
 

@@ -17,10 +17,11 @@ from gan3dkit.prepare.faces.align import (
 )
 
 
-def eg3d_chain(image: np.ndarray, lm5: np.ndarray, spec: CropSpec = CropSpec()) -> tuple[np.ndarray, np.ndarray]:
+def eg3d_chain(image: np.ndarray, lm5: np.ndarray, spec: CropSpec | None = None) -> tuple[np.ndarray, np.ndarray]:
     """The crop as EG3D computes it, step by step (Deep3DFaceRecon `align_img(target 1024, rescale 300)` with PIL
     BICUBIC, then `crop_images.py`: centre crop 700, LANCZOS to 512), and its landmark formula. Written from the
     published algorithm for the test: an independent check of the one-step implementation."""
+    spec = spec or CropSpec()
     pil = Image.fromarray(image)
     w0, h0 = pil.size
     lm = np.asarray(lm5, dtype=np.float64).copy()
@@ -114,7 +115,8 @@ def test_real_photos_eyes_land_where_eg3d_puts_them(dlib_backend, astronaut, gra
         np.testing.assert_allclose(predicted, ref_lm[:2], atol=1.0 + 0.5 * crop.upscale)
         again = max(dlib_backend.detect(ours), key=lambda f: f.area)
         err = np.linalg.norm(again.lm5[:2] - predicted, axis=1)
-        print("eye error (px at 512):", err.round(2), "vs EG3D formula:", np.linalg.norm(again.lm5[:2] - ref_lm[:2], axis=1).round(2))
+        formula = np.linalg.norm(again.lm5[:2] - ref_lm[:2], axis=1).round(2)
+        print("eye error (px at 512):", err.round(2), "vs EG3D formula:", formula)
         assert err.max() < 5.0 and err.mean() < 3.0, err
         # and near the template's eye positions (the affine fit trades eyes against nose and mouth)
         assert np.abs(again.lm5[:2] - template_eye_positions()).max() < 30.0

@@ -115,7 +115,7 @@ def test_resume_after_interrupt_gives_the_same_dataset(tmp_path, cat):
     _, clean = build_dataset(spec("c.lmdb"), items, process_folder_item, job)
     a, b = read_all(tmp_path / "r.lmdb"), read_all(tmp_path / "c.lmdb")
     assert len(a) == len(b) == 16
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=False):
         assert x["name"] == y["name"]
         np.testing.assert_array_equal(x["image"], y["image"])
         np.testing.assert_array_equal(x["camera"], y["camera"])
@@ -208,7 +208,8 @@ def test_cub_birds_on_white_with_masks(tmp_path, cat):
     white = (sample["image"] >= 250).all(axis=-1)
     assert inside.mean() > 0.4 and white[outside].mean() > 0.9 and white[[0, 0, -1, -1], [0, -1, 0, -1]].all()
     crop = np.asarray(Image.fromarray(cat[20:240, 50:270]).resize((64, 64), Image.LANCZOS)).astype(int)
-    assert np.abs(sample["image"][inside].astype(int) - crop[inside]).mean() < 12  # the bird itself is kept (box centre 160,130; side 220)
+    # the bird itself is kept (box centre 160,130; side 220)
+    assert np.abs(sample["image"][inside].astype(int) - crop[inside]).mean() < 12
     yaw = math.degrees(float(sample["ypr"][0]))
     assert abs(yaw) <= 135.01 and read_meta(out)["pose_prior"]["name"] == "cub" and validate_dataset(out).ok
     everything = invoke("prepare", "cub", "--root", str(cub), "--out", str(tmp_path / "all.lmdb"),

@@ -72,7 +72,7 @@ def test_ffhq_end_to_end_with_bad_inputs(photo_dir, tmp_path, group_photo_path):
     reader = DatasetReader(out)
     samples = [reader.read(i) for i in range(len(reader))]
     assert [s["name"] for s in samples] == [n for u in used for n in (u, f"{u}_mirror")]  # order never shifts
-    for orig, mirr in zip(samples[0::2], samples[1::2]):
+    for orig, mirr in zip(samples[0::2], samples[1::2], strict=False):
         np.testing.assert_array_equal(mirr["image"], orig["image"][:, ::-1])
         expect = Cameras.from_label(torch.from_numpy(orig["camera"].copy())).mirror().to_label()[0].numpy()
         np.testing.assert_allclose(mirr["camera"], expect, atol=1e-6)

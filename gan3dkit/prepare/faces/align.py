@@ -35,7 +35,7 @@ class CropSpec:
     center_crop: int = 700
 
     def __post_init__(self) -> None:
-        if not (8 <= self.output_size and 0 < self.center_crop <= self.target_size and self.rescale_factor > 0):
+        if not (self.output_size >= 8 and 0 < self.center_crop <= self.target_size and self.rescale_factor > 0):
             raise ValueError(f"invalid crop settings {self}")
 
 

@@ -123,7 +123,7 @@ class DlibBackend:
             found = [(d.rect, float(d.confidence)) for d in self.cnn(small, self.upsample)]
         else:
             rects, scores, _ = self.hog.run(small, self.upsample, 0.0)
-            found = list(zip(rects, (float(s) for s in scores)))
+            found = list(zip(rects, (float(s) for s in scores), strict=False))
         return [((r.left() / k, r.top() / k, (r.right() + 1) / k, (r.bottom() + 1) / k), s)
                 for r, s in found if s >= self.min_score]
 
@@ -164,7 +164,7 @@ class MediapipeBackend:
         for marks in result.multi_face_landmarks or []:
             mesh = np.array([[p.x * w, p.y * h] for p in marks.landmark], dtype=np.float64)  # [478, 2]
             pts = np.stack([mesh[list(MEDIAPIPE_TO_68[i])].mean(axis=0) for i in self.ids])
-            named = dict(zip(self.ids, pts))
+            named = dict(zip(self.ids, pts, strict=False))
             lm5 = np.stack([(named[36] + named[39]) / 2, (named[42] + named[45]) / 2, named[30], named[48], named[54]])
             lo, hi = mesh.min(axis=0), mesh.max(axis=0)
             faces.append(Face(box=(lo[0], lo[1], hi[0], hi[1]), lm5=lm5, points=pts, point_ids=self.ids))
@@ -204,9 +204,10 @@ class FaceAlignmentBackend:
     def detect(self, image: np.ndarray) -> list[Face]:
         marks, _, boxes = self.fa.get_landmarks_from_image(image, return_bboxes=True)
         faces = []
-        for lm68, box in zip(marks or [], boxes or []):
+        for lm68, box in zip(marks or [], boxes or [], strict=False):
             lm68 = np.asarray(lm68, dtype=np.float64)[:, :2]
-            faces.append(Face(box=(float(box[0]), float(box[1]), float(box[2]), float(box[3])), lm5=five_from_68(lm68), points=lm68,
+            x0, y0, x1, y1 = (float(v) for v in box[:4])
+            faces.append(Face(box=(x0, y0, x1, y1), lm5=five_from_68(lm68), points=lm68,
                               point_ids=POSE_POINTS_68, score=float(box[4]) if len(box) > 4 else 1.0))
         return faces
 

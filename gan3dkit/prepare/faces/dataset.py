@@ -108,7 +108,7 @@ def prepare_single(sources: Sequence[str | Path], out_dir: str | Path, *, resolu
             raise FileExistsError(f"{clash[0]} already exists; pass --overwrite to replace it")
     worker = init_worker(job)
     report: dict[str, Any] = {"out": str(out_dir), "settings": info, "written": [], "skipped": [], "notes": []}
-    for i, (item, stem) in enumerate(zip(items, stems)):
+    for i, (item, stem) in enumerate(zip(items, stems, strict=False)):
         outcome = run_item(process_item, worker, item)  # listing skips (.gif, broken links) are reported, not read
         report["notes"] += [{"name": item.name, "note": n} for n in outcome.notes]
         if outcome.skip is not None:

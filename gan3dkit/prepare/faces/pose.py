@@ -119,7 +119,8 @@ def solve_head_pose(points2d: np.ndarray, points3d: np.ndarray, size: int, focal
     return HeadPose(rotation=rot, translation=tvec.reshape(3), error_px=err, points=len(points2d))
 
 
-def camera_from_head_rotation(rotation: np.ndarray, radius: float = FFHQ_RADIUS, focal: float = FFHQ_FOCAL) -> np.ndarray:
+def camera_from_head_rotation(rotation: np.ndarray, radius: float = FFHQ_RADIUS,
+                              focal: float = FFHQ_FOCAL) -> np.ndarray:
     """The 25-float EG3D label [25] (float64) of a camera that sees the head with PnP rotation `rotation` [3, 3].
 
     World = head frame (y up, face toward +z; EG3D's FFHQ world). With p_model = D p_world, D = diag(1, -1, -1):

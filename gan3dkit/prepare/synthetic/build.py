@@ -79,7 +79,8 @@ def build_synthetic(out: str | Path, family: str, num: int, resolution: int, pri
     extra = {"family": family, "seed": seed, "ssaa": ssaa, "param_names": names, "generator": GENERATOR_VERSION,
              "sample_rng": "torch.Generator(SeedSequence([seed, index])): scene parameters, then camera"}
     writer = DatasetWriter(out, resolution=resolution, fields=FIELDS, latent_dim=len(names),
-                           pose_prior=pose_prior.to_dict(), camera_source="measured", source=f"gan3dkit synthetic {family}", command=command,
+                           pose_prior=pose_prior.to_dict(), camera_source="measured",
+                           source=f"gan3dkit synthetic {family}", command=command,
                            extra=extra, resume=resume, overwrite=overwrite, resume_key=key)
     previous = torch.get_num_threads()
     if threads:

@@ -122,7 +122,7 @@ def build_scene(params: Tensor) -> Scene:
 
 def _group(prims: list[tuple], planes: Tensor | None = None) -> Group:
     """An ellipsoid group from (centre [B, 3], semi-axes [B, 3], rotation [B, 3, 3], albedo [B, 3], specular)."""
-    centre, semi, rot, albedo, spec = zip(*prims)
+    centre, semi, rot, albedo, spec = zip(*prims, strict=False)
     spec_t = torch.tensor(spec, dtype=centre[0].dtype).expand(centre[0].shape[0], -1)
     return make_group("ellipsoid", torch.stack(centre, 1), torch.stack(semi, 1), torch.stack(albedo, 1),
                       torch.stack(rot, 1), planes, spec_t)

@@ -89,7 +89,7 @@ def _plane(nx: Tensor, ny: Tensor, nz: Tensor, h: Tensor) -> Tensor:
 
 def _group(kind: str, prims: list[tuple], planes: Tensor | None = None, rot: Tensor | None = None) -> Group:
     """A group from (centre [B, 3], semi-axes [B, 3], albedo [B, 3], specular) tuples; rot [3, 3] shared by all."""
-    centre, semi, albedo, spec = zip(*prims)
+    centre, semi, albedo, spec = zip(*prims, strict=False)
     batch = centre[0].shape[0]
     spec_t = torch.tensor(spec, dtype=centre[0].dtype).expand(batch, -1)
     rot_t = None if rot is None else rot.expand(batch, len(prims), 3, 3)

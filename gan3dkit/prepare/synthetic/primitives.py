@@ -200,7 +200,7 @@ def local_fields(kind: str, p: Vec3, planes: list[tuple[Tensor, ...]], grad: boo
     for fc, gc in cands[1:]:
         if g is not None:
             upd = fc > f
-            g = tuple(torch.where(upd, new, old) for new, old in zip(gc(), g))  # type: ignore[assignment]
+            g = tuple(torch.where(upd, new, old) for new, old in zip(gc(), g, strict=False))  # type: ignore[assignment]
         f = torch.maximum(f, fc)
     return f, cast(Vec3 | None, g)
 
