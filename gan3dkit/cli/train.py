@@ -45,8 +45,9 @@ def train(
     {methods}
 
     The pose-free methods never read the camera labels: eg3d-posereg and hyperpose render fakes at the dataset's
-    recorded prior (or `--set pose.prior=NAME`, `--set pose.yaw_std=...`); pof3d and hyperpose+pof3d learn the
-    camera distribution from w.
+    recorded prior (or `--set pose.prior=NAME`, `--set pose.yaw_std=...`); pof3d, hyperpose+pof3d and
+    eg3d-posereg+pof3d learn the camera distribution from w (the combinations with PoF3D's pose-aware D and G-D
+    pose consistency; `--set pof3d.mechanism=learned_only --set discriminator.c_dim=0`: through the render only).
 
     Example: gan3dkit train --data heads.lmdb --out runs/heads --preset tiny --kimg 20
 

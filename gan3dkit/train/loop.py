@@ -118,7 +118,8 @@ def _build_runtime(
     wants_prior = spec.pose_source == "prior" or (spec.pose_source == "learned" and cfg.pose.init_learned)
     prior = resolve_prior(cfg.pose, dataset_prior) if wants_prior else None
     section = getattr(cfg, spec.section) if spec.section else None
-    ctx = BuildContext(gen_cfg, disc_cfg, cfg.loss, section, cfg.optim.batch, cams, prior, dev)
+    more = {name: getattr(cfg, name) for name in spec.also}
+    ctx = BuildContext(gen_cfg, disc_cfg, cfg.loss, section, cfg.optim.batch, cams, prior, dev, more)
     return spec.build(ctx)
 
 
