@@ -47,7 +47,7 @@ def _small(method, algorithm=1, **pose):
 
 
 def test_tuning_lpips_resolution_is_the_targets_for_ko(G, monkeypatch):
-    import gan3dkit.invert.run as run
+    from gan3dkit.invert import run
 
     seen = []
     real = run.build_perceptual
@@ -69,7 +69,7 @@ def test_tuning_lpips_resolution_is_the_targets_for_ko(G, monkeypatch):
 def test_alg1_pose_step_is_driven_by_the_warp_loss(G, monkeypatch):
     """With the warp loss switched to a constant, the default pose step has nothing to follow (the pose stays);
     the code's option (pose_image_weight 1) lets the image loss move it."""
-    import gan3dkit.invert.projector as projector
+    from gan3dkit.invert import projector
 
     monkeypatch.setattr(projector, "warp_loss", lambda t, c, depth, cam, canon: (cam * 0).sum() + 1.0)
     img, _, _, _ = render_target(G, 0.3)
