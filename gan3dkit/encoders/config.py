@@ -54,6 +54,10 @@ class LP3DSchedule:
     finetune_decoder: bool = True
     finetune_superres: bool = True
     finetune_discriminator: bool = True
+    sr_latent: str = "learned"
+    """What drives the student SR: "one" (LP3D A2: a constant 1; the generator must have been fine-tuned that way,
+    `gan3dkit train --stage lp3d-sr`) or "learned" (the unofficial code's learned constant w, for an ordinary EG3D).
+    The paper preset sets "one"; "learned" is the default so configs written before this field load unchanged."""
 
 
 @dataclass
@@ -152,7 +156,8 @@ def tiny_distill(arch: str) -> DistillConfig:
     """CPU preset: tiny encoder, batch 4, stage 1 for 40 steps (then stage 2), TriPlaneNet offsets from step 20."""
     cfg = DistillConfig(arch=arch, size="tiny")
     cfg.optim = DistillOptim(batch=4, lr=1e-3, lr_transformer=5e-4, lr_renderer=1e-4, r1_interval=4)
-    cfg.lp3d = LP3DSchedule(stage1_steps=40, stage1_ref_every=2, both_every_step_from=60)
+    # CPU teachers are ordinary EG3D runs (SR driven by w): the learned constant; "one" after `train --stage lp3d-sr`
+    cfg.lp3d = LP3DSchedule(stage1_steps=40, stage1_ref_every=2, both_every_step_from=60, sr_latent="learned")
     cfg.triplanenet = TriPlaneNetSchedule(offset_start=20, psp_stop=10**9, adv_start=60)
     cfg.run = DistillRun(steps=200, tick_steps=10, snapshot_ticks=5, val_samples=4)
     return cfg
@@ -161,6 +166,7 @@ def tiny_distill(arch: str) -> DistillConfig:
 def paper_distill(arch: str) -> DistillConfig:
     """The papers' schedules (LP3D: batch 32, 220k steps; TriPlaneNet: batch 3, Ranger, 1.5M steps)."""
     cfg = DistillConfig(arch=arch, size="paper")
+    cfg.lp3d.sr_latent = "one"  # LP3D supplement A2: the SR latent is a constant 1 (after `train --stage lp3d-sr`)
     if arch.startswith("triplanenet"):
         cfg.optim = DistillOptim(batch=3, optimizer="ranger")
         cfg.run = DistillRun(steps=1_500_000)

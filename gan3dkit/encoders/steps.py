@@ -134,7 +134,8 @@ class LP3DStep(_Base):
         R = s.renderer
         R.decoder.requires_grad_(stage2 and S.finetune_decoder)
         R.superresolution.requires_grad_(stage2 and S.finetune_superres)
-        R.const_w.requires_grad_(stage2 and S.finetune_superres)
+        if R.const_w is not None:
+            R.const_w.requires_grad_(stage2 and S.finetune_superres)
         use_adv = stage2 and s.D is not None
         out = s.encoder(b["ref"]["image"])
         w_tri = S.stage2_triplane if stage2 else L.triplane

@@ -68,6 +68,9 @@ class RunConfig:
     checkpoint's weights are the same either way (fp16 is a compute mode, parameters stay fp32)."""
     grid_size: int = 8
     """Samples in the tick grids (rgb, raw, depth)."""
+    init: str | None = None
+    """Start a new run from this checkpoint's G, D and G_ema weights (a fine-tune: fresh optimisers, kimg from 0,
+    as EG3D's --resume into a new run). Ignored when the run resumes its own checkpoint."""
 
 
 @dataclass
@@ -264,6 +267,20 @@ def afhq256() -> TrainConfig:
 def cub256() -> TrainConfig:
     """CUB 256² (seed 000: m = 24, lambda = 0.5; birds on white via `prepare cub`'s masks)."""
     return _hyperpose_256("cub", 0.5)
+
+
+def lp3d_sr_stage(base: TrainConfig, ckpt: str) -> TrainConfig:
+    """LP3D supplement A2: the whole EG3D fine-tuned with the SR latent replaced by a constant 1, for 6.8M images
+    (FFHQ FID 4.05), starting from `ckpt` trained with `base` (its own config)."""
+    cfg = TrainConfig.from_dict(base.to_dict())
+    cfg.generator.superres.latent = "one"
+    cfg.run.init = ckpt
+    cfg.run.kimg = 6800.0
+    return cfg
+
+
+#: `gan3dkit train --stage NAME --init CKPT`: configs derived from the checkpoint's own.
+TRAIN_STAGES: dict[str, Callable[[TrainConfig, str], TrainConfig]] = {"lp3d-sr": lp3d_sr_stage}
 
 
 TRAIN_PRESETS: dict[str, Callable[[], TrainConfig]] = {

@@ -187,6 +187,8 @@ class _Trainer:
         self.phases = _make_phases(cfg, self.G, self.D)
         self.optimizers = {"G": self.phases[0].opt, "D": self.phases[2].opt}
         self.nimg = self.step = self.tick = 0
+        if header is None and cfg.run.init:  # a fine-tune: the weights of another run, fresh optimisers and kimg
+            load_checkpoint(cfg.run.init, {"G": self.G, "D": self.D, "G_ema": self.G_ema}, None, restore_rng=False)
         if header is not None:
             modules = {"G": self.G, "D": self.D, "G_ema": self.G_ema}
             header = load_checkpoint(self.ckpt_path, modules, self.optimizers, restore_rng=dist_info.is_main)
