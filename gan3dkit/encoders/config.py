@@ -68,6 +68,15 @@ class TriPlaneNetSchedule:
     offset_start: int = 20000
     psp_stop: int = 500000
     adv_start: int = 600000
+    loss_resolution: int | None = 256
+    """Images above this size are area-downsampled before the reconstruction and mirror losses (seed 004 A: "we
+    operate in the resolution of 256x256 except for the calculation of L_id"); None = the teacher's resolution."""
+    real_fraction: float = 0.5
+    """With `data`: the share of each batch taken from the dataset's photos, the rest EG3D samples at dataset poses.
+    Choice: seed 004 mixes FFHQ with 0-150K pre-rendered samples (Table 1) and gives no per-batch ratio."""
+    mirror_prob: float = 0.5
+    """With `data`: probability that an item (photo or sample) is mirrored with its camera (seed 004: "we also
+    augment the training dataset by mirroring it")."""
 
 
 @dataclass
@@ -119,6 +128,10 @@ class DistillConfig:
     """The arch's resolved typed config (LP3DConfig / TriPlaneNetConfig fields); filled from the generator."""
     generator: str = ""
     """Generator checkpoint (gan3dkit train)."""
+    data: str = ""
+    """TriPlaneNet only: a gan3dkit LMDB of photos with measured cameras (seed 004: FFHQ), mixed with generator
+    samples at its poses (`triplanenet.real_fraction`). Empty: the generator's renders at augmented cameras only.
+    LP3D trains on synthetic data only (seed 003 A1.6: real data made it worse)."""
     out: str = ""
     cameras: CameraAugConfig = field(default_factory=CameraAugConfig)
     loss: LossWeights = field(default_factory=LossWeights)
@@ -148,6 +161,9 @@ class DistillConfig:
             raise ValueError(f"run.conditioning must be frontal or render, got {self.run.conditioning!r}")
         if self.optim.optimizer not in ("adam", "ranger"):
             raise ValueError(f"optim.optimizer must be adam or ranger, got {self.optim.optimizer!r}")
+        if self.data and not self.arch.startswith("triplanenet"):
+            raise ValueError(f"--data is for the TriPlaneNet archs (seed 004); {self.arch} trains on the generator's "
+                             "renders only")
         if self.optim.batch < 1 or self.run.steps < 0 or self.run.tick_steps < 1:
             raise ValueError("optim.batch >= 1, run.steps >= 0 and run.tick_steps >= 1 are required")
 
