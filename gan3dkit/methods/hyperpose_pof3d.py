@@ -25,24 +25,11 @@ import torch
 
 from ..networks.pose_heads import PoseHeadConfig, PoseHeadDiscriminator
 from .hyperpose import HyperPoseConfig, HyperPoseLoss
-from .pof3d import (
-    LearnedPoseMixin,
-    LearnedPoseRuntime,
-    PoF3DConfig,
-    learned_pose_generator,
-    learned_pose_stats,
-    mirror_hv,
-    pose_terms,
-)
+from .pof3d import LearnedPoseRuntime, PoF3DCombination, PoF3DConfig, learned_pose_generator, mirror_hv, pose_terms
 from .registry import BuildContext
 
 
-class HyperPosePoF3DLoss(LearnedPoseMixin, HyperPoseLoss):
-    def __init__(self, G: torch.nn.Module, D: torch.nn.Module, cfg, batch: int, method_cfg: HyperPoseConfig,
-                 pof3d: PoF3DConfig) -> None:
-        super().__init__(G, D, cfg, batch, method_cfg, None)  # no prior: the poses come from G
-        self.pof3d = pof3d
-
+class HyperPosePoF3DLoss(PoF3DCombination, HyperPoseLoss):
     def learned_layout(self, x: torch.Tensor) -> torch.Tensor:
         """Twin layout: the second render of scene k takes scene k-1's pose."""
         if not self._twin(len(x)):
@@ -50,16 +37,11 @@ class HyperPosePoF3DLoss(LearnedPoseMixin, HyperPoseLoss):
         h = len(x) // 2
         return torch.cat([x[:h], torch.roll(x[:h], 1, 0)])
 
-    def learned_terms(self, gen: dict[str, torch.Tensor], heads: list[torch.Tensor], phase: str
-                      ) -> tuple[torch.Tensor, dict[str, float]]:
-        stats = learned_pose_stats(gen["pose"])
-        if self.pof3d.mechanism == "learned_only":
-            return heads[0].new_zeros(()), stats
+    def pof3d_terms(self, gen: dict[str, torch.Tensor], heads: list[torch.Tensor], phase: str
+                    ) -> tuple[torch.Tensor, dict[str, float]]:
         flip = self._flip  # set by HyperPoseLoss.fake_terms: which fakes D saw mirrored
-        target = mirror_hv(gen["pose"], flip)
-        aux, more = pose_terms(self.G, heads[1], target, gen.get("pose_w"), phase, self.pof3d,
-                               to_pred=lambda hv: mirror_hv(hv, flip))
-        return aux, {**stats, **more}
+        return pose_terms(self.G, heads[1], mirror_hv(gen["pose"], flip), gen.get("pose_w"), phase, self.pof3d,
+                          to_pred=lambda hv: mirror_hv(hv, flip))
 
 
 def build_hyperpose_pof3d(ctx: BuildContext) -> LearnedPoseRuntime:

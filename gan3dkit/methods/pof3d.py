@@ -121,6 +121,29 @@ class LearnedPoseMixin:
         return {**out, "ws": ws, "camera": cam, "pose": pose, "pose_w": pose_w}
 
 
+class PoF3DCombination(LearnedPoseMixin):
+    """What the combinations with PoF3D share (hyperpose+pof3d, eg3d-posereg+pof3d): poses from G's pose mapping,
+    the `pof3d` section, and PoF3D's pose terms (`pof3d_terms`) unless `pof3d.mechanism = learned_only`.
+    Mixed in before a `PoseFreeLoss` subclass, whose `learned_terms` hook this fills."""
+
+    def __init__(self, G: torch.nn.Module, D: torch.nn.Module, cfg, batch: int, method_cfg, pof3d: PoF3DConfig
+                 ) -> None:
+        super().__init__(G, D, cfg, batch, method_cfg, None)  # type: ignore[call-arg]  # no prior: G's poses
+        self.pof3d = pof3d
+
+    def pof3d_terms(self, gen: dict[str, torch.Tensor], heads: list[torch.Tensor], phase: str
+                    ) -> tuple[torch.Tensor, dict[str, float]]:
+        raise NotImplementedError
+
+    def learned_terms(self, gen: dict[str, torch.Tensor], heads: list[torch.Tensor], phase: str
+                      ) -> tuple[torch.Tensor, dict[str, float]]:
+        stats = learned_pose_stats(gen["pose"])
+        if self.pof3d.mechanism == "learned_only":
+            return heads[0].new_zeros(()), stats
+        aux, more = self.pof3d_terms(gen, heads, phase)
+        return aux, {**stats, **more}
+
+
 class PoF3DLoss(LearnedPoseMixin, EG3DLoss):
     def __init__(self, G: torch.nn.Module, D: torch.nn.Module, cfg, batch: int, method_cfg: PoF3DConfig) -> None:
         super().__init__(G, D, cfg, batch)

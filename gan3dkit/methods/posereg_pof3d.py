@@ -22,37 +22,23 @@ from __future__ import annotations
 import torch
 
 from ..networks.pose_heads import PoseHeadConfig, PoseHeadDiscriminator
-from .pof3d import (
-    LearnedPoseMixin,
-    LearnedPoseRuntime,
-    PoF3DConfig,
-    learned_pose_generator,
-    learned_pose_stats,
-    pose_terms,
-)
+from .pof3d import LearnedPoseRuntime, PoF3DCombination, PoF3DConfig, learned_pose_generator, pose_terms
 from .posefree import pose_angles
 from .posereg import PoseRegConfig, PoseRegLoss
 from .registry import BuildContext
 
 
-class PoseRegPoF3DLoss(LearnedPoseMixin, PoseRegLoss):
-    def __init__(self, G: torch.nn.Module, D: torch.nn.Module, cfg, batch: int, method_cfg: PoseRegConfig,
-                 pof3d: PoF3DConfig) -> None:
-        super().__init__(G, D, cfg, batch, method_cfg, None)  # no prior: the poses come from G
-        self.pof3d = pof3d
-
+class PoseRegPoF3DLoss(PoF3DCombination, PoseRegLoss):
     def angles(self, hv: torch.Tensor) -> torch.Tensor:  # [B, 2] (h, v) -> [B, 2] (pitch, yaw), differentiable
         """EG3D†'s (pitch, yaw) of the camera G renders at for (h, v): the regression target's coordinates."""
         return pose_angles(self.G.pose_mapping.cameras(hv))
 
-    def learned_terms(self, gen: dict[str, torch.Tensor], heads: list[torch.Tensor], phase: str
-                      ) -> tuple[torch.Tensor, dict[str, float]]:
-        stats = learned_pose_stats(gen["pose"])
-        if self.pof3d.mechanism == "learned_only" or phase == "D":  # D: L_regression is the camera supervision
-            return heads[0].new_zeros(()), stats
-        aux, more = pose_terms(self.G, heads[0], pose_angles(gen["camera"]), gen["pose_w"], phase, self.pof3d,
-                               to_pred=self.angles)
-        return aux, {**stats, **more}
+    def pof3d_terms(self, gen: dict[str, torch.Tensor], heads: list[torch.Tensor], phase: str
+                    ) -> tuple[torch.Tensor, dict[str, float]]:
+        if phase == "D":  # L_regression is D's camera supervision here
+            return heads[0].new_zeros(()), {}
+        return pose_terms(self.G, heads[0], pose_angles(gen["camera"]), gen["pose_w"], phase, self.pof3d,
+                          to_pred=self.angles)
 
 
 def build_posereg_pof3d(ctx: BuildContext) -> LearnedPoseRuntime:
