@@ -26,6 +26,8 @@ def test_ko_defaults_follow_the_paper_and_the_code_stays_an_option():
     (["--method", "ko", "--pose-opt", "--algorithm", "2"], "keeps the given camera fixed"),
     (["--method", "pti", "--algorithm", "3"], "--algorithm 3 is for --method ko"),
     (["--method", "ko", "--set", "pose.warp_weight=0"], "without a loss"),
+    (["--method", "pti", "--pose-encoder", "P.safetensors"], "use them with --method ko"),
+    (["--method", "ko", "--algorithm", "2", "--pose-encoder", "P.safetensors"], "--pose-encoder contradicts"),
 ])
 def test_contradictory_flags_are_one_line_usage_errors(tmp_path, args, words):
     res = CliRunner().invoke(app, ["invert", str(tmp_path / "x.png"), "--ckpt", str(tmp_path / "G.safetensors"),
