@@ -34,6 +34,8 @@ def distill_encoder(
     arch: str = typer.Option(..., "--arch", help=ARCH_HELP),
     ckpt: Path = typer.Option(..., "--ckpt", help="Generator checkpoint written by `gan3dkit train` (the teacher)."),
     out: Path = typer.Option(..., "--out", help="Run directory (config.json, checkpoint, stats.jsonl, samples/)."),
+    data: Path | None = typer.Option(None, "--data", help="TriPlaneNet: photos with measured cameras (gan3dkit "
+                                     "LMDB, e.g. FFHQ), mixed with generator samples at their poses, mirrored."),
     preset: str = typer.Option("paper", help="paper (the papers' sizes and schedules) | tiny (CPU smoke runs)."),
     size: str | None = typer.Option(None, help="Encoder size paper | small | tiny (default: the preset's)."),
     set_: list[str] = typer.Option([], "--set", help="Override a config value, e.g. --set loss.lpips_sr=0.8."),
@@ -69,7 +71,7 @@ def distill_encoder(
     cfg = DISTILL_PRESETS[preset](arch)
     overrides = list(set_) + [f"generator={json.dumps(str(ckpt))}", f"out={json.dumps(str(out))}"]
     for key, value in (("size", size), ("backbone_weights", backbone_weights), ("lpips_backbone", lpips_backbone),
-                       ("identity_weights", identity_weights)):  # fmt: skip
+                       ("identity_weights", identity_weights), ("data", data and str(data))):  # fmt: skip
         if value is not None:
             overrides.append(f"{key}={json.dumps(value)}")
     if steps is not None:

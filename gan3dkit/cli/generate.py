@@ -21,7 +21,7 @@ def generate(
                                 help="View pitch in radians (EG3D gen_samples: -0.2)."),
     nrr: int | None = typer.Option(None, min=8, max=1024, help="Neural rendering resolution (default: the trained one)."),
     pose: str = typer.Option("frontal", help="Centre of each seed's views: frontal, learned (the pose G itself picks "
-                             "for the seed: pof3d, hyperpose+pof3d) or prior (a draw from the training prior)."),
+                             "for the seed: pof3d, hyperpose+pof3d, eg3d-posereg+pof3d) or prior (a draw from the training prior)."),
     pose_histogram: bool = typer.Option(False, help="Also plot pose_histogram.png: G's learned yaw/pitch "
                                         "distribution against the training prior and, with --data, the dataset's."),
     data: Path | None = typer.Option(None, help="Dataset whose camera labels the pose histogram shows."),

@@ -63,6 +63,7 @@ def invert(
     from ..generate.loading import load_generator
     from ..invert import Extras, InputError, invert_source, preset
     from ..utils.config import apply_overrides
+    from ..utils.errors import UsageError
 
     method = method or ("ko" if pose_opt else "pti")
     if method not in ("w", "wplus", "pti", "ko"):
@@ -78,6 +79,11 @@ def invert(
         cfg.tune.steps = tune_steps
     cfg = apply_overrides(cfg, set_)
     cfg.validate()
+    if (pose_encoder or latent_encoder) and method != "ko":
+        raise UsageError(f"--pose-encoder / --latent-encoder are Ko et al.'s initialisers: use them with "
+                                 f"--method ko, not {method}")
+    if pose_encoder and cfg.algorithm == 2:
+        raise UsageError("--pose-encoder contradicts --algorithm 2 (the given camera stays fixed)")
     wanted = tuple(o.strip() for o in outputs.split(",") if o.strip())
     bad = set(wanted) - {"views", "video", "mesh"}
     if bad:

@@ -22,9 +22,15 @@ _PRESETS_HELP = (
 def train(
     data: Path = typer.Option(..., "--data", help="Training dataset (gan3dkit LMDB)."),
     out: Path = typer.Option(..., "--out", help="Run directory (config.json, checkpoint, samples, stats.jsonl)."),
-    method: str = typer.Option("eg3d", help="Training method. " + _METHODS_HELP),
+    method: str | None = typer.Option(None, help="Training method (default: eg3d, or the --config / --init "
+                                      "run's). " + _METHODS_HELP),
     preset: str = typer.Option("tiny", help="Config preset: " + _PRESETS_HELP),
     config: Path | None = typer.Option(None, help="Start from a saved config.json instead of a preset."),
+    init: Path | None = typer.Option(None, "--init", help="Start a new run from this checkpoint's G, D and G_ema "
+                                     "(a fine-tune; its config is the starting point unless --config is given)."),
+    stage: str | None = typer.Option(None, "--stage", help="A stage derived from the --init checkpoint: lp3d-sr "
+                                     "(LP3D supplement A2: the whole EG3D fine-tuned with its SR latent a constant 1, "
+                                     "6.8M images)."),
     set_: list[str] = typer.Option([], "--set", help="Override a config value, e.g. --set optim.batch=8 (repeatable)."),
     kimg: float | None = typer.Option(None, callback=number_option(gt=0), help="Shortcut for --set run.kimg=..."),
     max_steps: int | None = typer.Option(
@@ -45,28 +51,43 @@ def train(
     {methods}
 
     The pose-free methods never read the camera labels: eg3d-posereg and hyperpose render fakes at the dataset's
-    recorded prior (or `--set pose.prior=NAME`, `--set pose.yaw_std=...`); pof3d and hyperpose+pof3d learn the
-    camera distribution from w.
+    recorded prior (or `--set pose.prior=NAME`, `--set pose.yaw_std=...`); pof3d, hyperpose+pof3d and
+    eg3d-posereg+pof3d learn the camera distribution from w (the combinations with PoF3D's pose-aware D and G-D
+    pose consistency; `--set pof3d.mechanism=learned_only --set discriminator.c_dim=0`: through the render only).
 
     Example: gan3dkit train --data heads.lmdb --out runs/heads --preset tiny --kimg 20
 
     Example: gan3dkit train --method hyperpose --data bedrooms.lmdb --out runs/bed --preset lsun_bedroom256
+
+    Example: gan3dkit train --stage lp3d-sr --init runs/ffhq/checkpoint.safetensors --data ffhq.lmdb --out runs/sr1
     """
-    from ..train.config import TrainConfig, train_preset
+    from ..train.config import TRAIN_STAGES, TrainConfig, train_preset
     from ..utils.config import apply_overrides
 
     from ..utils.device import check_device
-    from ..utils.errors import DataError
+    from ..utils.errors import DataError, UsageError
 
     device = check_device(device)
+    if stage is not None and (stage not in TRAIN_STAGES or init is None):
+        raise UsageError(f"--stage {stage} needs --init CKPT" if stage in TRAIN_STAGES
+                         else f"--stage must be one of {', '.join(TRAIN_STAGES)}, got {stage!r}")
     try:
-        cfg = TrainConfig.from_dict(json.loads(config.read_text())) if config else train_preset(preset, method)
+        if config:
+            cfg = TrainConfig.from_dict(json.loads(config.read_text()))
+        elif init:
+            from ..train.checkpoint import read_header
+
+            cfg = TrainConfig.from_dict(read_header(init)["config"])
+        else:
+            cfg = train_preset(preset, method or "eg3d")
     except json.JSONDecodeError as exc:
         raise DataError(f"--config {config} is not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    if init is not None:
+        cfg = TRAIN_STAGES[stage](cfg, str(init)) if stage else apply_overrides(cfg, [f"run.init={json.dumps(str(init))}"])
     overrides = list(set_) + [
         f"data={json.dumps(str(data))}",
         f"out={json.dumps(str(out))}",
-        f"method={json.dumps(method)}",
+        f"method={json.dumps(method or cfg.method)}",
     ]
     if kimg is not None:
         overrides.append(f"run.kimg={kimg}")

@@ -54,6 +54,10 @@ class LP3DSchedule:
     finetune_decoder: bool = True
     finetune_superres: bool = True
     finetune_discriminator: bool = True
+    sr_latent: str = "learned"
+    """What drives the student SR: "one" (LP3D A2: a constant 1; the generator must have been fine-tuned that way,
+    `gan3dkit train --stage lp3d-sr`) or "learned" (the unofficial code's learned constant w, for an ordinary EG3D).
+    The paper preset sets "one"; "learned" is the default so configs written before this field load unchanged."""
 
 
 @dataclass
@@ -64,6 +68,15 @@ class TriPlaneNetSchedule:
     offset_start: int = 20000
     psp_stop: int = 500000
     adv_start: int = 600000
+    loss_resolution: int | None = 256
+    """Images above this size are area-downsampled before the reconstruction and mirror losses (seed 004 A: "we
+    operate in the resolution of 256x256 except for the calculation of L_id"); None = the teacher's resolution."""
+    real_fraction: float = 0.5
+    """With `data`: the share of each batch taken from the dataset's photos, the rest EG3D samples at dataset poses.
+    Choice: seed 004 mixes FFHQ with 0-150K pre-rendered samples (Table 1) and gives no per-batch ratio."""
+    mirror_prob: float = 0.5
+    """With `data`: probability that an item (photo or sample) is mirrored with its camera (seed 004: "we also
+    augment the training dataset by mirroring it")."""
 
 
 @dataclass
@@ -115,6 +128,10 @@ class DistillConfig:
     """The arch's resolved typed config (LP3DConfig / TriPlaneNetConfig fields); filled from the generator."""
     generator: str = ""
     """Generator checkpoint (gan3dkit train)."""
+    data: str = ""
+    """TriPlaneNet only: a gan3dkit LMDB of photos with measured cameras (seed 004: FFHQ), mixed with generator
+    samples at its poses (`triplanenet.real_fraction`). Empty: the generator's renders at augmented cameras only.
+    LP3D trains on synthetic data only (seed 003 A1.6: real data made it worse)."""
     out: str = ""
     cameras: CameraAugConfig = field(default_factory=CameraAugConfig)
     loss: LossWeights = field(default_factory=LossWeights)
@@ -144,6 +161,9 @@ class DistillConfig:
             raise ValueError(f"run.conditioning must be frontal or render, got {self.run.conditioning!r}")
         if self.optim.optimizer not in ("adam", "ranger"):
             raise ValueError(f"optim.optimizer must be adam or ranger, got {self.optim.optimizer!r}")
+        if self.data and not self.arch.startswith("triplanenet"):
+            raise ValueError(f"--data is for the TriPlaneNet archs (seed 004); {self.arch} trains on the generator's "
+                             "renders only")
         if self.optim.batch < 1 or self.run.steps < 0 or self.run.tick_steps < 1:
             raise ValueError("optim.batch >= 1, run.steps >= 0 and run.tick_steps >= 1 are required")
 
@@ -152,7 +172,8 @@ def tiny_distill(arch: str) -> DistillConfig:
     """CPU preset: tiny encoder, batch 4, stage 1 for 40 steps (then stage 2), TriPlaneNet offsets from step 20."""
     cfg = DistillConfig(arch=arch, size="tiny")
     cfg.optim = DistillOptim(batch=4, lr=1e-3, lr_transformer=5e-4, lr_renderer=1e-4, r1_interval=4)
-    cfg.lp3d = LP3DSchedule(stage1_steps=40, stage1_ref_every=2, both_every_step_from=60)
+    # CPU teachers are ordinary EG3D runs (SR driven by w): the learned constant; "one" after `train --stage lp3d-sr`
+    cfg.lp3d = LP3DSchedule(stage1_steps=40, stage1_ref_every=2, both_every_step_from=60, sr_latent="learned")
     cfg.triplanenet = TriPlaneNetSchedule(offset_start=20, psp_stop=10**9, adv_start=60)
     cfg.run = DistillRun(steps=200, tick_steps=10, snapshot_ticks=5, val_samples=4)
     return cfg
@@ -161,6 +182,7 @@ def tiny_distill(arch: str) -> DistillConfig:
 def paper_distill(arch: str) -> DistillConfig:
     """The papers' schedules (LP3D: batch 32, 220k steps; TriPlaneNet: batch 3, Ranger, 1.5M steps)."""
     cfg = DistillConfig(arch=arch, size="paper")
+    cfg.lp3d.sr_latent = "one"  # LP3D supplement A2: the SR latent is a constant 1 (after `train --stage lp3d-sr`)
     if arch.startswith("triplanenet"):
         cfg.optim = DistillOptim(batch=3, optimizer="ranger")
         cfg.run = DistillRun(steps=1_500_000)

@@ -74,20 +74,26 @@ class IdentityLoss(nn.Module):
         return (1 - (self._embed(x) * self._embed(y).detach()).sum(1)).mean()
 
 
-def symmetry_loss(x_mirror: Tensor, y_mirror: Tensor, sigma: Tensor | None, likelihood: bool = False) -> Tensor:
+def symmetry_loss(x_mirror: Tensor, y_mirror: Tensor, sigma: Tensor | None, likelihood: bool = False,
+                  smooth: bool = False) -> Tensor:
     """TriPlaneNet's confidence-weighted mirror term between the flipped input and the mirror-view rendering.
 
     ``likelihood=False`` (eq. 5, frozen pretrained sigma): mean(l2 / sigma), l2 = per-pixel squared error summed
-    over channels. ``likelihood=True`` (eq. 4, sigma trained jointly): mean(log(sqrt 2 sigma) + sqrt 2 l1 / sigma).
-    ``sigma=None`` is a uniform confidence of 1. Zero (eq. 5) when the rendering equals the flipped input.
+    over channels; ``smooth=True`` puts the per-pixel smooth-L1 there instead (the second branch's loss: seed 004
+    replaces L2 by smooth L1 "inside L_symm" too). ``likelihood=True`` (eq. 4, sigma trained jointly):
+    mean(log(sqrt 2 sigma) + sqrt 2 l1 / sigma). ``sigma=None`` is a uniform confidence of 1. Zero (eq. 5) when the
+    rendering equals the flipped input.
     """
     if likelihood:
         if sigma is None:
             raise ValueError("the likelihood form of the mirror loss needs a confidence map")
         l1 = (x_mirror - y_mirror).abs().mean(1, keepdim=True)
         return (torch.log(2**0.5 * sigma) + 2**0.5 * l1 / sigma).mean()
-    l2 = (x_mirror - y_mirror).square().sum(1, keepdim=True)
-    return (l2 if sigma is None else l2 / sigma).mean()
+    if smooth:
+        d = F.smooth_l1_loss(y_mirror, x_mirror, reduction="none").sum(1, keepdim=True)
+    else:
+        d = (x_mirror - y_mirror).square().sum(1, keepdim=True)
+    return (d if sigma is None else d / sigma).mean()
 
 
 def generator_adv_loss(logits: Tensor) -> Tensor:

@@ -54,8 +54,10 @@ class LP3DConfig:
     fuse_vit_sr: int = 2
     lt: bool = False
     """LP3D-LT: E_high reads DeepLabV3's second-layer features instead of the raw image."""
-    pose_head: bool = True
-    """Predict the input camera (yaw, pitch, roll); a gan3dkit addition, see ``PoseHead``."""
+    pose_head: bool = False
+    """Predict the input camera (yaw, pitch, roll); a gan3dkit addition, see ``PoseHead``. Off by default: LP3D
+    has no pose head or pose loss (seed 003: poses come from an off-the-shelf estimator); `encode` then uses the
+    given camera or the frontal one, and says which."""
 
     def validate(self) -> None:
         if self.encoder_depth < 2 or self.encoder_depth - 1 > len(self.resnet_widths):

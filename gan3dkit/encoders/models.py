@@ -117,7 +117,7 @@ def build_student(cfg: DistillConfig, teacher: Teacher, device: torch.device, tr
         prov["backbone"] = load_backbone_weights(enc, spec.family, cfg.backbone_weights)
     st = Student(spec.family, enc, teacher, provenance=prov)
     if spec.family == "lp3d":
-        st.renderer = PlaneRenderer(teacher.G).to(device).requires_grad_(True)
+        st.renderer = PlaneRenderer(teacher.G, cfg.lp3d.sr_latent).to(device).requires_grad_(True)
         uses_d = cfg.loss.adv_ref > 0 or cfg.loss.adv_mv > 0
     else:
         uses_d = model_cfg.version == 2 and cfg.loss.adv_tpn > 0

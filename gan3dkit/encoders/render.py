@@ -38,26 +38,41 @@ def render_planes(
 
 
 class PlaneRenderer(nn.Module):
-    """The student's renderer: copies of G's OSG decoder and SR (fine-tunable) and a learned constant SR latent.
+    """The student's renderer: copies of G's OSG decoder and SR (fine-tunable) and what drives the SR's styles.
 
-    LP3D replaces the SR's w by a constant and fine-tunes EG3D; the unofficial code learns that constant
-    (methods.md §5.2). Here ``const_w [1, 1, w_dim]`` starts at G's tracked mean w (``w_avg``).
+    ``sr_latent = "one"`` (LP3D supplement A2): a constant 1, which needs a generator whose SR was fine-tuned that
+    way (``generator.superres.latent = "one"``, `gan3dkit train --stage lp3d-sr`); there is no ``const_w``.
+    ``sr_latent = "learned"`` (the unofficial code, methods.md §5.2): a learned ``const_w [1, 1, w_dim]`` started at
+    G's tracked mean w (``w_avg``), for generators whose SR reads w.
     """
 
-    def __init__(self, G: nn.Module) -> None:
+    def __init__(self, G: nn.Module, sr_latent: str = "learned") -> None:
         super().__init__()
+        sr_one = getattr(G.superresolution, "latent", "w") == "one"
+        if sr_latent not in ("one", "learned"):
+            raise ValueError(f"lp3d.sr_latent must be one or learned, got {sr_latent!r}")
+        if sr_latent == "one" and not sr_one:
+            raise ValueError("LP3D's constant-1 SR latent (lp3d.sr_latent=one) needs a generator fine-tuned with it: "
+                             "gan3dkit train --stage lp3d-sr --init G.safetensors ...; or --set lp3d.sr_latent=learned")
+        if sr_latent == "learned" and sr_one:
+            raise ValueError("this generator's SR reads a constant 1 (superres.latent=one): use lp3d.sr_latent=one")
         self.renderer = copy.deepcopy(G.renderer)
         self.decoder = copy.deepcopy(G.decoder)
         self.superresolution = copy.deepcopy(G.superresolution)
-        w_avg = getattr(G.backbone.mapping, "w_avg", None)
-        init = w_avg.detach().clone() if w_avg is not None else torch.zeros(G.w_dim)
-        self.const_w = nn.Parameter(init.reshape(1, 1, -1))
+        self.const_w: nn.Parameter | None = None
+        if sr_latent == "learned":
+            w_avg = getattr(G.backbone.mapping, "w_avg", None)
+            init = w_avg.detach().clone() if w_avg is not None else torch.zeros(G.w_dim)
+            self.const_w = nn.Parameter(init.reshape(1, 1, -1))
+        self.w_dim = G.w_dim
 
     def forward(
         self, planes: Tensor, cams: Tensor, nrr: int, ws: Tensor | None = None, deterministic: bool = True
     ) -> dict[str, Tensor]:
-        w = self.const_w.expand(planes.shape[0], 1, -1) if ws is None else ws
-        return render_planes(self.renderer, self.decoder, self.superresolution, planes, cams, w, nrr, deterministic)
+        if ws is None:  # latent "one": the SR ignores the values and reads only the batch size
+            ws = (planes.new_ones(planes.shape[0], 1, self.w_dim) if self.const_w is None
+                  else self.const_w.expand(planes.shape[0], 1, -1))
+        return render_planes(self.renderer, self.decoder, self.superresolution, planes, cams, ws, nrr, deterministic)
 
 
 def teacher_render(G: nn.Module, planes: Tensor, cams: Tensor, ws: Tensor, nrr: int, deterministic: bool = True):

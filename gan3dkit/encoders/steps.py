@@ -13,6 +13,7 @@ from ..train.distributed import sync_gradients
 from .config import DistillConfig
 from .losses import discriminator_loss, generator_adv_loss, r1_penalty, symmetry_loss
 from .models import Student, Teacher
+from .realdata import RealMix
 from .render import sample_cameras, teacher_render
 
 
@@ -134,7 +135,8 @@ class LP3DStep(_Base):
         R = s.renderer
         R.decoder.requires_grad_(stage2 and S.finetune_decoder)
         R.superresolution.requires_grad_(stage2 and S.finetune_superres)
-        R.const_w.requires_grad_(stage2 and S.finetune_superres)
+        if R.const_w is not None:
+            R.const_w.requires_grad_(stage2 and S.finetune_superres)
         use_adv = stage2 and s.D is not None
         out = s.encoder(b["ref"]["image"])
         w_tri = S.stage2_triplane if stage2 else L.triplane
@@ -195,6 +197,8 @@ class TriPlaneNetStep(_Base):
         self.train_conf = conf is not None and any(p.requires_grad for p in conf.parameters())
         if self.train_conf:
             self._add("C", list(conf.parameters()))
+        sch = cfg.triplanenet
+        self.mix = RealMix(cfg.data, teacher, sch.real_fraction, sch.mirror_prob, dev) if cfg.data else None
 
     def stage(self, step: int) -> str:
         sch = self.cfg.triplanenet
@@ -204,11 +208,17 @@ class TriPlaneNetStep(_Base):
     def _adv(self, step: int) -> bool:
         return self.s.D is not None and step >= self.cfg.triplanenet.adv_start
 
+    def _small(self, img: Tensor) -> Tensor:
+        """Area-downsample to `triplanenet.loss_resolution` (seed 004: losses at 256², identity excepted)."""
+        res = self.cfg.triplanenet.loss_resolution
+        return img if res is None or img.shape[-1] <= res else F.interpolate(img, size=(res, res), mode="area")
+
     def _branch_loss(self, x: Tensor, planes: Tensor, ws: Tensor, c: Tensor, smooth: bool, name: str, stats) -> Tensor:
         L, s, v2 = self.cfg.loss, self.s, self.s.encoder.cfg.version == 2
         y = teacher_render(self.t.G, planes, c, ws, self.t.nrr, self.cfg.run.deterministic_render)["image"]
-        pix = F.smooth_l1_loss(y, x) if smooth else F.mse_loss(y, x)
-        loss = L.rec_l2 * pix + L.rec_lpips * s.lpips(y, x)
+        ys, xs = self._small(y), self._small(x)
+        pix = F.smooth_l1_loss(ys, xs) if smooth else F.mse_loss(ys, xs)
+        loss = L.rec_l2 * pix + L.rec_lpips * s.lpips(ys, xs)
         stats[f"Loss/{name}_pix"], stats[f"Loss/{name}_lpips"] = _num(pix), _num(loss - L.rec_l2 * pix)
         if s.identity is not None and L.rec_id > 0:
             loss = loss + L.rec_id * s.identity(y, x)
@@ -216,9 +226,10 @@ class TriPlaneNetStep(_Base):
             cm = Cameras.from_label(c[:, :25]).mirror().to_label()
             ym = teacher_render(self.t.G, planes, cm, ws, self.t.nrr, self.cfg.run.deterministic_render)["image"]
             xm = x.flip(-1)
-            sigma = s.conf(xm) if s.conf is not None else None
-            symm = symmetry_loss(xm, ym, sigma, likelihood=self.train_conf)
-            mirror = L.symm * symm + L.mirror_lpips * s.lpips(ym, xm)
+            yms, xms = self._small(ym), self._small(xm)
+            sigma = s.conf(xms) if s.conf is not None else None
+            symm = symmetry_loss(xms, yms, sigma, likelihood=self.train_conf, smooth=smooth)
+            mirror = L.symm * symm + L.mirror_lpips * s.lpips(yms, xms)
             if s.identity is not None and L.mirror_id > 0:
                 mirror = mirror + L.mirror_id * s.identity(ym, xm)
             stats[f"Loss/{name}_symm"] = _num(symm)
@@ -233,10 +244,10 @@ class TriPlaneNetStep(_Base):
         if E.pose is not None:
             E.pose.requires_grad_(psp_on)
         E.offsets.requires_grad_(off_on)
-        b = self._sample(bg)
+        b = self.mix.sample(bg, self.cfg.run, self.cfg.run.deterministic_render) if self.mix else self._sample(bg)
         x, c = b["ref"]["image"], b["c_ref"]
         out = E(x, c, use_offsets=off_on)
-        stats: dict[str, float] = {}
+        stats: dict[str, float] = {"Data/real": float(b["real"].float().mean())} if "real" in b else {}
         loss = x.new_zeros(())
         if psp_on:
             loss = loss + self._branch_loss(x, out.base, out.ws, c, False, "psp", stats)

@@ -66,6 +66,10 @@ class TuneConfig:
     """`pt_lpips_lambda` (PTI uses LPIPS-alex)."""
     lpips_threshold: float = 0.06
     """Early stop when the (calibrated) LPIPS falls below it (`LPIPS_value_threshold`); off when uncalibrated."""
+    lpips_resolution: int | None = 256
+    """Images larger than this are area-downsampled before the tuning LPIPS; None = the target's full resolution.
+    Ko et al. (stage 2, methods.md §4.4) compute it on the 512 SR image, and their 0.06 early stop assumes that: the
+    ko preset sets None. 256 (the projector's resolution) stays for pti, gan3dkit's earlier choice."""
     raw_weight: float = 0.0
     """Ko et al. also apply L2 + LPIPS to `image_raw` vs the area-downsampled target (their value 1)."""
     depth_tv_weight: float = 0.0
@@ -108,9 +112,9 @@ class PoseConfig:
     """Steps 0..warmup-1 update only the pose ('cam preheat'); the w schedule runs over the rest."""
     warp_weight: float = 1.0
     """Weight of the depth-based reprojection (warp) loss (Ko et al.: 1; 0 = the 'no warp' ablation)."""
-    pose_image_weight: float = 1.0
-    """Weight of the image loss in the pose step of Alg. 1. The paper's Alg. 1 line 6 uses the warp term only (0);
-    the public code sums everything into one loss that also drives the pose (1, the default)."""
+    pose_image_weight: float = 0.0
+    """Weight of the image loss in the pose step of Alg. 1. The paper's Alg. 1 line 6 drives the pose by the warp
+    term only (0, the default); the public code sums everything into one loss that also drives the pose (1)."""
     warp_features: str = "auto"
     """'vgg-conv3_3' (torchvision VGG16 up to layer 15, as the code), 'rgb' (pixels) or 'auto' (VGG if weights)."""
 
@@ -144,6 +148,16 @@ class InvertConfig:
             raise ValueError(f"unknown method {self.method!r}; choose {', '.join(METHODS)}")
         if self.algorithm not in ALGORITHMS:
             raise ValueError(f"--algorithm must be 1, 2 or 3 (seed 002), got {self.algorithm}")
+        if self.method == "ko" and self.algorithm == 2 and self.pose_opt:
+            raise ValueError("--pose-opt contradicts --algorithm 2 (seed 002 Alg. 2 keeps the given camera fixed); "
+                             "use --algorithm 1 or 3 to optimise the pose")
+        if self.method != "ko" and self.algorithm != 1:
+            raise ValueError(f"--algorithm {self.algorithm} is for --method ko (seed 002's algorithms); --method "
+                             f"{self.method} takes --pose-opt instead")
+        if (self.method == "ko" and self.algorithm == 1 and self.pose.warp_weight <= 0
+                and self.pose.pose_image_weight <= 0):
+            raise ValueError("pose.warp_weight=0 with pose.pose_image_weight=0 leaves Alg. 1's pose step without a "
+                             "loss; set pose.pose_image_weight=1 for the 'no warp' ablation")
         for name in ("perceptual", "tune_perceptual"):
             if getattr(self, name) not in PERCEPTUAL_CHOICES:
                 raise ValueError(f"{name} must be one of {', '.join(PERCEPTUAL_CHOICES)}, got {getattr(self, name)!r}")
@@ -179,7 +193,7 @@ def preset(method: str, algorithm: int = 1) -> InvertConfig:
     cfg = InvertConfig(method=method, algorithm=algorithm)
     if method == "ko":
         cfg.projector = ProjectorConfig(steps=400, w_avg_samples=5000, w_avg_psi=0.7)
-        cfg.tune = TuneConfig(steps=400, raw_weight=1.0, depth_tv_weight=1.0)
+        cfg.tune = TuneConfig(steps=400, raw_weight=1.0, depth_tv_weight=1.0, lpips_resolution=None)
         if algorithm != 1:  # Alg. 2 / 3 are the 2D-inversion baselines: plain pivotal tuning, no warp, no preheat
             cfg.tune.raw_weight, cfg.tune.depth_tv_weight = 0.0, 0.0
             cfg.pose.warp_weight, cfg.pose.warmup_steps = 0.0, 0

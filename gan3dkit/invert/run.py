@@ -132,7 +132,7 @@ def invert(G: nn.Module, item: InvertItem, cfg: InvertConfig, extras: Extras | N
     G_final, tune_hist = G, []
     tune_info = None
     if cfg.tunes_generator:
-        tp = build_perceptual(cfg.tune_perceptual, "alex", None, cfg.projector.perceptual_resolution)
+        tp = build_perceptual(cfg.tune_perceptual, "alex", None, cfg.tune.lpips_resolution or target.shape[-1])
         tune_info = tp.info.to_dict()
         if tp.info.note:
             notes.append(f"tuning loss: {tp.info.note}")

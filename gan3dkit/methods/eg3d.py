@@ -11,8 +11,8 @@ from ..ops import filter2d
 from .schedule import blur_sigma, gaussian_blur_kernel, gpc_swap_prob, neural_rendering_resolution
 
 
-#: What of G's output D's phase keeps (detached): the images, and the camera, pose and ws of learned-pose methods.
-_FAKE_KEYS = ("image", "image_raw", "camera", "pose", "ws")
+#: What of G's output D's phase keeps (detached): the images, and the camera, pose (pose_w) and ws of learned poses.
+_FAKE_KEYS = ("image", "image_raw", "camera", "pose", "pose_w", "ws")
 
 
 @dataclass

@@ -148,6 +148,7 @@ class HyperPoseLoss(PoseFreeLoss):
             gen = {k: torch.where(f, v.flip(-1), v) if k in ("image", "image_raw") else v for k, v in gen.items()}
             c = torch.where(flip[:, None], mirror_cameras(c), c)
         self._scene = scene * 2 + flip.long()  # a mirrored scene is another scene
+        self._flip = flip
         return super().fake_terms(gen, c, st, phase, update_emas)
 
     def aux_loss(self, head: torch.Tensor, c: torch.Tensor, phase: str) -> tuple[torch.Tensor, dict[str, float]]:

@@ -31,7 +31,6 @@ from ..cameras import PosePrior
 from ..networks import TriPlaneGenerator
 from ..networks.pose_heads import PoseHeadConfig, PoseHeadDiscriminator
 from .eg3d import EG3DLoss, StepState
-from .hyperpose import HyperPoseLoss
 from .registry import BuildContext
 
 _YAW_FLIP = ((2, 0), (0, 1), (0, 2), (0, 3))
@@ -55,6 +54,12 @@ class PoF3DConfig:
     """Mirror sets of cam2world entries: faces/cats (`flip_both`) or ShapeNet cars (`flip_both_shapenet`)."""
     head_hidden: int | None = None
     """Hidden width of D's camera head; None = half of D's 4x4 feature width (PoF3D: 8192 -> 4096 -> 2)."""
+    mechanism: Literal["full", "learned_only"] = "full"
+    """How the combinations (hyperpose+pof3d, eg3d-posereg+pof3d) learn the camera distribution. 'full': PoF3D's
+    own mechanism, a pose-aware D (a camera branch supervised by G's poses, the logits conditioned on its detached
+    prediction: discriminator.c_dim 2) and the G-D pose consistency term (`pose_gd_weight`); PoF3D's ablation
+    without it: depth error 0.29 -> 1.30 (seed 001). 'learned_only': the pose mapping learns only through the
+    render (discriminator.c_dim 0). The pof3d method itself is always 'full'."""
 
 
 def flip_cameras(c: torch.Tensor, kind: Literal["yaw", "pitch"], flip_type: str = "flip_both") -> torch.Tensor:
@@ -67,22 +72,76 @@ def flip_cameras(c: torch.Tensor, kind: Literal["yaw", "pitch"], flip_type: str 
     return torch.cat([(c[:, :16].reshape(-1, 4, 4) * sign).reshape(-1, 16), c[:, 16:]], dim=1)
 
 
+def mirror_hv(hv: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
+    """(h, v) [B, 2] of the horizontally mirrored views where flip [B] is set: h -> pi - h (yaw negated)."""
+    return torch.where(flip[:, None], torch.stack([math.pi - hv[:, 0], hv[:, 1]], dim=1), hv)
+
+
+def pose_terms(G: TriPlaneGenerator, pred: torch.Tensor, target: torch.Tensor, pose_w: torch.Tensor, phase: str,
+               cfg: PoF3DConfig, to_pred=None) -> tuple[torch.Tensor, dict[str, float]]:
+    """PoF3D's G<->D pose terms on fakes (methods.md §1.5).
+
+    pred [B, k]: D's camera reading of the fakes; target [B, k]: the poses they were rendered at (in pred's
+    coordinates); pose_w [B, w_dim]: the w each pose came from. D phase: dis_cam_weight * MSE(pred, target.detach())
+    (G supervises D's camera head). G phase: pose_gd_weight * MSE(to_pred(pose_mapping(pose_w.detach())),
+    pred.detach()): only the pose mapping learns. `to_pred` maps the mapping's (h, v) into pred's coordinates.
+    """
+    if phase == "G":
+        own = G.pose_mapping(pose_w.detach())
+        gd = F.mse_loss(own if to_pred is None else to_pred(own), pred.detach())
+        return cfg.pose_gd_weight * gd, {"Loss/G/pose_gd": gd.item()}
+    cam_loss = F.mse_loss(pred, target.detach())
+    return cfg.dis_cam_weight * cam_loss, {"Loss/D/cam": cam_loss.item()}
+
+
+def learned_pose_stats(pose: torch.Tensor) -> dict[str, float]:
+    p = pose.detach()
+    return {"Pose/learned_h_mean": p[:, 0].mean().item(), "Pose/learned_v_mean": p[:, 1].mean().item(),
+            "Pose/learned_h_std": p[:, 0].std().item() if len(p) > 1 else 0.0}
+
+
 class LearnedPoseMixin:
     """run_G with the generator's own camera: c = pose_mapping(w) (for PoF3D and its compositions)."""
 
     G: TriPlaneGenerator
 
-    def learned_layout(self, cam: torch.Tensor) -> torch.Tensor:
-        """Hook: rearrange the learned cameras of a batch ([B, 25]); identity here."""
-        return cam
+    def learned_layout(self, x: torch.Tensor) -> torch.Tensor:
+        """Hook: rearrange per-sample pose data of a batch ([B, ...]); identity here."""
+        return x
 
     def run_G(self, z: torch.Tensor, c: torch.Tensor, st: StepState, update_emas: bool = False
               ) -> dict[str, torch.Tensor]:
+        """G's output plus 'camera' [B, 25] and 'pose' [B, 2] (h, v) it rendered at, and 'pose_w' [B, w_dim]: the
+        untruncated w each pose was read from (the layout may render a scene at another scene's pose)."""
         ws = self.G.mapping(z, torch.zeros_like(c), update_emas=update_emas)
-        pose = self.G.pose_mapping(ws[:, 0])  # from the untruncated w
-        cam = self.learned_layout(self.G.pose_mapping.cameras(pose))
+        pose_w = self.learned_layout(ws[:, 0])
+        pose = self.G.pose_mapping(pose_w)  # from the untruncated w
+        cam = self.G.pose_mapping.cameras(pose)
         out = self.G.synthesis(ws, cam, neural_rendering_resolution=st.nrr, update_emas=update_emas)
-        return {**out, "ws": ws, "camera": cam, "pose": pose}
+        return {**out, "ws": ws, "camera": cam, "pose": pose, "pose_w": pose_w}
+
+
+class PoF3DCombination(LearnedPoseMixin):
+    """What the combinations with PoF3D share (hyperpose+pof3d, eg3d-posereg+pof3d): poses from G's pose mapping,
+    the `pof3d` section, and PoF3D's pose terms (`pof3d_terms`) unless `pof3d.mechanism = learned_only`.
+    Mixed in before a `PoseFreeLoss` subclass, whose `learned_terms` hook this fills."""
+
+    def __init__(self, G: torch.nn.Module, D: torch.nn.Module, cfg, batch: int, method_cfg, pof3d: PoF3DConfig
+                 ) -> None:
+        super().__init__(G, D, cfg, batch, method_cfg, None)  # type: ignore[call-arg]  # no prior: G's poses
+        self.pof3d = pof3d
+
+    def pof3d_terms(self, gen: dict[str, torch.Tensor], heads: list[torch.Tensor], phase: str
+                    ) -> tuple[torch.Tensor, dict[str, float]]:
+        raise NotImplementedError
+
+    def learned_terms(self, gen: dict[str, torch.Tensor], heads: list[torch.Tensor], phase: str
+                      ) -> tuple[torch.Tensor, dict[str, float]]:
+        stats = learned_pose_stats(gen["pose"])
+        if self.pof3d.mechanism == "learned_only":
+            return heads[0].new_zeros(()), stats
+        aux, more = self.pof3d_terms(gen, heads, phase)
+        return aux, {**stats, **more}
 
 
 class PoF3DLoss(LearnedPoseMixin, EG3DLoss):
@@ -100,16 +159,9 @@ class PoF3DLoss(LearnedPoseMixin, EG3DLoss):
         logits, pred = self.D(self.d_input(gen, st), None, with_head=True)
         stats: dict[str, float] = {}
         sign = -1.0 if phase == "G" else 1.0  # G: softplus(-logits); D: softplus(logits)
-        aux = logits.new_zeros(())
-        if phase == "G":
-            pose_w = self.G.pose_mapping(gen["ws"][:, 0].detach())
-            gd = F.mse_loss(pose_w, pred.detach())
-            aux = aux + mc.pose_gd_weight * gd
-            stats["Loss/G/pose_gd"] = gd.item()
-        else:
-            cam_loss = F.mse_loss(pred, gen["pose"].detach())
-            aux = aux + mc.dis_cam_weight * cam_loss + (mc.flip_to_disd_weight - 1) * F.softplus(logits).mean()
-            stats["Loss/D/cam"] = cam_loss.item()
+        aux, stats = pose_terms(self.G, pred, gen["pose"], gen["ws"][:, 0], phase, mc)
+        if phase == "D":
+            aux = aux + (mc.flip_to_disd_weight - 1) * F.softplus(logits).mean()
         if mc.flip_to_dis:
             cam_f = flip_cameras(gen["camera"], self._flip_kind(), mc.flip_type)
             flip = self.G.synthesis(gen["ws"], cam_f, neural_rendering_resolution=st.nrr, update_emas=update_emas)
@@ -120,23 +172,8 @@ class PoF3DLoss(LearnedPoseMixin, EG3DLoss):
             flip_loss = F.softplus(sign * logits_f).mean()
             aux = aux + weight * flip_loss
             stats[f"Loss/{phase}/flip"] = flip_loss.item()
-        p = gen["pose"].detach()
-        stats.update({"Pose/learned_h_mean": p[:, 0].mean().item(), "Pose/learned_v_mean": p[:, 1].mean().item(),
-                      "Pose/learned_h_std": p[:, 0].std().item() if len(p) > 1 else 0.0})
+        stats.update(learned_pose_stats(gen["pose"]))
         return logits, aux, stats
-
-
-class HyperPosePoF3DLoss(LearnedPoseMixin, HyperPoseLoss):
-    """HyperPose's contrastive D and losses, with PoF3D's learned camera distribution driving the rendering poses
-    (seed 000 §B.2, Fig. Cb). The pose mapping learns through the rendering (the camera is differentiable); there is
-    no D camera head, so PoF3D's G<->D pose terms do not apply. In the twin layout the second render of scene k
-    uses scene k-1's learned camera."""
-
-    def learned_layout(self, cam: torch.Tensor) -> torch.Tensor:
-        if not self._twin(len(cam)):
-            return cam
-        h = len(cam) // 2
-        return torch.cat([cam[:h], torch.roll(cam[:h], 1, 0)])
 
 
 @dataclass
@@ -159,7 +196,7 @@ class LearnedPoseRuntime:
         return self._frontal(n)
 
 
-def _check_generator(ctx: BuildContext) -> None:
+def check_generator(ctx: BuildContext) -> None:
     if ctx.generator.learned_pose is None:
         raise ValueError("this method needs generator.learned_pose (train_preset(name, method) sets it)")
     if ctx.loss.gen_pose_cond or ctx.generator.mapping.c_dim != 0:
@@ -181,8 +218,9 @@ def start_at_prior(G: TriPlaneGenerator, prior: PosePrior, n: int = 4096, seed: 
     G.pose_mapping.match_moments(w, h, v)
 
 
-def _generator(ctx: BuildContext) -> TriPlaneGenerator:
-    _check_generator(ctx)
+def learned_pose_generator(ctx: BuildContext) -> TriPlaneGenerator:
+    """G with PoF3D's pose mapping (checked), optionally started at the prior (`pose.init_learned`)."""
+    check_generator(ctx)
     G = TriPlaneGenerator(ctx.generator).to(ctx.device)
     if ctx.prior is not None:  # only set for learned-pose methods with pose.init_learned
         start_at_prior(G, ctx.prior)
@@ -191,16 +229,6 @@ def _generator(ctx: BuildContext) -> TriPlaneGenerator:
 
 def build_pof3d(ctx: BuildContext) -> LearnedPoseRuntime:
     cfg: PoF3DConfig = ctx.method_cfg
-    G = _generator(ctx)
+    G = learned_pose_generator(ctx)
     D = PoseHeadDiscriminator(ctx.discriminator, PoseHeadConfig(out_dim=2, hidden_dim=cfg.head_hidden)).to(ctx.device)
     return LearnedPoseRuntime(G, D, PoF3DLoss(G, D, ctx.loss, ctx.batch, cfg))
-
-
-def build_hyperpose_pof3d(ctx: BuildContext) -> LearnedPoseRuntime:
-    hp = ctx.method_cfg
-    G = _generator(ctx)
-    head = PoseHeadConfig(out_dim=hp.embed_dim, hidden_dim=hp.head_hidden, normalize=True)
-    D = PoseHeadDiscriminator(ctx.discriminator, head).to(ctx.device)
-    loss = HyperPosePoF3DLoss(G, D, ctx.loss, ctx.batch, hp, None)  # no prior: the poses come from G
-    return LearnedPoseRuntime(G, D, loss)
-

@@ -114,9 +114,17 @@ class PoseFreeLoss(EG3DLoss):
     ) -> tuple[torch.Tensor, torch.Tensor | None, dict[str, float]]:
         if "camera" in gen:  # a generator that chose its own cameras
             c = gen["camera"].detach()
-        logits, head = self.D(self.d_input(gen, st), None, with_head=True)
-        aux, stats = self.aux_loss(head, c, phase)
+        logits, *heads = self.D(self.d_input(gen, st), None, with_head=True)
+        aux, stats = self.aux_loss(heads[0], c, phase)
+        if "pose" in gen:  # learned poses: the combination's PoF3D terms
+            more, more_stats = self.learned_terms(gen, heads, phase)
+            aux, stats = aux + more, {**stats, **more_stats}
         return logits, aux, stats
+
+    def learned_terms(self, gen: dict[str, torch.Tensor], heads: list[torch.Tensor], phase: str
+                      ) -> tuple[torch.Tensor, dict[str, float]]:
+        """Hook for the learned-pose combinations: extra terms on G's poses and D's heads; none here."""
+        return heads[0].new_zeros(()), {}
 
     def aux_loss(self, head: torch.Tensor, c: torch.Tensor, phase: str) -> tuple[torch.Tensor, dict[str, float]]:
         """The method's weighted pose loss on D's head output for fakes rendered at cameras c [B, 25]."""

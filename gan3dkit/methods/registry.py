@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 if TYPE_CHECKING:  # the table below is read by `gan3dkit --help`, which must not import torch
@@ -46,6 +46,8 @@ class BuildContext:
     prior: PosePrior | None
     """The resolved pose prior for pose-free methods; None for methods that read the labels."""
     device: torch.device
+    more: dict[str, Any] = field(default_factory=dict)
+    """Further config sections the method reads, by name (`MethodSpec.also`; e.g. 'pof3d' for the combinations)."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,8 @@ class MethodSpec:
     """D's conditioning width: 25 (EG3D camera label), 0 (no camera input) or 2 (PoF3D: its own predicted pose)."""
     section: str | None = None
     """Name of the method's own TrainConfig section (e.g. 'hyperpose'), or None."""
+    also: tuple[str, ...] = ()
+    """Further TrainConfig sections the builder reads (`BuildContext.more`): 'pof3d' for the combinations."""
     source: str = ""
     """Paper section the method follows."""
 
@@ -117,13 +121,27 @@ METHODS: dict[str, MethodSpec] = {
         ),
         MethodSpec(
             "hyperpose+pof3d",
-            "HyperPose's contrastive D with PoF3D's learned camera distribution driving the rendering poses",
-            _lazy("pof3d", "build_hyperpose_pof3d"),
+            "HyperPose's contrastive D with PoF3D's learned camera distribution (pose-aware D + G-D pose "
+            "consistency; pof3d.mechanism=learned_only: the pose mapping learns through the render only)",
+            _lazy("hyperpose_pof3d", "build_hyperpose_pof3d"),
             needs_labels=False,
             pose_source="learned",
-            d_c_dim=0,
+            d_c_dim=2,
             section="hyperpose",
-            source="seed 000 §B.2 (HyperPose + PoF3D)",
+            also=("pof3d",),
+            source="seed 000 §B.2, Table B (HyperPose + PoF3D)",
+        ),
+        MethodSpec(
+            "eg3d-posereg+pof3d",
+            "EG3D† with PoF3D's learned camera distribution: D regresses the learned pose of fakes (pose-aware D + "
+            "G-D pose consistency; pof3d.mechanism=learned_only: the pose mapping learns through the render only)",
+            _lazy("posereg_pof3d", "build_posereg_pof3d"),
+            needs_labels=False,
+            pose_source="learned",
+            d_c_dim=2,
+            section="posereg",
+            also=("pof3d",),
+            source="seed 000 §B.2, Table B (EG3D† + PoF3D)",
         ),
     )
 }

@@ -128,10 +128,15 @@ class SuperResConfig(_DictMixin):
     """Noise of the SR layers (EG3D ``--sr_noise_mode``, default "none")."""
     antialias: bool = True
     """Antialiased bilinear resize of the rendering to the SR input resolution (EG3D ``sr_antialias``)."""
+    latent: str = "w"
+    """What drives the SR layers' styles: ``"w"`` (EG3D: the backbone's last w) or ``"one"`` (LP3D supplement A2:
+    the latent replaced by a constant 1, so an encoder's tri-plane alone decides the image; EG3D is then fine-tuned
+    that way: `gan3dkit train --stage lp3d-sr --init G.safetensors`)."""
 
     def __post_init__(self) -> None:
         if self.channels is not None:
             self.channels = tuple(self.channels)  # type: ignore[assignment]
+        _check(self.latent in ("w", "one"), f"SuperResConfig.latent must be 'w' or 'one', got {self.latent!r}.")
         _check(self.kind in SUPERRES_KINDS, f"SuperResConfig.kind must be one of {SUPERRES_KINDS}, got {self.kind!r}.")
         _check(
             self.channels is None or (len(self.channels) == 2 and min(self.channels) >= 1),

@@ -56,18 +56,24 @@ class PoseHeadDiscriminator(DualDiscriminator):
     EG3D's dual D without pose input (seed 000 §A.1); with ``c_dim = out_dim`` it is PoF3D's pose-aware D,
     conditioned on its own detached prediction (the pseudo label, methods.md §1.4). PoF3D runs D twice (predict,
     then condition); the trunk is deterministic, so one pass gives the same values and gradients.
+    With a ``camera`` branch (HyperPose + PoF3D, seed 000 §B.2) D has both heads: the pose embedding and PoF3D's
+    camera prediction, and the logits are conditioned on the camera branch's detached output
+    (``c_dim = camera.out_dim``); ``with_head=True`` then returns ``(logits, head, camera)``.
     Module names of the shared part are those of ``DualDiscriminator``.
     """
 
-    def __init__(self, config: DiscriminatorConfig, head: PoseHeadConfig) -> None:
-        if config.c_dim not in (0, head.out_dim):
+    def __init__(self, config: DiscriminatorConfig, head: PoseHeadConfig, camera: PoseHeadConfig | None = None
+                 ) -> None:
+        cond = head.out_dim if camera is None else camera.out_dim
+        if config.c_dim not in (0, cond):
             raise ValueError(
-                f"a pose-head discriminator takes no camera input: discriminator.c_dim must be 0 (or {head.out_dim} "
+                f"a pose-head discriminator takes no camera input: discriminator.c_dim must be 0 (or {cond} "
                 f"to condition on its own prediction), got {config.c_dim}"
             )
         super().__init__(config)
         in_features = self.b4.fc.in_features
         self.pose_head = PoseHead(in_features, head)
+        self.camera_head = None if camera is None else PoseHead(in_features, camera)
 
     def forward(  # type: ignore[override]
         self,
@@ -75,12 +81,16 @@ class PoseHeadDiscriminator(DualDiscriminator):
         c: Tensor | None = None,
         update_emas: bool = False,
         with_head: bool = False,
-    ) -> Tensor | tuple[Tensor, Tensor]:
+    ) -> Tensor | tuple[Tensor, ...]:
         del c, update_emas  # the camera label is never read
         feat = self.features(img)
         head = self.pose_head(feat)
-        logits = self.b4.head(feat, self.camera_embedding(head.detach()) if self.c_dim > 0 else None)
-        return (logits, head) if with_head else logits
+        camera = None if self.camera_head is None else self.camera_head(feat)
+        cond = head if camera is None else camera
+        logits = self.b4.head(feat, self.camera_embedding(cond.detach()) if self.c_dim > 0 else None)
+        if not with_head:
+            return logits
+        return (logits, head) if camera is None else (logits, head, camera)
 
 
 class LearnedPose(nn.Module):

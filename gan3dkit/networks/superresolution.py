@@ -33,6 +33,7 @@ class _HybridSuperResolution(nn.Module):
             raise ValueError(f"{type(self).__name__}: img_resolution {img_resolution} does not fit this module.")
         self.img_resolution, self.input_resolution, self.w_dim = img_resolution, input_resolution, w_dim
         self.noise_mode, self.antialias = config.noise_mode, config.antialias
+        self.latent = config.latent
         use_fp16 = config.num_fp16_res > 0  # EG3D: every SR block is fp16 when sr_num_fp16_res > 0 (CUDA only here)
         clamp = config.conv_clamp
         c0, c1 = config.block_channels
@@ -44,12 +45,15 @@ class _HybridSuperResolution(nn.Module):
         self,
         rgb: Tensor,  # [B, 3, r, r] raw rendering
         x: Tensor,  # [B, C, r, r] feature image (rgb is its first 3 channels)
-        ws: Tensor,  # [B, num_ws, w_dim]; only ws[:, -1] is used
+        ws: Tensor,  # [B, num_ws, w_dim]; only ws[:, -1] is used (only its batch size with latent "one")
         noise_mode: str | None = None,
         fused_modconv: str | bool | None = None,
     ) -> Tensor:  # [B, 3, img_resolution, img_resolution]
         noise_mode = self.noise_mode if noise_mode is None else noise_mode
-        ws = ws[:, -1:, :].repeat(1, SR_NUM_WS, 1)
+        if self.latent == "one":  # LP3D: a constant 1 instead of the last w
+            ws = ws.new_ones(ws.shape[0], SR_NUM_WS, self.w_dim)
+        else:
+            ws = ws[:, -1:, :].repeat(1, SR_NUM_WS, 1)
         if x.shape[-1] != self.input_resolution:
             size = (self.input_resolution, self.input_resolution)
             x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=self.antialias)

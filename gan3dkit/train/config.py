@@ -68,6 +68,9 @@ class RunConfig:
     checkpoint's weights are the same either way (fp16 is a compute mode, parameters stay fp32)."""
     grid_size: int = 8
     """Samples in the tick grids (rgb, raw, depth)."""
+    init: str | None = None
+    """Start a new run from this checkpoint's G, D and G_ema weights (a fine-tune: fresh optimisers, kimg from 0,
+    as EG3D's --resume into a new run). Ignored when the run resumes its own checkpoint."""
 
 
 @dataclass
@@ -89,7 +92,8 @@ class TrainConfig:
     hyperpose: HyperPoseConfig = field(default_factory=HyperPoseConfig)
     """Section of the hyperpose and hyperpose+pof3d methods."""
     pof3d: PoF3DConfig = field(default_factory=PoF3DConfig)
-    """Section of the pof3d method (the pose mapping itself is generator.learned_pose)."""
+    """Section of the pof3d method and of the PoF3D part of hyperpose+pof3d and eg3d-posereg+pof3d (the pose
+    mapping itself is generator.learned_pose)."""
 
     def to_dict(self) -> dict:
         return to_dict(self)
@@ -106,9 +110,12 @@ class TrainConfig:
         but sampled with real cameras (or the reverse) renders off-distribution images.
         """
         spec = get_method(self.method)
-        if self.discriminator.c_dim != spec.d_c_dim:
+        if spec.name == "pof3d" and self.pof3d.mechanism != "full":
+            raise ValueError("pof3d.mechanism=learned_only is for the combinations (hyperpose+pof3d, "
+                             "eg3d-posereg+pof3d); the pof3d method is PoF3D's full mechanism")
+        if self.discriminator.c_dim != self.d_c_dim:
             raise ValueError(
-                f"method {self.method} needs discriminator.c_dim={spec.d_c_dim}, got {self.discriminator.c_dim} "
+                f"method {self.method} needs discriminator.c_dim={self.d_c_dim}, got {self.discriminator.c_dim} "
                 "(train_preset(name, method) sets it; --set discriminator.c_dim=...)"
             )
         if (spec.pose_source == "learned") != (self.generator.learned_pose is not None):
@@ -123,6 +130,13 @@ class TrainConfig:
                 "not --gen_pose_cond); set both"
             )
         check_ranges(self, NUMERIC_RULES)
+
+    @property
+    def d_c_dim(self) -> int:
+        """D's conditioning width for this method: the registry's, or 0 for a PoF3D combination without the
+        pose-aware D (`pof3d.mechanism = learned_only`)."""
+        spec = get_method(self.method)
+        return 0 if "pof3d" in spec.also and self.pof3d.mechanism == "learned_only" else spec.d_c_dim
 
     @property
     def ema_kimg(self) -> float:
@@ -255,6 +269,20 @@ def cub256() -> TrainConfig:
     return _hyperpose_256("cub", 0.5)
 
 
+def lp3d_sr_stage(base: TrainConfig, ckpt: str) -> TrainConfig:
+    """LP3D supplement A2: the whole EG3D fine-tuned with the SR latent replaced by a constant 1, for 6.8M images
+    (FFHQ FID 4.05), starting from `ckpt` trained with `base` (its own config)."""
+    cfg = TrainConfig.from_dict(base.to_dict())
+    cfg.generator.superres.latent = "one"
+    cfg.run.init = ckpt
+    cfg.run.kimg = 6800.0
+    return cfg
+
+
+#: `gan3dkit train --stage NAME --init CKPT`: configs derived from the checkpoint's own.
+TRAIN_STAGES: dict[str, Callable[[TrainConfig, str], TrainConfig]] = {"lp3d-sr": lp3d_sr_stage}
+
+
 TRAIN_PRESETS: dict[str, Callable[[], TrainConfig]] = {
     "tiny": tiny,
     "tiny_objects": tiny_objects,
@@ -269,6 +297,25 @@ TRAIN_PRESETS: dict[str, Callable[[], TrainConfig]] = {
 }
 
 
+#: Presets trained on cats, where PoF3D's cat.sh values apply to the methods with a pof3d section.
+CAT_PRESETS = ("afhq512", "afhq256")
+
+
+def _pof3d_for_preset(cfg: TrainConfig, name: str) -> None:
+    """PoF3D's release scripts per dataset (methods.md §1.2): ffhq.sh is the default section; cat.sh for the cat
+    presets (dis_cam_weight 10, pose_gd_weight 10, R1 gamma 5, neural rendering fixed at 64: `--gamma 5
+    --neural_rendering_resolution_final 64`); shapenet_cars.sh for white-background objects (2 / 2, the
+    ShapeNet flip, h in [0, 2 pi], v in [0, pi], h_mean pi)."""
+    cfg.generator.learned_pose = LearnedPoseConfig()  # PoF3D ffhq.sh / cat.sh: h_mean pi/2, no clamp
+    if name in CAT_PRESETS:
+        cfg.pof3d = PoF3DConfig(dis_cam_weight=10.0, pose_gd_weight=10.0)
+        cfg.loss.r1_gamma, cfg.loss.nrr_final = 5.0, None
+    elif cfg.method == "pof3d" and cfg.generator.rendering.white_back:  # ShapeNet-like objects
+        cfg.generator.learned_pose = LearnedPoseConfig(h_mean=math.pi, clamp_h=(0.0, 2 * math.pi),
+                                                       clamp_v=(0.0, math.pi))
+        cfg.pof3d = PoF3DConfig(dis_cam_weight=2.0, pose_gd_weight=2.0, flip_type="flip_both_shapenet")
+
+
 def train_preset(name: str, method: str = "eg3d") -> TrainConfig:
     """A fresh TrainConfig for a named preset and method (pose-free methods get an unconditional D: c_dim 0)."""
     if name not in TRAIN_PRESETS:
@@ -276,13 +323,9 @@ def train_preset(name: str, method: str = "eg3d") -> TrainConfig:
     cfg = TRAIN_PRESETS[name]()
     spec = get_method(method)
     cfg.method = spec.name
-    cfg.discriminator.c_dim = spec.d_c_dim
+    cfg.discriminator.c_dim = cfg.d_c_dim
     if spec.pose_source == "learned":
-        cfg.generator.learned_pose = LearnedPoseConfig()  # PoF3D ffhq.sh / cat.sh: h_mean pi/2, no clamp
-        if spec.name == "pof3d" and cfg.generator.rendering.white_back:  # ShapeNet-like objects (shapenet_cars.sh)
-            cfg.generator.learned_pose = LearnedPoseConfig(h_mean=math.pi, clamp_h=(0.0, 2 * math.pi),
-                                                           clamp_v=(0.0, math.pi))
-            cfg.pof3d = PoF3DConfig(dis_cam_weight=2.0, pose_gd_weight=2.0, flip_type="flip_both_shapenet")
+        _pof3d_for_preset(cfg, name)
         cfg.loss.gen_pose_cond = False
         cfg.generator.c_gen_conditioning_zero = True
         cfg.generator.mapping.c_dim = 0  # PoF3D's mapping has no camera input (`embed_features = 0`)

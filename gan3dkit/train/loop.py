@@ -118,7 +118,8 @@ def _build_runtime(
     wants_prior = spec.pose_source == "prior" or (spec.pose_source == "learned" and cfg.pose.init_learned)
     prior = resolve_prior(cfg.pose, dataset_prior) if wants_prior else None
     section = getattr(cfg, spec.section) if spec.section else None
-    ctx = BuildContext(gen_cfg, disc_cfg, cfg.loss, section, cfg.optim.batch, cams, prior, dev)
+    more = {name: getattr(cfg, name) for name in spec.also}
+    ctx = BuildContext(gen_cfg, disc_cfg, cfg.loss, section, cfg.optim.batch, cams, prior, dev, more)
     return spec.build(ctx)
 
 
@@ -186,6 +187,8 @@ class _Trainer:
         self.phases = _make_phases(cfg, self.G, self.D)
         self.optimizers = {"G": self.phases[0].opt, "D": self.phases[2].opt}
         self.nimg = self.step = self.tick = 0
+        if header is None and cfg.run.init:  # a fine-tune: the weights of another run, fresh optimisers and kimg
+            load_checkpoint(cfg.run.init, {"G": self.G, "D": self.D, "G_ema": self.G_ema}, None, restore_rng=False)
         if header is not None:
             modules = {"G": self.G, "D": self.D, "G_ema": self.G_ema}
             header = load_checkpoint(self.ckpt_path, modules, self.optimizers, restore_rng=dist_info.is_main)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import torch
 
 from gan3dkit.prepare.synthetic import build_synthetic
 from gan3dkit.train.config import TrainConfig, train_preset
@@ -57,3 +58,22 @@ def prior_heads(heads_lmdb, tmp_path_factory):
 def make_config():
     """small_config(data, out, section__key=value, ...) as a fixture (test modules need no package imports)."""
     return small_config
+
+
+def assert_same_training_state(a_dir, b_dir) -> dict:
+    """Two runs' checkpoints hold bit-equal G, D, G_ema and optimiser states; returns the first one's tensors."""
+    from gan3dkit.train.checkpoint import load_tensors
+
+    a = load_tensors(a_dir / "checkpoint.safetensors")
+    b = load_tensors(b_dir / "checkpoint.safetensors")
+    weights = [k for k in a if k.split(".")[0] in ("G", "D", "G_ema") or k.startswith("opt.")]
+    assert len(weights) > 50
+    for k in weights:
+        assert torch.equal(a[k], b[k]), k
+    return a
+
+
+@pytest.fixture
+def same_training_state():
+    """`assert_same_training_state` as a fixture."""
+    return assert_same_training_state

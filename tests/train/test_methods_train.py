@@ -13,7 +13,10 @@ from gan3dkit.data.reader import DatasetReader, LMDBDataset
 from gan3dkit.train.checkpoint import load_tensors, read_header
 from gan3dkit.train.loop import train
 
-POSE_FREE = ["eg3d-posereg", "hyperpose", "pof3d", "hyperpose+pof3d"]
+POSE_FREE = ["eg3d-posereg", "hyperpose", "pof3d", "hyperpose+pof3d", "eg3d-posereg+pof3d"]
+LEARNED = ("pof3d", "hyperpose+pof3d", "eg3d-posereg+pof3d")
+#: the combinations' learned-pose-only variant (no pose-aware D), a named option beside PoF3D's full mechanism
+LEARNED_ONLY = ["--set", "pof3d.mechanism=learned_only", "--set", "discriminator.c_dim=0"]
 CHEAP = [
     "--set", "run.workers=0", "--set", "run.cpu_threads=1", "--set", "run.tick_kimg=0.004",
     "--set", "run.grid_size=4", "--set", "optim.g_reg_interval=2", "--set", "optim.d_reg_interval=3",
@@ -43,17 +46,19 @@ def test_train_help_lists_every_method():
         assert name in res.output
 
 
-@pytest.mark.parametrize("method", POSE_FREE)
+@pytest.mark.parametrize("method", [*POSE_FREE, "hyperpose+pof3d:learned_only", "eg3d-posereg+pof3d:learned_only"])
 def test_pose_free_cli_train_resume_generate_evaluate(method, prior_heads, tmp_path):
     run = CliRunner()
     out = tmp_path / "run"
-    args = ["train", "--method", method, "--data", str(prior_heads), "--out", str(out), *CHEAP]
+    method, _, variant = method.partition(":")
+    cheap = CHEAP + (LEARNED_ONLY if variant else [])
+    args = ["train", "--method", method, "--data", str(prior_heads), "--out", str(out), *cheap]
     res = run.invoke(app, [*args, "--max-steps", "2"])
     assert res.exit_code == 0, res.output
     res = run.invoke(app, [*args, "--max-steps", "4"])  # resumes from step 2
     assert res.exit_code == 0, res.output
     straight = tmp_path / "straight"
-    res = run.invoke(app, [*args[:-len(CHEAP) - 2], "--out", str(straight), *CHEAP, "--max-steps", "4"])
+    res = run.invoke(app, [*args[:-len(cheap) - 2], "--out", str(straight), *cheap, "--max-steps", "4"])
     assert res.exit_code == 0, res.output
     a, b = load_tensors(out / "checkpoint.safetensors"), load_tensors(straight / "checkpoint.safetensors")
     weights = [k for k in a if k.split(".")[0] in ("G", "D", "G_ema") or k.startswith("opt.")]
@@ -62,12 +67,16 @@ def test_pose_free_cli_train_resume_generate_evaluate(method, prior_heads, tmp_p
         assert torch.equal(a[k], b[k]), k
     header = read_header(out / "checkpoint.safetensors")
     cfg = json.loads((out / "config.json").read_text())
-    learned = method in ("pof3d", "hyperpose+pof3d")
+    learned = method in LEARNED
+    if method != "pof3d" and learned:  # the combinations: the camera branch exists only in the full mechanism
+        assert any(k.startswith("D.camera_head") for k in weights) == (method == "hyperpose+pof3d" and not variant)
+        assert cfg_c_dim(out) == (0 if variant else 2)
     assert header["extra"]["method"] == method
     assert header["extra"]["pose_source"] == ("learned" if learned else "prior")
     if not learned:
         assert header["extra"]["pose_prior"]["name"] == "synthetic_heads"
-    assert cfg["method"] == method and cfg["discriminator"]["c_dim"] == (2 if method == "pof3d" else 0)
+    assert cfg["method"] == method
+    assert cfg["discriminator"]["c_dim"] == (2 if learned and not variant else 0)
     assert "hyperpose" in cfg and "pose" in cfg and "pof3d" in cfg
     # generate renders the pose-free model (learned-pose models at their own pose, with the pose histogram)
     gen_args = ["generate", "--ckpt", str(out / "checkpoint.safetensors"), "--seeds", "0-1", "--out",
@@ -88,6 +97,10 @@ def test_pose_free_cli_train_resume_generate_evaluate(method, prior_heads, tmp_p
     assert res.exit_code == 0, res.output
     report = json.loads(res.stdout[res.stdout.index("{"):])
     assert report["results"][0]["metric"] == "nfs" and report["results"][0]["value"] > 0
+
+
+def cfg_c_dim(out):
+    return json.loads((out / "config.json").read_text())["discriminator"]["c_dim"]
 
 
 def test_pose_free_training_never_reads_camera_labels(heads_lmdb, tmp_path, monkeypatch, make_config):

@@ -9,8 +9,9 @@ import torch
 
 from gan3dkit.cameras.camera import Cameras
 from gan3dkit.cameras.samplers import lookat_cam2world
-from gan3dkit.methods.pof3d import HyperPosePoF3DLoss, PoF3DConfig, PoF3DLoss, flip_cameras
 from gan3dkit.methods.hyperpose import HyperPoseConfig
+from gan3dkit.methods.hyperpose_pof3d import HyperPosePoF3DLoss
+from gan3dkit.methods.pof3d import PoF3DConfig, PoF3DLoss, flip_cameras
 from gan3dkit.methods.posefree import mirror_cameras, pose_angles
 from gan3dkit.networks import TriPlaneGenerator
 from gan3dkit.networks.config import LearnedPoseConfig
@@ -36,8 +37,10 @@ def test_flips_are_involutions_and_fix_the_symmetric_pose():
     assert torch.allclose(flip_cameras(c, "yaw")[:, :16], mirror_cameras(c)[:, :16], atol=1e-6)
 
 
-def _nets(method="pof3d"):
-    cfg = train_preset("tiny", method)
+def _nets(method="pof3d", overrides=()):
+    from gan3dkit.utils.config import apply_overrides
+
+    cfg = apply_overrides(train_preset("tiny", method), list(overrides))
     G = TriPlaneGenerator(cfg.generator)
     out_dim = 2 if method == "pof3d" else cfg.hyperpose.embed_dim
     D = PoseHeadDiscriminator(cfg.discriminator, PoseHeadConfig(out_dim=out_dim, normalize=method != "pof3d"))
@@ -104,8 +107,8 @@ def test_learned_pose_distribution_moves_toward_a_target():
 
 def test_hyperpose_pof3d_renders_twins_at_learned_poses():
     torch.manual_seed(2)
-    cfg, G, D = _nets("hyperpose+pof3d")
-    loss = HyperPosePoF3DLoss(G, D, cfg.loss, 4, HyperPoseConfig(), None)
+    cfg, G, D = _nets("hyperpose+pof3d", ["pof3d.mechanism=learned_only", "discriminator.c_dim=0"])
+    loss = HyperPosePoF3DLoss(G, D, cfg.loss, 4, HyperPoseConfig(), cfg.pof3d)
     z, c = loss.arrange_fakes(torch.randn(4, G.z_dim), torch.zeros(4, 25))
     gen = loss.run_G(z, c, loss.step_state(0))
     cam = gen["camera"]
@@ -122,7 +125,7 @@ def test_presets_configure_learned_pose_methods(method):
     cfg = train_preset("tiny", method)
     cfg.validate()
     assert cfg.generator.learned_pose is not None and cfg.generator.c_gen_conditioning_zero
-    assert cfg.discriminator.c_dim == (2 if method == "pof3d" else 0)
+    assert cfg.discriminator.c_dim == 2  # pose-aware D (the combinations default to PoF3D's full mechanism)
     objects = train_preset("tiny_objects", "pof3d")
     assert objects.generator.learned_pose.h_mean == pytest.approx(math.pi)
     assert objects.pof3d.flip_type == "flip_both_shapenet"
