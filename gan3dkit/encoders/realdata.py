@@ -4,6 +4,7 @@ rendered at the photos' poses, both mirrored (image and camera together)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -13,6 +14,9 @@ from ..cameras.camera import Cameras
 from ..data.reader import LMDBDataset
 from .models import Teacher
 from .render import teacher_render
+
+if TYPE_CHECKING:
+    from ..networks.generator import TriPlaneGenerator
 
 
 def mirror_labels(c: Tensor) -> Tensor:  # [B, 25] -> [B, 25]
@@ -45,25 +49,27 @@ class RealMix:
         self.cams = self.data.cameras().float()
         self.t, self.real_fraction, self.mirror_prob, self.dev = teacher, real_fraction, mirror_prob, device
 
-    def sample(self, bg: int, run, deterministic: bool) -> dict[str, Tensor]:
+    def sample(self, bg: int, run, deterministic: bool) -> dict[str, Any]:
         t, n_real = self.t, round(self.real_fraction * bg)
+        G = cast("TriPlaneGenerator", t.G)
         idx = torch.randint(len(self.data), (n_real,))
         imgs = [self.data[int(i)]["image"] for i in idx]
         real = (torch.stack(imgs).float() / 127.5 - 1).to(self.dev) if n_real else None
         c_real = torch.stack([self.data[int(i)]["camera"] for i in idx]).to(self.dev) if n_real else None
         n_fake = bg - n_real
-        parts, cams = [], []
-        if n_real:
+        parts: list[Tensor] = []
+        cams: list[Tensor] = []
+        if real is not None and c_real is not None:
             parts.append(real)
             cams.append(c_real)
         if n_fake:
-            z = torch.randn(n_fake, t.G.z_dim).to(self.dev)
+            z = torch.randn(n_fake, G.z_dim).to(self.dev)
             c_fake = self.cams[torch.randint(len(self.cams), (n_fake,))].to(self.dev)
             flip_pose = torch.rand(n_fake, device=self.dev) < 0.5  # "poses from FFHQ and their flipped versions"
             c_fake = torch.where(flip_pose[:, None], mirror_labels(c_fake), c_fake)
             with torch.no_grad():
                 ws = t.mapping(z, c_fake, run)
-                parts.append(teacher_render(t.G, t.G.synthesize_planes(ws), c_fake, ws, t.nrr, deterministic)["image"])
+                parts.append(teacher_render(G, G.synthesize_planes(ws), c_fake, ws, t.nrr, deterministic)["image"])
             cams.append(c_fake)
         x, c = torch.cat(parts), torch.cat(cams)
         flip = torch.rand(bg, device=self.dev) < self.mirror_prob

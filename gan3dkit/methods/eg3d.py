@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 
 from ..ops import filter2d
 from .schedule import blur_sigma, gaussian_blur_kernel, gpc_swap_prob, neural_rendering_resolution
+
+if TYPE_CHECKING:
+    from ..networks.generator import TriPlaneGenerator
 
 
 #: What of G's output D's phase keeps (detached): the images, and the camera, pose (pose_w) and ws of learned poses.
@@ -68,7 +72,7 @@ class EG3DLoss:
     inside the box.
     """
 
-    def __init__(self, G: torch.nn.Module, D: torch.nn.Module, cfg: LossConfig, batch: int) -> None:
+    def __init__(self, G: TriPlaneGenerator, D: torch.nn.Module, cfg: LossConfig, batch: int) -> None:
         self.G, self.D, self.cfg = G, D, cfg
         # EG3D's train.py scales the blur fade by the batch size: blur_fade_kimg * batch / 32.
         self.blur_fade_kimg = cfg.blur_fade_kimg * batch / 32

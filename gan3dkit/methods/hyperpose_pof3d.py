@@ -40,7 +40,7 @@ class HyperPosePoF3DLoss(PoF3DCombination, HyperPoseLoss):
     def pof3d_terms(self, gen: dict[str, torch.Tensor], heads: list[torch.Tensor], phase: str
                     ) -> tuple[torch.Tensor, dict[str, float]]:
         flip = self._flip  # set by HyperPoseLoss.fake_terms: which fakes D saw mirrored
-        return pose_terms(self.G, heads[1], mirror_hv(gen["pose"], flip), gen.get("pose_w"), phase, self.pof3d,
+        return pose_terms(self.G, heads[1], mirror_hv(gen["pose"], flip), gen["pose_w"], phase, self.pof3d,
                           to_pred=lambda hv: mirror_hv(hv, flip))
 
 

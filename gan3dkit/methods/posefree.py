@@ -104,7 +104,7 @@ def mirror_cameras(c: torch.Tensor) -> torch.Tensor:  # [B, 25] -> [B, 25]
 class PoseFreeLoss(EG3DLoss):
     """EG3D's objective with an unconditional D whose pose head is trained (and read by G) on fakes only."""
 
-    def __init__(self, G: torch.nn.Module, D: torch.nn.Module, cfg: Any, batch: int, method_cfg: Any,
+    def __init__(self, G: TriPlaneGenerator, D: torch.nn.Module, cfg: Any, batch: int, method_cfg: Any,
                  prior: PosePrior | None) -> None:
         super().__init__(G, D, cfg, batch)
         self.method_cfg, self.prior = method_cfg, prior
