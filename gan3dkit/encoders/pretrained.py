@@ -61,25 +61,25 @@ def load_resnet34_nobn(backbone: nn.Module, sd: dict[str, Tensor]) -> int:
     return len(new)
 
 
-def load_irse50_body(input_layer: nn.Module, body: nn.ModuleList, sd: dict[str, Tensor]) -> int:
-    """Copy pSp's IR-SE-50 (``input_layer.*``, flat ``body.N.*``) into a staged body; extra input channels random."""
-    count = 0
-    flat = [unit for stage in body for unit in stage]
-    for i, unit in enumerate(flat):
-        part = {k[len(f"body.{i}.") :]: v for k, v in sd.items() if k.startswith(f"body.{i}.")}
-        unit.load_state_dict(part, strict=True)
-        count += len(part)
-    own = input_layer.state_dict()
-    for k, v in sd.items():
-        if k.startswith("input_layer."):
-            name = k[len("input_layer.") :]
-            if name == "0.weight" and own[name].shape[1] != v.shape[1]:
-                own[name][:, : v.shape[1]] = v  # TriPlaneNet: extra input channels keep their random init
-            else:
-                own[name] = v
-            count += 1
-    input_layer.load_state_dict(own)
-    return count
+def load_irse50_body(input_layer: nn.Module, body: nn.Module, sd: dict[str, Tensor]) -> int:
+    """Copy pSp's IR-SE-50 (``input_layer.*``, ``body.N.*``) into a body of the same layout; extra input channels
+    keep their init (TriPlaneNet's offset branch reads 6 or 9 channels; the public code fills them with randn)."""
+    own = {**{f"input_layer.{k}": v for k, v in input_layer.state_dict().items()},
+           **{f"body.{k}": v for k, v in body.state_dict().items()}}  # fmt: skip
+    missing = sorted(k for k in own if k not in sd)
+    if missing:
+        raise ValueError(f"IR-SE-50 weights lack {len(missing)} tensors the encoder needs, e.g. {missing[:3]}")
+    for k in list(own):
+        v = sd[k]
+        if k == "input_layer.0.weight" and own[k].shape[1] != v.shape[1]:
+            own[k][:, : v.shape[1]] = v
+        elif own[k].shape != v.shape:
+            raise ValueError(f"IR-SE-50 {k} has shape {tuple(v.shape)}, the encoder needs {tuple(own[k].shape)}")
+        else:
+            own[k] = v
+    input_layer.load_state_dict({k[12:]: v for k, v in own.items() if k.startswith("input_layer.")})
+    body.load_state_dict({k[5:]: v for k, v in own.items() if k.startswith("body.")})
+    return len(own)
 
 
 def load_backbone_weights(encoder: nn.Module, family: str, source: str | Path) -> str:
