@@ -130,3 +130,49 @@ def triplanenet(
         summary = write_encoder(conv, out, pt)
         update(2, 2)
     _report_encoder(summary, json_out, "gan3dkit encode photo.png --align --ckpt {out}")
+
+
+def _report_ko(summary: dict, json_out: bool, flag: str) -> None:
+    if json_out:
+        emit_json(summary)
+        return
+    c = console()
+    params = ", ".join(f"{k} {v / 1e6:.2f}M" for k, v in summary["parameters"].items())
+    c.print(f"[green]converted[/] {summary['arch']} -> {summary['out']} ({params})", soft_wrap=True)
+    for note in summary["notes"]:
+        c.print(f"note: {note}", soft_wrap=True)
+    c.print(f"use it: gan3dkit invert photo.png --ckpt G.safetensors --method ko {flag} {summary['out']}", soft_wrap=True)
+
+
+@app.command("ko-pose")
+@handle_errors
+def ko_pose(
+    pt: Path = typer.Argument(..., help="Ko et al.'s pose_estimator.pt, pose_estimator_quat.pt or _afhq.pt."),
+    out: Path = typer.Option(..., "--out", help="Output pose encoder (.safetensors)."),
+    radius: float = typer.Option(2.7, help="Camera radius (Ko et al.: 2.7)."),
+    focal: float = typer.Option(4.2647, help="Normalised focal of the predicted cameras (Ko et al.: 4.2647)."),
+    json_out: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+) -> None:
+    """Convert a released pose estimator P (euler, quaternion or 6D) for invert --pose-encoder; nothing is run.
+
+    Example: gan3dkit convert ko-pose pose_estimator_quat.pt --out P.safetensors
+    """
+    from ..convert.ko import convert_ko_pose
+
+    _report_ko(convert_ko_pose(pt, out, radius, focal), json_out, "--pose-encoder")
+
+
+@app.command("e4e")
+@handle_errors
+def e4e(
+    pt: Path = typer.Argument(..., help="Ko et al.'s e4e_ffhq.pt / e4e_afhq.pt (or an e4e checkpoint)."),
+    out: Path = typer.Option(..., "--out", help="Output latent encoder (.safetensors)."),
+    json_out: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+) -> None:
+    """Convert a released e4e encoder (Ko et al.'s latent encoder E) for invert --latent-encoder; nothing is run.
+
+    Example: gan3dkit convert e4e e4e_ffhq.pt --out E.safetensors
+    """
+    from ..convert.ko import convert_e4e
+
+    _report_ko(convert_e4e(pt, out), json_out, "--latent-encoder")

@@ -74,6 +74,25 @@ def split_prefix(sd: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Te
     return {k[len(prefix) :]: v for k, v in sd.items() if k.startswith(prefix)}
 
 
+def irse_layout(sd: dict[str, torch.Tensor], prefix: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(stage widths, units per stage) of an IR-SE body from its ``body.N.res_layer.1.weight`` shapes (IR-SE-50:
+    (64, 128, 256, 512), (3, 4, 14, 3)); a stage is a run of units of one width."""
+    n = len({k[len(prefix) + 5 :].split(".")[0] for k in sd if k.startswith(prefix + "body.")})
+    depths = [int(sd[f"{prefix}body.{i}.res_layer.1.weight"].shape[0]) for i in range(n)
+              if f"{prefix}body.{i}.res_layer.1.weight" in sd]  # fmt: skip
+    widths: list[int] = []
+    units: list[int] = []
+    for d in depths:
+        if widths and widths[-1] == d:
+            units[-1] += 1
+        else:
+            widths.append(d)
+            units.append(1)
+    if len(widths) != 4:
+        raise ArchitectureMismatch(f"{prefix}body: expected four IR-SE stages, found widths {widths}")
+    return tuple(widths), tuple(units)
+
+
 def write_encoder(conv: ConvertedEncoder, out: str | Path, source: str | Path) -> dict[str, Any]:
     """Write ``out`` (.safetensors): the converted modules, config and extra (with the source's name and sha256)."""
     from .writer import sha256_file

@@ -20,7 +20,7 @@ from ..encoders.triplanenet import ConfidenceNet, TriPlaneNetConfig, TriPlaneNet
 from ..networks import DualDiscriminator, TriPlaneGenerator
 from ..train.config import train_preset
 from .eg3d import ArchitectureMismatch, match_state
-from .encoders import ConvertedEncoder, load_mapped, read_state, split_prefix
+from .encoders import ConvertedEncoder, irse_layout, load_mapped, read_state, split_prefix
 
 PREFIXES = ("psp_encoder.", "triplanenet_encoder.", "decoder.")
 
@@ -35,25 +35,6 @@ def tpn_file_key(key: str, version: int) -> str:
     k = re.sub(r"^up(\d)\.", r"up\1.conv.double_conv.", k)
     k = re.sub(r"^head\.", "final_head." if version == 1 else "final_head_two.", k)
     return "triplanenet_encoder." + k
-
-
-def irse_layout(sd: dict[str, torch.Tensor], prefix: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """(stage widths, units per stage) of an IR-SE body from its ``body.N.res_layer.1.weight`` shapes (IR-SE-50:
-    (64, 128, 256, 512), (3, 4, 14, 3)); a stage is a run of units of one width."""
-    n = len({k[len(prefix) + 5 :].split(".")[0] for k in sd if k.startswith(prefix + "body.")})
-    depths = [int(sd[f"{prefix}body.{i}.res_layer.1.weight"].shape[0]) for i in range(n)
-              if f"{prefix}body.{i}.res_layer.1.weight" in sd]  # fmt: skip
-    widths: list[int] = []
-    units: list[int] = []
-    for d in depths:
-        if widths and widths[-1] == d:
-            units[-1] += 1
-        else:
-            widths.append(d)
-            units.append(1)
-    if len(widths) != 4:
-        raise ArchitectureMismatch(f"{prefix}body: expected four IR-SE stages, found widths {widths}")
-    return tuple(widths), tuple(units)
 
 
 def tpn_config(sd: dict[str, torch.Tensor], opts: dict, gen) -> TriPlaneNetConfig:

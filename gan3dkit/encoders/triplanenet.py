@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..networks.layers import FullyConnectedLayer
 from .base import CameraModel, EncoderOutput, PoseHead
-from .blocks import BottleneckIRSE
+from .psp import GradualStyleEncoder, irse_body, stage_ends
 from .render import teacher_render
 
 
@@ -60,73 +58,6 @@ class TriPlaneNetConfig:
             raise ValueError(f"TriPlaneNet upsample/resize: got {self.upsample!r}/{self.resize!r}")
         if self.upsample == "pixelshuffle" and any(c % 4 for c in self.decoder_widths):
             raise ValueError(f"pixel-shuffle decoder widths must be multiples of 4, got {self.decoder_widths}")
-
-
-def irse_body(c_in: int, widths: tuple[int, ...], units: tuple[int, ...]) -> tuple[nn.Sequential, nn.Sequential]:
-    """pSp's IR-SE body: ``input_layer`` (conv-BN-PReLU) and the flat ``body`` of units (names as model_ir_se50.pth)."""
-    stem = nn.Sequential(nn.Conv2d(c_in, widths[0], 3, 1, 1, bias=False), nn.BatchNorm2d(widths[0]), nn.PReLU(widths[0]))
-    layers, c = [], widths[0]
-    for w, n in zip(widths, units):
-        layers += [BottleneckIRSE(c, w, 2), *[BottleneckIRSE(w, w, 1) for _ in range(n - 1)]]
-        c = w
-    return stem, nn.Sequential(*layers)
-
-
-def stage_ends(units: tuple[int, ...]) -> list[int]:
-    """Index of the last unit of each stage in the flat body (IR-SE-50: 2, 6, 20, 23)."""
-    return [sum(units[: i + 1]) - 1 for i in range(len(units))]
-
-
-class GradualStyleBlock(nn.Module):
-    """pSp: stride-2 convs (LeakyReLU) down to 1x1, then an equalised-lr linear layer -> one style vector."""
-
-    def __init__(self, c_in: int, c_out: int, spatial: int) -> None:
-        super().__init__()
-        n = max(1, int(math.log2(spatial)))
-        layers: list[nn.Module] = [nn.Conv2d(c_in, c_out, 3, 2, 1), nn.LeakyReLU()]
-        for _ in range(n - 1):
-            layers += [nn.Conv2d(c_out, c_out, 3, 2, 1), nn.LeakyReLU()]
-        self.convs = nn.Sequential(*layers)
-        self.linear = FullyConnectedLayer(c_out, c_out)  # pSp's EqualLinear(lr_mul=1): same stored weights
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.linear(F.adaptive_avg_pool2d(self.convs(x), 1).flatten(1))
-
-
-class GradualStyleEncoder(nn.Module):
-    """pSp ``GradualStyleEncoder``: IR-SE body, FPN (c3, p2, p1; bilinear, align_corners), styles 0-2 from c3,
-    3-6 from p2, the rest from p1. Also e4e's encoder (``Encoder4Editing`` has the same modules)."""
-
-    def __init__(self, widths: tuple[int, ...], units: tuple[int, ...], num_ws: int, w_dim: int, res: int) -> None:
-        super().__init__()
-        self.input_layer, self.body = irse_body(3, widths, units)
-        self.ends = stage_ends(units)
-        fpn = widths[-1]
-        self.coarse, self.middle = min(3, num_ws), min(7, num_ws)
-        spatial = [res // 16] * self.coarse + [res // 8] * (self.middle - self.coarse)
-        spatial += [res // 4] * (num_ws - self.middle)
-        self.styles = nn.ModuleList(GradualStyleBlock(fpn, w_dim, s) for s in spatial)
-        self.latlayer1 = nn.Conv2d(widths[2], fpn, 1)
-        self.latlayer2 = nn.Conv2d(widths[1], fpn, 1)
-        self.out_channels = fpn
-
-    def features(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:  # (c3, p2, p1)
-        h, feats = self.input_layer(x), {}
-        for i, unit in enumerate(self.body):
-            h = unit(h)
-            feats[i] = h
-        c1, c2, c3 = (feats[i] for i in self.ends[1:])
-        p2 = _upsample_add(c3, self.latlayer1(c2))
-        return c3, p2, _upsample_add(p2, self.latlayer2(c1))
-
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:  # -> (codes [B, num_ws, w_dim], c3 features)
-        c3, p2, p1 = self.features(x)
-        src = [c3] * self.coarse + [p2] * (self.middle - self.coarse) + [p1] * (len(self.styles) - self.middle)
-        return torch.stack([blk(f) for blk, f in zip(self.styles, src)], 1), c3
-
-
-def _upsample_add(x: Tensor, y: Tensor) -> Tensor:
-    return F.interpolate(x, size=y.shape[-2:], mode="bilinear", align_corners=True) + y
 
 
 def double_conv(c_in: int, c_out: int) -> nn.Sequential:
