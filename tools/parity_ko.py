@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from tools.parity_triplanenet import _randomize  # noqa: E402
+from tools.parity_triplanenet import _randomize
 
 
 def _stubs() -> None:
@@ -60,10 +60,11 @@ def main() -> None:
     args = ap.parse_args()
     sys.path[:0] = [str(args.repo.resolve()), str(args.repo.resolve() / "scripts")]
     _stubs()
+    from resnet.resnet import resnet34
+
     from gan3dkit.convert.ko import convert_e4e, convert_ko_pose
     from gan3dkit.encoders.ko import load_ko_encoder
     from gan3dkit.encoders.ko_nets import ko_input
-    from resnet.resnet import resnet34
 
     gen = torch.Generator().manual_seed(args.seed)
     x = torch.nn.functional.interpolate(torch.rand(args.batch, 3, 16, 16, generator=gen) * 2 - 1, size=512,
