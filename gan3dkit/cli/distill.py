@@ -42,6 +42,8 @@ def distill_encoder(
     backbone_weights: str | None = typer.Option(None, help="Pretrained backbone file/URL (ResNet34 / IR-SE-50)."),
     lpips_backbone: str | None = typer.Option(None, help="AlexNet/VGG16 ImageNet weights for the LPIPS loss."),
     identity_weights: str | None = typer.Option(None, help="ArcFace IR-SE-50 weights (model_ir_se50.pth)."),
+    random_init: bool = typer.Option(False, "--random-init", help="Train from nothing pretrained (no ImageNet/IR-SE-50 "
+                                     "backbone, random LPIPS backbone, no identity loss); written into every output."),
     resume: bool = typer.Option(True, "--resume/--restart", help="Continue <out>/checkpoint.safetensors exactly."),
     device: str = typer.Option("auto", help="auto | cpu | cuda."),
     print_config: bool = typer.Option(False, help="Print the resolved config and exit."),
@@ -72,6 +74,8 @@ def distill_encoder(
                        ("identity_weights", identity_weights)):  # fmt: skip
         if value is not None:
             overrides.append(f"{key}={json.dumps(value)}")
+    if random_init:
+        overrides.append("random_init=true")
     if steps is not None:
         overrides.append(f"run.steps={steps}")
     if minutes is not None:

@@ -100,6 +100,18 @@ def _discriminator(teacher: Teacher, device: torch.device) -> tuple[nn.Module, s
     return D, "RANDOM INIT (the generator checkpoint has no D)"
 
 
+def _pretrained(what: str, load):
+    """``load()``, or a one-line error naming ``gan3dkit weights add`` and ``--random-init`` when the file is missing."""
+    from ..metrics.weights import WeightsUnavailable
+
+    try:
+        return load()
+    except WeightsUnavailable as exc:
+        raise WeightsUnavailable(f"{what}: {str(exc).split('. Options:')[0]}. The paper uses it pretrained: add the "
+                                 "file with `gan3dkit weights add FILE` (see `gan3dkit weights list`), pass its path, "
+                                 "or train from scratch with --random-init") from None
+
+
 def build_student(cfg: DistillConfig, teacher: Teacher, device: torch.device, training: bool = True) -> Student:
     """Encoder (+ renderer, D, confidence net) for ``cfg``; fills ``cfg.model`` with the resolved arch config.
 
@@ -112,9 +124,12 @@ def build_student(cfg: DistillConfig, teacher: Teacher, device: torch.device, tr
     model_cfg = arch_config(cfg.arch, teacher.G, cfg.size, cfg.model or None)
     cfg.model = dataclasses.asdict(model_cfg)
     enc = build_encoder(cfg.arch, model_cfg, teacher.G).to(device)
-    prov = {"arch": cfg.arch, "backbone": "RANDOM INIT (no --backbone-weights given; not calibrated)"}
-    if cfg.backbone_weights and training:
-        prov["backbone"] = load_backbone_weights(enc, spec.family, cfg.backbone_weights)
+    prov = {"arch": cfg.arch, "backbone": "RANDOM INIT (--random-init; not calibrated)"}
+    if training:
+        prov["random_init"] = "yes (--random-init): nothing pretrained was loaded" if cfg.random_init else "no"
+    if training and not cfg.random_init:
+        prov["backbone"] = _pretrained("encoder backbone", lambda: load_backbone_weights(enc, spec.family,
+                                                                                         cfg.backbone_weights))
     st = Student(spec.family, enc, teacher, provenance=prov)
     if spec.family == "lp3d":
         st.renderer = PlaneRenderer(teacher.G).to(device).requires_grad_(True)
@@ -134,13 +149,18 @@ def build_student(cfg: DistillConfig, teacher: Teacher, device: torch.device, tr
     if training:
         from .losses import IdentityLoss, PerceptualLoss
 
-        st.lpips = PerceptualLoss(cfg.lpips_net, cfg.lpips_backbone).to(device)
-        prov["lpips"] = st.lpips.description + (f" [{st.lpips.fallback_reason}]" if st.lpips.fallback_reason else "")
-        if cfg.identity_weights:
-            st.identity = IdentityLoss(cfg.identity_weights).to(device)
-            prov["identity"] = st.identity.description
+        if cfg.random_init:
+            st.lpips = PerceptualLoss(cfg.lpips_net, random_backbone=True).to(device)
+            prov["lpips"] = st.lpips.description + " [--random-init]"
+            prov["identity"] = "off (--random-init)"
         else:
-            prov["identity"] = "off (no --identity-weights; no ArcFace weights ship offline)"
+            st.lpips = _pretrained("LPIPS backbone", lambda: PerceptualLoss(cfg.lpips_net, cfg.lpips_backbone,
+                                                                             allow_random=False)).to(device)
+            prov["lpips"] = st.lpips.description
+            if cfg.loss.identity > 0:
+                st.identity = _pretrained("identity loss (ArcFace IR-SE-50)",
+                                          lambda: IdentityLoss(cfg.identity_weights)).to(device)
+                prov["identity"] = st.identity.description
     return st
 
 

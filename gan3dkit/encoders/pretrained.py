@@ -12,6 +12,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from ..metrics.identity import ARCFACE
 from ..metrics.weights import WeightSpec, fetch
 
 RESNET34 = WeightSpec(
@@ -21,11 +22,7 @@ RESNET34 = WeightSpec(
     sha256="b627a593",
     hint="pass --backbone-weights PATH (torchvision resnet34-b627a593.pth)",
 )
-IRSE50 = WeightSpec(
-    "ir-se50 (pSp/e4e model_ir_se50.pth)",
-    "model_ir_se50.pth",
-    hint="pass --backbone-weights PATH of model_ir_se50.pth (TreB1eN IR-SE-50, released with pSp/e4e)",
-)
+IRSE50 = ARCFACE  # one registry entry for model_ir_se50.pth (metrics.weight_registry "ir-se50")
 
 
 def _fold_bn(sd: dict[str, Tensor], conv: str, bn: str, eps: float = 1e-5) -> tuple[Tensor, Tensor]:
