@@ -18,8 +18,9 @@ from gan3dkit.networks import TriPlaneGenerator
 from gan3dkit.train.config import train_preset
 
 #: Parameters of the public networks (anantarb/triplanenet at 25df29b, counted by tools/parity_triplanenet.py):
-#: psp_encoder 209,450,688 + triplanenet_encoder 42,106,496 (v1).
-RELEASED_V1 = 209_450_688 + 42_106_496
+#: psp_encoder 209,450,688 + triplanenet_encoder 42,106,496 (v1), 41,368,416 (v2, nearest), 42,191,168 (v2, shuffle).
+RELEASED = {(1, "pixelshuffle"): 209_450_688 + 42_106_496, (2, "nearest"): 209_450_688 + 41_368_416,
+            (2, "pixelshuffle"): 209_450_688 + 42_191_168}
 
 
 def _randomize(m: torch.nn.Module) -> None:
@@ -157,7 +158,8 @@ def test_cli_convert_then_encode(tmp_path):
 
 def test_parameter_count_matches_the_release():
     G = TriPlaneGenerator(train_preset("ffhq512").generator)
-    cfg = TriPlaneNetConfig(version=1, pose_head=False)
-    E = TriPlaneNetEncoder(cfg, G)
-    assert sum(p.numel() for p in E.parameters()) == RELEASED_V1
+    for (version, up), count in RELEASED.items():
+        dec = (512, 384, 256, 96) if up == "pixelshuffle" else (512, 256, 128, 64)
+        E = TriPlaneNetEncoder(TriPlaneNetConfig(version=version, upsample=up, decoder_widths=dec, pose_head=False), G)
+        assert sum(p.numel() for p in E.parameters()) == count, (version, up)
     assert E.offsets.taps == [2, 6, 20, 21] and E.psp.ends == [2, 6, 20, 23]
