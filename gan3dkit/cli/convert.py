@@ -132,16 +132,7 @@ def triplanenet(
     _report_encoder(summary, json_out, "gan3dkit encode photo.png --align --ckpt {out}")
 
 
-def _report_ko(summary: dict, json_out: bool, flag: str) -> None:
-    if json_out:
-        emit_json(summary)
-        return
-    c = console()
-    params = ", ".join(f"{k} {v / 1e6:.2f}M" for k, v in summary["parameters"].items())
-    c.print(f"[green]converted[/] {summary['arch']} -> {summary['out']} ({params})", soft_wrap=True)
-    for note in summary["notes"]:
-        c.print(f"note: {note}", soft_wrap=True)
-    c.print(f"use it: gan3dkit invert photo.png --ckpt G.safetensors --method ko {flag} {summary['out']}", soft_wrap=True)
+KO_USE = "gan3dkit invert photo.png --ckpt G.safetensors --method ko {flag} {{out}}"
 
 
 @app.command("ko-pose")
@@ -159,7 +150,7 @@ def ko_pose(
     """
     from ..convert.ko import convert_ko_pose
 
-    _report_ko(convert_ko_pose(pt, out, radius, focal), json_out, "--pose-encoder")
+    _report_encoder(convert_ko_pose(pt, out, radius, focal), json_out, KO_USE.format(flag="--pose-encoder"))
 
 
 @app.command("e4e")
@@ -175,4 +166,4 @@ def e4e(
     """
     from ..convert.ko import convert_e4e
 
-    _report_ko(convert_e4e(pt, out), json_out, "--latent-encoder")
+    _report_encoder(convert_e4e(pt, out), json_out, KO_USE.format(flag="--latent-encoder"))

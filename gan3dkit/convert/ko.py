@@ -26,7 +26,11 @@ KO_RADIUS, KO_FOCAL = 2.7, 4.2647
 
 def _header(arch: str, cfg: KoDistillConfig, path: Path, notes: list[str], **extra: Any) -> dict:
     return {"format": KO_FORMAT, "version": KO_VERSION, "arch": arch, "config": to_dict(cfg), "notes": notes,
-            "converted_from": {"file": path.name, "sha256": sha256_file(path)}, "steps": 0, **extra}  # fmt: skip
+            "converted_from": _source(path), "steps": 0, **extra}  # fmt: skip
+
+
+def _source(path: Path) -> dict[str, str]:
+    return {"file": path.name, "sha256": sha256_file(path)}
 
 
 def convert_ko_pose(path: str | Path, out: str | Path, radius: float = KO_RADIUS, focal: float = KO_FOCAL) -> dict:
@@ -45,7 +49,8 @@ def convert_ko_pose(path: str | Path, out: str | Path, radius: float = KO_RADIUS
     notes = [f"{cfg.representation} pose estimator; camera radius {radius}, focal {focal}"]
     header = _header("ko-pose", cfg, path, notes, radius=radius, focal=focal, w_dim=512)
     save_ko_encoder(net, header, _out(out))
-    return {"out": str(out), "arch": "ko-pose", "representation": cfg.representation,
+    return {"out": str(out), "arch": "ko-pose", "kind": "ko-pose", "source": header["converted_from"],
+            "representation": cfg.representation,
             "parameters": {"P": sum(p.numel() for p in net.parameters())}, "notes": notes}  # fmt: skip
 
 
@@ -71,8 +76,9 @@ def convert_e4e(path: str | Path, out: str | Path) -> dict:
     src = {f"encoder.{k}": v for k, v in enc.items()} | {"w_avg": net.w_avg}
     load_mapped(net, src, lambda k: k, "e4e encoder", path)
     notes.append("w_avg comes from the generator when loaded (Ko et al.'s projector: 10,000 z, psi 0.7)")
-    save_ko_encoder(net, _header("ko-latent", cfg, path, notes, w_dim=w_dim, w_avg="generator"), _out(out))
-    return {"out": str(out), "arch": "ko-latent", "styles": styles,
+    header = _header("ko-latent", cfg, path, notes, w_dim=w_dim, w_avg="generator")
+    save_ko_encoder(net, header, _out(out))
+    return {"out": str(out), "arch": "ko-latent", "kind": "e4e", "source": header["converted_from"], "styles": styles,
             "parameters": {"E": sum(p.numel() for p in net.parameters())}, "notes": notes}  # fmt: skip
 
 

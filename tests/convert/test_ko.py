@@ -16,27 +16,18 @@ from gan3dkit.convert.ko import convert_e4e, convert_ko_pose
 from gan3dkit.encoders.ko import KoDistillConfig, load_ko_encoder
 from gan3dkit.encoders.ko_nets import KoLatentEncoder, KoPoseEstimator
 
+from .encoder_files import randomize
+
 torch.set_num_threads(1)
 #: Parameters of the public networks (3DGAN-Inversion at 3cfebf9, counted by tools/parity_ko.py).
 RELEASED = {"euler": 21_926_058, "quaternion": 21_926_316, "6d": 21_926_574, "e4e": 267_136_704}
 TINY_E4E = {"irse_widths": (8, 12, 16, 24), "irse_units": (1, 2, 2, 1), "e4e_styles": 6}
 
 
-def _randomize(net: torch.nn.Module) -> None:
-    g = torch.Generator().manual_seed(3)
-    for m in net.modules():
-        if isinstance(m, torch.nn.BatchNorm2d):
-            m.running_mean.normal_(0, 0.1, generator=g)
-            m.running_var.uniform_(0.5, 1.5, generator=g)
-    for p in net.parameters():
-        if p.abs().sum() == 0:
-            p.data.normal_(0, 0.1, generator=g)
-
-
 def _pose_file(path, rep: str) -> KoPoseEstimator:
     torch.manual_seed(0)
     P = KoPoseEstimator(KoDistillConfig(representation=rep, width=8, blocks=(1, 2, 1, 1)), 2.7, 4.2647).eval()
-    _randomize(P)
+    randomize(P)
     torch.save(P.state_dict(), path)  # the release: torch.save(resnet34(k).state_dict())
     return P
 
@@ -44,7 +35,7 @@ def _pose_file(path, rep: str) -> KoPoseEstimator:
 def _e4e_file(path, wrap: str = "module.encoder.") -> KoLatentEncoder:
     torch.manual_seed(0)
     E = KoLatentEncoder(KoDistillConfig(**TINY_E4E), 512).eval()
-    _randomize(E)
+    randomize(E)
     torch.save({f"{wrap}{k}": v for k, v in E.encoder.state_dict().items()}, path)  # DataParallel(pSp2())
     return E
 

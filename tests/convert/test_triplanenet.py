@@ -17,24 +17,12 @@ from gan3dkit.generate.views import camera_labels
 from gan3dkit.networks import TriPlaneGenerator
 from gan3dkit.train.config import train_preset
 
+from .encoder_files import randomize
+
 #: Parameters of the public networks (anantarb/triplanenet at 25df29b, counted by tools/parity_triplanenet.py):
 #: psp_encoder 209,450,688 + triplanenet_encoder 42,106,496 (v1), 41,368,416 (v2, nearest), 42,191,168 (v2, shuffle).
 RELEASED = {(1, "pixelshuffle"): 209_450_688 + 42_106_496, (2, "nearest"): 209_450_688 + 41_368_416,
             (2, "pixelshuffle"): 209_450_688 + 42_191_168}
-
-
-def _randomize(m: torch.nn.Module) -> None:
-    g = torch.Generator().manual_seed(1)
-    for mod in m.modules():
-        if isinstance(mod, torch.nn.BatchNorm2d):
-            mod.running_mean.normal_(0, 0.1, generator=g)
-            mod.running_var.uniform_(0.5, 1.5, generator=g)
-            mod.weight.data.uniform_(0.5, 1.5, generator=g)
-        elif isinstance(mod, torch.nn.PReLU):
-            mod.weight.data.uniform_(0.05, 0.4, generator=g)
-    for p in m.parameters():  # the head starts at zero in gan3dkit; give it weights so offsets show
-        if p.abs().sum() == 0:
-            p.data.normal_(0, 0.02, generator=g)
 
 
 def _release_file(path, version: int, upsample: str = "pixelshuffle", extra: dict | None = None):
@@ -50,7 +38,7 @@ def _release_file(path, version: int, upsample: str = "pixelshuffle", extra: dic
                             offset_units=(2, 1, 2, 2), decoder_widths=dec, head_channels=12, upsample=upsample,
                             pose_head=False)  # fmt: skip
     E = TriPlaneNetEncoder(cfg, G).eval()
-    _randomize(E)
+    randomize(E)
     sd = {tpn_file_key(k, version): v for k, v in E.state_dict().items() if k != "latent_avg"}
     sd.update({f"decoder.{k}": v for k, v in G.state_dict().items()})
     opts = {"n_styles": G.num_ws, "device": "cuda:0", "checkpoint_path": None, "use_pixelshuffle": upsample == "pixelshuffle"}
