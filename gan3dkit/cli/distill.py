@@ -42,6 +42,8 @@ def distill_encoder(
     backbone_weights: str | None = typer.Option(None, help="Pretrained backbone file/URL (ResNet34 / IR-SE-50)."),
     lpips_backbone: str | None = typer.Option(None, help="AlexNet/VGG16 ImageNet weights for the LPIPS loss."),
     identity_weights: str | None = typer.Option(None, help="ArcFace IR-SE-50 weights (model_ir_se50.pth)."),
+    init: Path | None = typer.Option(None, "--init", help="Start from an encoder checkpoint's weights and "
+                                     "architecture (e.g. `convert triplanenet`; optimisers fresh)."),
     random_init: bool = typer.Option(False, "--random-init", help="Train from nothing pretrained (no ImageNet/IR-SE-50 "
                                      "backbone, random LPIPS backbone, no identity loss); written into every output."),
     resume: bool = typer.Option(True, "--resume/--restart", help="Continue <out>/checkpoint.safetensors exactly."),
@@ -76,6 +78,8 @@ def distill_encoder(
             overrides.append(f"{key}={json.dumps(value)}")
     if random_init:
         overrides.append("random_init=true")
+    if init is not None:
+        overrides.append(f"init_from={json.dumps(str(init))}")
     if steps is not None:
         overrides.append(f"run.steps={steps}")
     if minutes is not None:

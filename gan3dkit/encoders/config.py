@@ -129,6 +129,9 @@ class DistillConfig:
     """ArcFace IR-SE-50 weights (path or URL); None: cache (`gan3dkit weights add model_ir_se50.pth`)."""
     backbone_weights: str | None = None
     """Pretrained encoder backbone (ResNet34 ImageNet for LP3D, IR-SE-50 for TriPlaneNet); None: cache/download."""
+    init_from: str | None = None
+    """An encoder checkpoint (`convert triplanenet`, an earlier run) whose E/R/D/C weights and architecture start this
+    run: weights only, the optimisers start afresh. Its generator can be the teacher (--ckpt the same file)."""
     random_init: bool = False
     """Start the backbone, the LPIPS backbone and the identity network (off) from nothing pretrained. The papers use
     pretrained parts, so without this a missing file is an error naming `gan3dkit weights add`; with it every

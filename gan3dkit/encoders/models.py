@@ -44,9 +44,16 @@ def load_teacher(path: str | Path, device: torch.device, nrr: int | None = None)
     """The generator (G_ema, frozen, eval) of a gan3dkit checkpoint, its rendering resolution and its D weights."""
     if not str(path):
         raise ValueError("no generator checkpoint given (--ckpt)")
-    G, tcfg = load_generator(path, device=device)
     header = read_header(path)
-    trained = int(header.get("progress", {}).get("nrr", tcfg.loss.nrr_initial))
+    if "generator_config" in header.get("extra", {}):  # an encoder checkpoint (converted or distilled) carries its G
+        tcfg = TrainConfig.from_dict(header["extra"]["generator_config"])
+        G = TriPlaneGenerator(tcfg.generator)
+        G.load_state_dict(load_tensors(path, "G"))
+        G = G.to(device).eval().requires_grad_(False)
+        trained = int(header["extra"].get("nrr") or tcfg.loss.nrr_initial)
+    else:
+        G, tcfg = load_generator(path, device=device)
+        trained = int(header.get("progress", {}).get("nrr", tcfg.loss.nrr_initial))
     G.neural_rendering_resolution = nrr or trained
     d_state = load_tensors(path, "D") or None
     return Teacher(G, tcfg.to_dict(), int(G.neural_rendering_resolution), CameraModel.from_generator(G), d_state,
@@ -127,7 +134,9 @@ def build_student(cfg: DistillConfig, teacher: Teacher, device: torch.device, tr
     prov = {"arch": cfg.arch, "backbone": "RANDOM INIT (--random-init; not calibrated)"}
     if training:
         prov["random_init"] = "yes (--random-init): nothing pretrained was loaded" if cfg.random_init else "no"
-    if training and not cfg.random_init:
+    if training and cfg.init_from:
+        prov["backbone"] = f"from --init {Path(cfg.init_from).name}"
+    elif training and not cfg.random_init:
         prov["backbone"] = _pretrained("encoder backbone", lambda: load_backbone_weights(enc, spec.family,
                                                                                          cfg.backbone_weights))
     st = Student(spec.family, enc, teacher, provenance=prov)

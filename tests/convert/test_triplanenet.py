@@ -151,3 +151,29 @@ def test_parameter_count_matches_the_release():
         E = TriPlaneNetEncoder(TriPlaneNetConfig(version=version, upsample=up, decoder_widths=dec, pose_head=False), G)
         assert sum(p.numel() for p in E.parameters()) == count, (version, up)
     assert E.offsets.taps == [2, 6, 20, 21] and E.psp.ends == [2, 6, 20, 23]
+
+
+def test_distill_encoder_fine_tunes_from_a_converted_file(tmp_path):
+    """--init takes the converted architecture and weights (optimisers fresh); the file's G is the teacher."""
+    from typer.testing import CliRunner
+
+    from gan3dkit.cli.main import app
+    from gan3dkit.train.checkpoint import load_tensors, read_header
+
+    src = tmp_path / "best_model.pt"
+    _release_file(src, 1)
+    conv = tmp_path / "tpn.safetensors"
+    write_encoder(convert_triplanenet(src, preset="tiny", nrr=32), conv, src)
+    run = tmp_path / "run"
+    res = CliRunner().invoke(app, ["distill-encoder", "--arch", "triplanenet-v1", "--ckpt", str(conv), "--init",
+                                   str(conv), "--out", str(run), "--preset", "tiny", "--steps", "1", "--random-init",
+                                   "--set", "optim.batch=2", "--set", "run.val_samples=2", "--set", "run.tick_steps=1",
+                                   "--set", "run.cpu_threads=1", "--json"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    header = read_header(run / "checkpoint.safetensors")
+    assert "weights of tpn.safetensors (E)" in header["extra"]["init"]
+    assert tuple(header["config"]["model"]["offset_units"]) == (2, 1, 2, 2)
+    before, after = load_tensors(conv, "E"), load_tensors(run / "checkpoint.safetensors", "E")
+    # the offset branch trains only from step 20 (tiny schedule): after one step it is still the converted one
+    assert all(torch.equal(before[k], after[k]) for k in before if k.startswith("offsets.") and "running" not in k)
+    assert not all(torch.equal(before[k], after[k]) for k in before if k.startswith("psp.styles"))
