@@ -63,7 +63,9 @@ def distill_encoder(
     from ..utils.config import apply_overrides
 
     if arch in EXTERNAL_ARCHS:
-        return _ko(arch, ckpt, out, list(set_), steps, json_out)
+        ko_sets = [f"backbone_weights={json.dumps(backbone_weights)}"] if backbone_weights else []
+        return _ko(arch, ckpt, out, list(set_) + ko_sets + (["random_init=true"] if random_init else []), steps,
+                   json_out)
     if arch not in ARCHS:
         raise ValueError(f"unknown --arch {arch!r}; choose one of: {ARCH_HELP}")
     if preset not in DISTILL_PRESETS:

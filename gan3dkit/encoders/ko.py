@@ -74,6 +74,11 @@ class KoDistillConfig:
     """E: IR-SE-50 units per stage."""
     e4e_styles: int = 18
     """E: e4e style blocks (18: the released files were built for a 1024² StyleGAN); Ko et al. use style 0 only."""
+    backbone_weights: str | None = None
+    """P: torchvision ResNet34 (ImageNet), E: IR-SE-50 (path or URL); None: package, cache (`gan3dkit weights add`)
+    or download. Ko et al. start P from ImageNet and E (e4e) from IR-SE-50."""
+    random_init: bool = False
+    """Start from random weights instead (said in the checkpoint's notes); without it a missing file is an error."""
     cache_pairs: int = 1024
     """Keep rendered pairs in memory when `pairs` is at most this (small pseudo sets render once)."""
     seed: int = 0
@@ -138,6 +143,13 @@ def distill_ko(arch: str, ckpt: Path, out: Path, cfg: KoDistillConfig,
         net: nn.Module = KoPoseEstimator(cfg, r.avg_camera_radius, r.focal)
     else:
         net = KoLatentEncoder(cfg, G.w_dim)
+    if cfg.random_init:
+        notes.append("RANDOM INIT (--random-init): no ImageNet / IR-SE-50 backbone")
+    else:
+        from .pretrained import load_ko_backbone, require_pretrained
+
+        notes.append(require_pretrained(f"{arch} backbone", lambda: load_ko_backbone(net, arch, cfg.backbone_weights)))
+    if arch != "ko-pose":
         net.w_avg.copy_(latent_stats(G, min(cfg.pairs, 5000), cfg.truncation, cfg.seed)[0])
         perceptual = build_perceptual(cfg.perceptual, "vgg")
         if perceptual.info.note:

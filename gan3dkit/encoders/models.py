@@ -107,24 +107,12 @@ def _discriminator(teacher: Teacher, device: torch.device) -> tuple[nn.Module, s
     return D, "RANDOM INIT (the generator checkpoint has no D)"
 
 
-def _pretrained(what: str, load):
-    """``load()``, or a one-line error naming ``gan3dkit weights add`` and ``--random-init`` when the file is missing."""
-    from ..metrics.weights import WeightsUnavailable
-
-    try:
-        return load()
-    except WeightsUnavailable as exc:
-        raise WeightsUnavailable(f"{what}: {str(exc).split('. Options:')[0]}. The paper uses it pretrained: add the "
-                                 "file with `gan3dkit weights add FILE` (see `gan3dkit weights list`), pass its path, "
-                                 "or train from scratch with --random-init") from None
-
-
 def build_student(cfg: DistillConfig, teacher: Teacher, device: torch.device, training: bool = True) -> Student:
     """Encoder (+ renderer, D, confidence net) for ``cfg``; fills ``cfg.model`` with the resolved arch config.
 
     ``training=False`` (loading a checkpoint) skips pretrained files and the loss networks.
     """
-    from .pretrained import load_backbone_weights
+    from .pretrained import load_backbone_weights, require_pretrained
     from .triplanenet import ConfidenceNet
 
     spec = get_arch(cfg.arch)
@@ -137,7 +125,7 @@ def build_student(cfg: DistillConfig, teacher: Teacher, device: torch.device, tr
     if training and cfg.init_from:
         prov["backbone"] = f"from --init {Path(cfg.init_from).name}"
     elif training and not cfg.random_init:
-        prov["backbone"] = _pretrained("encoder backbone", lambda: load_backbone_weights(enc, spec.family,
+        prov["backbone"] = require_pretrained("encoder backbone", lambda: load_backbone_weights(enc, spec.family,
                                                                                          cfg.backbone_weights))
     st = Student(spec.family, enc, teacher, provenance=prov)
     if spec.family == "lp3d":
@@ -163,11 +151,11 @@ def build_student(cfg: DistillConfig, teacher: Teacher, device: torch.device, tr
             prov["lpips"] = st.lpips.description + " [--random-init]"
             prov["identity"] = "off (--random-init)"
         else:
-            st.lpips = _pretrained("LPIPS backbone", lambda: PerceptualLoss(cfg.lpips_net, cfg.lpips_backbone,
+            st.lpips = require_pretrained("LPIPS backbone", lambda: PerceptualLoss(cfg.lpips_net, cfg.lpips_backbone,
                                                                              allow_random=False)).to(device)
             prov["lpips"] = st.lpips.description
             if cfg.loss.identity > 0:
-                st.identity = _pretrained("identity loss (ArcFace IR-SE-50)",
+                st.identity = require_pretrained("identity loss (ArcFace IR-SE-50)",
                                           lambda: IdentityLoss(cfg.identity_weights)).to(device)
                 prov["identity"] = st.identity.description
     return st

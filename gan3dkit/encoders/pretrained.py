@@ -1,8 +1,9 @@
-"""Pretrained backbones for the encoders: ImageNet ResNet34 (LP3D, BN folded into convs) and IR-SE-50 (TriPlaneNet).
+"""Pretrained backbones for the encoders: ImageNet ResNet34 (LP3D with BN folded into convs; Ko et al.'s P as is)
+and IR-SE-50 (TriPlaneNet, e4e).
 
-Files come through ``metrics.weights.fetch`` (a user path or URL, an installed package, the cache with a checked
-sha256, or the standard URL). Offline no package ships them (offline-assets §2.8), so without a file the encoders
-start from random weights, and the run config and output say so.
+Files come through ``metrics.weights.fetch`` (a user path or URL, an installed package, the cache filled by
+``gan3dkit weights add``, or the standard URL). The papers start from them, so a missing file is an error
+(``require_pretrained``) unless the run asks for ``--random-init``.
 """
 
 from __future__ import annotations
@@ -89,4 +90,35 @@ def load_backbone_weights(encoder: nn.Module, family: str, source: str | Path) -
     else:
         n = load_irse50_body(encoder.psp.input_layer, encoder.psp.body, sd)
         n += load_irse50_body(encoder.offsets.input_layer, encoder.offsets.body, sd)
+    return f"{spec.name} from {Path(path).name} ({n} tensors)"
+
+
+def require_pretrained(what: str, load):
+    """``load()``, or a one-line error naming ``gan3dkit weights add`` and ``--random-init`` when the file is missing."""
+    from ..metrics.weights import WeightsUnavailable
+
+    try:
+        return load()
+    except WeightsUnavailable as exc:
+        raise WeightsUnavailable(f"{what}: {str(exc).split('. Options:')[0]}. The paper uses it pretrained: add the "
+                                 "file with `gan3dkit weights add FILE` (see `gan3dkit weights list`), pass its path, "
+                                 "or train from scratch with --random-init") from None
+
+
+def load_ko_backbone(net: nn.Module, arch: str, source: str | Path | None) -> str:
+    """Ko et al.'s inits: P from torchvision's ImageNet ResNet34 (conv1, bn1, layer1-4, fc: the same names, as
+    ``resnet34(pretrained=True)``), E from IR-SE-50 (e4e's encoder init). Returns a one-line description."""
+    spec = RESNET34 if arch == "ko-pose" else IRSE50
+    path = fetch(spec, source)
+    sd = torch.load(path, map_location="cpu", weights_only=True)
+    if arch == "ko-pose":
+        own = net.state_dict()
+        part = {k: v for k, v in sd.items() if k in own and not k.startswith(("fc2.", "fc3."))}
+        bad = [k for k, v in part.items() if v.shape != own[k].shape]
+        if bad or len(part) < len([k for k in own if not k.startswith(("fc2.", "fc3."))]):
+            raise ValueError(f"{path} is not a ResNet34 for this P (shape or key mismatch, e.g. {bad[:2]})")
+        net.load_state_dict({**own, **part})
+        n = len(part)
+    else:
+        n = load_irse50_body(net.encoder.input_layer, net.encoder.body, sd)
     return f"{spec.name} from {Path(path).name} ({n} tensors)"
