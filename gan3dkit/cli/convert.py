@@ -1,4 +1,4 @@
-"""`gan3dkit convert`: NVIDIA EG3D pickles and EG3D-fork state dicts -> gan3dkit checkpoints, without running code."""
+"""`gan3dkit convert`: EG3D pickles, EG3D-fork state dicts and released encoders -> gan3dkit checkpoints (no code run)."""
 
 from __future__ import annotations
 
@@ -92,3 +92,78 @@ def state_dict(
         summary = write_converted(conv, out, pt)
         update(2, 2)
     _report(summary, json_out)
+
+
+def _report_encoder(summary: dict, json_out: bool, use: str) -> None:
+    if json_out:
+        emit_json(summary)
+        return
+    c = console()
+    params = ", ".join(f"{k} {v / 1e6:.2f}M" for k, v in summary["parameters"].items())
+    c.print(f"[green]converted[/] {summary['source']['file']} ({summary['kind']}) -> {summary['out']} ({params})",
+            soft_wrap=True)  # fmt: skip
+    for note in summary["notes"]:
+        c.print(f"note: {note}", soft_wrap=True)
+    c.print(f"use it: {use.format(out=summary['out'])}", soft_wrap=True)
+
+
+@app.command("triplanenet")
+@handle_errors
+def triplanenet(
+    pt: Path = typer.Argument(..., help="anantarb/triplanenet checkpoint (v1 or v2 best_model.pt)."),
+    out: Path = typer.Option(..., "--out", help="Output encoder checkpoint (.safetensors)."),
+    preset: str = typer.Option("ffhq512", help="Architecture of the EG3D decoder inside the file (a train preset)."),
+    nrr: int = typer.Option(128, help="Neural rendering resolution (the public code fixes 128)."),
+    json_out: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+) -> None:
+    """Convert a released TriPlaneNet (psp_encoder, triplanenet_encoder, the EG3D decoder) into one self-contained
+    encoder checkpoint that encode loads and distill-encoder fine-tunes; nothing in the file is run.
+
+    Example: gan3dkit convert triplanenet triplanenet_v2.pt --out tpn2.safetensors
+    """
+    from ..convert.encoders import write_encoder
+    from ..convert.triplanenet import convert_triplanenet
+
+    with progress_bar("converting", total=2, json_mode=json_out) as update:
+        conv = convert_triplanenet(pt, preset=preset, nrr=nrr)
+        update(1, 2)
+        summary = write_encoder(conv, out, pt)
+        update(2, 2)
+    _report_encoder(summary, json_out, "gan3dkit encode photo.png --align --ckpt {out}")
+
+
+KO_USE = "gan3dkit invert photo.png --ckpt G.safetensors --method ko {flag} {{out}}"
+
+
+@app.command("ko-pose")
+@handle_errors
+def ko_pose(
+    pt: Path = typer.Argument(..., help="Ko et al.'s pose_estimator.pt, pose_estimator_quat.pt or _afhq.pt."),
+    out: Path = typer.Option(..., "--out", help="Output pose encoder (.safetensors)."),
+    radius: float = typer.Option(2.7, help="Camera radius (Ko et al.: 2.7)."),
+    focal: float = typer.Option(4.2647, help="Normalised focal of the predicted cameras (Ko et al.: 4.2647)."),
+    json_out: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+) -> None:
+    """Convert a released pose estimator P (euler, quaternion or 6D) for invert --pose-encoder; nothing is run.
+
+    Example: gan3dkit convert ko-pose pose_estimator_quat.pt --out P.safetensors
+    """
+    from ..convert.ko import convert_ko_pose
+
+    _report_encoder(convert_ko_pose(pt, out, radius, focal), json_out, KO_USE.format(flag="--pose-encoder"))
+
+
+@app.command("e4e")
+@handle_errors
+def e4e(
+    pt: Path = typer.Argument(..., help="Ko et al.'s e4e_ffhq.pt / e4e_afhq.pt (or an e4e checkpoint)."),
+    out: Path = typer.Option(..., "--out", help="Output latent encoder (.safetensors)."),
+    json_out: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+) -> None:
+    """Convert a released e4e encoder (Ko et al.'s latent encoder E) for invert --latent-encoder; nothing is run.
+
+    Example: gan3dkit convert e4e e4e_ffhq.pt --out E.safetensors
+    """
+    from ..convert.ko import convert_e4e
+
+    _report_encoder(convert_e4e(pt, out), json_out, KO_USE.format(flag="--latent-encoder"))

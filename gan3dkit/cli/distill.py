@@ -44,6 +44,10 @@ def distill_encoder(
     backbone_weights: str | None = typer.Option(None, help="Pretrained backbone file/URL (ResNet34 / IR-SE-50)."),
     lpips_backbone: str | None = typer.Option(None, help="AlexNet/VGG16 ImageNet weights for the LPIPS loss."),
     identity_weights: str | None = typer.Option(None, help="ArcFace IR-SE-50 weights (model_ir_se50.pth)."),
+    init: Path | None = typer.Option(None, "--init", help="Start from an encoder checkpoint's weights and "
+                                     "architecture (e.g. `convert triplanenet`; optimisers fresh)."),
+    random_init: bool = typer.Option(False, "--random-init", help="Train from nothing pretrained (no ImageNet/IR-SE-50 "
+                                     "backbone, random LPIPS backbone, no identity loss); written into every output."),
     resume: bool = typer.Option(True, "--resume/--restart", help="Continue <out>/checkpoint.safetensors exactly."),
     device: str = typer.Option("auto", help="auto | cpu | cuda."),
     print_config: bool = typer.Option(False, help="Print the resolved config and exit."),
@@ -61,7 +65,9 @@ def distill_encoder(
     from ..utils.config import apply_overrides
 
     if arch in EXTERNAL_ARCHS:
-        return _ko(arch, ckpt, out, list(set_), steps, json_out)
+        ko_sets = [f"backbone_weights={json.dumps(backbone_weights)}"] if backbone_weights else []
+        return _ko(arch, ckpt, out, list(set_) + ko_sets + (["random_init=true"] if random_init else []), steps,
+                   json_out)
     if arch not in ARCHS:
         raise ValueError(f"unknown --arch {arch!r}; choose one of: {ARCH_HELP}")
     if preset not in DISTILL_PRESETS:
@@ -74,6 +80,10 @@ def distill_encoder(
                        ("identity_weights", identity_weights), ("data", data and str(data))):  # fmt: skip
         if value is not None:
             overrides.append(f"{key}={json.dumps(value)}")
+    if random_init:
+        overrides.append("random_init=true")
+    if init is not None:
+        overrides.append(f"init_from={json.dumps(str(init))}")
     if steps is not None:
         overrides.append(f"run.steps={steps}")
     if minutes is not None:

@@ -16,6 +16,7 @@ from . import invert as invert_cmds
 from . import prepare as prepare_cmds
 from . import quickstart as quickstart_cmds
 from . import train as train_cmds
+from . import weights as weights_cmds
 
 app = typer.Typer(
     name="gan3dkit",
@@ -40,6 +41,7 @@ def _options(
 app.add_typer(prepare_cmds.app, name="prepare")
 app.add_typer(data_cmds.app, name="data")
 app.add_typer(convert_cmds.app, name="convert")
+app.add_typer(weights_cmds.app, name="weights")
 app.command("train")(train_cmds.train)
 app.command("generate")(generate_cmds.generate)
 app.command("edit")(edit_cmds.edit)

@@ -210,9 +210,3 @@ class BottleneckIRSE(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return self.shortcut_layer(x) + self.res_layer(x)
 
-
-def conv_prelu(c_in: int, c_out: int, bn: bool = False) -> nn.Sequential:
-    """[BN] -> 3x3 conv -> PReLU (per-channel alpha, init 0.25) -> 3x3 conv -> PReLU (TriPlaneNet decoder step)."""
-    layers: list[nn.Module] = [nn.BatchNorm2d(c_in)] if bn else []
-    layers += [nn.Conv2d(c_in, c_out, 3, 1, 1), nn.PReLU(c_out, 0.25), nn.Conv2d(c_out, c_out, 3, 1, 1)]
-    return nn.Sequential(*layers, nn.PReLU(c_out, 0.25))

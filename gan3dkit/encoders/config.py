@@ -141,11 +141,18 @@ class DistillConfig:
     run: DistillRun = field(default_factory=DistillRun)
     lpips_net: str = "alex"
     lpips_backbone: str | None = None
-    """AlexNet/VGG16 ImageNet weights (path or URL); None: package/cache/download, else a random backbone (said)."""
+    """AlexNet/VGG16 ImageNet weights (path or URL); None: package, cache (`gan3dkit weights add`) or download."""
     identity_weights: str | None = None
-    """ArcFace IR-SE-50 weights; None: no identity loss (none ship offline)."""
+    """ArcFace IR-SE-50 weights (path or URL); None: cache (`gan3dkit weights add model_ir_se50.pth`)."""
     backbone_weights: str | None = None
-    """Pretrained encoder backbone (ResNet34 ImageNet for LP3D, IR-SE-50 for TriPlaneNet); None: random init."""
+    """Pretrained encoder backbone (ResNet34 ImageNet for LP3D, IR-SE-50 for TriPlaneNet); None: cache/download."""
+    init_from: str | None = None
+    """An encoder checkpoint (`convert triplanenet`, an earlier run) whose E/R/D/C weights and architecture start this
+    run: weights only, the optimisers start afresh. Its generator can be the teacher (--ckpt the same file)."""
+    random_init: bool = False
+    """Start the backbone, the LPIPS backbone and the identity network (off) from nothing pretrained. The papers use
+    pretrained parts, so without this a missing file is an error naming `gan3dkit weights add`; with it every
+    output (checkpoint, summary) says RANDOM INIT."""
     confidence_weights: str | None = None
     """TriPlaneNet v2 confidence network (unsup3d ConfNet-like); None: trained jointly with eq. 4."""
 

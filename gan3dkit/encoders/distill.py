@@ -43,6 +43,25 @@ def distill(
         torch.set_num_threads(threads)
 
 
+def _init_architecture(cfg: DistillConfig) -> None:
+    """``--init``: the architecture (arch, size, model) of the checkpoint the run starts from."""
+    init = read_header(cfg.init_from).get("config", {})
+    if init.get("arch") != cfg.arch:
+        raise ValueError(f"--init {cfg.init_from} is a {init.get('arch')!r} encoder, not {cfg.arch!r}")
+    cfg.size, cfg.model = init["size"], dict(init["model"])
+
+
+def _init_weights(path: str, student) -> str:
+    """Load every student module (not G) that ``path`` holds, strictly; returns the provenance line."""
+    tensors, loaded = load_tensors(path), []
+    for name, module in student.modules().items():
+        sd = {k[len(name) + 1 :]: v for k, v in tensors.items() if k.startswith(name + ".")}
+        if name != "G" and sd:
+            module.load_state_dict(sd, strict=True)
+            loaded.append(name)
+    return f"weights of {Path(path).name} ({', '.join(loaded)}); optimisers start afresh"
+
+
 class _Distiller:
     def __init__(self, cfg: DistillConfig, resume: bool, device: str) -> None:
         cfg.validate()
@@ -57,8 +76,12 @@ class _Distiller:
         self.ckpt = self.run_dir / CHECKPOINT
         header = read_header(self.ckpt) if resume and self.ckpt.exists() else None
         torch.manual_seed(cfg.run.seed)  # the student's initial weights depend on the seed only
+        if cfg.init_from and header is None:
+            _init_architecture(cfg)
         self.teacher: Teacher = load_teacher(cfg.generator, dev, cfg.run.nrr)
         self.student = build_student(cfg, self.teacher, dev)  # fills cfg.model, says where weights came from
+        if cfg.init_from and header is None:
+            self.student.provenance["init"] = _init_weights(cfg.init_from, self.student)
         if header is not None:
             old, new = header["config"], cfg.to_dict()
             diff = sorted(k for k in new if k not in RESUMABLE and old.get(k) != new[k])

@@ -76,7 +76,9 @@ class TemporalSmoother:
 @torch.no_grad()
 def encode_one(student: Student, image: Tensor, camera: Tensor | None = None) -> tuple[EncoderOutput, Tensor, float]:
     """(encoder output, input camera [1, 25], seconds of the encoder pass). The camera is the given one (e.g. from
-    --align), else the pose head's prediction, else the generator's frontal camera."""
+    --align), else the pose head's prediction, else the generator's frontal camera (the CLI reports which)."""
+    if camera is None and not getattr(getattr(student.encoder, "cfg", None), "pose_head", True):
+        camera = student.teacher.frontal(image.shape[0], image.device)  # e.g. converted TriPlaneNet: no pose head
     t0 = time.perf_counter()
     out = student.encode(image, camera)
     secs = time.perf_counter() - t0

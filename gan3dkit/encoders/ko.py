@@ -19,14 +19,14 @@ from safetensors.torch import save_file
 from torch import Tensor, nn
 
 from ..cameras.camera import Cameras
-from ..cameras.rotations import rotation_6d_to_matrix, ypr_to_cam2world
+from ..cameras.rotations import ypr_to_cam2world
 from ..generate.views import camera_labels
 from ..utils.config import from_dict, to_dict
+from .ko_nets import ROT_DIMS, KoLatentEncoder, KoPoseEstimator
 
 KO_FORMAT = "gan3dkit-ko-encoder"
 KO_VERSION = 1
 ARCHS = ("ko-pose", "ko-latent")
-ROT_DIMS = {"euler": 2, "quaternion": 4, "6d": 6}
 
 
 @dataclass
@@ -63,114 +63,26 @@ class KoDistillConfig:
     perceptual: str = "auto"
     """LPIPS for E: auto (VGG-LPIPS if its ImageNet backbone is available, else none, noted) or an explicit choice."""
     resolution: int = 256
-    """Input size of P and E (the code: 256)."""
+    """Input size of P and E (the code: 256; images reach them as [0, 255], area-downsampled)."""
     width: int = 64
-    """ResNet base width (64 = ResNet34; smaller only for tests)."""
+    """P: ResNet base width (64 = ResNet34 as released; smaller only for tests)."""
     blocks: tuple[int, int, int, int] = (3, 4, 6, 3)
-    """Residual blocks per stage (ResNet34). ImageNet initialisation needs weights that no package ships offline."""
+    """P: residual blocks per stage (ResNet34)."""
+    irse_widths: tuple[int, int, int, int] = (64, 128, 256, 512)
+    """E: IR-SE-50 stage widths (e4e); smaller only for tests."""
+    irse_units: tuple[int, int, int, int] = (3, 4, 14, 3)
+    """E: IR-SE-50 units per stage."""
+    e4e_styles: int = 18
+    """E: e4e style blocks (18: the released files were built for a 1024² StyleGAN); Ko et al. use style 0 only."""
+    backbone_weights: str | None = None
+    """P: torchvision ResNet34 (ImageNet), E: IR-SE-50 (path or URL); None: package, cache (`gan3dkit weights add`)
+    or download. Ko et al. start P from ImageNet and E (e4e) from IR-SE-50."""
+    random_init: bool = False
+    """Start from random weights instead (said in the checkpoint's notes); without it a missing file is an error."""
     cache_pairs: int = 1024
     """Keep rendered pairs in memory when `pairs` is at most this (small pseudo sets render once)."""
     seed: int = 0
     log_every: int = 50
-
-
-class BasicBlock(nn.Module):
-    def __init__(self, cin: int, cout: int, stride: int) -> None:
-        super().__init__()
-        self.c1, self.b1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False), nn.BatchNorm2d(cout)
-        self.c2, self.b2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False), nn.BatchNorm2d(cout)
-        self.down = None if stride == 1 and cin == cout else nn.Sequential(
-            nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
-
-    def forward(self, x: Tensor) -> Tensor:
-        y = self.b2(self.c2(F.relu(self.b1(self.c1(x)))))
-        return F.relu(y + (x if self.down is None else self.down(x)))
-
-
-class ResNetTrunk(nn.Module):
-    """ResNet (He et al.) with BasicBlocks: stem 7x7/2 + maxpool, four stages, global average pool -> [B, 8 width]."""
-
-    def __init__(self, width: int = 64, blocks: tuple[int, ...] = (3, 4, 6, 3)) -> None:
-        super().__init__()
-        self.stem = nn.Sequential(nn.Conv2d(3, width, 7, 2, 3, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
-                                  nn.MaxPool2d(3, 2, 1))
-        layers, cin = [], width
-        for i, n in enumerate(blocks):
-            cout = width * 2**i
-            for j in range(n):
-                layers.append(BasicBlock(cin, cout, 2 if (j == 0 and i > 0) else 1))
-                cin = cout
-        self.layers = nn.Sequential(*layers)
-        self.out_dim = cin
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.layers(self.stem(x)).mean(dim=(2, 3))
-
-
-def _prep(image: Tensor, res: int) -> Tensor:  # [B, 3, H, W] in [-1, 1] -> [B, 3, res, res]
-    if image.shape[-1] != res:
-        image = F.interpolate(image, size=(res, res), mode="bilinear", align_corners=False,
-                              antialias=image.shape[-1] > res)
-    return image
-
-
-class KoPoseEstimator(nn.Module):
-    """P: ResNet trunk -> rotation (euler / quaternion / 6D) + camera-position offset; `label()` builds [B, 25]."""
-
-    def __init__(self, cfg: KoDistillConfig, radius: float, focal: float) -> None:
-        super().__init__()
-        self.cfg, self.radius, self.focal = cfg, radius, focal
-        self.trunk = ResNetTrunk(cfg.width, cfg.blocks)
-        self.head = nn.Linear(self.trunk.out_dim, ROT_DIMS[cfg.representation] + 3)
-        nn.init.zeros_(self.head.weight)
-        with torch.no_grad():  # start at the frontal camera
-            self.head.bias.copy_(torch.tensor({"euler": [0.0, 0.0], "quaternion": [0.0, 1.0, 0.0, 0.0],
-                                               "6d": [1.0, 0.0, 0.0, 0.0, -1.0, 0.0]}[cfg.representation] + [0.0] * 3))
-
-    def forward(self, image: Tensor) -> tuple[Tensor, Tensor]:  # -> R [B, 3, 3], position [B, 3]
-        out = self.head(self.trunk(_prep(image, self.cfg.resolution)))
-        k = ROT_DIMS[self.cfg.representation]
-        from ..invert.pose import euler_to_rotation, quaternion_to_matrix
-
-        rot = {"euler": lambda p: euler_to_rotation(p[:, 0], p[:, 1]), "quaternion": quaternion_to_matrix,
-               "6d": rotation_6d_to_matrix}[self.cfg.representation](out[:, :k])
-        return rot, -self.radius * rot[:, :, 2] + out[:, k:]
-
-    def label(self, image: Tensor, intrinsics: Tensor | None = None) -> Tensor:  # -> [B, 25]
-        rot, pos = self(image)
-        c2w = torch.eye(4, device=rot.device).repeat(rot.shape[0], 1, 1)
-        c2w = torch.cat([torch.cat([rot, pos[..., None]], 2), c2w[:, 3:]], 1)
-        if intrinsics is None:
-            return Cameras.from_matrices(c2w, self.focal).to_label()
-        return Cameras(c2w, intrinsics.expand(rot.shape[0], 3, 3)).to_label()
-
-    @torch.no_grad()
-    def predict_label(self, image: Tensor, like: Tensor) -> Tensor:
-        """Camera for `image` keeping the intrinsics of `like` [1, 25] (used by `invert --pose-encoder`)."""
-        self.eval()
-        return self.label(image, Cameras.from_label(like).intrinsics)
-
-
-class KoLatentEncoder(nn.Module):
-    """E: ResNet trunk -> delta w; w = w_avg + delta w, one w (R^{1x512}) broadcast to every layer (seed 002 §A.1).
-    The paper builds E on e4e's encoder; e4e's IR-SE50 pSp backbone is replaced by the same ResNet trunk as P."""
-
-    def __init__(self, cfg: KoDistillConfig, w_dim: int) -> None:
-        super().__init__()
-        self.cfg = cfg
-        self.trunk = ResNetTrunk(cfg.width, cfg.blocks)
-        self.head = nn.Linear(self.trunk.out_dim, w_dim)
-        nn.init.zeros_(self.head.weight)
-        nn.init.zeros_(self.head.bias)
-        self.register_buffer("w_avg", torch.zeros(1, 1, w_dim))
-
-    def forward(self, image: Tensor) -> Tensor:  # -> delta w [B, 1, w_dim]
-        return self.head(self.trunk(_prep(image, self.cfg.resolution)))[:, None]
-
-    @torch.no_grad()
-    def predict_w(self, image: Tensor) -> Tensor:  # -> [B, 1, w_dim]
-        self.eval()
-        return self.w_avg + self(image)
 
 
 def pseudo_pairs(G: nn.Module, cfg: KoDistillConfig, indices: list[int]) -> dict[str, Tensor]:
@@ -231,6 +143,13 @@ def distill_ko(arch: str, ckpt: Path, out: Path, cfg: KoDistillConfig,
         net: nn.Module = KoPoseEstimator(cfg, r.avg_camera_radius, r.focal)
     else:
         net = KoLatentEncoder(cfg, G.w_dim)
+    if cfg.random_init:
+        notes.append("RANDOM INIT (--random-init): no ImageNet / IR-SE-50 backbone")
+    else:
+        from .pretrained import load_ko_backbone, require_pretrained
+
+        notes.append(require_pretrained(f"{arch} backbone", lambda: load_ko_backbone(net, arch, cfg.backbone_weights)))
+    if arch != "ko-pose":
         net.w_avg.copy_(latent_stats(G, min(cfg.pairs, 5000), cfg.truncation, cfg.seed)[0])
         perceptual = build_perceptual(cfg.perceptual, "vgg")
         if perceptual.info.note:
@@ -289,11 +208,7 @@ def distill_ko(arch: str, ckpt: Path, out: Path, cfg: KoDistillConfig,
               "generator": str(Path(ckpt).resolve()), "generator_sha256": sha256_file(ckpt),
               "radius": r.avg_camera_radius, "focal": r.focal, "w_dim": G.w_dim, "notes": notes,
               "steps": cfg.steps, "last": history[-1]}
-    path = out / f"{arch}.safetensors"
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    save_file({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, str(tmp),
-              metadata={KO_FORMAT: json.dumps(header)})
-    os.replace(tmp, path)
+    path = save_ko_encoder(net, header, out / f"{arch}.safetensors")
     from ..utils.files import atomic_write_json
 
     atomic_write_json(out / "config.json", {"arch": arch, "config": to_dict(cfg), "notes": notes})
@@ -301,8 +216,21 @@ def distill_ko(arch: str, ckpt: Path, out: Path, cfg: KoDistillConfig,
             "seconds": time.perf_counter() - t0, "notes": notes}
 
 
-def load_ko_encoder(path: str | Path, G: nn.Module | None = None) -> nn.Module:
-    """P or E from `distill_ko`'s checkpoint (eval mode); warns nothing, checks format, version and w_dim."""
+def save_ko_encoder(net: nn.Module, header: dict, path: Path) -> Path:
+    """Weights + the JSON header (format, version, arch, config, radius, focal, w_dim, ...) in one safetensors file,
+    written atomically."""
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    save_file({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, str(tmp),
+              metadata={KO_FORMAT: json.dumps(header)})
+    os.replace(tmp, path)
+    return path
+
+
+def load_ko_encoder(path: str | Path, G: nn.Module | None = None, with_w_avg: bool = True) -> nn.Module:
+    """P or E from `distill_ko`'s or `convert ko-pose|e4e`'s checkpoint (eval mode); checks format, version and
+    w_dim. A converted E carries no w_avg: it is computed from ``G`` as Ko et al.'s projector does (10,000 z of
+    RandomState(123), psi 0.7, frontal conditioning); ``with_w_avg=False`` leaves it at zero (tools comparing e4e's
+    codes alone)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"encoder checkpoint {path} not found")
@@ -322,5 +250,11 @@ def load_ko_encoder(path: str | Path, G: nn.Module | None = None) -> nn.Module:
             raise ValueError(f"{path}: encoder outputs w_dim {header['w_dim']}, the generator uses {G.w_dim}")
         net = KoLatentEncoder(cfg, header["w_dim"])
     net.load_state_dict(tensors)
+    if header.get("w_avg") == "generator" and with_w_avg:
+        if G is None:
+            raise ValueError(f"{path}: this E takes w_avg from the generator; load it with the generator")
+        from ..invert.projector import latent_stats
+
+        net.w_avg.copy_(latent_stats(G, 10000, 0.7, 123)[0].to(net.w_avg))
     net.header = header
     return net.eval()

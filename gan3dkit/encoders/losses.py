@@ -17,13 +17,14 @@ class PerceptualLoss(nn.Module):
     random-feature distance, not LPIPS.
     """
 
-    def __init__(self, net: str = "alex", backbone: str | Path | None = None, allow_random: bool = True) -> None:
+    def __init__(self, net: str = "alex", backbone: str | Path | None = None, allow_random: bool = True,
+                 random_backbone: bool = False) -> None:  # fmt: skip
         super().__init__()
         from ..metrics.perceptual import LPIPS
         from ..metrics.weights import WeightsUnavailable
 
         try:
-            lp = LPIPS(net, backbone=backbone)
+            lp = LPIPS(net, random_backbone=True) if random_backbone else LPIPS(net, backbone=backbone)
         except WeightsUnavailable as exc:
             if not allow_random:
                 raise

@@ -44,9 +44,16 @@ def load_teacher(path: str | Path, device: torch.device, nrr: int | None = None)
     """The generator (G_ema, frozen, eval) of a gan3dkit checkpoint, its rendering resolution and its D weights."""
     if not str(path):
         raise ValueError("no generator checkpoint given (--ckpt)")
-    G, tcfg = load_generator(path, device=device)
     header = read_header(path)
-    trained = int(header.get("progress", {}).get("nrr", tcfg.loss.nrr_initial))
+    if "generator_config" in header.get("extra", {}):  # an encoder checkpoint (converted or distilled) carries its G
+        tcfg = TrainConfig.from_dict(header["extra"]["generator_config"])
+        G = TriPlaneGenerator(tcfg.generator)
+        G.load_state_dict(load_tensors(path, "G"))
+        G = G.to(device).eval().requires_grad_(False)
+        trained = int(header["extra"].get("nrr") or tcfg.loss.nrr_initial)
+    else:
+        G, tcfg = load_generator(path, device=device)
+        trained = int(header.get("progress", {}).get("nrr", tcfg.loss.nrr_initial))
     G.neural_rendering_resolution = nrr or trained
     d_state = load_tensors(path, "D") or None
     return Teacher(G, tcfg.to_dict(), int(G.neural_rendering_resolution), CameraModel.from_generator(G), d_state,
@@ -105,16 +112,21 @@ def build_student(cfg: DistillConfig, teacher: Teacher, device: torch.device, tr
 
     ``training=False`` (loading a checkpoint) skips pretrained files and the loss networks.
     """
-    from .pretrained import load_backbone_weights
+    from .pretrained import load_backbone_weights, require_pretrained
     from .triplanenet import ConfidenceNet
 
     spec = get_arch(cfg.arch)
     model_cfg = arch_config(cfg.arch, teacher.G, cfg.size, cfg.model or None)
     cfg.model = dataclasses.asdict(model_cfg)
     enc = build_encoder(cfg.arch, model_cfg, teacher.G).to(device)
-    prov = {"arch": cfg.arch, "backbone": "RANDOM INIT (no --backbone-weights given; not calibrated)"}
-    if cfg.backbone_weights and training:
-        prov["backbone"] = load_backbone_weights(enc, spec.family, cfg.backbone_weights)
+    prov = {"arch": cfg.arch, "backbone": "RANDOM INIT (--random-init; not calibrated)"}
+    if training:
+        prov["random_init"] = "yes (--random-init): nothing pretrained was loaded" if cfg.random_init else "no"
+    if training and cfg.init_from:
+        prov["backbone"] = f"from --init {Path(cfg.init_from).name}"
+    elif training and not cfg.random_init:
+        prov["backbone"] = require_pretrained("encoder backbone", lambda: load_backbone_weights(enc, spec.family,
+                                                                                         cfg.backbone_weights))
     st = Student(spec.family, enc, teacher, provenance=prov)
     if spec.family == "lp3d":
         st.renderer = PlaneRenderer(teacher.G, cfg.lp3d.sr_latent).to(device).requires_grad_(True)
@@ -134,13 +146,18 @@ def build_student(cfg: DistillConfig, teacher: Teacher, device: torch.device, tr
     if training:
         from .losses import IdentityLoss, PerceptualLoss
 
-        st.lpips = PerceptualLoss(cfg.lpips_net, cfg.lpips_backbone).to(device)
-        prov["lpips"] = st.lpips.description + (f" [{st.lpips.fallback_reason}]" if st.lpips.fallback_reason else "")
-        if cfg.identity_weights:
-            st.identity = IdentityLoss(cfg.identity_weights).to(device)
-            prov["identity"] = st.identity.description
+        if cfg.random_init:
+            st.lpips = PerceptualLoss(cfg.lpips_net, random_backbone=True).to(device)
+            prov["lpips"] = st.lpips.description + " [--random-init]"
+            prov["identity"] = "off (--random-init)"
         else:
-            prov["identity"] = "off (no --identity-weights; no ArcFace weights ship offline)"
+            st.lpips = require_pretrained("LPIPS backbone", lambda: PerceptualLoss(cfg.lpips_net, cfg.lpips_backbone,
+                                                                             allow_random=False)).to(device)
+            prov["lpips"] = st.lpips.description
+            if cfg.loss.identity > 0:
+                st.identity = require_pretrained("identity loss (ArcFace IR-SE-50)",
+                                          lambda: IdentityLoss(cfg.identity_weights)).to(device)
+                prov["identity"] = st.identity.description
     return st
 
 

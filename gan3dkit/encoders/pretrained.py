@@ -1,8 +1,9 @@
-"""Pretrained backbones for the encoders: ImageNet ResNet34 (LP3D, BN folded into convs) and IR-SE-50 (TriPlaneNet).
+"""Pretrained backbones for the encoders: ImageNet ResNet34 (LP3D with BN folded into convs; Ko et al.'s P as is)
+and IR-SE-50 (TriPlaneNet, e4e).
 
-Files come through ``metrics.weights.fetch`` (a user path or URL, an installed package, the cache with a checked
-sha256, or the standard URL). Offline no package ships them (offline-assets §2.8), so without a file the encoders
-start from random weights, and the run config and output say so.
+Files come through ``metrics.weights.fetch`` (a user path or URL, an installed package, the cache filled by
+``gan3dkit weights add``, or the standard URL). The papers start from them, so a missing file is an error
+(``require_pretrained``) unless the run asks for ``--random-init``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from ..metrics.identity import ARCFACE
 from ..metrics.weights import WeightSpec, fetch
 
 RESNET34 = WeightSpec(
@@ -21,11 +23,7 @@ RESNET34 = WeightSpec(
     sha256="b627a593",
     hint="pass --backbone-weights PATH (torchvision resnet34-b627a593.pth)",
 )
-IRSE50 = WeightSpec(
-    "ir-se50 (pSp/e4e model_ir_se50.pth)",
-    "model_ir_se50.pth",
-    hint="pass --backbone-weights PATH of model_ir_se50.pth (TreB1eN IR-SE-50, released with pSp/e4e)",
-)
+IRSE50 = ARCFACE  # one registry entry for model_ir_se50.pth (metrics.weight_registry "ir-se50")
 
 
 def _fold_bn(sd: dict[str, Tensor], conv: str, bn: str, eps: float = 1e-5) -> tuple[Tensor, Tensor]:
@@ -61,25 +59,25 @@ def load_resnet34_nobn(backbone: nn.Module, sd: dict[str, Tensor]) -> int:
     return len(new)
 
 
-def load_irse50_body(input_layer: nn.Module, body: nn.ModuleList, sd: dict[str, Tensor]) -> int:
-    """Copy pSp's IR-SE-50 (``input_layer.*``, flat ``body.N.*``) into a staged body; extra input channels random."""
-    count = 0
-    flat = [unit for stage in body for unit in stage]
-    for i, unit in enumerate(flat):
-        part = {k[len(f"body.{i}.") :]: v for k, v in sd.items() if k.startswith(f"body.{i}.")}
-        unit.load_state_dict(part, strict=True)
-        count += len(part)
-    own = input_layer.state_dict()
-    for k, v in sd.items():
-        if k.startswith("input_layer."):
-            name = k[len("input_layer.") :]
-            if name == "0.weight" and own[name].shape[1] != v.shape[1]:
-                own[name][:, : v.shape[1]] = v  # TriPlaneNet: extra input channels keep their random init
-            else:
-                own[name] = v
-            count += 1
-    input_layer.load_state_dict(own)
-    return count
+def load_irse50_body(input_layer: nn.Module, body: nn.Module, sd: dict[str, Tensor]) -> int:
+    """Copy pSp's IR-SE-50 (``input_layer.*``, ``body.N.*``) into a body of the same layout; extra input channels
+    keep their init (TriPlaneNet's offset branch reads 6 or 9 channels; the public code fills them with randn)."""
+    own = {**{f"input_layer.{k}": v for k, v in input_layer.state_dict().items()},
+           **{f"body.{k}": v for k, v in body.state_dict().items()}}  # fmt: skip
+    missing = sorted(k for k in own if k not in sd)
+    if missing:
+        raise ValueError(f"IR-SE-50 weights lack {len(missing)} tensors the encoder needs, e.g. {missing[:3]}")
+    for k in list(own):
+        v = sd[k]
+        if k == "input_layer.0.weight" and own[k].shape[1] != v.shape[1]:
+            own[k][:, : v.shape[1]] = v
+        elif own[k].shape != v.shape:
+            raise ValueError(f"IR-SE-50 {k} has shape {tuple(v.shape)}, the encoder needs {tuple(own[k].shape)}")
+        else:
+            own[k] = v
+    input_layer.load_state_dict({k[12:]: v for k, v in own.items() if k.startswith("input_layer.")})
+    body.load_state_dict({k[5:]: v for k, v in own.items() if k.startswith("body.")})
+    return len(own)
 
 
 def load_backbone_weights(encoder: nn.Module, family: str, source: str | Path) -> str:
@@ -92,4 +90,35 @@ def load_backbone_weights(encoder: nn.Module, family: str, source: str | Path) -
     else:
         n = load_irse50_body(encoder.psp.input_layer, encoder.psp.body, sd)
         n += load_irse50_body(encoder.offsets.input_layer, encoder.offsets.body, sd)
+    return f"{spec.name} from {Path(path).name} ({n} tensors)"
+
+
+def require_pretrained(what: str, load):
+    """``load()``, or a one-line error naming ``gan3dkit weights add`` and ``--random-init`` when the file is missing."""
+    from ..metrics.weights import WeightsUnavailable
+
+    try:
+        return load()
+    except WeightsUnavailable as exc:
+        raise WeightsUnavailable(f"{what}: {str(exc).split('. Options:')[0]}. The paper uses it pretrained: add the "
+                                 "file with `gan3dkit weights add FILE` (see `gan3dkit weights list`), pass its path, "
+                                 "or train from scratch with --random-init") from None
+
+
+def load_ko_backbone(net: nn.Module, arch: str, source: str | Path | None) -> str:
+    """Ko et al.'s inits: P from torchvision's ImageNet ResNet34 (conv1, bn1, layer1-4, fc: the same names, as
+    ``resnet34(pretrained=True)``), E from IR-SE-50 (e4e's encoder init). Returns a one-line description."""
+    spec = RESNET34 if arch == "ko-pose" else IRSE50
+    path = fetch(spec, source)
+    sd = torch.load(path, map_location="cpu", weights_only=True)
+    if arch == "ko-pose":
+        own = net.state_dict()
+        part = {k: v for k, v in sd.items() if k in own and not k.startswith(("fc2.", "fc3."))}
+        bad = [k for k, v in part.items() if v.shape != own[k].shape]
+        if bad or len(part) < len([k for k in own if not k.startswith(("fc2.", "fc3."))]):
+            raise ValueError(f"{path} is not a ResNet34 for this P (shape or key mismatch, e.g. {bad[:2]})")
+        net.load_state_dict({**own, **part})
+        n = len(part)
+    else:
+        n = load_irse50_body(net.encoder.input_layer, net.encoder.body, sd)
     return f"{spec.name} from {Path(path).name} ({n} tensors)"

@@ -52,10 +52,12 @@ def _tpn_config(G: Any, size: str, version: int) -> TriPlaneNetConfig:
                 num_ws=int(G.num_ws), w_dim=int(G.w_dim))  # fmt: skip
     if size == "small":
         base.update(widths=(32, 64, 128, 256), units=(2, 2, 4, 2), offset_widths=(32, 64, 128, 256),
-                    offset_units=(2, 2, 4, 2), decoder_channels=48)  # fmt: skip
+                    offset_units=(2, 2, 4, 2), decoder_widths=(256, 192, 128, 48),
+                    head_channels=48)  # fmt: skip
     elif size == "tiny":
         base.update(widths=(16, 32, 64, 64), units=(1, 1, 1, 1), offset_widths=(16, 16, 32, 32),
-                    offset_units=(1, 1, 1, 1), decoder_channels=16)  # fmt: skip
+                    offset_units=(1, 1, 1, 1), decoder_widths=(32, 32, 32, 16),
+                    head_channels=16)  # fmt: skip
     elif size != "paper":
         raise ValueError(f"unknown encoder size {size!r}; choose one of {SIZES}")
     return TriPlaneNetConfig(**base)

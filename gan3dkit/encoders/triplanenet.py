@@ -1,8 +1,7 @@
-"""TriPlaneNet v1/v2 (Bhattarai et al., WACV'24): pSp W+ branch + tri-plane offset U-Net (6 / 9 input channels)."""
+"""TriPlaneNet v1/v2 (Bhattarai et al., WACV'24) as released: pSp W+ branch + tri-plane offset U-Net (6 / 9 channels)."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -10,18 +9,19 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .base import CameraModel, EncoderOutput, PoseHead
-from .blocks import BottleneckIRSE, conv_prelu
+from .psp import GradualStyleEncoder, irse_body, stage_ends
 from .render import teacher_render
 
 
 @dataclass
 class TriPlaneNetConfig:
-    """Sizes and variant. Defaults: IR-SE-50 (units 3, 4, 14, 3) at 256² as in the paper; shrink for CPU tests.
+    """Sizes and variant. Defaults: the released networks (anantarb/triplanenet): IR-SE-50 (units 3, 4, 14, 3) at
+    256² for both branches; shrink for CPU tests.
 
-    ``version`` 1: offset branch input [y_hat, x - y_hat] (6 ch); 2: + [x_mirror - y_hat_mirror] (9 ch), where
-    y_hat_mirror is rendered at the yaw-mirrored camera. ``cascade_steps`` > 0 repeats the offset branch on the
-    refined rendering (v1's CTTR). Skip features are the IR-SE stage outputs (the paper's layers 3, 7, 21, 22 are
-    the last units of the four stages of IR-SE-50); the last 1x1 conv starts at zero so offsets start at 0.
+    ``version`` 1: offset branch input [y_hat, x - y_hat] (6 ch), offsets added to G's planes; 2: + [x_mirror -
+    y_hat_mirror] (9 ch, y_hat_mirror rendered at the yaw-mirrored camera) and the head also reads G's planes.
+    U-Net skips are the outputs of the last unit of stages 1-3 and of the first unit of stage 4 (body units 2, 6,
+    20 and 21 of IR-SE-50, as the public ``TriPlane_Encoder`` taps them).
     """
 
     version: int = 1
@@ -34,115 +34,89 @@ class TriPlaneNetConfig:
     units: tuple[int, int, int, int] = (3, 4, 14, 3)
     offset_widths: tuple[int, int, int, int] = (64, 128, 256, 512)
     offset_units: tuple[int, int, int, int] = (3, 4, 14, 3)
-    decoder_channels: int = 64
-    """Width of the offset U-Net's decoder steps."""
+    decoder_widths: tuple[int, int, int, int] = (512, 384, 256, 96)
+    """Outputs of the U-Net's four up steps (v2 with ``upsample: nearest``: 512, 256, 128, 64)."""
+    head_channels: int = 96
+    """Width of the final head (conv-PReLU-conv-PReLU-1x1)."""
+    upsample: str = "pixelshuffle"
+    """U-Net upsampling: "pixelshuffle" (v1; v2 with --use_pixelshuffle) or "nearest" (v2's default)."""
+    resize: str = "area"
+    """How renders reach the input size: "area" (the public code's adaptive average pool) or "bilinear"."""
     cascade_steps: int = 0
+    """v1's CTTR: recompute the offsets this many more times from the rendering with offsets."""
+    zero_init_head: bool = True
+    """gan3dkit choice: the last 1x1 conv starts at zero so training starts from G(w+) (the public code: default init)."""
     pose_head: bool = True
-    """Predict the input camera when none is given (gan3dkit addition, see ``PoseHead``)."""
+    """Predict the input camera when none is given (gan3dkit addition, see ``PoseHead``; off in converted files)."""
 
     def validate(self) -> None:
         if self.version not in (1, 2):
             raise ValueError(f"TriPlaneNet version must be 1 or 2, got {self.version}")
         if self.input_resolution % 16:
             raise ValueError("TriPlaneNet input_resolution must be a multiple of 16")
+        if self.upsample not in ("pixelshuffle", "nearest") or self.resize not in ("area", "bilinear"):
+            raise ValueError(f"TriPlaneNet upsample/resize: got {self.upsample!r}/{self.resize!r}")
+        if self.upsample == "pixelshuffle" and any(c % 4 for c in self.decoder_widths):
+            raise ValueError(f"pixel-shuffle decoder widths must be multiples of 4, got {self.decoder_widths}")
 
 
-def _irse_body(c_in: int, widths: tuple[int, ...], units: tuple[int, ...]) -> tuple[nn.Module, nn.ModuleList]:
-    stem = nn.Sequential(nn.Conv2d(c_in, widths[0], 3, 1, 1, bias=False), nn.BatchNorm2d(widths[0]), nn.PReLU(widths[0]))
-    stages, c = [], widths[0]
-    for w, n in zip(widths, units):
-        stages.append(nn.Sequential(BottleneckIRSE(c, w, 2), *[BottleneckIRSE(w, w, 1) for _ in range(n - 1)]))
-        c = w
-    return stem, nn.ModuleList(stages)
-
-
-class GradualStyleBlock(nn.Module):
-    """pSp: stride-2 convs (LeakyReLU) down to 1x1, then a linear layer -> one style vector."""
-
-    def __init__(self, c_in: int, c_out: int, spatial: int) -> None:
-        super().__init__()
-        n = max(1, int(math.log2(spatial)))
-        layers: list[nn.Module] = [nn.Conv2d(c_in, c_out, 3, 2, 1), nn.LeakyReLU()]
-        for _ in range(n - 1):
-            layers += [nn.Conv2d(c_out, c_out, 3, 2, 1), nn.LeakyReLU()]
-        self.convs = nn.Sequential(*layers)
-        self.linear = nn.Linear(c_out, c_out)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.linear(F.adaptive_avg_pool2d(self.convs(x), 1).flatten(1))
-
-
-class GradualStyleEncoder(nn.Module):
-    """pSp ``GradualStyleEncoder``: IR-SE body, FPN (c3, p2, p1), styles 0-2 from c3, 3-6 from p2, the rest from p1."""
-
-    def __init__(self, cfg: TriPlaneNetConfig) -> None:
-        super().__init__()
-        self.input_layer, self.body = _irse_body(3, cfg.widths, cfg.units)
-        res = cfg.input_resolution
-        fpn = cfg.widths[-1]
-        self.latlayer1 = nn.Conv2d(cfg.widths[2], fpn, 1)
-        self.latlayer2 = nn.Conv2d(cfg.widths[1], fpn, 1)
-        self.coarse, self.middle = min(3, cfg.num_ws), min(7, cfg.num_ws)
-        spatial = [res // 16] * self.coarse + [res // 8] * (self.middle - self.coarse)
-        spatial += [res // 4] * (cfg.num_ws - self.middle)
-        ins = [cfg.widths[-1]] * self.coarse + [fpn] * (cfg.num_ws - self.coarse)
-        self.styles = nn.ModuleList(GradualStyleBlock(i, cfg.w_dim, s) for i, s in zip(ins, spatial))
-        self.out_channels = cfg.widths[-1]
-
-    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:  # -> (codes [B, num_ws, w_dim], c3 features)
-        h = self.input_layer(x)
-        feats = []
-        for stage in self.body:
-            h = stage(h)
-            feats.append(h)
-        c1, c2, c3 = feats[1], feats[2], feats[3]
-        p2 = F.interpolate(c3, size=c2.shape[-2:], mode="bilinear", align_corners=False) + self.latlayer1(c2)
-        p1 = F.interpolate(p2, size=c1.shape[-2:], mode="bilinear", align_corners=False) + self.latlayer2(c1)
-        src = [c3] * self.coarse + [p2] * (self.middle - self.coarse) + [p1] * (len(self.styles) - self.middle)
-        return torch.stack([blk(f) for blk, f in zip(self.styles, src)], 1), c3
+def double_conv(c_in: int, c_out: int) -> nn.Sequential:
+    """The U-Net step's BN -> conv -> PReLU -> conv -> PReLU -> PReLU (two PReLUs in a row, as released)."""
+    return nn.Sequential(nn.BatchNorm2d(c_in), nn.Conv2d(c_in, c_out, 3, 1, 1), nn.PReLU(c_out),
+                         nn.Conv2d(c_out, c_out, 3, 1, 1), nn.PReLU(c_out), nn.PReLU(c_out))  # fmt: skip
 
 
 class OffsetUNet(nn.Module):
-    """Tri-plane offset predictor: IR-SE encoder, nearest-upsample + concat + BN-conv-PReLU-conv-PReLU decoder; the
-    last step concatenates the first-branch planes: conv-PReLU-conv-PReLU-1x1 -> offsets [B, 3C, R, R]."""
+    """Tri-plane offset predictor (``TriPlane_Encoder``): IR-SE encoder; four steps of upsample (pixel shuffle or
+    nearest) + concat skip + double conv; a last upsample; v2 concatenates G's planes; head -> [B, 3C, R, R]
+    (v1: offsets added to G's planes; v2: the planes plus the head's output)."""
 
-    def __init__(self, cfg: TriPlaneNetConfig, in_channels: int) -> None:
+    def __init__(self, cfg: TriPlaneNetConfig) -> None:
         super().__init__()
-        self.input_layer, self.body = _irse_body(in_channels, cfg.offset_widths, cfg.offset_units)
-        d = cfg.decoder_channels
+        self.version, self.shuffle = cfg.version, cfg.upsample == "pixelshuffle"
         w = cfg.offset_widths
-        skips = [w[2], w[1], w[0], w[0]]  # stage3 /8, stage2 /4, stage1 /2, stem /1
-        c = w[3]
-        self.up = nn.ModuleList()
-        for s in skips:
-            self.up.append(conv_prelu(c + s, d, bn=True))
+        self.input_layer, self.body = irse_body(6 if cfg.version == 1 else 9, w, cfg.offset_units)
+        ends = stage_ends(cfg.offset_units)
+        self.taps = [ends[0], ends[1], ends[2], ends[2] + 1]  # IR-SE-50: units 2, 6, 20, 21
+        c, skips = w[3], [w[3], w[2], w[1], w[0]]
+        for i, (s, d) in enumerate(zip(skips, cfg.decoder_widths)):
+            up_c = c if i == 0 or not self.shuffle else c // 4
+            self.add_module(f"up{i + 1}", double_conv(up_c + s, d))
             c = d
         pc = 3 * cfg.triplane_channels
-        self.final = nn.Sequential(
-            nn.Conv2d(d + pc, d, 3, 1, 1), nn.PReLU(d, 0.25), nn.Conv2d(d, d, 3, 1, 1), nn.PReLU(d, 0.25)
-        )
-        self.out = nn.Conv2d(d, pc, 1)
-        nn.init.zeros_(self.out.weight)
-        nn.init.zeros_(self.out.bias)
+        c_head = (c // 4 if self.shuffle else c) + (pc if cfg.version == 2 else 0)
+        h = cfg.head_channels
+        self.head = nn.Sequential(nn.Conv2d(c_head, h, 3, 1, 1), nn.PReLU(h), nn.Conv2d(h, h, 3, 1, 1), nn.PReLU(h),
+                                  nn.Conv2d(h, pc, 1))  # fmt: skip
+        if cfg.zero_init_head:
+            nn.init.zeros_(self.head[4].weight)
+            nn.init.zeros_(self.head[4].bias)
         self.r = cfg.triplane_resolution
 
-    def forward(self, x: Tensor, planes: Tensor) -> Tensor:  # x [B, in, H, W], planes [B, 3C, R, R] -> [B, 3C, R, R]
-        h = self.input_layer(x)
-        skips = [h]
-        for stage in self.body:
-            h = stage(h)
-            skips.append(h)
-        for blk, s in zip(self.up, reversed(skips[:-1])):
-            h = blk(torch.cat([F.interpolate(h, size=s.shape[-2:], mode="nearest"), s], 1))
-        h = F.interpolate(h, size=(self.r, self.r), mode="nearest") if h.shape[-1] != self.r else h
-        return self.out(self.final(torch.cat([h, planes], 1)))
+    def _up(self, h: Tensor) -> Tensor:
+        return F.pixel_shuffle(h, 2) if self.shuffle else F.interpolate(h, scale_factor=2.0, mode="nearest")
+
+    def forward(self, x: Tensor, planes: Tensor) -> Tensor:  # x [B, in, H, W], planes [B, 3C, R, R] -> new planes
+        h, skips = self.input_layer(x), {}
+        for i, unit in enumerate(self.body):
+            h = unit(h)
+            skips[i] = h
+        for i, tap in enumerate(reversed(self.taps)):
+            h = getattr(self, f"up{i + 1}")(torch.cat([skips[tap], h if i == 0 else self._up(h)], 1))
+        h = self._up(h)
+        if h.shape[-1] != self.r:  # gan3dkit: small generators whose planes are not at the input resolution
+            h = F.interpolate(h, size=(self.r, self.r), mode="nearest")
+        if self.version == 1:
+            return planes + self.head(h)
+        return planes + self.head(torch.cat([planes, h], 1))
 
 
 class TriPlaneNetEncoder(nn.Module):
-    """``E(x [B, 3, H, W], camera [B, 25] | None) -> EncoderOutput(G.planes(w+) + offsets, w+, pose)``.
+    """``E(x [B, 3, H, W], camera [B, 25] | None) -> EncoderOutput(planes, w+, pose, G.planes(w+))``.
 
     The generator ``G`` is frozen and not part of this module's state dict. Without a camera the pose head's
-    prediction is used (TriPlaneNet itself takes the camera from Deep3DFaceRecon preprocessing).
+    prediction is used (TriPlaneNet itself takes the camera from Deep3DFaceRecon preprocessing). Backbone noise is
+    ``const`` as in the public code.
     """
 
     def __init__(self, cfg: TriPlaneNetConfig, G: nn.Module) -> None:
@@ -151,48 +125,58 @@ class TriPlaneNetEncoder(nn.Module):
         self.cfg = cfg
         self._G = [G]  # not registered: G's weights belong to the generator checkpoint
         self.camera_model = CameraModel.from_generator(G)
-        self.psp = GradualStyleEncoder(cfg)
-        self.offsets = OffsetUNet(cfg, 6 if cfg.version == 1 else 9)
+        self.psp = GradualStyleEncoder(cfg.widths, cfg.units, cfg.num_ws, cfg.w_dim, cfg.input_resolution)
+        self.offsets = OffsetUNet(cfg)
         self.pose = PoseHead(self.psp.out_channels) if cfg.pose_head else None
         w_avg = getattr(G.backbone.mapping, "w_avg", None)
-        self.register_buffer("latent_avg", (w_avg if w_avg is not None else torch.zeros(cfg.w_dim)).clone())
+        w_avg = w_avg if w_avg is not None else torch.zeros(cfg.w_dim)
+        self.register_buffer("latent_avg", w_avg.reshape(1, -1).repeat(cfg.num_ws, 1).clone())
         self.nrr = int(G.neural_rendering_resolution)
 
     @property
     def G(self) -> nn.Module:
         return self._G[0]
 
+    def resize(self, img: Tensor, size: int) -> Tensor:
+        if img.shape[-1] == size:
+            return img
+        if self.cfg.resize == "area":
+            return F.adaptive_avg_pool2d(img, (size, size))
+        return F.interpolate(img, size=(size, size), mode="bilinear", antialias=True)
+
     def _render(self, planes: Tensor, cams: Tensor, ws: Tensor, size: int) -> Tensor:
-        img = teacher_render(self.G, planes, cams, ws, self.nrr)["image"]
-        return F.interpolate(img, size=(size, size), mode="bilinear", antialias=True) if img.shape[-1] != size else img
+        return self.resize(teacher_render(self.G, planes, cams, ws, self.nrr)["image"], size)
 
     def forward(self, image: Tensor, camera: Tensor | None = None, use_offsets: bool = True) -> EncoderOutput:
         cfg, size = self.cfg, self.cfg.input_resolution
         x = image if image.shape[-1] == size else F.interpolate(image, size=(size, size), mode="bilinear", antialias=True)
         codes, c3 = self.psp(x)
-        ws = codes + self.latent_avg.view(1, 1, -1)
+        ws = codes + self.latent_avg.unsqueeze(0)
         pose = self.pose(c3) if self.pose is not None else None
         if camera is None:
             if pose is None:
-                raise ValueError("TriPlaneNet needs the input camera (this model has no pose head)")
+                raise ValueError("TriPlaneNet needs the input camera (this model has no pose head): pass --align")
             camera = self.camera_model.labels(pose)
-        base = self.G.synthesize_planes(ws)  # [B, 3, C, R, R]
+        base = self.G.synthesize_planes(ws, noise_mode="const")  # [B, 3, C, R, R]
         if not use_offsets:
             return EncoderOutput(base, ws, pose, base)
         wd = ws.detach()  # TriPlaneNet detaches the codes before the offset branch
-        planes = base.detach()
-        b, r = planes.shape[0], cfg.triplane_resolution
-        for _ in range(1 + cfg.cascade_steps):
-            y_hat = self._render(planes, camera, wd, size)
-            inp = [y_hat, x - y_hat]
-            if cfg.version == 2:
-                from ..cameras.camera import Cameras
+        b, r = base.shape[0], cfg.triplane_resolution
+        flat = base.detach().reshape(b, -1, r, r)
+        y_hat = self._render(base.detach(), camera, wd, size)
+        mirror = None
+        if cfg.version == 2:
+            from ..cameras.camera import Cameras
 
-                cam_m = Cameras.from_label(camera[:, :25]).mirror().to_label()
-                inp.append(x.flip(-1) - self._render(planes, cam_m, wd, size))
-            flat = planes.reshape(b, -1, r, r)
-            planes = (flat + self.offsets(torch.cat(inp, 1), flat)).view_as(base)
-        return EncoderOutput(planes, ws, pose, base)
+            cam_m = Cameras.from_label(camera[:, :25]).mirror().to_label()
+            mirror = x.flip(-1) - self._render(base.detach(), cam_m, wd, size)
+        planes = flat
+        for step in range(1 + cfg.cascade_steps):  # CTTR: each pass predicts offsets from scratch (public code)
+            inp = [y_hat, x - y_hat] + ([mirror] if mirror is not None else [])
+            planes = self.offsets(torch.cat(inp, 1), flat)
+            if step < cfg.cascade_steps:
+                y_hat = self._render(planes.view_as(base), camera, wd, size)
+        return EncoderOutput(planes.view_as(base), ws, pose, base)
 
 
 class ConfidenceNet(nn.Module):

@@ -45,6 +45,7 @@ def micro_distill(arch: str, gen, out, **sections):
 
     cfg = tiny_distill(arch)
     cfg.generator, cfg.out = str(gen), str(out)
+    cfg.random_init = True  # no pretrained files in CI: said explicitly, as a user would
     cfg.model = {"input_resolution": 32}
     cfg.optim.batch = 2
     cfg.run.tick_steps, cfg.run.snapshot_ticks, cfg.run.val_samples, cfg.run.cpu_threads = 1, 1, 2, 1

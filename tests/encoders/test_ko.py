@@ -30,7 +30,8 @@ def _micro_ckpt(tmp_path, with_d: bool):
 
 
 def _small(**kw) -> KoDistillConfig:
-    base = {"batch": 4, "pairs": 4, "resolution": 32, "width": 8, "blocks": (1, 1, 1, 1), "lr": 3e-3}
+    base = {"batch": 4, "pairs": 4, "resolution": 32, "width": 8, "blocks": (1, 1, 1, 1), "lr": 3e-3,
+            "irse_widths": (8, 12, 16, 24), "irse_units": (1, 1, 2, 1), "e4e_styles": 6, "random_init": True}
     return KoDistillConfig(**{**base, **kw})
 
 
@@ -85,3 +86,34 @@ def test_latent_encoder_and_invert_with_encoders(tmp_path):
     assert any("latent encoder E" in n for n in inv.report["notes"])
     assert any("weights of P, fine-tuned" in n for n in inv.report["notes"])
     assert inv.report["pose_change"]["rotation_deg"] >= 0
+
+
+def test_pretrained_backbone_is_required_unless_random_init(tmp_path, monkeypatch):
+    import urllib.error
+
+    import gan3dkit.metrics.weights as W
+    from gan3dkit.encoders.ko_nets import KoPoseEstimator
+    from gan3dkit.encoders.pretrained import load_ko_backbone
+
+    monkeypatch.setenv("GAN3DKIT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(W, "download", lambda *a, **k: (_ for _ in ()).throw(urllib.error.URLError("offline")))
+    ckpt, _ = _micro_ckpt(tmp_path, False)
+    with pytest.raises(FileNotFoundError, match="gan3dkit weights add"):
+        distill_ko("ko-pose", ckpt, tmp_path / "p", _small(steps=1, random_init=False))
+    # a torchvision-named ResNet file loads into P as is (fc2/fc3 keep their init)
+    cfg = _small()
+    src = KoPoseEstimator(cfg, 2.7, 4.2647)
+    torch.save({k: v for k, v in src.state_dict().items() if not k.startswith(("fc2.", "fc3."))}, tmp_path / "r.pth")
+    P = KoPoseEstimator(cfg, 2.7, 4.2647)
+    assert load_ko_backbone(P, "ko-pose", tmp_path / "r.pth").endswith("tensors)")
+    assert torch.equal(P.conv1.weight, src.conv1.weight) and torch.equal(P.layer4[0].bn2.running_var,
+                                                                           src.layer4[0].bn2.running_var)
+    # IR-SE-50 (model_ir_se50.pth layout: input_layer.*, body.*) into E's encoder
+    from gan3dkit.encoders.ko_nets import KoLatentEncoder
+
+    e_src = KoLatentEncoder(cfg, 32)
+    irse = {k: v + 0.5 for k, v in e_src.encoder.state_dict().items() if k.startswith(("input_layer.", "body."))}
+    torch.save(irse, tmp_path / "model_ir_se50.pth")
+    E = KoLatentEncoder(cfg, 32)
+    load_ko_backbone(E, "ko-latent", tmp_path / "model_ir_se50.pth")
+    assert torch.equal(E.encoder.body[0].res_layer[1].weight, irse["body.0.res_layer.1.weight"])
