@@ -9,8 +9,16 @@ from typing import Any
 
 import torch
 
-from ..networks import DiscriminatorConfig, GeneratorConfig, MappingConfig, RenderingConfig, SuperResConfig
-from ..networks import DualDiscriminator, SynthesisConfig, TriPlaneGenerator
+from ..networks import (
+    DiscriminatorConfig,
+    DualDiscriminator,
+    GeneratorConfig,
+    MappingConfig,
+    RenderingConfig,
+    SuperResConfig,
+    SynthesisConfig,
+    TriPlaneGenerator,
+)
 from ..networks.presets import FFHQ_FOCAL, SHAPENET_FOCAL
 from ..train.config import TRAIN_PRESETS, TrainConfig, train_preset
 from ..utils.errors import DataError

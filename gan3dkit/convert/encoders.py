@@ -74,7 +74,17 @@ def split_prefix(sd: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Te
     return {k[len(prefix) :]: v for k, v in sd.items() if k.startswith(prefix)}
 
 
-def irse_layout(sd: dict[str, torch.Tensor], prefix: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+Four = tuple[int, int, int, int]
+
+
+def four(values: list[int], what: str) -> Four:
+    """Four per-stage numbers as a fixed-length tuple; another count is an ArchitectureMismatch naming `what`."""
+    if len(values) != 4:
+        raise ArchitectureMismatch(f"{what}: expected four stages, found {values}")
+    return values[0], values[1], values[2], values[3]
+
+
+def irse_layout(sd: dict[str, torch.Tensor], prefix: str) -> tuple[Four, Four]:
     """(stage widths, units per stage) of an IR-SE body from its ``body.N.res_layer.1.weight`` shapes (IR-SE-50:
     (64, 128, 256, 512), (3, 4, 14, 3)); a stage is a run of units of one width."""
     n = len({k[len(prefix) + 5 :].split(".")[0] for k in sd if k.startswith(prefix + "body.")})
@@ -88,9 +98,7 @@ def irse_layout(sd: dict[str, torch.Tensor], prefix: str) -> tuple[tuple[int, ..
         else:
             widths.append(d)
             units.append(1)
-    if len(widths) != 4:
-        raise ArchitectureMismatch(f"{prefix}body: expected four IR-SE stages, found widths {widths}")
-    return tuple(widths), tuple(units)
+    return four(widths, f"{prefix}body IR-SE widths"), four(units, f"{prefix}body IR-SE units")
 
 
 def write_encoder(conv: ConvertedEncoder, out: str | Path, source: str | Path) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from ..encoders.ko import KO_FORMAT, KO_VERSION, KoDistillConfig, save_ko_encode
 from ..encoders.ko_nets import ROT_DIMS, KoLatentEncoder, KoPoseEstimator
 from ..utils.config import to_dict
 from .eg3d import ArchitectureMismatch
-from .encoders import irse_layout, load_mapped, read_state, split_prefix
+from .encoders import four, irse_layout, load_mapped, read_state, split_prefix
 from .writer import sha256_file
 
 REPRESENTATIONS = {v: k for k, v in ROT_DIMS.items()}
@@ -41,7 +41,8 @@ def convert_ko_pose(path: str | Path, out: str | Path, radius: float = KO_RADIUS
     fc3 = sd.get("fc3.weight")
     if fc3 is None or fc3.shape[0] not in REPRESENTATIONS or "conv1.weight" not in sd:
         raise ArchitectureMismatch(f"{path}: not a Ko et al. pose estimator (no conv1/fc3 with 2, 4 or 6 outputs)")
-    blocks = tuple(len({k.split(".")[1] for k in sd if k.startswith(f"layer{i}.")}) for i in range(1, 5))
+    blocks = four([len({k.split(".")[1] for k in sd if k.startswith(f"layer{i}.")}) for i in range(1, 5)],
+                  f"{path}: ResNet blocks per stage")
     cfg = KoDistillConfig(representation=REPRESENTATIONS[int(fc3.shape[0])], width=int(sd["conv1.weight"].shape[0]),
                           blocks=blocks)  # fmt: skip
     net = KoPoseEstimator(cfg, radius, focal)

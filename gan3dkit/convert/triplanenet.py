@@ -20,7 +20,7 @@ from ..encoders.triplanenet import ConfidenceNet, TriPlaneNetConfig, TriPlaneNet
 from ..networks import DualDiscriminator, TriPlaneGenerator
 from ..train.config import train_preset
 from .eg3d import ArchitectureMismatch, match_state
-from .encoders import ConvertedEncoder, irse_layout, load_mapped, read_state, split_prefix
+from .encoders import ConvertedEncoder, four, irse_layout, load_mapped, read_state, split_prefix
 
 PREFIXES = ("psp_encoder.", "triplanenet_encoder.", "decoder.")
 
@@ -50,7 +50,7 @@ def tpn_config(sd: dict[str, torch.Tensor], opts: dict, gen) -> TriPlaneNetConfi
     key = "triplanenet_encoder.up{}.conv.double_conv.1.weight"
     if not all(key.format(i) in sd for i in range(1, 5)):
         raise ArchitectureMismatch(f"not a TriPlaneNet checkpoint: {key.format('1..4')} missing")
-    dec = tuple(int(sd[key.format(i)].shape[0]) for i in range(1, 5))
+    dec = four([int(sd[key.format(i)].shape[0]) for i in range(1, 5)], "triplanenet_encoder decoder widths")
     shuffle = version == 1 or sd[key.format(2)].shape[1] == dec[0] // 4 + owidths[2]
     if version == 2 and "use_pixelshuffle" in opts and bool(opts["use_pixelshuffle"]) != shuffle:
         raise ArchitectureMismatch(f"opts.use_pixelshuffle={opts['use_pixelshuffle']} but the U-Net shapes say "
@@ -71,7 +71,7 @@ def tpn_config(sd: dict[str, torch.Tensor], opts: dict, gen) -> TriPlaneNetConfi
 def convert_triplanenet(path: str | Path, preset: str = "ffhq512", nrr: int = 128) -> ConvertedEncoder:
     """Read a TriPlaneNet v1/v2 checkpoint without running code and build the gan3dkit encoder and generator."""
     sd, rest = read_state(path, "TriPlaneNet")
-    opts = rest.get("opts") if isinstance(rest.get("opts"), dict) else {}
+    opts = rest["opts"] if isinstance(rest.get("opts"), dict) else {}
     other = sorted(k for k in sd if not k.startswith(PREFIXES) and k != "latent_avg")
     if other:
         raise ArchitectureMismatch(f"{path}: unexpected keys (not psp_encoder/triplanenet_encoder/decoder): "

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..cameras.camera import Cameras
 from ..cameras.rotations import rotation_6d_to_matrix
-from .psp import GradualStyleEncoder
+from .psp import GradualStyleBlock, GradualStyleEncoder
 
 ROT_DIMS = {"euler": 2, "quaternion": 4, "6d": 6}
 #: tanh targets of the frontal camera (R = diag(1, -1, -1)); the scale drops out in the normalisations.
@@ -100,13 +102,15 @@ class KoLatentEncoder(nn.Module):
     """E: e4e's Encoder4Editing on IR-SE-50 (18 styles for a 1024² StyleGAN, as released). Ko et al. use w_0 only:
     w = w_avg + w_0, one w broadcast to every layer (seed 002 §A.1; ``pSp2.forward`` returns ``codes[:, 0]``)."""
 
+    w_avg: torch.Tensor
+
     def __init__(self, cfg, w_dim: int) -> None:
         super().__init__()
         self.cfg = cfg
         self.encoder = GradualStyleEncoder(tuple(cfg.irse_widths), tuple(cfg.irse_units), cfg.e4e_styles, w_dim,
                                            cfg.resolution, e4e=True)  # fmt: skip
         for blk in self.encoder.styles:  # gan3dkit: training starts at w_avg (e4e starts from its own init)
-            nn.init.zeros_(blk.linear.weight)
+            nn.init.zeros_(cast(GradualStyleBlock, blk).linear.weight)
         self.register_buffer("w_avg", torch.zeros(1, 1, w_dim))
 
     def wplus(self, image: Tensor) -> Tensor:  # -> e4e's codes [B, e4e_styles, w_dim] (without w_avg)

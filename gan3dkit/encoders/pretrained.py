@@ -14,15 +14,9 @@ import torch
 from torch import Tensor, nn
 
 from ..metrics.identity import ARCFACE
-from ..metrics.weights import WeightSpec, fetch
+from ..metrics.weight_registry import RESNET34
+from ..metrics.weights import fetch
 
-RESNET34 = WeightSpec(
-    "resnet34 (torchvision, ImageNet)",
-    "resnet34-b627a593.pth",
-    url="https://download.pytorch.org/models/resnet34-b627a593.pth",
-    sha256="b627a593",
-    hint="pass --backbone-weights PATH (torchvision resnet34-b627a593.pth)",
-)
 IRSE50 = ARCFACE  # one registry entry for model_ir_se50.pth (metrics.weight_registry "ir-se50")
 
 

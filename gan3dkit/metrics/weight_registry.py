@@ -13,6 +13,15 @@ from typing import Any
 
 from .weights import WeightSpec, cache_dir, check_sha256, fetch, package_file, sha256_file
 
+#: ImageNet ResNet34 (LP3D's backbone init; Ko et al.'s P), used through `encoders.pretrained`.
+RESNET34 = WeightSpec(
+    "resnet34 (torchvision, ImageNet)",
+    "resnet34-b627a593.pth",
+    url="https://download.pytorch.org/models/resnet34-b627a593.pth",
+    sha256="b627a593",
+    hint="pass --backbone-weights PATH (torchvision resnet34-b627a593.pth)",
+)
+
 
 @dataclass(frozen=True)
 class Entry:
@@ -31,7 +40,6 @@ def _released(name: str, filename: str, used_by: str, page: str, licence: str) -
 
 
 def _entries() -> dict[str, Entry]:
-    from ..encoders.pretrained import RESNET34
     from .features import INCEPTION, VGG16_NV
     from .identity import ARCFACE
     from .perceptual import ALEXNET, DISTS_WEIGHTS, LPIPS_HEADS, VGG16
