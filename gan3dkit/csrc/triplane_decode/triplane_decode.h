@@ -79,7 +79,7 @@ GAN3DKIT_HD void project(const T* xyz, const T* proj, int64_t p, T scale, T& u, 
 // Plane-averaged features f [C] of point i (flattened N*M index).
 template <typename T>
 GAN3DKIT_HD void features(const Sizes& s, const T* planes, const T* coords, const T* proj, T scale, int64_t i,
-                          T* f) {
+                          T* __restrict__ f) {
   const int64_t n = i / s.M, plane_size = s.H * s.W * s.C;
   for (int64_t c = 0; c < s.C; ++c) f[c] = T(0);
   for (int64_t p = 0; p < s.P; ++p) {
@@ -90,8 +90,9 @@ GAN3DKIT_HD void features(const Sizes& s, const T* planes, const T* coords, cons
     const T* base = planes + (n * s.P + p) * plane_size;
     for (int k = 0; k < 4; ++k) {
       if (fp.off[k] < 0) continue;
-      const T* src = base + fp.off[k];
+      const T* __restrict__ src = base + fp.off[k];
       const T wk = fp.w[k];
+      GAN3DKIT_SIMD
       for (int64_t c = 0; c < s.C; ++c) f[c] += wk * src[c];
     }
   }
@@ -100,28 +101,33 @@ GAN3DKIT_HD void features(const Sizes& s, const T* planes, const T* coords, cons
 
 // FC1 pre-activations h [H1] = b1 + f w1t.
 template <typename T>
-GAN3DKIT_HD void fc1(const Sizes& s, const T* f, const T* w1t, const T* b1, T* h) {
+GAN3DKIT_HD void fc1(const Sizes& s, const T* __restrict__ f, const T* __restrict__ w1t, const T* __restrict__ b1,
+                     T* __restrict__ h) {
   for (int64_t j = 0; j < s.H1; ++j) h[j] = b1[j];
   for (int64_t c = 0; c < s.C; ++c) {
     const T fc = f[c];
-    const T* wr = w1t + c * s.H1;
+    const T* __restrict__ wr = w1t + c * s.H1;
+    GAN3DKIT_SIMD
     for (int64_t j = 0; j < s.H1; ++j) h[j] += fc * wr[j];
   }
 }
 
 // Hidden activations (softplus) of n pre-activations.
 template <typename T>
-GAN3DKIT_HD void hidden(int64_t n, const T* hpre, T* hid) {
+GAN3DKIT_HD void hidden(int64_t n, const T* __restrict__ hpre, T* __restrict__ hid) {
+  GAN3DKIT_SIMD
   for (int64_t k = 0; k < n; ++k) hid[k] = fast::softplus(hpre[k]);
 }
 
 // FC2 pre-activations o [O] = b2 + hid w2t.
 template <typename T>
-GAN3DKIT_HD void fc2(const Sizes& s, const T* hid, const T* w2t, const T* b2, T* o) {
+GAN3DKIT_HD void fc2(const Sizes& s, const T* __restrict__ hid, const T* __restrict__ w2t, const T* __restrict__ b2,
+                     T* __restrict__ o) {
   for (int64_t k = 0; k < s.O; ++k) o[k] = b2[k];
   for (int64_t j = 0; j < s.H1; ++j) {
     const T hj = hid[j];
-    const T* wr = w2t + j * s.O;
+    const T* __restrict__ wr = w2t + j * s.O;
+    GAN3DKIT_SIMD
     for (int64_t k = 0; k < s.O; ++k) o[k] += hj * wr[k];
   }
 }
@@ -145,21 +151,27 @@ GAN3DKIT_HD void grad_output(const Sizes& s, const T* g, const T* o, T eps, T* g
 
 // Gradient gh [H1] of the FC1 pre-activations.
 template <typename T>
-GAN3DKIT_HD void grad_hidden(const Sizes& s, const T* go, const T* w2t, const T* hpre, T* gh) {
+GAN3DKIT_HD void grad_hidden(const Sizes& s, const T* __restrict__ go, const T* __restrict__ w2t,
+                             const T* __restrict__ hpre, T* __restrict__ gh) {
   for (int64_t j = 0; j < s.H1; ++j) {
-    const T* wr = w2t + j * s.O;
+    const T* __restrict__ wr = w2t + j * s.O;
     T acc = T(0);
+    GAN3DKIT_SIMD_SUM(acc)
     for (int64_t k = 0; k < s.O; ++k) acc += go[k] * wr[k];
-    gh[j] = acc * fast::softplus_grad(hpre[j]);
+    gh[j] = acc;
   }
+  GAN3DKIT_SIMD
+  for (int64_t j = 0; j < s.H1; ++j) gh[j] *= fast::softplus_grad(hpre[j]);
 }
 
 // Gradient gf [C] of the sampled (per-plane) features: the FC1 input gradient divided by the plane count.
 template <typename T>
-GAN3DKIT_HD void grad_features(const Sizes& s, const T* gh, const T* w1t, T* gf) {
+GAN3DKIT_HD void grad_features(const Sizes& s, const T* __restrict__ gh, const T* __restrict__ w1t,
+                               T* __restrict__ gf) {
   for (int64_t c = 0; c < s.C; ++c) {
-    const T* wr = w1t + c * s.H1;
+    const T* __restrict__ wr = w1t + c * s.H1;
     T acc = T(0);
+    GAN3DKIT_SIMD_SUM(acc)
     for (int64_t j = 0; j < s.H1; ++j) acc += gh[j] * wr[j];
     gf[c] = acc / T(s.P);  // the mean over planes
   }
@@ -190,7 +202,8 @@ GAN3DKIT_HD void scatter(const Sizes& s, const T* planes, const T* coords, const
     for (int k = 0; k < 4; ++k) {
       T acc = T(0);
       if (fp.off[k] >= 0) {
-        const T* src = base + fp.off[k];
+        const T* __restrict__ src = base + fp.off[k];
+        GAN3DKIT_SIMD_SUM(acc)
         for (int64_t c = 0; c < s.C; ++c) acc += gf[c] * src[c];
       }
       dot[k] = acc;

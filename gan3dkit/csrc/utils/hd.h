@@ -13,6 +13,17 @@
 #define GAN3DKIT_HD inline
 #endif
 
+// `#pragma omp simd reduction(+ : acc)` for the loop that follows, on the host compiler with OpenMP (the CPU
+// launchers build with -fopenmp); nothing in device code. Without it GCC keeps float reductions sequential.
+#define GAN3DKIT_PRAGMA(x) _Pragma(#x)
+#if defined(_OPENMP) && !defined(__CUDA_ARCH__)
+#define GAN3DKIT_SIMD_SUM(acc) GAN3DKIT_PRAGMA(omp simd reduction(+ : acc))
+#define GAN3DKIT_SIMD GAN3DKIT_PRAGMA(omp simd)
+#else
+#define GAN3DKIT_SIMD_SUM(acc)
+#define GAN3DKIT_SIMD
+#endif
+
 namespace gan3dkit {
 
 // The one accumulation helper of every scatter: atomicAdd on the device; a plain add on the host, where each CPU
