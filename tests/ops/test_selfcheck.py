@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import warnings
 
 import pytest
 import torch
 
 from gan3dkit import ops
-from gan3dkit.ops import _backend, _build, selfcheck
+from gan3dkit.ops import _backend, selfcheck
+from tests.ops import test_compiled as _compiled
+
+ext = _compiled.ext  # the module-scoped fixture: skips without a C++ compiler, fails if the build fails
 
 FAKE_GPU = selfcheck.DeviceRecord(name="Fake GPU 80GB", capability="sm_90", torch=torch.__version__, cuda="12.8")
 
@@ -132,15 +134,6 @@ def test_backend_disables_a_failing_cuda_kernel_for_auto_and_raises_for_compiled
     assert not ok and "upfirdn2d" in message and "forward[0]: mismatch" in message
     monkeypatch.setattr(selfcheck, "ensure", lambda op, device: pytest.fail("the verdict is not cached"))
     assert _backend._passes_selfcheck("upfirdn2d", torch.device("cuda", 0))[0] is False
-
-
-@pytest.fixture(scope="module")
-def ext():
-    if os.environ.get(_backend.NO_EXTENSION_ENV, "0") == "1":
-        pytest.skip(f"{_backend.NO_EXTENSION_ENV}=1")
-    if _build.compiler() is None:
-        pytest.skip("no C++ compiler on PATH")
-    return _backend.extension()
 
 
 @pytest.mark.parametrize("op", sorted(selfcheck.ORDERS))

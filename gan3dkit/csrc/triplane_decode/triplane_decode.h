@@ -99,17 +99,36 @@ GAN3DKIT_HD void features(const Sizes& s, const T* planes, const T* coords, cons
   for (int64_t c = 0; c < s.C; ++c) f[c] /= T(s.P);
 }
 
+// A fully connected layer: y [n_out] = b + x [n_in] wt, with wt [n_in, n_out] (the decoder's transposed weights).
+template <typename T>
+GAN3DKIT_HD void affine(int64_t n_in, int64_t n_out, const T* __restrict__ x, const T* __restrict__ wt,
+                        const T* __restrict__ b, T* __restrict__ y) {
+  for (int64_t j = 0; j < n_out; ++j) y[j] = b[j];
+  for (int64_t i = 0; i < n_in; ++i) {
+    const T xi = x[i];
+    const T* __restrict__ wr = wt + i * n_out;
+    GAN3DKIT_SIMD
+    for (int64_t j = 0; j < n_out; ++j) y[j] += xi * wr[j];
+  }
+}
+
+// Its input gradient: gx [n_in] = scale * wt gy, i.e. gx[i] = scale * <wt[i, :], gy> (scale: 1, or 1 / planes).
+template <typename T>
+GAN3DKIT_HD void affine_grad(int64_t n_in, int64_t n_out, const T* __restrict__ gy, const T* __restrict__ wt, T scale,
+                             T* __restrict__ gx) {
+  for (int64_t i = 0; i < n_in; ++i) {
+    const T* __restrict__ wr = wt + i * n_out;
+    T acc = T(0);
+    GAN3DKIT_SIMD_SUM(acc)
+    for (int64_t j = 0; j < n_out; ++j) acc += gy[j] * wr[j];
+    gx[i] = acc * scale;
+  }
+}
+
 // FC1 pre-activations h [H1] = b1 + f w1t.
 template <typename T>
-GAN3DKIT_HD void fc1(const Sizes& s, const T* __restrict__ f, const T* __restrict__ w1t, const T* __restrict__ b1,
-                     T* __restrict__ h) {
-  for (int64_t j = 0; j < s.H1; ++j) h[j] = b1[j];
-  for (int64_t c = 0; c < s.C; ++c) {
-    const T fc = f[c];
-    const T* __restrict__ wr = w1t + c * s.H1;
-    GAN3DKIT_SIMD
-    for (int64_t j = 0; j < s.H1; ++j) h[j] += fc * wr[j];
-  }
+GAN3DKIT_HD void fc1(const Sizes& s, const T* f, const T* w1t, const T* b1, T* h) {
+  affine(s.C, s.H1, f, w1t, b1, h);
 }
 
 // Hidden activations (softplus) of n pre-activations.
@@ -121,15 +140,8 @@ GAN3DKIT_HD void hidden(int64_t n, const T* __restrict__ hpre, T* __restrict__ h
 
 // FC2 pre-activations o [O] = b2 + hid w2t.
 template <typename T>
-GAN3DKIT_HD void fc2(const Sizes& s, const T* __restrict__ hid, const T* __restrict__ w2t, const T* __restrict__ b2,
-                     T* __restrict__ o) {
-  for (int64_t k = 0; k < s.O; ++k) o[k] = b2[k];
-  for (int64_t j = 0; j < s.H1; ++j) {
-    const T hj = hid[j];
-    const T* __restrict__ wr = w2t + j * s.O;
-    GAN3DKIT_SIMD
-    for (int64_t k = 0; k < s.O; ++k) o[k] += hj * wr[k];
-  }
+GAN3DKIT_HD void fc2(const Sizes& s, const T* hid, const T* w2t, const T* b2, T* o) {
+  affine(s.H1, s.O, hid, w2t, b2, o);
 }
 
 // Outputs d [O]: raw density, then sigmoid(x) * (1 + 2 eps) - eps.
@@ -151,30 +163,17 @@ GAN3DKIT_HD void grad_output(const Sizes& s, const T* g, const T* o, T eps, T* g
 
 // Gradient gh [H1] of the FC1 pre-activations.
 template <typename T>
-GAN3DKIT_HD void grad_hidden(const Sizes& s, const T* __restrict__ go, const T* __restrict__ w2t,
-                             const T* __restrict__ hpre, T* __restrict__ gh) {
-  for (int64_t j = 0; j < s.H1; ++j) {
-    const T* __restrict__ wr = w2t + j * s.O;
-    T acc = T(0);
-    GAN3DKIT_SIMD_SUM(acc)
-    for (int64_t k = 0; k < s.O; ++k) acc += go[k] * wr[k];
-    gh[j] = acc;
-  }
+GAN3DKIT_HD void grad_hidden(const Sizes& s, const T* go, const T* w2t, const T* __restrict__ hpre,
+                             T* __restrict__ gh) {
+  affine_grad(s.H1, s.O, go, w2t, T(1), gh);
   GAN3DKIT_SIMD
   for (int64_t j = 0; j < s.H1; ++j) gh[j] *= fast::softplus_grad(hpre[j]);
 }
 
 // Gradient gf [C] of the sampled (per-plane) features: the FC1 input gradient divided by the plane count.
 template <typename T>
-GAN3DKIT_HD void grad_features(const Sizes& s, const T* __restrict__ gh, const T* __restrict__ w1t,
-                               T* __restrict__ gf) {
-  for (int64_t c = 0; c < s.C; ++c) {
-    const T* __restrict__ wr = w1t + c * s.H1;
-    T acc = T(0);
-    GAN3DKIT_SIMD_SUM(acc)
-    for (int64_t j = 0; j < s.H1; ++j) acc += gh[j] * wr[j];
-    gf[c] = acc / T(s.P);  // the mean over planes
-  }
+GAN3DKIT_HD void grad_features(const Sizes& s, const T* gh, const T* w1t, T* gf) {
+  affine_grad(s.C, s.H1, gh, w1t, T(1) / T(s.P), gf);  // the mean over planes
 }
 
 // Scatters gf into the plane gradients (through atomic_add) and, if need_coords, writes g_coords [3] of point i.
