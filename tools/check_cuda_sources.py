@@ -6,12 +6,17 @@ are correct ("verified": that needs a GPU and the parity tests). It works with a
 ships the c10/ATen CUDA headers but not the CMake-generated ``c10/cuda/impl/cuda_cmake_macros.h``, so the tool
 writes that one-line header (``#define C10_CUDA_BUILD_SHARED_LIBS``, its content in CUDA builds of torch) into a
 temporary include directory and says so in the output. Flags follow ``gan3dkit.ops._build`` (``-O3
---use_fast_math -std=c++17 -DWITH_CUDA``). Nothing is linked; no CUDA library or GPU is needed.
+--use_fast_math -std=c++17 -DWITH_CUDA``). Nothing is linked; no CUDA library or GPU is needed. Files compile in
+parallel (``--jobs``, default: the CPU count).
+
+Without nvcc it says so on stderr ("NOT CHECKED") and in the JSON (``"checked": false``) and exits 0, or 3 with
+``--require-nvcc`` (for CI machines that are meant to have it). Exit 1 means a ``.cu`` file failed to compile.
 """
 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import json
 import os
 import shutil
@@ -45,14 +50,15 @@ def torch_includes() -> tuple[list[str], int]:
     return cpp_extension.include_paths(), int(torch._C._GLIBCXX_USE_CXX11_ABI)
 
 
-def compile_all(out_dir: Path, arch: str | None = None, timeout_s: int = 600) -> dict[str, object]:
-    """Compile each ``.cu`` file separately; returns a JSON-able report."""
+def compile_all(out_dir: Path, arch: str | None = None, timeout_s: int = 600, jobs: int = 0) -> dict[str, object]:
+    """Compile each ``.cu`` file separately (``jobs`` at a time, 0 = CPU count); returns a JSON-able report."""
     nvcc = nvcc_path()
     sources = sorted(CSRC.glob("*/*.cu"))
     report: dict[str, object] = {"nvcc": nvcc, "sources": [str(p.relative_to(CSRC)) for p in sources]}
     if nvcc is None:
-        report["error"] = "nvcc not found"
+        report.update(checked=False, error="nvcc not found (looked in $CUDA_HOME/bin, PATH, /usr/local/cuda/bin)")
         return report
+    report["checked"] = True
     version = subprocess.run([nvcc, "--version"], capture_output=True, text=True, check=False).stdout.strip()
     report["nvcc_version"] = version.splitlines()[-1] if version else ""
     includes, abi = torch_includes()
@@ -66,8 +72,8 @@ def compile_all(out_dir: Path, arch: str | None = None, timeout_s: int = 600) ->
     flags += ["-DTORCH_EXTENSION_NAME=gan3dkit_check", "-diag-suppress=3306"]  # torch's C++20 bit-field warning
     flags += [f"-arch={arch}"] if arch else []
     inc = [f"-I{CSRC}", f"-I{shim}"] + [f"-I{d}" for d in includes]
-    results = {}
-    for src in sources:
+
+    def one(src: Path) -> dict[str, object]:
         obj = out_dir / (src.stem + ".o")
         start = time.monotonic()
         try:
@@ -86,7 +92,11 @@ def compile_all(out_dir: Path, arch: str | None = None, timeout_s: int = 600) ->
             entry["object_bytes"] = obj.stat().st_size
         else:
             entry["log_tail"] = log.strip().splitlines()[-15:]
-        results[str(src.relative_to(CSRC))] = entry
+        return entry
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
+        entries = list(pool.map(one, sources))
+    results = {str(src.relative_to(CSRC)): entry for src, entry in zip(sources, entries)}
     report["results"] = results
     report["all_compiled"] = bool(results) and all(r["compiled"] for r in results.values())
     report["verified_on_gpu"] = False  # this tool never runs a kernel
@@ -101,15 +111,20 @@ def main() -> None:
     )
     parser.add_argument("--arch", default=None, help="nvcc -arch value (default: nvcc's own default)")
     parser.add_argument("--keep", default="", help="directory to keep the object files in (default: a temp dir)")
+    parser.add_argument("--jobs", type=int, default=0, help="files compiled at once (default: the CPU count)")
+    parser.add_argument("--require-nvcc", action="store_true", help="exit 3 instead of 0 when nvcc is missing")
     args = parser.parse_args()
     if args.keep:
         out = Path(args.keep)
         out.mkdir(parents=True, exist_ok=True)
-        report = compile_all(out, args.arch)
+        report = compile_all(out, args.arch, jobs=args.jobs)
     else:
         with tempfile.TemporaryDirectory() as tmp:
-            report = compile_all(Path(tmp), args.arch)
+            report = compile_all(Path(tmp), args.arch, jobs=args.jobs)
     print(json.dumps(report, indent=1))
+    if not report.get("checked"):
+        print(f"check_cuda_sources: NOT CHECKED: {report['error']}; the CUDA sources were not compiled.", file=sys.stderr)
+        sys.exit(3 if args.require_nvcc else 0)
     sys.exit(0 if report.get("all_compiled") else 1)
 
 

@@ -1,4 +1,4 @@
-"""`gan3dkit env`: versions, device, active ops backend, optional models found."""
+"""`gan3dkit env`: versions, device, backend policy, active ops backend (and `--check`: kernel self-checks)."""
 
 from __future__ import annotations
 
@@ -57,6 +57,7 @@ def collect_env() -> dict[str, Any]:
             "cpu_threads": torch.get_num_threads(),
         },
         "dataset_format": f"gan3dkit-lmdb v{spec_version()}",
+        "backend_policy": _policy_report(),
         "ops": _ops_report(),
         "optional": {
             mod: {"package": pkg, "found": importlib.util.find_spec(mod) is not None, "provides": what}
@@ -64,6 +65,12 @@ def collect_env() -> dict[str, Any]:
         },
     }
     return info
+
+
+def _policy_report() -> dict[str, Any]:
+    from ..utils import backends
+
+    return backends.report()
 
 
 def _ops_report() -> dict[str, Any]:
@@ -75,12 +82,25 @@ def _ops_report() -> dict[str, Any]:
     return backend_report(build=False)
 
 
-def env(json_out: bool = typer.Option(False, "--json", help="Print machine-readable JSON.")) -> None:
-    """Show versions, device, which ops backend is active and which optional models are installed.
+def env(
+    json_out: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+    check: bool = typer.Option(
+        False, "--check", help="Run every compiled kernel's self-check against its reference on the CPU and each GPU."
+    ),
+) -> None:
+    """Show versions, device, backend policy, which ops backend is active and which optional models are installed.
 
-    Example: gan3dkit env --json | python -c "import json,sys; print(json.load(sys.stdin)['device'])"
+    With --check, also run each compiled op against its pure-PyTorch reference (forward, backward and, for the
+    discriminator's ops, double backward) on the CPU and every visible GPU, and print the verdicts (re-run, not
+    read from the cache). Needs the compiled core: build it first with `python3 -m gan3dkit.ops.build`.
+
+    Example: gan3dkit env --check --json | python -c "import json,sys; print(json.load(sys.stdin)['selfcheck'])"
     """
     info = collect_env()
+    if check:
+        from ..ops import selfcheck
+
+        info["selfcheck"] = selfcheck.check_table(recheck=True)
     if json_out:
         emit_json(info)
         return
@@ -95,6 +115,14 @@ def env(json_out: bool = typer.Option(False, "--json", help="Print machine-reada
         f"({dev['cpu_threads']} CPU threads)"
     )
     out.print(f"dataset format: {info['dataset_format']}")
+    pol = info["backend_policy"]
+    out.print(
+        "backend policy (training, scoped): "
+        + ", ".join(f"{k}={v}" for k, v in pol["training_policy"].items())
+        + f"; pin_memory on cuda={pol['pin_memory']['cuda']}, cpu={pol['pin_memory']['cpu']}"
+        + f"; process group cuda={pol['dist_backend']['cuda']}, cpu={pol['dist_backend']['cpu']}"
+        + f"; flags now: {', '.join(f'{k}={v}' for k, v in pol['current_flags'].items())}"
+    )
     ops = info["ops"]
     table = Table(title="ops backend (what impl='auto' runs per device)", show_lines=False)
     for col in ("op", "cpu", "cuda", "compiled available", "reason"):
@@ -111,9 +139,25 @@ def env(json_out: bool = typer.Option(False, "--json", help="Print machine-reada
                 row.get("reason", ""),
             )
     out.print(table)
+    if "selfcheck" in info:
+        _print_selfcheck(out, info["selfcheck"])
     opt = Table(title="optional packages")
     for col in ("package", "found", "provides"):
         opt.add_column(col)
     for row in info["optional"].values():
         opt.add_row(row["package"], "[green]yes[/]" if row["found"] else "[dim]no[/]", row["provides"])
     out.print(opt)
+
+
+def _print_selfcheck(out: Any, rows: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+
+    table = Table(title="kernel self-check (compiled vs reference)")
+    for col in ("device", "op", "verdict", "max |err|", "seconds", "error"):
+        table.add_column(col)
+    for r in rows:
+        verdict = {True: "[green]pass[/]", False: "[red]FAIL (disabled)[/]", None: "[dim]not run[/]"}[r["ok"]]
+        err = max(r["max_abs_err"].values()) if r["max_abs_err"] else None
+        table.add_row(f"{r['device']} ({r['capability']})", r["op"], verdict, "-" if err is None else f"{err:.1e}",
+                      f"{r['seconds']:.2f}", r["error"])
+    out.print(table)

@@ -23,4 +23,8 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("bias_act_fwd", &bias_act_fwd, "fused bias + activation + gain + clamp (see bias_act/bias_act.h)");
   m.def("bias_act_bwd", &bias_act_bwd, "its first- and second-order derivative modes (bias_act/bias_act.h)");
   m.def("upfirdn2d_fwd", &upfirdn2d_fwd, "upsample, pad, FIR-filter, downsample; also its own adjoint (upfirdn2d.h)");
+  // These are only visible for testing: the CUDA launchers' per-item bodies run on the CPU, one item at a time.
+  m.def("_upfirdn2d_fwd_grid", &upfirdn2d_fwd_grid, "upfirdn2d::pixel per output pixel (test only)");
+  m.def("_triplane_decode_fwd_grid", &triplane_decode_fwd_grid, "forward_point per point (test only)");
+  m.def("_triplane_decode_bwd_grid", &triplane_decode_bwd_grid, "backward_point per point + GEMMs (test only)");
 }

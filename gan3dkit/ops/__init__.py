@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Differentiable EG3D/StyleGAN2 ops: pure-PyTorch references with an ``impl`` switch for a future compiled core."""
+"""Differentiable EG3D/StyleGAN2 ops: pure-PyTorch references and compiled C++/CUDA twins behind an ``impl`` switch."""
 
 from gan3dkit.ops._backend import backend_report, compiled_available
 from gan3dkit.ops.bias_act import bias_act

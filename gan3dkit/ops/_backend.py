@@ -43,6 +43,8 @@ _KERNELS: dict[str, str] = {
 # "falling back to the reference" warning was already emitted.
 _state: dict[str, Any] = {}
 _warned_ops: set[str] = set()
+# Self-check verdicts per (op, CUDA device) of this process: True = the kernel passed (see gan3dkit.ops.selfcheck).
+_device_ok: dict[tuple[str, str], bool] = {}
 
 
 def _check_op(op_name: str) -> None:
@@ -99,6 +101,32 @@ def _compiled_status(op_name: str, device_type: str = "cpu", build: bool = True)
     return True, reason
 
 
+def compiled_status(op_name: str, device_type: str = "cpu", build: bool = False) -> tuple[bool, str]:
+    """``(available, reason)`` of the compiled kernel of ``op_name`` on ``device_type`` (no build unless ``build``)."""
+    _check_op(op_name)
+    return _compiled_status(op_name, device_type, build=build)
+
+
+def kernel_names() -> dict[str, str]:
+    """``{op: entry point in the extension}`` for every op with a compiled kernel."""
+    return dict(_KERNELS)
+
+
+def _passes_selfcheck(op_name: str, device: torch.device) -> tuple[bool, str]:
+    """Runs (once per op, device and build) the self-check of the compiled kernel on a CUDA device."""
+    key = (op_name, str(device))
+    if key not in _device_ok:
+        from gan3dkit.ops import selfcheck
+
+        verdict = selfcheck.ensure(op_name, device)
+        if verdict.error == "check in progress":
+            return True, ""
+        _device_ok[key] = verdict.ok
+        if not verdict.ok:
+            _state[f"disabled:{key}"] = selfcheck.disabled_message(verdict)
+    return _device_ok[key], _state.get(f"disabled:{key}", "")
+
+
 def compiled_available(op_name: str, device_type: str = "cpu") -> bool:
     """Whether a compiled kernel for ``op_name`` can run on ``device_type`` (builds the core on first call).
 
@@ -127,6 +155,9 @@ def resolve_impl(op_name: str, impl: str, tensor: torch.Tensor) -> str:
             on CUDA, and on CPU for the ops in ``CPU_DEFAULT`` (where it is measured faster); when that kernel is
             missing (no kernel for the op or device, or the core cannot be built or loaded) the reference, with
             one warning per op naming the reason. Other CPU ops use the reference silently (by design).
+            On a CUDA device the compiled kernel must first pass its self-check (``gan3dkit.ops.selfcheck``,
+            cached): a failing kernel is disabled there, ``"auto"`` uses the reference after one warning and
+            ``"compiled"`` raises.
             ``GAN3DKIT_NO_EXTENSION=1`` selects the reference everywhere without warnings.
         tensor: The op's main input; its device drives the ``"auto"`` choice.
 
@@ -151,12 +182,18 @@ def resolve_impl(op_name: str, impl: str, tensor: torch.Tensor) -> str:
                 f"Build it with `python3 -m gan3dkit.ops.build`, or pass impl='ref' (or 'auto') to use the "
                 f"pure-PyTorch reference implementation."
             )
+        if device_type == "cuda":
+            passed, message = _passes_selfcheck(op_name, tensor.device)
+            if not passed:
+                raise RuntimeError(f"{message} (impl='compiled' was requested; pass impl='ref' or 'auto').")
         return "compiled"
     if not _auto_wants_compiled(op_name, device_type):
         return "ref"
     if os.environ.get(NO_EXTENSION_ENV, "0") == "1":
         return "ref"
     ok, reason = _compiled_status(op_name, device_type)
+    if ok and device_type == "cuda":
+        return "compiled" if _passes_selfcheck(op_name, tensor.device)[0] else "ref"  # ensure() warned once
     if ok:
         return "compiled"
     if op_name not in _warned_ops:

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from ..utils import backends
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -31,7 +33,7 @@ def init_distributed(device: str = "auto") -> DistInfo:
     if use_cuda:
         torch.cuda.set_device(dev)
     if world > 1 and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+        dist.init_process_group(backend=backends.dist_backend(use_cuda))
     return DistInfo(rank, world, local_rank, dev)
 
 

@@ -21,6 +21,7 @@ from ..methods.posefree import resolve_prior
 from ..methods.registry import BuildContext, MethodRuntime, MethodSpec, pose_free_methods
 from ..methods.schedule import ema_beta, lazy_reg_adjust
 from ..data.validate import check_dataset_cameras
+from ..utils import backends
 from ..utils.device import check_device
 from ..utils.errors import RunError
 from ..utils.files import atomic_save_png, atomic_write_json
@@ -66,11 +67,13 @@ def train(
     """Train `cfg.method` on `cfg.data` into `cfg.out`; resumes exactly from `<out>/checkpoint.safetensors`.
 
     Returns a summary {out, nimg, steps, checkpoint, stopped, world}. Raises TrainingDiverged on NaN/inf.
-    The intra-op thread count set for CPU training (`run.cpu_threads`) is restored on return.
+    The intra-op thread count set for CPU training (`run.cpu_threads`) and the TF32 / cudnn.benchmark flags set for
+    the run (`utils.backends`) are restored on return.
     """
     threads = torch.get_num_threads()
     try:
-        return _Trainer(cfg, resume, device).run(on_tick, on_step)
+        with backends.scoped(backends.BackendPolicy(allow_tf32=cfg.run.allow_tf32)):
+            return _Trainer(cfg, resume, device).run(on_tick, on_step)
     finally:
         torch.set_num_threads(threads)
 
@@ -153,9 +156,6 @@ class _Trainer:
         if dev.type == "cpu":
             workers = cfg.run.workers
             torch.set_num_threads(cfg.run.cpu_threads or max(1, (os.cpu_count() or 1) // self.world - workers))
-        if dev.type == "cuda":
-            torch.backends.cuda.matmul.allow_tf32 = cfg.run.allow_tf32
-            torch.backends.cudnn.allow_tf32 = cfg.run.allow_tf32
         header = read_header(self.ckpt_path) if resume and self.ckpt_path.exists() else None
         if header is not None:
             _check_resume(cfg, header, self.ckpt_path)
@@ -218,7 +218,7 @@ class _Trainer:
             batch_size=self.batch_gpu,
             sampler=sampler,
             num_workers=cfg.run.workers,
-            pin_memory=dev.type == "cuda",
+            pin_memory=backends.pin_memory(dev),
             drop_last=True,
             persistent_workers=cfg.run.workers > 0,
             # own generator: creating the iterator must not consume the global RNG

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// CUDA kernels of the ray marcher: one thread per ray, the same arithmetic as ray_march_cpu.cpp.
+// CUDA launchers of the ray marcher: one thread per ray running the per-ray bodies of ray_march.h.
 // UNVERIFIED: compiled with nvcc against torch's headers, never run on a GPU (see docs/ops.md).
 #include <ATen/Dispatch.h>
 #include <ATen/ops/empty.h>
@@ -7,43 +7,16 @@
 
 #include "ray_march/ray_march.h"
 #include "utils/cuda_utils.cuh"
-#include "utils/math.h"
 
 namespace {
-
-constexpr double kTransmittanceEps = 1e-10;
-constexpr double kDensityShift = 1.0;
 
 template <typename T>
 __global__ void march_fwd_kernel(const T* __restrict__ colors, const T* __restrict__ dens, const T* __restrict__ z,
                                  int64_t R, int64_t S, int64_t C, bool white_back, T dmin, T dmax, T* __restrict__ rgb,
                                  T* __restrict__ depth, T* __restrict__ weights) {
   GAN3DKIT_CUDA_LOOP(r, R) {
-    const T* col = colors + r * S * C;
-    const T* s = dens + r * S;
-    const T* zr = z + r * S;
-    T* out = rgb + r * C;
-    T* w = weights + r * (S - 1);
-    for (int64_t c = 0; c < C; ++c) out[c] = T(0);
-    T trans = T(1), wsum = T(0), wz = T(0);
-    for (int64_t i = 0; i < S - 1; ++i) {
-      const T delta = zr[i + 1] - zr[i];
-      const T sigma = gan3dkit::softplus(T(0.5) * (s[i] + s[i + 1]) - T(kDensityShift));
-      const T alpha = T(1) - exp(-sigma * delta);
-      const T wi = alpha * trans;
-      w[i] = wi;
-      const T* c0 = col + i * C;
-      const T* c1 = c0 + C;
-      for (int64_t c = 0; c < C; ++c) out[c] += wi * (T(0.5) * (c0[c] + c1[c]));
-      wz += wi * (T(0.5) * (zr[i] + zr[i + 1]));
-      wsum += wi;
-      trans *= (T(1) - alpha + T(kTransmittanceEps));
-    }
-    T d = wz / wsum;
-    if (isnan(d)) d = T(INFINITY);
-    depth[r] = d < dmin ? dmin : (d > dmax ? dmax : d);
-    const T back = white_back ? T(1) - wsum : T(0);
-    for (int64_t c = 0; c < C; ++c) out[c] = (out[c] + back) * T(2) - T(1);
+    gan3dkit::ray_march_ray_fwd(colors + r * S * C, dens + r * S, z + r * S, S, C, white_back, dmin, dmax,
+                                rgb + r * C, depth + r, weights + r * (S - 1));
   }
 }
 
@@ -54,56 +27,9 @@ __global__ void march_bwd_kernel(const T* __restrict__ g_rgb, const T* __restric
                                  const T* __restrict__ z, int64_t R, int64_t S, int64_t C, bool white_back, T dmin,
                                  T dmax, T* __restrict__ scratch, T* __restrict__ g_colors, T* __restrict__ g_dens) {
   GAN3DKIT_CUDA_LOOP(r, R) {
-    const T* col = colors + r * S * C;
-    const T* s = dens + r * S;
-    const T* zr = z + r * S;
-    const T* gr = g_rgb + r * C;
-    const T* gw = g_w + r * (S - 1);
-    T* gc = g_colors + r * S * C;
-    T* gs = g_dens + r * S;
-    T* alpha = scratch + r * S;
-    T* trans = scratch + (R + r) * S;
-    T* grad_w = scratch + (2 * R + r) * S;
-    T tr = T(1), wsum = T(0), wz = T(0);
-    for (int64_t i = 0; i < S - 1; ++i) {
-      const T sigma = gan3dkit::softplus(T(0.5) * (s[i] + s[i + 1]) - T(kDensityShift));
-      alpha[i] = T(1) - exp(-sigma * (zr[i + 1] - zr[i]));
-      trans[i] = tr;
-      const T wi = alpha[i] * tr;
-      wz += wi * (T(0.5) * (zr[i] + zr[i + 1]));
-      wsum += wi;
-      tr *= (T(1) - alpha[i] + T(kTransmittanceEps));
-    }
-    const T d_raw = wz / wsum;
-    const T gd = (isfinite(d_raw) && d_raw >= dmin && d_raw <= dmax) ? g_depth[r] : T(0);
-    T g_rgb_sum = T(0);
-    for (int64_t c = 0; c < C; ++c) g_rgb_sum += gr[c];
-    for (int64_t c = 0; c < S * C; ++c) gc[c] = T(0);
-    for (int64_t i = 0; i < S - 1; ++i) {
-      const T* c0 = col + i * C;
-      const T* c1 = c0 + C;
-      T g = gw[i];
-      for (int64_t c = 0; c < C; ++c) g += T(2) * gr[c] * (T(0.5) * (c0[c] + c1[c]));
-      if (white_back) g -= T(2) * g_rgb_sum;
-      if (gd != T(0)) g += gd * (T(0.5) * (zr[i] + zr[i + 1]) - d_raw) / wsum;
-      grad_w[i] = g;
-      const T wi = alpha[i] * trans[i];
-      for (int64_t c = 0; c < C; ++c) {
-        gc[i * C + c] += wi * gr[c];
-        gc[(i + 1) * C + c] += wi * gr[c];
-      }
-    }
-    for (int64_t i = 0; i < S; ++i) gs[i] = T(0);
-    T rsum = T(0);
-    for (int64_t i = S - 2; i >= 0; --i) {
-      const T g_alpha = trans[i] * (grad_w[i] - rsum);
-      rsum = grad_w[i] * alpha[i] + (T(1) - alpha[i] + T(kTransmittanceEps)) * rsum;
-      const T x = T(0.5) * (s[i] + s[i + 1]) - T(kDensityShift);
-      const T delta = zr[i + 1] - zr[i];
-      const T g_x = g_alpha * delta * exp(-gan3dkit::softplus(x) * delta) * gan3dkit::softplus_grad(x);
-      gs[i] += T(0.5) * g_x;
-      gs[i + 1] += T(0.5) * g_x;
-    }
+    gan3dkit::ray_march_ray_bwd(g_rgb + r * C, g_depth[r], g_w + r * (S - 1), colors + r * S * C, dens + r * S,
+                                z + r * S, S, C, white_back, dmin, dmax, scratch + r * S, scratch + (R + r) * S,
+                                scratch + (2 * R + r) * S, g_colors + r * S * C, g_dens + r * S);
   }
 }
 

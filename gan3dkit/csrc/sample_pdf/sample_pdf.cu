@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-// CUDA kernel of inverse-CDF sampling: one thread per sample, binary search (searchsorted right=True) per row.
+// CUDA launcher of inverse-CDF sampling: one thread per draw running sample_pdf_item (sample_pdf.h).
 // UNVERIFIED: compiled with nvcc against torch's headers, never run on a GPU (see docs/ops.md).
 #include <ATen/Dispatch.h>
 #include <ATen/ops/empty.h>
@@ -14,19 +14,7 @@ __global__ void sample_kernel(const T* __restrict__ bins, const T* __restrict__ 
                               int64_t R, int64_t B, int64_t K, T eps, T* __restrict__ out) {
   GAN3DKIT_CUDA_LOOP(idx, R * K) {
     const int64_t r = idx / K;
-    const T* c = cdf + r * (B + 1);
-    const T* e = bins + r * (B + 1);
-    const T uk = u[idx];
-    int64_t lo_s = 0, hi_s = B + 1;  // first index with c > uk in [0, B + 1]
-    while (lo_s < hi_s) {
-      const int64_t mid = (lo_s + hi_s) / 2;
-      if (c[mid] > uk) hi_s = mid; else lo_s = mid + 1;
-    }
-    const int64_t upper = lo_s;
-    const int64_t lo = upper - 1 > 0 ? upper - 1 : 0, hi = upper < B ? upper : B;
-    T width = c[hi] - c[lo];
-    if (width < eps) width = T(1);
-    out[idx] = e[lo] + (uk - c[lo]) / width * (e[hi] - e[lo]);
+    out[idx] = sample_pdf_item(cdf + r * (B + 1), bins + r * (B + 1), B, u[idx], eps);
   }
 }
 

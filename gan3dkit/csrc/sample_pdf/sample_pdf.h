@@ -12,6 +12,26 @@
 #include <ATen/core/Tensor.h>
 
 #include "utils/checks.h"
+#include "utils/hd.h"
+
+// The per-sample body shared by the CPU and CUDA launchers: the first edge with cdf > u (searchsorted right=True,
+// by binary search), then linear interpolation inside the bin [lo, hi] around it.
+//   c, e: one row of cdf and bins ([B + 1] each); u: one draw.
+template <typename T>
+GAN3DKIT_HD T sample_pdf_item(const T* c, const T* e, int64_t B, T u, T eps) {
+  int64_t lo_s = 0, hi_s = B + 1;  // first index with c > u in [0, B + 1]
+  while (lo_s < hi_s) {
+    const int64_t mid = (lo_s + hi_s) / 2;
+    if (c[mid] > u)
+      hi_s = mid;
+    else
+      lo_s = mid + 1;
+  }
+  const int64_t lo = lo_s - 1 > 0 ? lo_s - 1 : 0, hi = lo_s < B ? lo_s : B;
+  T width = c[hi] - c[lo];
+  if (width < eps) width = T(1);
+  return e[lo] + (u - c[lo]) / width * (e[hi] - e[lo]);
+}
 
 at::Tensor sample_pdf_fwd_cpu(const at::Tensor& bins, const at::Tensor& cdf, const at::Tensor& u, double eps);
 #ifdef WITH_CUDA

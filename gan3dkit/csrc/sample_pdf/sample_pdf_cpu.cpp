@@ -1,12 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-// CPU kernel of inverse-CDF sampling: one row per iteration of an at::parallel_for (OpenMP) loop.
+// CPU launcher of inverse-CDF sampling: rows over an at::parallel_for (OpenMP) loop, sample_pdf_item per draw.
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <ATen/ops/empty.h>
-#include <ATen/ops/empty_like.h>
-#include <ATen/ops/zeros_like.h>
-
-#include <algorithm>
 
 #include "sample_pdf/sample_pdf.h"
 
@@ -18,15 +14,7 @@ void sample_rows(const T* bins, const T* cdf, const T* u, int64_t R, int64_t B, 
     for (int64_t r = r0; r < r1; ++r) {
       const T* c = cdf + r * (B + 1);
       const T* e = bins + r * (B + 1);
-      for (int64_t k = 0; k < K; ++k) {
-        const T uk = u[r * K + k];
-        // First edge with cdf > u (searchsorted right=True), then the bin [lo, hi] around it.
-        const int64_t upper = std::upper_bound(c, c + B + 1, uk) - c;
-        const int64_t lo = std::max<int64_t>(upper - 1, 0), hi = std::min<int64_t>(upper, B);
-        T width = c[hi] - c[lo];
-        if (width < eps) width = T(1);
-        out[r * K + k] = e[lo] + (uk - c[lo]) / width * (e[hi] - e[lo]);
-      }
+      for (int64_t k = 0; k < K; ++k) out[r * K + k] = sample_pdf_item(c, e, B, u[r * K + k], eps);
     }
   });
 }

@@ -1,11 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
-// CPU kernel of upfirdn2d: only the non-zero taps of the zero-inserted image are visited (polyphase), outputs that
+// CPU launcher of upfirdn2d (tap tables and row sums of upfirdn2d.h): only the non-zero taps of the zero-inserted image are visited (polyphase), outputs that
 // are dropped by the downsampling are never computed; one output row per task of an at::parallel_for (OpenMP).
 // Interior columns take a vectorisable path (up == 1: contiguous or strided loads; down == 1 and up > 1: one
 // strided loop per phase); border columns use per-column tap tables.
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <ATen/ops/empty.h>
+#include <ATen/ops/flip.h>
+#include <ATen/ops/mul.h>
 
 #include <algorithm>
 #include <vector>
@@ -14,26 +16,11 @@
 
 namespace {
 
-// Taps of one output index along one axis: inputs first .. first + count - 1 with filter taps tap, tap + up, ...
-struct Taps {
-  int64_t first, count, tap;
-};
+using gan3dkit::upfirdn::Taps;
 
-// y[m] = sum_t u[m * down - pad0 + t] F[t] with u[j] = x[j / up] when j % up == 0 (0 <= j / up < in), else 0.
-std::vector<Taps> axis_taps(int64_t out, int64_t in, int64_t up, int64_t down, int64_t pad0, int64_t taps) {
+std::vector<Taps> axis_table(int64_t out, int64_t in, int64_t up, int64_t down, int64_t pad0, int64_t taps) {
   std::vector<Taps> table(out);
-  for (int64_t m = 0; m < out; ++m) {
-    const int64_t j0 = m * down - pad0;
-    int64_t t = ((-j0) % up + up) % up;  // first tap landing on a real (non-inserted) sample
-    int64_t i = (j0 + t) / up;           // exact division
-    if (i < 0) {                         // skip taps left of the image
-      t += -i * up;
-      i = 0;
-    }
-    int64_t n = t < taps ? (taps - 1 - t) / up + 1 : 0;
-    n = std::max<int64_t>(0, std::min(n, in - i));
-    table[m] = {i, n, t};
-  }
+  for (int64_t m = 0; m < out; ++m) table[m] = gan3dkit::upfirdn::axis_taps(m, in, up, down, pad0, taps);
   return table;
 }
 
@@ -50,12 +37,7 @@ struct Plan {
 template <typename T>
 void row_accumulate(const Plan<T>& p, const T* xr, const T* fr, T* yr) {
   const int64_t upx = p.upx, downx = p.downx;
-  auto column = [&](int64_t ox) {
-    const Taps& c = p.tx[ox];
-    T acc = T(0);
-    for (int64_t k = 0; k < c.count; ++k) acc += xr[c.first + k] * fr[c.tap + k * upx];
-    yr[ox] += acc;
-  };
+  auto column = [&](int64_t ox) { yr[ox] += gan3dkit::upfirdn::row_dot(xr, fr, p.tx[ox], upx); };
   for (int64_t ox = 0; ox < p.a; ++ox) column(ox);
   for (int64_t ox = p.b; ox < p.OW; ++ox) column(ox);
   if (p.b <= p.a) return;
@@ -93,16 +75,12 @@ void row_accumulate(const Plan<T>& p, const T* xr, const T* fr, T* yr) {
 
 template <typename T>
 void run(const T* x, const T* f, T* y, int64_t planes, int64_t H, int64_t W, int64_t fh, int64_t fw, int64_t upx,
-         int64_t upy, int64_t downx, int64_t downy, int64_t px0, int64_t py0, int64_t OH, int64_t OW, bool flip,
-         double gain) {
+         int64_t upy, int64_t downx, int64_t downy, int64_t px0, int64_t py0, int64_t OH, int64_t OW) {
   Plan<T> p;
   p.H = H, p.W = W, p.OH = OH, p.OW = OW, p.fw = fw, p.upx = upx, p.downx = downx;
-  p.F.resize(fh * fw);
-  for (int64_t ty = 0; ty < fh; ++ty)
-    for (int64_t tx = 0; tx < fw; ++tx)
-      p.F[ty * fw + tx] = T(gain) * (flip ? f[ty * fw + tx] : f[(fh - 1 - ty) * fw + (fw - 1 - tx)]);
-  p.tx = axis_taps(OW, W, upx, downx, px0, fw);
-  p.ty = axis_taps(OH, H, upy, downy, py0, fh);
+  p.F.assign(f, f + fh * fw);  // f: the effective filter already
+  p.tx = axis_table(OW, W, upx, downx, px0, fw);
+  p.ty = axis_table(OH, H, upy, downy, py0, fh);
   // Interior: the first and last column range whose tap tables are unclipped (monotone in ox).
   auto unclipped = [&](int64_t ox) {
     const int64_t j0 = ox * downx - px0;
@@ -142,9 +120,40 @@ at::Tensor upfirdn2d_cpu(const at::Tensor& x, const at::Tensor& f, int64_t upx, 
   const int64_t OH = (H * upy + pady0 + pady1 - fh + downy) / downy;
   auto y = at::empty({N, C, OH, OW}, x.options());
   if (y.numel() == 0) return y;
+  const auto F = upfirdn2d_effective_filter(f, flip, gain);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "upfirdn2d_cpu", [&] {
-    run<scalar_t>(x.data_ptr<scalar_t>(), f.data_ptr<scalar_t>(), y.data_ptr<scalar_t>(), N * C, H, W, fh, fw, upx,
-                  upy, downx, downy, padx0, pady0, OH, OW, flip, gain);
+    run<scalar_t>(x.data_ptr<scalar_t>(), F.data_ptr<scalar_t>(), y.data_ptr<scalar_t>(), N * C, H, W, fh, fw, upx,
+                  upy, downx, downy, padx0, pady0, OH, OW);
+  });
+  return y;
+}
+
+at::Tensor upfirdn2d_effective_filter(const at::Tensor& f, bool flip, double gain) {
+  return at::mul(flip ? f : at::flip(f, {0, 1}), gain).contiguous();
+}
+
+at::Tensor upfirdn2d_fwd_grid(const at::Tensor& x, const at::Tensor& f, int64_t upx, int64_t upy, int64_t downx,
+                              int64_t downy, int64_t padx0, int64_t padx1, int64_t pady0, int64_t pady1, bool flip,
+                              double gain) {
+  upfirdn2d_check(x, f, upx, upy, downx, downy, padx0, padx1, pady0, pady1);
+  GAN3DKIT_CHECK_CPU(x);
+  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3), fh = f.size(0), fw = f.size(1);
+  const int64_t OW = (W * upx + padx0 + padx1 - fw + downx) / downx;
+  const int64_t OH = (H * upy + pady0 + pady1 - fh + downy) / downy;
+  auto y = at::empty({N, C, OH, OW}, x.options());
+  const auto F = upfirdn2d_effective_filter(f, flip, gain);
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "upfirdn2d_fwd_grid", [&] {
+    const scalar_t* xp = x.data_ptr<scalar_t>();
+    const scalar_t* Fp = F.data_ptr<scalar_t>();
+    scalar_t* yp = y.data_ptr<scalar_t>();
+    at::parallel_for(0, y.numel(), 1024, [&](int64_t i0, int64_t i1) {
+      for (int64_t idx = i0; idx < i1; ++idx) {  // one CUDA thread per output pixel
+        const int64_t ox = idx % OW, oy = (idx / OW) % OH, plane = idx / (OW * OH);
+        const auto tx = gan3dkit::upfirdn::axis_taps(ox, W, upx, downx, padx0, fw);
+        const auto ty = gan3dkit::upfirdn::axis_taps(oy, H, upy, downy, pady0, fh);
+        yp[idx] = gan3dkit::upfirdn::pixel(xp + plane * H * W, W, Fp, fw, upx, upy, tx, ty);
+      }
+    });
   });
   return y;
 }
