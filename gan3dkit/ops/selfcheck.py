@@ -29,6 +29,8 @@ from typing import Any
 
 import torch
 
+_Device = torch.device  # (DeviceRecord has a field named `torch`, which shadows the module in its annotations)
+
 #: Ops with a compiled kernel and what the self-check covers for each (the D ops need the double backward).
 ORDERS: dict[str, int] = {"bias_act": 2, "upfirdn2d": 2, "triplane_decode": 1, "mip_ray_march": 1, "sample_pdf": 0}
 #: Tolerances of the check (float32 inputs; a kernel within these matches the reference to float rounding).
@@ -51,7 +53,7 @@ class DeviceRecord:
     cuda: str
 
     @classmethod
-    def of(cls, device: torch.device) -> DeviceRecord:
+    def of(cls, device: _Device) -> DeviceRecord:
         if device.type == "cuda":
             major, minor = torch.cuda.get_device_capability(device)
             name, cap = torch.cuda.get_device_name(device), f"sm_{major}{minor}"
@@ -152,10 +154,16 @@ def _outputs(fn: Callable[..., Any], inputs: list[torch.Tensor], kwargs: dict[st
     results.update({f"backward[{i}]": _or_zeros(g, t) for i, (g, t) in enumerate(zip(first, leaves))})
     if orders > 1:
         penalty = sum((g.square().sum() for g in first if g is not None and g.requires_grad), torch.zeros(()))
-        second = torch.autograd.grad(penalty, leaves, allow_unused=True) if penalty.requires_grad else leaves
-        second = second if penalty.requires_grad else [None] * len(leaves)
+        second: list[torch.Tensor | None] = [None] * len(leaves)
+        if penalty.requires_grad:
+            second = list(torch.autograd.grad(penalty, leaves, allow_unused=True))
         results.update({f"double_backward[{i}]": _or_zeros(g, t) for i, (g, t) in enumerate(zip(second, leaves))})
     return results
+
+
+def _prefixed(name: str) -> Callable[[str], str]:
+    """assert_close's message callback: the output's name before torch's own message."""
+    return lambda message: f"{name}: {message}"
 
 
 def _or_zeros(grad: torch.Tensor | None, like: torch.Tensor) -> torch.Tensor:
@@ -194,7 +202,7 @@ def run_check(
             raise AssertionError(f"outputs differ: kernel gives {sorted(got)}, reference {sorted(want)}")
         for name, ref in want.items():
             verdict.max_abs_err[name] = float((got[name].float() - ref.float()).abs().max()) if ref.numel() else 0.0
-            torch.testing.assert_close(got[name], ref, rtol=RTOL, atol=ATOL, msg=lambda m, n=name: f"{n}: {m}")
+            torch.testing.assert_close(got[name], ref, rtol=RTOL, atol=ATOL, msg=_prefixed(name))
         verdict.ok = True
     except Exception as exc:  # noqa: BLE001 - a crashing kernel is a failed check, reported with its error
         verdict.error = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
@@ -287,7 +295,7 @@ def check_table(
 
     if devices is None:
         devices = [torch.device("cpu")] + [torch.device("cuda", i) for i in range(torch.cuda.device_count())]
-    rows = []
+    rows: list[dict[str, Any]] = []
     for device in devices:
         record = DeviceRecord.of(device)
         for op, kernel_name in _backend.kernel_names().items():
