@@ -12,13 +12,12 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_file
 from torch import Tensor
 
 from ..generate.mesh import write_ply
 from ..generate.video import orbit_cameras
 from ..generate.views import camera_labels
-from ..utils.files import atomic_save_png, atomic_write_json
+from ..utils.files import atomic_save_png, atomic_write_json, atomic_write_safetensors
 from ..utils.visual import depth_to_rgb, make_grid
 from .base import EncoderOutput
 from .media import write_video
@@ -131,10 +130,8 @@ def write_item(student: Student, out: EncoderOutput, cam: Tensor, image: np.ndar
             tensors["pose"] = out.pose[:1].cpu().contiguous()
         if out.ws is not None:
             tensors["ws"] = out.ws[:1].cpu().contiguous()
-        tmp = path.with_name(f".{path.name}.tmp")
-        save_file(tensors, str(tmp), metadata={"layout": "planes [1, 3, C, R, R]; camera [1, 25] EG3D label; "
-                                               "pose [1, 3] yaw, pitch, roll (rad)"})  # fmt: skip
-        tmp.replace(path)
+        atomic_write_safetensors(path, tensors, {"layout": "planes [1, 3, C, R, R]; camera [1, 25] EG3D label; "
+                                                 "pose [1, 3] yaw, pitch, roll (rad)"})  # fmt: skip
         written["triplane"] = str(path)
     rec = student.render(out, cam[:1], nrr)
     if "reconstruction" in opts.outputs:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,7 +14,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from safetensors import safe_open
-from safetensors.torch import save_file
 from torch import Tensor, nn
 
 from ..cameras.camera import Cameras
@@ -290,11 +288,10 @@ def distill_ko(arch: str, ckpt: Path, out: Path, cfg: KoDistillConfig,
               "radius": r.avg_camera_radius, "focal": r.focal, "w_dim": G.w_dim, "notes": notes,
               "steps": cfg.steps, "last": history[-1]}
     path = out / f"{arch}.safetensors"
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    save_file({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, str(tmp),
-              metadata={KO_FORMAT: json.dumps(header)})
-    os.replace(tmp, path)
-    from ..utils.files import atomic_write_json
+    from ..utils.files import atomic_write_json, atomic_write_safetensors
+
+    atomic_write_safetensors(path, {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()},
+                             {KO_FORMAT: json.dumps(header)})
 
     atomic_write_json(out / "config.json", {"arch": arch, "config": to_dict(cfg), "notes": notes})
     return {"checkpoint": str(path), "steps": cfg.steps, "first": history[0], "last": history[-1],

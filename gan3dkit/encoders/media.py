@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageSequence
 
+from ..utils.files import atomic_output
+
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".ppm", ".tif", ".tiff")
 VIDEO_EXTS = (".gif", ".mp4", ".avi", ".mov", ".mkv", ".webm")
 
@@ -107,9 +109,8 @@ def write_video(frames: list[np.ndarray], out: Path, fps: float) -> list[Path]:
     out.parent.mkdir(parents=True, exist_ok=True)
     gif = out.with_suffix(".gif")
     imgs = [Image.fromarray(f) for f in frames]
-    tmp = gif.with_name(f".{gif.name}.tmp.gif")
-    imgs[0].save(tmp, save_all=True, append_images=imgs[1:], duration=max(1, int(1000 / max(fps, 1e-3))), loop=0)
-    tmp.replace(gif)
+    with atomic_output(gif) as tmp:
+        imgs[0].save(tmp, save_all=True, append_images=imgs[1:], duration=max(1, int(1000 / max(fps, 1e-3))), loop=0)
     written = [gif]
     backend = video_backend()
     mp4 = out.with_suffix(".mp4")
@@ -117,17 +118,18 @@ def write_video(frames: list[np.ndarray], out: Path, fps: float) -> list[Path]:
     if backend == "opencv":
         import cv2
 
-        tmp4 = mp4.with_name(f".{mp4.name}.tmp.mp4")
-        vw = cv2.VideoWriter(str(tmp4), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (w, h))
-        if vw.isOpened():
+        with atomic_output(mp4) as tmp4:
+            vw = cv2.VideoWriter(str(tmp4), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (w, h))
+            if not vw.isOpened():
+                return written
             for f in frames:
                 vw.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
             vw.release()
-            tmp4.replace(mp4)
-            written.append(mp4)
+        written.append(mp4)
     elif backend == "imageio-ffmpeg":
         import imageio.v2 as imageio
 
-        imageio.mimwrite(mp4, frames, fps=fps, codec="libx264", quality=8)
+        with atomic_output(mp4) as tmp4:
+            imageio.mimwrite(tmp4, frames, fps=fps, codec="libx264", quality=8)
         written.append(mp4)
     return written

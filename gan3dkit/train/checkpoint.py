@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import random
 from pathlib import Path
 from typing import Any
@@ -11,10 +10,9 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
 
 from ..utils.errors import DataError, RunError
-from ..utils.files import remove_stale_temps, temp_path
+from ..utils.files import atomic_write_safetensors, remove_stale_temps
 
 CHECKPOINT_FORMAT = "gan3dkit-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -132,16 +130,9 @@ def save_checkpoint(
         rng = rng_state()
         tensors.update(rng["tensors"])
         header["rng"] = rng["json"]
-    tmp = temp_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(path)
-    try:
-        save_file(tensors, str(tmp), metadata={"gan3dkit": json.dumps(header)})
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_safetensors(path, tensors, {"gan3dkit": json.dumps(header)})
 
 
 def read_header(path: str | Path) -> dict[str, Any]:
