@@ -62,7 +62,9 @@ def invert(
     """
     from ..generate.loading import load_generator
     from ..invert import Extras, InputError, invert_source, preset
+    from ..train.checkpoint import expect_kind
     from ..utils.config import apply_overrides
+    from ..utils.items import check_out_folder, exit_code
 
     method = method or ("ko" if pose_opt else "pti")
     if method not in ("w", "wplus", "pti", "ko"):
@@ -84,6 +86,11 @@ def invert(
         raise typer.BadParameter(f"--outputs: unknown {sorted(bad)}; choose from views, video, mesh")
     if not source.exists():
         raise FileNotFoundError(f"input {source} not found")
+    check_out_folder(out, source)
+    for path, want, option in ((pose_encoder, "ko-pose", "--pose-encoder"),
+                               (latent_encoder, "ko-latent", "--latent-encoder")):  # fmt: skip
+        if path is not None:
+            expect_kind(path, want, option)
     G, _ = load_generator(ckpt, device=device)
     extras = Extras(vgg_weights=vgg_weights, outputs=wanted, mesh_resolution=mesh_res, video_frames=frames)
     if pose_encoder is not None or latent_encoder is not None:
@@ -123,6 +130,8 @@ def invert(
             c.print(f"[green]done[/] {it['name']} -> {it['out']}: yaw {a['yaw']:+.3f}, pitch {a['pitch']:+.3f} rad; "
                     f"PSNR {rec['psnr']:.2f} dB, SSIM {rec['ssim']:.3f}; {it['time']['total_s']:.1f} s",
                     highlight=False)
+            for note in it.get("notes", []):
+                c.print(f"[cyan]note[/] {it['name']}: {note}", highlight=False)
         for it in report["skipped"]:
             c.print(f"[cyan]skipped[/] {it['name']}: {it['reason']}", highlight=False)
         for it in report["failed"]:
@@ -130,5 +139,5 @@ def invert(
         if report["items"]:
             first = Path(report["items"][0]["out"]) / "metrics.json"
             c.print(f"metrics (losses that really ran, pose before/after, time per stage): {first}", highlight=False)
-    if report["failed"] and not report["items"] and not report["skipped"]:
+    if exit_code(report):
         raise typer.Exit(code=1)

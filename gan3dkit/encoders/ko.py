@@ -318,6 +318,9 @@ def load_ko_encoder(path: str | Path, G: nn.Module | None = None) -> nn.Module:
         if G is not None and G.w_dim != header["w_dim"]:
             raise ValueError(f"{path}: encoder outputs w_dim {header['w_dim']}, the generator uses {G.w_dim}")
         net = KoLatentEncoder(cfg, header["w_dim"])
+    from ..train.checkpoint import check_finite
+
+    check_finite(path, tensors, header["arch"])
     net.load_state_dict(tensors)
     net.header = header
     return net.eval()
