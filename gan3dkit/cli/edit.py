@@ -62,8 +62,9 @@ def edit(
     from ..edit.edits import check_edit
     from ..generate import load_generator, parse_seeds
     from ..train.checkpoint import read_header
-    from ..utils.errors import UsageError
+    from ..utils.errors import UsageError, check_number
     from ..utils.files import atomic_save_png
+    from ..utils.items import check_out_folder
 
     edit_list = [parse_edit(e, mode) for e in edits]
     if not list_ and not edit_list:
@@ -74,6 +75,14 @@ def edit(
         raise UsageError(f"--yaws must be comma-separated radians, got {yaws!r}") from None
     if top < 1 or frames < 1 or sigma <= 0 or not yaw_list:
         raise UsageError("--top and --frames must be >= 1, --sigma > 0, --yaws non-empty")
+    for name, value in (("--sigma", sigma), ("--trunc", trunc), ("--pitch", pitch), ("--cond-yaw", cond_yaw),
+                        ("--cond-pitch", cond_pitch), *(("--yaws", y) for y in yaw_list)):  # fmt: skip
+        check_number(name, value)
+    check_number("--samples", samples, ge=2, integer=True)
+    check_out_folder(out)
+    for path, option in ((components, "--components"), (latent, "--latent"), (delta_planes, "--delta-planes")):
+        if path is not None and not path.is_file() and (option != "--components" or path.exists()):
+            raise UsageError(f"{option} {path} " + ("is a folder, not a file" if path.is_dir() else "not found"))
     G, cfg = load_generator(ckpt, device=device)
     nrr = read_header(ckpt)["progress"].get("nrr", cfg.loss.nrr_initial)
     out.mkdir(parents=True, exist_ok=True)
