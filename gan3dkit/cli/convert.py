@@ -85,10 +85,24 @@ def state_dict(
     from ..convert import convert_state_dict, write_converted
     from ..train.config import TrainConfig, train_preset
 
-    cfg = TrainConfig.from_dict(json.loads(config.read_text())) if config else train_preset(preset)
+    from ..utils.errors import DataError, Gan3dkitError, UsageError
+
+    if config is not None and not config.is_file():
+        raise UsageError(f"--config {config} not found")
+    try:
+        cfg = TrainConfig.from_dict(json.loads(config.read_text())) if config else train_preset(preset)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"--config {config}: not valid JSON ({exc})") from None
+    except ValueError as exc:
+        raise UsageError(f"--config {config}: {exc}" if config else f"--preset {preset!r}: {exc}") from None
     with progress_bar("converting", total=2, json_mode=json_out) as update:
-        conv = convert_state_dict(pt, cfg, nrr=nrr)
-        update(1, 2)
-        summary = write_converted(conv, out, pt)
+        try:
+            conv = convert_state_dict(pt, cfg, nrr=nrr)
+            update(1, 2)
+            summary = write_converted(conv, out, pt)
+        except Gan3dkitError as exc:  # name the source file whatever went wrong with its contents
+            if str(pt) in str(exc) or isinstance(exc, UsageError):
+                raise
+            raise type(exc)(f"{pt}: {exc}") from None
         update(2, 2)
     _report(summary, json_out)

@@ -59,13 +59,15 @@ def edit(
         save_ganspace,
         triplane_offset_edit,
     )
-    from ..edit.edits import check_edit
+    from ..edit.edits import EDIT_MODES, check_edit
     from ..generate import load_generator, parse_seeds
     from ..train.checkpoint import read_header
     from ..utils.errors import UsageError, check_number
     from ..utils.files import atomic_save_png
     from ..utils.items import check_out_folder
 
+    if mode not in EDIT_MODES:
+        raise UsageError(f"--mode must be one of {', '.join(EDIT_MODES)}, got {mode!r}")
     edit_list = [parse_edit(e, mode) for e in edits]
     if not list_ and not edit_list:
         raise UsageError("nothing to do: pass --list and/or --edit COMPONENT:STRENGTH (see --help)")
@@ -83,9 +85,9 @@ def edit(
     for path, option in ((components, "--components"), (latent, "--latent"), (delta_planes, "--delta-planes")):
         if path is not None and not path.is_file() and (option != "--components" or path.exists()):
             raise UsageError(f"{option} {path} " + ("is a folder, not a file" if path.is_dir() else "not found"))
+    seed_list = parse_seeds(seeds) if latent is None else []
     G, cfg = load_generator(ckpt, device=device)
     nrr = read_header(ckpt)["progress"].get("nrr", cfg.loss.nrr_initial)
-    out.mkdir(parents=True, exist_ok=True)
     comp_path = components or out / "components.safetensors"
     files: dict[str, list[str] | str] = {"grids": [], "videos": []}
     if comp_path.exists() and not recompute:
@@ -103,7 +105,7 @@ def edit(
         named = [(latent.stem, load_latent(latent, G.num_ws, G.w_dim).to(device))]
     else:
         named = []
-        for s in parse_seeds(seeds):
+        for s in seed_list:
             z = torch.from_numpy(np.random.RandomState(s).randn(1, G.z_dim)).float().to(device)
             named.append((f"seed{s:04d}", G.mapping(z, cond, truncation_psi=trunc)))
     delta = load_delta_planes(delta_planes).to(device) if delta_planes is not None else None

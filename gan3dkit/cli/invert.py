@@ -64,6 +64,7 @@ def invert(
     from ..invert import Extras, InputError, invert_source, preset
     from ..train.checkpoint import expect_kind
     from ..utils.config import apply_overrides
+    from ..utils.errors import check_number
     from ..utils.items import check_out_folder, exit_code
 
     method = method or ("ko" if pose_opt else "pti")
@@ -71,6 +72,8 @@ def invert(
         raise typer.BadParameter(f"--method must be w, wplus, pti or ko, got {method!r}")
     if align not in ("auto", "always", "never"):
         raise typer.BadParameter("--align must be auto, always or never")
+    check_number("--steps", steps, ge=1, integer=True, allow_none=True)
+    check_number("--tune-steps", tune_steps, ge=0, integer=True, allow_none=True)
     cfg = preset(method, algorithm)
     cfg.pose_opt, cfg.perceptual = pose_opt, perceptual
     if steps is not None:

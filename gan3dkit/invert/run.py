@@ -260,7 +260,7 @@ def invert_source(G: nn.Module, base_ckpt: Path | None, source: Path, out: Path,
 
     report: dict[str, Any] = {"source": str(source), "out": str(out), "shard": [rank, world]}
     report.update(run_items(mine, load, process, done=done, catch=not single, on_item=on_item))
-    if not single:
+    if not single and (report["items"] or report["skipped"]):  # nothing done: nothing written, the CLI reports
         suffix = "" if world == 1 else f".rank{rank}"
         atomic_write_json(out / f"report{suffix}.json", report)
     return report
