@@ -84,7 +84,6 @@ def state_dict(
 
     from ..convert import convert_state_dict, write_converted
     from ..train.config import TrainConfig, train_preset
-
     from ..utils.errors import DataError, Gan3dkitError, UsageError
 
     if config is not None and not config.is_file():
