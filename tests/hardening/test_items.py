@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import lmdb
@@ -40,6 +42,12 @@ def mixed_folder(t: Path) -> Path:
     return src
 
 
+def dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
 GOOD = {"anim.png", "dot.png", "sub/x.png", "x.jpg", "x.png"}
 
 
@@ -65,11 +73,22 @@ def test_encode_folder_does_the_good_items_and_keys_them_by_full_name(models, tm
     assert not np.array_equal(a["planes"].numpy(), b["planes"].numpy())  # two inputs, two results
     assert (out / "sub" / "x.png_triplane.safetensors").is_file()
     assert all(np.isfinite(load_file(p)["planes"].numpy()).all() for p in out.rglob("*_triplane.safetensors"))
+    dead = out / f".x.png_triplane.safetensors.{dead_pid()}.k2j4x9q1.tmp"  # a killed run's temp
+    dead.write_bytes(b"\0" * 100)
     again = runner.invoke(app, args)
     assert again.exit_code == 0, again.output
     assert {i["name"] for i in json.loads(again.stdout)["items"]} == GOOD  # nothing from encoded/ read back
+    assert not dead.exists()
     human = runner.invoke(app, args[:-1])
     assert "failed bad.jpg" in human.output and "huge.png" in human.output and "note dot.png" in human.output
+
+
+def test_encode_notes_a_stretched_input(models, tmp_path):
+    (tmp_path / "wide.png").write_bytes(png_bytes(np.zeros((16, 24, 3), np.uint8)))
+    res = runner.invoke(app, ["encode", str(tmp_path / "wide.png"), "--ckpt", str(models.enc), "--out",
+                              str(tmp_path / "o"), "--outputs", "triplane", "--json"])
+    assert res.exit_code == 0, res.output
+    assert "not square (24x16): stretched to 32x32" in json.loads(res.stdout)["items"][0]["notes"]
 
 
 def test_encode_animated_png_is_encoded_frame_by_frame(models, tmp_path):
@@ -91,8 +110,11 @@ def test_invert_folder_does_every_item_with_the_same_stem_and_never_reads_its_ou
         assert (out / name / "metrics.json").is_file(), name
     m = json.loads((out / "dot.png" / "metrics.json").read_text())
     assert any("upscaled 32x" in n for n in m["notes"])
+    dead = out / "x.jpg" / f".generator_delta.safetensors.{dead_pid()}.k2j4x9q1.tmp"
+    dead.write_bytes(b"\0" * 100)
     again = runner.invoke(app, args)
     assert again.exit_code == 0, again.output
+    assert not dead.exists()
     rep = json.loads(again.stdout)
     assert not rep["items"] and {s["name"] for s in rep["skipped"]} == GOOD  # x.jpg is not "done" because of x.png
     assert {f["name"] for f in rep["failed"]} == {"bad.jpg", "huge.png"}

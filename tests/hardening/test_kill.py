@@ -100,6 +100,9 @@ def test_train_survives_kill_9(train_data, tmp_path):
     assert 1 <= at < steps
     stale = killed / ".checkpoint.safetensors.tmp999999999"  # what a kill inside a checkpoint write leaves
     stale.write_bytes(b"\0" * 1000)
+    sample = killed / "samples" / ".fakes000004.png.999999999.k2j4x9q1.tmp"  # ... and inside a sample write
+    sample.parent.mkdir(exist_ok=True)
+    sample.write_bytes(b"\0" * 1000)
     rerun = finish(gan3dkit(*base, "--out", str(killed)))
     assert f"resuming from step {at}" in rerun
     finish(gan3dkit(*base, "--out", str(straight)))
@@ -110,7 +113,7 @@ def test_train_survives_kill_9(train_data, tmp_path):
             assert torch.equal(a[key], b[key]), key
     assert read_header(killed / "checkpoint.safetensors")["progress"] == read_header(
         straight / "checkpoint.safetensors")["progress"]
-    assert not stale.exists() and not list(killed.glob(".*tmp*"))
+    assert not stale.exists() and not sample.exists() and not list(killed.rglob(".*tmp*"))
     for run in (killed, straight):
         recs = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
         seen = [r["step"] for r in recs]

@@ -101,3 +101,23 @@ def test_distill_encoder_killed_inside_a_checkpoint_write_leaves_nothing_after_t
 
     assert read_header(out / "checkpoint.safetensors")["progress"]["step"] == 2
     assert litter(tmp_path) == []
+
+
+def test_a_killed_checkpoint_write_is_removed_by_the_next_write(tmp_path):
+    """The writer every checkpoint goes through (train, distill-encoder, convert, edit's components, invert's deltas):
+    its temp carries the writer's pid, so the next write beside it removes it once that process is gone."""
+    import torch
+
+    from gan3dkit.train.checkpoint import load_tensors, save_checkpoint
+
+    path = tmp_path / "c.safetensors"
+    code = STALL.split("from gan3dkit.cli.main")[0] + (
+        "import torch\nfrom gan3dkit.train.checkpoint import save_checkpoint\n"
+        f"save_checkpoint({str(path)!r}, {{'G': torch.nn.Linear(64, 64)}}, {{}}, {{}}, {{'step': 1}})\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=ENV)
+    assert "STALLED" in proc.stdout.readline()
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert len(litter(tmp_path)) == 1 and not path.exists()
+    save_checkpoint(path, {"G": torch.nn.Linear(2, 2)}, {}, {}, {"step": 2})
+    assert litter(tmp_path) == [] and set(load_tensors(path)) >= {"G.weight", "G.bias"}
