@@ -23,12 +23,6 @@ from typing import Any
 STALE_TEMP_AGE = 3600.0
 
 
-def temp_path(path: str | Path) -> Path:
-    """The temp name used while `path` is written by this process: `.<name>.tmp<pid>` beside it."""
-    path = Path(path)
-    return path.with_name(f".{path.name}.tmp{os.getpid()}")
-
-
 def _alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -42,21 +36,14 @@ def _alive(pid: int) -> bool:
 def remove_stale_temps(path: str | Path) -> list[Path]:
     """Delete temp files left beside `path` by interrupted writes (their writer process is gone); returns them.
 
-    Matches `.<name>.tmp<pid>` (checkpoints) and `.<name>.<pid>.<random>.tmp` (`atomic_write_bytes`); a temp of a
-    live process is kept, one without a pid only when younger than STALE_TEMP_AGE.
+    Matches the project's temp names (see `_stale`); a temp of a live process is kept, one without a pid only when
+    younger than STALE_TEMP_AGE.
     """
     path = Path(path)
     removed = []
     for cand in Path(path.parent).glob(f".{glob.escape(path.name)}.*tmp*"):
-        rest = cand.name[len(path.name) + 2:]
-        match = re.fullmatch(r"tmp(\d+)", rest) or re.fullmatch(r"(\d+)\..*\.tmp", rest)
         try:
-            if match:
-                pid = int(match.group(1))
-                stale = pid != os.getpid() and not _alive(pid)
-            else:
-                stale = rest.endswith(".tmp") and time.time() - cand.stat().st_mtime > STALE_TEMP_AGE
-            if stale:
+            if _stale(cand):
                 cand.unlink()
                 removed.append(cand)
         except OSError:  # vanished meanwhile, or not ours to delete
@@ -71,11 +58,13 @@ _FOREIGN_TEMP = re.compile(r"\.tmp[A-Za-z0-9]{6}")
 
 
 def _stale(cand: Path) -> bool:
+    """A temp of a dead writer (its pid in the name), or an anonymous one (`.<name>.<x>.tmp`, safetensors'
+    `.tmpXXXXXX`) older than STALE_TEMP_AGE."""
     match = _TEMP_NAME.fullmatch(cand.name)
     if match:
         pid = int(match.group("pid") or match.group("old"))
         return pid != os.getpid() and not _alive(pid)
-    if _FOREIGN_TEMP.fullmatch(cand.name):
+    if _FOREIGN_TEMP.fullmatch(cand.name) or (cand.name.startswith(".") and cand.name.endswith(".tmp")):
         return time.time() - cand.stat().st_mtime > STALE_TEMP_AGE
     return False
 
