@@ -15,21 +15,13 @@ import pytest
 from gan3dkit.cli.main import app
 
 from .conftest import Models, bomb_png, png_bytes
-from .test_corpus import _files, runner
+from .test_corpus import _files, registrars, runner
 
 Build = Callable[[Models, Path], tuple[list[str], list[str]]]
 CASES: list[tuple[str, int, Build]] = []
 
 
-def case(name: str, code: int) -> Callable[[Build], Build]:
-    def register(fn: Build) -> Build:
-        CASES.append((name, code, fn))
-        return fn
-    return register
-
-
-def simple(name: str, code: int, argv: Callable[[Models, Path], list[str]], *needles: str) -> None:
-    CASES.append((name, code, lambda m, t: (argv(m, t), list(needles))))
+case, simple = registrars(CASES)
 
 
 def image(t: Path, name: str = "face.png", side: int = 32) -> Path:
@@ -82,12 +74,6 @@ for opt, val in (("--mesh-res", "0"), ("--mesh-res", "4"), ("--frames", "1"), ("
            opt if opt != "--outputs" else val)
 
 
-@case("encode-out-is-a-file", 2)
-def _(m, t):
-    (t / "o").write_text("keep me")
-    return enc(m, t), ["--out", "existing file"]
-
-
 @case("encode-out-is-the-source-folder", 2)
 def _(m, t):
     src = folder(t, good=1)
@@ -137,12 +123,6 @@ for opt, val in (("--method", "magic"), ("--align", "sometimes"), ("--outputs", 
                  ("--frames", "1"), ("--algorithm", "4"), ("--steps", "-1"), ("--set", "projector.bogus=1")):
     simple(f"invert-{opt[2:]}-{val}", 2, lambda m, t, o=opt, v=val: inv(m, t, None, o, v),
            opt if opt not in ("--outputs", "--set") else val.split("=")[0].split(".")[-1])
-
-
-@case("invert-out-is-a-file", 2)
-def _(m, t):
-    (t / "o").write_text("keep me")
-    return inv(m, t), ["--out", "existing file"]
 
 
 @case("invert-out-is-the-source-folder", 2)
@@ -212,12 +192,6 @@ for opt, val in (("--steps", "0"), ("--steps", "-3"), ("--minutes", "0"), ("--mi
            opt if opt not in ("--set", "--size") else val.split("=")[0].split(".")[-1])
 
 
-@case("distill-out-is-a-file", 2)
-def _(m, t):
-    (t / "run").write_text("keep me")
-    return dis(m, t), ["--out", "existing file"]
-
-
 # --- edit ------------------------------------------------------------------------------------------------------------
 def edi(m: Models, t: Path, *extra: str, ckpt: Path | None = None) -> list[str]:
     return ["edit", "--ckpt", str(ckpt or m.gen), "--out", str(t / "e"), "--samples", "64", *extra]
@@ -233,12 +207,6 @@ for opt, val in (("--edit", "zero:2"), ("--edit", "0:nan"), ("--mode", "multiply
                  ("--sigma", "nan"), ("--trunc", "nan"), ("--pitch", "inf"), ("--samples", "1"), ("--yaws", "left"),
                  ("--top", "0"), ("--seeds", "a-b")):
     simple(f"edit-{opt[2:]}-{val}", 2, lambda m, t, o=opt, v=val: edi(m, t, "--list", o, v), opt)
-
-
-@case("edit-out-is-a-file", 2)
-def _(m, t):
-    (t / "e").write_text("keep me")
-    return edi(m, t, "--list"), ["--out", "existing file"]
 
 
 @case("edit-components-is-a-folder", 2)
@@ -285,6 +253,18 @@ simple("convert-pkl-garbage", 1, lambda m, t: ["convert", "eg3d-pkl", str(nonsen
 def _(m, t):
     (t / "cfg.json").write_text("{")
     return sd(m, t, None, "--config", str(t / "cfg.json")), ["cfg.json"]
+
+
+def out_is_a_file(argv: Callable[[Models, Path], list[str]], out: str) -> Build:
+    def build(m: Models, t: Path) -> tuple[list[str], list[str]]:
+        (t / out).write_text("keep me")
+        return argv(m, t), ["--out", "existing file"]
+    return build
+
+
+for _cmd, _argv, _out in (("encode", enc, "o"), ("invert", inv, "o"), ("distill", dis, "run"), ("edit",
+                          lambda m, t: edi(m, t, "--list"), "e")):
+    case(f"{_cmd}-out-is-a-file", 2)(out_is_a_file(_argv, _out))
 
 
 @pytest.mark.parametrize("name,code,build", CASES, ids=[c[0] for c in CASES])
