@@ -58,9 +58,11 @@ def distill_encoder(
     from ..encoders.registry import ARCHS, EXTERNAL_ARCHS
     from ..train.checkpoint import expect_kind
     from ..utils.config import apply_overrides
+    from ..utils.device import check_device
     from ..utils.errors import check_number
     from ..utils.items import check_out_folder
 
+    device = check_device(device)
     check_number("--steps", steps, ge=1, integer=True, allow_none=True)
     check_number("--minutes", minutes, gt=0, allow_none=True)
     if arch in EXTERNAL_ARCHS:

@@ -62,6 +62,7 @@ def edit(
     from ..edit.edits import EDIT_MODES, check_edit
     from ..generate import load_generator, parse_seeds
     from ..train.checkpoint import read_header
+    from ..utils.device import resolve_device
     from ..utils.errors import UsageError, check_number
     from ..utils.files import atomic_save_png
     from ..utils.items import check_out_folder
@@ -82,6 +83,7 @@ def edit(
         check_number(name, value)
     check_number("--samples", samples, ge=2, integer=True)
     check_out_folder(out)
+    device = resolve_device(device)
     for path, option in ((components, "--components"), (latent, "--latent"), (delta_planes, "--delta-planes")):
         if path is not None and not path.is_file() and (option != "--components" or path.exists()):
             raise UsageError(f"{option} {path} " + ("is a folder, not a file" if path.is_dir() else "not found"))

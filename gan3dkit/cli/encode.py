@@ -57,6 +57,7 @@ def encode(
     from ..encoders.encode import EncodeOptions, encode_items
     from ..encoders.media import IMAGE_EXTS, input_kind, read_video, video_backend
     from ..encoders.models import load_encoder
+    from ..utils.device import resolve_device
     from ..utils.errors import UsageError, check_number
     from ..utils.items import Item, check_out_folder, exit_code, folder_items
 
@@ -82,6 +83,7 @@ def encode(
             import gan3dkit.invert  # noqa: F401
         except ImportError as exc:
             raise UsageError(f"--refine needs the inversion package gan3dkit.invert, not importable here: {exc}")
+    device = resolve_device(device)
     kind = input_kind(source)
     check_out_folder(out, source)
     student, _, header = load_encoder(ckpt, device)

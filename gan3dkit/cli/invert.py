@@ -64,6 +64,7 @@ def invert(
     from ..invert import Extras, InputError, invert_source, preset
     from ..train.checkpoint import expect_kind
     from ..utils.config import apply_overrides
+    from ..utils.device import resolve_device
     from ..utils.errors import check_number
     from ..utils.items import check_out_folder, exit_code
 
@@ -90,6 +91,7 @@ def invert(
     if not source.exists():
         raise FileNotFoundError(f"input {source} not found")
     check_out_folder(out, source)
+    device = resolve_device(device)
     for path, want, option in ((pose_encoder, "ko-pose", "--pose-encoder"),
                                (latent_encoder, "ko-latent", "--latent-encoder")):  # fmt: skip
         if path is not None:

@@ -154,6 +154,9 @@ def load_ganspace(path: str | Path, G: torch.nn.Module | None = None, check_hash
         raise DataError(f"{path} is not a safetensors components file ({exc})") from None
     if header.get("format") != GANSPACE_FORMAT or header.get("version") != GANSPACE_VERSION:
         raise DataError(f"{path}: not a gan3dkit GANSpace file (format {header.get('format')!r})")
+    bad = sorted(k for k, v in tensors.items() if v.is_floating_point() and not bool(torch.isfinite(v).all()))
+    if bad:
+        raise DataError(f"{path}: {', '.join(bad)} hold NaN/inf; recompute the components (delete the file)")
     gs = GanSpace(tensors["components"], tensors["stdev"], tensors["mean"], tensors["var_ratio"],
                   header["generator_sha256"], header["conditioning_camera"], GanSpaceConfig(**header["config"]))
     if G is not None:

@@ -11,7 +11,7 @@ from safetensors import safe_open
 
 from ..generate.loading import load_generator
 from ..metrics.weights import sha256_file
-from ..train.checkpoint import CheckpointError
+from ..train.checkpoint import CheckpointError, check_finite
 from ..utils.files import atomic_write_safetensors, remove_stale_temps
 
 DELTA_FORMAT = "gan3dkit-generator-delta"
@@ -80,6 +80,7 @@ def load_delta(path: str | Path, base_ckpt: str | Path | None = None, device: st
     with safe_open(str(path), framework="pt") as f:
         delta = {k: f.get_tensor(k) for k in f.keys() if k != "__empty__"}  # noqa: SIM118
     sd = G.state_dict()
+    check_finite(path, delta, "the delta's")
     unknown = sorted(set(delta) - set(sd))
     if unknown:
         raise CheckpointError(f"{path}: tensors {unknown[:5]} are not in the base generator")

@@ -67,11 +67,11 @@ simple("encode-ckpt-is-a-run-folder", 2, lambda m, t: enc(m, t, ckpt=run_folder(
        "checkpoint.safetensors")
 simple("encode-ckpt-garbage", 1, lambda m, t: enc(m, t, ckpt=nonsense(t, "x.safetensors")), "x.safetensors")
 simple("encode-nan-encoder", 1, lambda m, t: enc(m, t, ckpt=m.nan_enc), "e.safetensors", "NaN")
-for opt, val in (("--mesh-res", "0"), ("--mesh-res", "4"), ("--frames", "1"), ("--max-frames", "0"),
+for opt, val in (("--device", "tpu"), ("--device", "gpu"), ("--mesh-res", "0"), ("--mesh-res", "4"), ("--frames", "1"), ("--max-frames", "0"),
                  ("--smooth", "1"), ("--smooth", "nan"), ("--refine", "-1"), ("--yaws", "left"), ("--yaws", "nan"),
                  ("--yaws", ","), ("--outputs", "hologram")):
     simple(f"encode-{opt[2:]}-{val}", 2, lambda m, t, o=opt, v=val: enc(m, t, None, o, v),
-           opt if opt != "--outputs" else val)
+           opt if opt != "--outputs" else val, *([val] if opt == "--device" else []))
 
 
 @case("encode-out-is-the-source-folder", 2)
@@ -119,7 +119,7 @@ simple("invert-pose-encoder-missing", 2, lambda m, t: inv(m, t, None, "--pose-en
        "p.safetensors")
 simple("invert-nan-pose-encoder", 1, lambda m, t: inv(m, t, None, "--method", "ko", "--pose-encoder", str(m.nan_ko)),
        "p.safetensors", "NaN")
-for opt, val in (("--method", "magic"), ("--align", "sometimes"), ("--outputs", "hologram"), ("--mesh-res", "0"),
+for opt, val in (("--device", "tpu"), ("--method", "magic"), ("--align", "sometimes"), ("--outputs", "hologram"), ("--mesh-res", "0"),
                  ("--frames", "1"), ("--algorithm", "4"), ("--steps", "-1"), ("--set", "projector.bogus=1")):
     simple(f"invert-{opt[2:]}-{val}", 2, lambda m, t, o=opt, v=val: inv(m, t, None, o, v),
            opt if opt not in ("--outputs", "--set") else val.split("=")[0].split(".")[-1])
@@ -186,7 +186,7 @@ simple("distill-ko-ckpt-is-an-encoder", 2, lambda m, t: dis(m, t, ckpt=m.enc, ar
        "is an encoder checkpoint (lp3d-lt)", "--ckpt wants a generator")
 simple("distill-ko-nan-generator", 1, lambda m, t: dis(m, t, ckpt=m.nan_gen, arch="ko-latent"), "g.safetensors",
        "NaN")
-for opt, val in (("--steps", "0"), ("--steps", "-3"), ("--minutes", "0"), ("--minutes", "nan"), ("--size", "huge"),
+for opt, val in (("--device", "tpu"), ("--steps", "0"), ("--steps", "-3"), ("--minutes", "0"), ("--minutes", "nan"), ("--size", "huge"),
                  ("--set", "run.bogus=1")):
     simple(f"distill-{opt[2:]}-{val}", 2, lambda m, t, o=opt, v=val: dis(m, t, o, v),
            opt if opt not in ("--set", "--size") else val.split("=")[0].split(".")[-1])
@@ -203,7 +203,7 @@ simple("edit-ckpt-is-an-encoder", 2, lambda m, t: edi(m, t, "--list", ckpt=m.enc
        "is an encoder checkpoint (lp3d-lt)", "--ckpt wants a generator")
 simple("edit-ckpt-is-a-dataset", 2, lambda m, t: edi(m, t, "--list", ckpt=m.dataset), "d.lmdb", "gan3dkit dataset")
 simple("edit-nan-generator", 1, lambda m, t: edi(m, t, "--list", ckpt=m.nan_gen), "g.safetensors", "NaN")
-for opt, val in (("--edit", "zero:2"), ("--edit", "0:nan"), ("--mode", "multiply"), ("--sigma", "0"),
+for opt, val in (("--device", "tpu"), ("--edit", "zero:2"), ("--edit", "0:nan"), ("--mode", "multiply"), ("--sigma", "0"),
                  ("--sigma", "nan"), ("--trunc", "nan"), ("--pitch", "inf"), ("--samples", "1"), ("--yaws", "left"),
                  ("--top", "0"), ("--seeds", "a-b")):
     simple(f"edit-{opt[2:]}-{val}", 2, lambda m, t, o=opt, v=val: edi(m, t, "--list", o, v), opt)
@@ -218,6 +218,17 @@ def _(m, t):
 @case("edit-components-garbage", 1)
 def _(m, t):
     return edi(m, t, "--list", "--components", str(nonsense(t, "c.safetensors"))), ["c.safetensors"]
+
+
+@case("edit-components-nan", 1)
+def _(m, t):
+    from gan3dkit.edit import GanSpaceConfig, compute_ganspace, save_ganspace
+    from gan3dkit.generate import load_generator
+
+    gs = compute_ganspace(load_generator(m.gen)[0], GanSpaceConfig(num_samples=64))
+    gs.components[0, 0] = float("nan")
+    save_ganspace(gs, t / "c.safetensors")
+    return edi(m, t, "--list", "--components", str(t / "c.safetensors")), ["c.safetensors", "NaN"]
 
 
 simple("edit-latent-missing", 2, lambda m, t: edi(m, t, "--edit", "0:1", "--latent", str(t / "w.npy")), "w.npy")
@@ -243,6 +254,17 @@ simple("convert-sd-out-not-safetensors", 2, lambda m, t: sd(m, t, None)[:-1] + [
 simple("convert-sd-unknown-preset", 2, lambda m, t: sd(m, t, None, "--preset", "huge"), "huge")
 simple("convert-sd-config-missing", 2, lambda m, t: sd(m, t, None, "--config", str(t / "cfg.json")), "cfg.json")
 simple("convert-sd-wrong-architecture", 1, lambda m, t: sd(m, t, None, "--preset", "ffhq512"), "g.pt")
+@case("convert-sd-nan-weights", 1)
+def _(m, t):
+    import torch
+
+    sd_ = torch.load(m.state_dict)
+    key = next(k for k, v in sd_["G_ema"].items() if v.is_floating_point())
+    sd_["G_ema"][key] = torch.full_like(sd_["G_ema"][key], float("nan"))
+    torch.save(sd_, t / "nan.pt")
+    return sd(m, t, t / "nan.pt"), ["nan.pt", "NaN", "G_ema"]
+
+
 simple("convert-pkl-missing", 2, lambda m, t: ["convert", "eg3d-pkl", str(t / "n.pkl"), "--out",
                                                str(t / "c.safetensors")], "n.pkl")
 simple("convert-pkl-garbage", 1, lambda m, t: ["convert", "eg3d-pkl", str(nonsense(t, "g.pkl")), "--out",

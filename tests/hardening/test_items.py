@@ -151,3 +151,19 @@ def test_data_info_flags_a_recorded_resolution_that_differs_from_the_images(mode
     assert "warning" in res.output and "resolution 64" in res.output and "32x32" in res.output
     clean = runner.invoke(app, ["data", "info", str(models.dataset)])
     assert clean.exit_code == 0 and "resolution 64" not in clean.output and "differ" not in clean.output
+
+
+def test_a_generator_delta_with_nan_is_refused_naming_it(models, tmp_path):
+    import torch
+
+    from gan3dkit.generate.loading import load_generator
+    from gan3dkit.invert.delta import load_delta, save_delta
+    from gan3dkit.train.checkpoint import CheckpointError
+
+    base = load_generator(models.gen)[0]
+    tuned = load_generator(models.gen)[0]
+    with torch.no_grad():
+        next(tuned.parameters()).fill_(float("nan"))
+    save_delta(tmp_path / "d.safetensors", models.gen, base, tuned)
+    with pytest.raises(CheckpointError, match=r"d\.safetensors.*NaN"):
+        load_delta(tmp_path / "d.safetensors")
