@@ -90,6 +90,8 @@ def edit(
     seed_list = parse_seeds(seeds) if latent is None else []
     G, cfg = load_generator(ckpt, device=device)
     nrr = read_header(ckpt)["progress"].get("nrr", cfg.loss.nrr_initial)
+    latent_ws = load_latent(latent, G.num_ws, G.w_dim).to(device) if latent is not None else None  # read first
+    delta = load_delta_planes(delta_planes).to(device) if delta_planes is not None else None
     comp_path = components or out / "components.safetensors"
     files: dict[str, list[str] | str] = {"grids": [], "videos": []}
     if comp_path.exists() and not recompute:
@@ -104,13 +106,12 @@ def edit(
         check_edit(e, gs, G.num_ws)
     cond = torch.tensor(gs.camera, device=device).view(1, -1)
     if latent is not None:
-        named = [(latent.stem, load_latent(latent, G.num_ws, G.w_dim).to(device))]
+        named = [(latent.stem, latent_ws)]
     else:
         named = []
         for s in seed_list:
             z = torch.from_numpy(np.random.RandomState(s).randn(1, G.z_dim)).float().to(device)
             named.append((f"seed{s:04d}", G.mapping(z, cond, truncation_psi=trunc)))
-    delta = load_delta_planes(delta_planes).to(device) if delta_planes is not None else None
     if list_:
         with progress_bar("components", total=min(top, gs.num_components), json_mode=json_out) as update:
             sheet = component_sheet(G, [w for _, w in named[:3]], gs, top, sigma, nrr, update)

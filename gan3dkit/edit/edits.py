@@ -119,7 +119,10 @@ def load_delta_planes(path: str | Path) -> torch.Tensor:
         return torch.from_numpy(np.load(path, allow_pickle=False)).float()
     from safetensors.torch import load_file
 
-    tensors = load_file(str(path))
+    try:
+        tensors = load_file(str(path))
+    except Exception as exc:  # noqa: BLE001 - safetensors raises its own types for a damaged or foreign file
+        raise DataError(f"{path} is not a safetensors file with 'delta_planes' (or a .npy array): {exc}") from None
     if "delta_planes" not in tensors:
         raise DataError(f"{path} has no 'delta_planes' tensor (keys: {sorted(tensors)[:5]})")
     return tensors["delta_planes"].float()

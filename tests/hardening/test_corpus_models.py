@@ -231,6 +231,16 @@ def _(m, t):
     return edi(m, t, "--list", "--components", str(t / "c.safetensors")), ["c.safetensors", "NaN"]
 
 
+simple("edit-delta-planes-garbage", 1, lambda m, t: edi(m, t, "--edit", "0:1", "--delta-planes",
+                                                        str(nonsense(t, "dt.safetensors"))), "dt.safetensors")
+
+
+@case("edit-latent-wrong-shape", 1)
+def _(m, t):
+    np.save(t / "w.npy", np.zeros((3, 7), np.float32))
+    return edi(m, t, "--edit", "0:1", "--latent", str(t / "w.npy")), ["w.npy", "shape"]
+
+
 simple("edit-latent-missing", 2, lambda m, t: edi(m, t, "--edit", "0:1", "--latent", str(t / "w.npy")), "w.npy")
 
 
@@ -265,6 +275,11 @@ def _(m, t):
     return sd(m, t, t / "nan.pt"), ["nan.pt", "NaN", "G_ema"]
 
 
+simple("convert-sd-nrr-0", 2, lambda m, t: sd(m, t, None, "--nrr", "0"), "--nrr")
+simple("convert-pkl-focal-nan", 2, lambda m, t: ["convert", "eg3d-pkl", str(m.state_dict), "--out",
+                                                 str(t / "c.safetensors"), "--focal", "nan"], "--focal")
+simple("convert-pkl-is-a-torch-zip", 2, lambda m, t: ["convert", "eg3d-pkl", str(m.state_dict), "--out",
+                                                      str(t / "c.safetensors")], "g.pt", "convert state-dict")
 simple("convert-pkl-missing", 2, lambda m, t: ["convert", "eg3d-pkl", str(t / "n.pkl"), "--out",
                                                str(t / "c.safetensors")], "n.pkl")
 simple("convert-pkl-garbage", 1, lambda m, t: ["convert", "eg3d-pkl", str(nonsense(t, "g.pkl")), "--out",
