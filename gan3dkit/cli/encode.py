@@ -95,7 +95,7 @@ def encode(
     elif kind == "folder":
         items = folder_items(source, IMAGE_EXTS, exclude=out)
     else:
-        items = [Item(source.stem, source)]
+        items = [Item(source.name, source)]
 
     def load(item: Item):
         if item.path is None:

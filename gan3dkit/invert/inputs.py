@@ -133,7 +133,7 @@ def list_inputs(source: Path, out: Path | None = None) -> list[Item] | str:
         return folder_items(source, IMAGE_SUFFIXES, exclude=out)
     if not source.exists():
         raise FileNotFoundError(f"input {source} not found")
-    return [Item(source.stem, source)]
+    return [Item(source.name, source)]
 
 
 def lmdb_items(reader) -> list[Item]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import os
 import time
 from collections.abc import Callable
@@ -15,6 +16,7 @@ import torch
 from torch import nn
 
 from ..generate.views import camera_labels
+from ..utils.errors import UsageError
 from ..utils.files import atomic_save_png, atomic_write_json, remove_stale_temps_in
 from ..utils.items import Item, run_items
 from .config import InvertConfig
@@ -213,6 +215,13 @@ def write_outputs(G: nn.Module, inv: Inversion, item: InvertItem, out: Path, cfg
     return report
 
 
+def _inverted_name(metrics: Path) -> str:
+    try:
+        return str(json.loads(metrics.read_text()).get("name"))
+    except (OSError, ValueError, AttributeError):
+        return "?"
+
+
 def shard() -> tuple[int, int]:
     """(rank, world size) under torchrun (RANK / WORLD_SIZE), else (0, 1): items are split round robin."""
     return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
@@ -256,7 +265,14 @@ def invert_source(G: nn.Module, base_ckpt: Path | None, source: Path, out: Path,
                 "reconstruction": rep["reconstruction"], "time": rep["time"], "notes": list(item.notes)}
 
     def done(it: Item) -> str | None:
-        return "done (metrics.json exists)" if resume and (dest(it) / "metrics.json").is_file() else None
+        metrics = dest(it) / "metrics.json"
+        if not metrics.is_file():
+            return None
+        if single:  # `out` holds one inversion: never take another input's result for this one, nor replace it
+            held = _inverted_name(metrics)
+            if held not in (it.key, Path(it.key).stem):  # (the stem: results written before names were full)
+                raise UsageError(f"--out {out} holds the inversion of {held!r} ({metrics.name}); give another --out")
+        return "done (metrics.json exists)" if resume else None
 
     report: dict[str, Any] = {"source": str(source), "out": str(out), "shard": [rank, world]}
     report.update(run_items(mine, load, process, done=done, catch=not single, on_item=on_item))

@@ -167,3 +167,25 @@ def test_a_generator_delta_with_nan_is_refused_naming_it(models, tmp_path):
     save_delta(tmp_path / "d.safetensors", models.gen, base, tuned)
     with pytest.raises(CheckpointError, match=r"d\.safetensors.*NaN"):
         load_delta(tmp_path / "d.safetensors")
+
+
+def test_single_inputs_with_the_same_stem_never_replace_each_other(models, tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(9)
+    (tmp_path / "x.png").write_bytes(png_bytes(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)))
+    Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(tmp_path / "x.jpg")
+    for name in ("x.png", "x.jpg"):
+        res = runner.invoke(app, ["encode", str(tmp_path / name), "--ckpt", str(models.enc), "--out",
+                                  str(tmp_path / "enc"), "--outputs", "triplane"])
+        assert res.exit_code == 0, res.output
+    assert {p.name for p in (tmp_path / "enc").glob("*_triplane.safetensors")} == {
+        "x.png_triplane.safetensors", "x.jpg_triplane.safetensors"}
+    inv = ["--ckpt", str(models.gen), "--out", str(tmp_path / "inv"), *FAST]
+    assert runner.invoke(app, ["invert", str(tmp_path / "x.png"), *inv]).exit_code == 0
+    before = (tmp_path / "inv" / "metrics.json").read_bytes()
+    other = runner.invoke(app, ["invert", str(tmp_path / "x.jpg"), *inv])
+    assert other.exit_code == 2 and "holds the inversion of 'x.png'" in other.output, other.output
+    same = runner.invoke(app, ["invert", str(tmp_path / "x.png"), *inv, "--json"])
+    assert same.exit_code == 0 and json.loads(same.stdout)["skipped"][0]["name"] == "x.png"
+    assert (tmp_path / "inv" / "metrics.json").read_bytes() == before
