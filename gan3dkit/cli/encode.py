@@ -53,13 +53,12 @@ def encode(
 
     Example: gan3dkit encode photo.png --ckpt runs/enc/checkpoint.safetensors --out enc_out
     """
-    from ..data.images import load_still_image, resize_notes
-    from ..encoders.encode import EncodeOptions, encode_items
-    from ..encoders.media import IMAGE_EXTS, input_kind, read_video, video_backend
+    from ..encoders.encode import EncodeOptions, encode_source
+    from ..encoders.media import input_kind, video_backend
     from ..encoders.models import load_encoder
     from ..utils.device import resolve_device
     from ..utils.errors import UsageError, check_number
-    from ..utils.items import Item, check_out_folder, exit_code, folder_items
+    from ..utils.items import check_out_folder, exit_code
 
     chosen = tuple(o.strip() for o in outputs.split(",") if o.strip())
     bad = [o for o in chosen if o not in OUTPUTS]
@@ -87,46 +86,12 @@ def encode(
     kind = input_kind(source)
     check_out_folder(out, source)
     student, _, header = load_encoder(ckpt, device)
-    size = student.encoder.cfg.input_resolution
-    fps, frames_ = 12.0, []
-    if kind == "video":
-        frames_, fps = read_video(source, max_frames)
-        items = [Item(f"frame{i:05d}", None, i) for i in range(len(frames_))]
-    elif kind == "folder":
-        items = folder_items(source, IMAGE_EXTS, exclude=out)
-    else:
-        items = [Item(source.name, source)]
-
-    def load(item: Item):
-        if item.path is None:
-            image = frames_[item.index]
-        else:
-            image, item.notes = load_still_image(item.path)
-        cam = None
-        if align:
-            image, cam = _align(image, student.teacher.G.img_resolution, item.key)
-            cam = cam.to(device)
-        item.notes += resize_notes(*image.shape[:2], size)
-        return image, cam
-
-    top = out  # the first folder this call creates (removed again when nothing gets written)
-    while not top.parent.exists():
-        top = top.parent
-    created = not out.exists()
-    out.mkdir(parents=True, exist_ok=True)
     opts = EncodeOptions(yaws=yaw_list, outputs=chosen, mesh_resolution=mesh_res, video_frames=frames,
                          smoothing=smooth, refine_steps=refine)  # fmt: skip
-    try:
-        with progress_bar(f"encode {kind}", total=len(items), json_mode=json_out) as update:
-            report = encode_items(student, items, load, out, opts, video=kind == "video", fps=fps,
-                                  catch=kind != "image", on_item=update)  # fmt: skip
-    finally:
-        folder = out
-        while created and folder.is_dir() and not any(folder.iterdir()):  # nothing written: leave no empty folder
-            folder.rmdir()
-            if folder == top:
-                break
-            folder = folder.parent
+    res = student.teacher.G.img_resolution
+    with progress_bar(f"encode {kind}", total=None, json_mode=json_out) as update:
+        report = encode_source(student, source, kind, out, opts, max_frames=max_frames, on_item=update,
+                               align=(lambda image, name: _align(image, res, name)) if align else None)  # fmt: skip
     report.update({"source": str(source), "kind": kind, "camera": "landmarks (--align)" if align else
                    "encoder pose head" if student.encoder.cfg.pose_head else "frontal",
                    "video_backend": video_backend(), "encoder": header["extra"].get("arch", "?")})  # fmt: skip

@@ -263,3 +263,43 @@ def encode_items(student: Student, items: list[Item], load: Callable[[Item], tup
     if report["items"]:
         atomic_write_json(dest / "encode_report.json", report)
     return report
+
+
+def encode_source(student: Student, source: Path, kind: str, out: Path, opts: EncodeOptions,
+                  align: Callable[[np.ndarray, str], tuple[np.ndarray, Tensor]] | None = None,
+                  max_frames: int | None = None, on_item: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Encode an image, a folder (every image below it, keyed by its relative name, nothing under `out`) or a video
+    (`kind` from `media.input_kind`) into `out`; `align(image, name)` -> (crop, camera) crops faces first. Each item
+    notes an upscale, a stretch or an animation's first frame; a single image's error propagates, a folder's or a
+    video's bad items are reported. `out` is not left behind when nothing was written."""
+    from ..data.images import load_still_image, resize_notes
+    from ..utils.files import output_folder
+    from ..utils.items import folder_items
+    from .media import IMAGE_EXTS, read_video
+
+    dev = next(student.encoder.parameters()).device
+    size = student.encoder.cfg.input_resolution
+    fps, frames = 12.0, []
+    if kind == "video":
+        frames, fps = read_video(source, max_frames)
+        items = [Item(f"frame{i:05d}", None, i) for i in range(len(frames))]
+    elif kind == "folder":
+        items = folder_items(source, IMAGE_EXTS, exclude=out)
+    else:
+        items = [Item(source.name, source)]
+
+    def load(item: Item) -> tuple[np.ndarray, Tensor | None]:
+        if item.path is None:
+            image = frames[item.index]
+        else:
+            image, item.notes = load_still_image(item.path)
+        cam = None
+        if align is not None:
+            image, cam = align(image, item.key)
+            cam = cam.to(dev)
+        item.notes += resize_notes(*image.shape[:2], size)
+        return image, cam
+
+    with output_folder(out):
+        return encode_items(student, items, load, out, opts, video=kind == "video", fps=fps, catch=kind != "image",
+                            on_item=on_item)  # fmt: skip

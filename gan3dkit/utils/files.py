@@ -89,6 +89,27 @@ def remove_stale_temps_in(folder: str | Path, recursive: bool = False) -> list[P
     return removed
 
 
+@contextlib.contextmanager
+def output_folder(out: str | Path) -> Iterator[Path]:
+    """Create `out` (and missing parents) for the block; remove what this created again when the block wrote
+    nothing into it, also on an error (a refused or failed command leaves no empty folder behind)."""
+    out = Path(out)
+    top = out  # the first folder created here
+    while not top.parent.exists():
+        top = top.parent
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        yield out
+    finally:
+        folder = out
+        while created and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+            if folder == top:
+                break
+            folder = folder.parent
+
+
 def new_temp_path(path: str | Path, keep_suffix: bool = False) -> Path:
     """A fresh temp name beside `path` that `remove_stale_temps_in` recognises (`keep_suffix`: end in its suffix,
     for writers that choose the format by extension)."""
