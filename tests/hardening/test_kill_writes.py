@@ -18,17 +18,19 @@ from .test_corpus_models import FAST
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "250", "GAN3DKIT_NO_EXTENSION": "1"}
 
-#: Runs the CLI with every safetensors write (a checkpoint, a generator delta) stopping halfway: half the bytes are
-#: written and flushed to the project's temp file, then the process sleeps until it is killed.
+#: Runs the CLI with its Nth safetensors write (a checkpoint, a generator delta; N = sys.argv[1]) stopping halfway:
+#: half the bytes are written and flushed to the project's temp file, then the process sleeps until it is killed.
 STALL = """
 import sys, time
 import gan3dkit.utils.files as files
-real = files._write_all
+real, seen, nth = files._write_all, [], int(sys.argv.pop(1))
 def stalled(f, data):
     if len(data) > 8 and data[8:9] == b"{" and b'"__metadata__"' in data[:4096]:
-        f.write(data[: len(data) // 2]); f.flush()
-        print("STALLED", flush=True)
-        time.sleep(600)
+        seen.append(1)
+        if len(seen) == nth:
+            f.write(data[: len(data) // 2]); f.flush()
+            print("STALLED", flush=True)
+            time.sleep(600)
     real(f, data)
 files._write_all = stalled
 from gan3dkit.cli.main import main
@@ -44,11 +46,12 @@ def litter(root: Path) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*") if LITTER.search(p.name))
 
 
-def run_stalled(args: list[str], temp_glob: str, folder: Path, timeout: float = 300.0) -> str:
-    """Start the CLI with the stall hook, wait until it sits inside a safetensors write, kill -9 it; return the
-    temp file it left (which must be one of the project's names)."""
-    proc = subprocess.Popen([sys.executable, "-c", STALL, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, env=ENV)
+def run_stalled(args: list[str], temp_glob: str, folder: Path, timeout: float = 300.0, nth: int = 1,
+                env: dict[str, str] = ENV) -> str:
+    """Start the CLI with the stall hook, wait until it sits inside its `nth` safetensors write, kill -9 it; return
+    the temp file it left (which must be one of the project's names)."""
+    proc = subprocess.Popen([sys.executable, "-c", STALL, str(nth), *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env=env)
     start = time.time()
     while True:
         line = proc.stdout.readline()
@@ -114,7 +117,7 @@ def test_a_killed_checkpoint_write_is_removed_by_the_next_write(tmp_path):
     code = STALL.split("from gan3dkit.cli.main")[0] + (
         "import torch\nfrom gan3dkit.train.checkpoint import save_checkpoint\n"
         f"save_checkpoint({str(path)!r}, {{'G': torch.nn.Linear(64, 64)}}, {{}}, {{}}, {{'step': 1}})\n")
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, env=ENV)
+    proc = subprocess.Popen([sys.executable, "-c", code, "1"], stdout=subprocess.PIPE, text=True, env=ENV)
     assert "STALLED" in proc.stdout.readline()
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
