@@ -1,6 +1,5 @@
 """kill -9 mid-run (`train`: inside a checkpoint write), rerun, compare: `prepare synthetic` and `train` end
-bit-identical to uninterrupted runs, say what
-they resume from, and leave no temp files or repeated log lines."""
+bit-identical to uninterrupted runs, say what they resume from, and leave no temp files or repeated log lines."""
 
 from __future__ import annotations
 
