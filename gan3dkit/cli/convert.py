@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 import typer
@@ -56,13 +58,38 @@ def eg3d_pkl(
     Example: gan3dkit convert eg3d-pkl ffhq512-128.pkl --out ffhq512-128.safetensors
     """
     from ..convert import convert_eg3d_pickle, write_converted
+    from ..utils.errors import UsageError, check_number
 
-    with progress_bar("converting", total=2, json_mode=json_out) as update:
+    check_number("--focal", focal, gt=0, allow_none=True)
+    if _starts_like_zip(pkl):
+        raise UsageError(f"{pkl} is a torch.save (zip) file, not an EG3D pickle; convert it with `gan3dkit convert "
+                         "state-dict`")
+    with progress_bar("converting", total=2, json_mode=json_out) as update, naming_source(pkl):
         conv = convert_eg3d_pickle(pkl, focal=focal, audit_source=audit_source)
         update(1, 2)
         summary = write_converted(conv, out, pkl)
         update(2, 2)
     _report(summary, json_out)
+
+
+def _starts_like_zip(path: Path) -> bool:
+    if not path.is_file():
+        return False
+    with open(path, "rb") as f:
+        return f.read(2) == b"PK"
+
+
+@contextlib.contextmanager
+def naming_source(src: Path) -> Iterator[None]:
+    """Errors about the source file's contents name the file."""
+    from ..utils.errors import Gan3dkitError, UsageError
+
+    try:
+        yield
+    except Gan3dkitError as exc:
+        if str(src) in str(exc) or isinstance(exc, UsageError):
+            raise
+        raise type(exc)(f"{src}: {exc}") from None
 
 
 @app.command("state-dict")
@@ -84,9 +111,19 @@ def state_dict(
 
     from ..convert import convert_state_dict, write_converted
     from ..train.config import TrainConfig, train_preset
+    from ..utils.errors import DataError, UsageError, check_number
 
-    cfg = TrainConfig.from_dict(json.loads(config.read_text())) if config else train_preset(preset)
-    with progress_bar("converting", total=2, json_mode=json_out) as update:
+    check_number("--nrr", nrr, ge=1, integer=True, allow_none=True)
+
+    if config is not None and not config.is_file():
+        raise UsageError(f"--config {config} not found")
+    try:
+        cfg = TrainConfig.from_dict(json.loads(config.read_text())) if config else train_preset(preset)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"--config {config}: not valid JSON ({exc})") from None
+    except ValueError as exc:
+        raise UsageError(f"--config {config}: {exc}" if config else f"--preset {preset!r}: {exc}") from None
+    with progress_bar("converting", total=2, json_mode=json_out) as update, naming_source(pt):
         conv = convert_state_dict(pt, cfg, nrr=nrr)
         update(1, 2)
         summary = write_converted(conv, out, pt)

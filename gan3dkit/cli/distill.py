@@ -62,9 +62,18 @@ def distill_encoder(
     """
     from ..encoders.config import DISTILL_PRESETS
     from ..encoders.registry import ARCHS, EXTERNAL_ARCHS
+    from ..train.checkpoint import expect_kind
     from ..utils.config import apply_overrides
+    from ..utils.device import check_device
+    from ..utils.errors import check_number
+    from ..utils.items import check_out_folder
 
+    device = check_device(device)
+    check_number("--steps", steps, ge=1, integer=True, allow_none=True)
+    check_number("--minutes", minutes, gt=0, allow_none=True)
     if arch in EXTERNAL_ARCHS:
+        expect_kind(ckpt, "generator", "--ckpt")
+        check_out_folder(out)
         ko_sets = [f"backbone_weights={json.dumps(backbone_weights)}"] if backbone_weights else []
         return _ko(arch, ckpt, out, list(set_) + ko_sets + (["random_init=true"] if random_init else []), steps,
                    json_out)
@@ -72,8 +81,8 @@ def distill_encoder(
         raise ValueError(f"unknown --arch {arch!r}; choose one of: {ARCH_HELP}")
     if preset not in DISTILL_PRESETS:
         raise ValueError(f"unknown --preset {preset!r}; choose one of {', '.join(DISTILL_PRESETS)}")
-    if not ckpt.is_file():
-        raise FileNotFoundError(f"generator checkpoint {ckpt} not found")
+    expect_kind(ckpt, "generator", "--ckpt")
+    check_out_folder(out)
     cfg = DISTILL_PRESETS[preset](arch)
     overrides = list(set_) + [f"generator={json.dumps(str(ckpt))}", f"out={json.dumps(str(out))}"]
     for key, value in (("size", size), ("backbone_weights", backbone_weights), ("lpips_backbone", lpips_backbone),

@@ -59,12 +59,16 @@ def edit(
         save_ganspace,
         triplane_offset_edit,
     )
-    from ..edit.edits import check_edit
+    from ..edit.edits import EDIT_MODES, check_edit
     from ..generate import load_generator, parse_seeds
     from ..train.checkpoint import read_header
-    from ..utils.errors import UsageError
+    from ..utils.device import resolve_device
+    from ..utils.errors import UsageError, check_number
     from ..utils.files import atomic_save_png
+    from ..utils.items import check_out_folder
 
+    if mode not in EDIT_MODES:
+        raise UsageError(f"--mode must be one of {', '.join(EDIT_MODES)}, got {mode!r}")
     edit_list = [parse_edit(e, mode) for e in edits]
     if not list_ and not edit_list:
         raise UsageError("nothing to do: pass --list and/or --edit COMPONENT:STRENGTH (see --help)")
@@ -74,9 +78,20 @@ def edit(
         raise UsageError(f"--yaws must be comma-separated radians, got {yaws!r}") from None
     if top < 1 or frames < 1 or sigma <= 0 or not yaw_list:
         raise UsageError("--top and --frames must be >= 1, --sigma > 0, --yaws non-empty")
+    for name, value in (("--sigma", sigma), ("--trunc", trunc), ("--pitch", pitch), ("--cond-yaw", cond_yaw),
+                        ("--cond-pitch", cond_pitch), *(("--yaws", y) for y in yaw_list)):  # fmt: skip
+        check_number(name, value)
+    check_number("--samples", samples, ge=2, integer=True)
+    check_out_folder(out)
+    device = resolve_device(device)
+    for path, option in ((components, "--components"), (latent, "--latent"), (delta_planes, "--delta-planes")):
+        if path is not None and not path.is_file() and (option != "--components" or path.exists()):
+            raise UsageError(f"{option} {path} " + ("is a folder, not a file" if path.is_dir() else "not found"))
+    seed_list = parse_seeds(seeds) if latent is None else []
     G, cfg = load_generator(ckpt, device=device)
     nrr = read_header(ckpt)["progress"].get("nrr", cfg.loss.nrr_initial)
-    out.mkdir(parents=True, exist_ok=True)
+    latent_ws = load_latent(latent, G.num_ws, G.w_dim).to(device) if latent is not None else None  # read first
+    delta = load_delta_planes(delta_planes).to(device) if delta_planes is not None else None
     comp_path = components or out / "components.safetensors"
     files: dict[str, list[str] | str] = {"grids": [], "videos": []}
     if comp_path.exists() and not recompute:
@@ -91,13 +106,12 @@ def edit(
         check_edit(e, gs, G.num_ws)
     cond = torch.tensor(gs.camera, device=device).view(1, -1)
     if latent is not None:
-        named = [(latent.stem, load_latent(latent, G.num_ws, G.w_dim).to(device))]
+        named = [(latent.stem, latent_ws)]
     else:
         named = []
-        for s in parse_seeds(seeds):
+        for s in seed_list:
             z = torch.from_numpy(np.random.RandomState(s).randn(1, G.z_dim)).float().to(device)
             named.append((f"seed{s:04d}", G.mapping(z, cond, truncation_psi=trunc)))
-    delta = load_delta_planes(delta_planes).to(device) if delta_planes is not None else None
     if list_:
         with progress_bar("components", total=min(top, gs.num_components), json_mode=json_out) as update:
             sheet = component_sheet(G, [w for _, w in named[:3]], gs, top, sigma, nrr, update)

@@ -12,7 +12,7 @@ OUTPUTS = ("triplane", "reconstruction", "views", "depth", "mesh", "video")
 
 
 def _align(image, resolution: int, name: str):
-    """EG3D-style face crop + head-pose camera (the `prepare single` pipeline); ValueError when no face is found."""
+    """EG3D-style face crop + head-pose camera (the `prepare single` pipeline); DataError when no face is found."""
     import numpy as np
     import torch
 
@@ -26,7 +26,9 @@ def _align(image, resolution: int, name: str):
         job = FaceJob(backend=backend, crop=CropSpec(output_size=resolution))
         face = align_face(image, job, load_backend(backend), mean_shape(job.pose_shape))
     except Exception as exc:  # noqa: BLE001 - no face, backend missing: one clear line
-        raise ValueError(f"{name}: --align failed ({type(exc).__name__}: {exc})") from None
+        from ..utils.errors import DataError
+
+        raise DataError(f"{name}: --align failed ({type(exc).__name__}: {exc})") from None
     return face.image, torch.from_numpy(np.asarray(face.camera, dtype=np.float32))[None]
 
 
@@ -51,59 +53,69 @@ def encode(
 
     Example: gan3dkit encode photo.png --ckpt runs/enc/checkpoint.safetensors --out enc_out
     """
-    from ..encoders.encode import EncodeOptions, encode_items
-    from ..encoders.media import input_kind, list_folder, read_image, read_video, video_backend
+    from ..encoders.encode import EncodeOptions, encode_source
+    from ..encoders.media import input_kind, video_backend
     from ..encoders.models import load_encoder
+    from ..utils.device import resolve_device
+    from ..utils.errors import UsageError, check_number
+    from ..utils.items import check_out_folder, exit_code
 
     chosen = tuple(o.strip() for o in outputs.split(",") if o.strip())
     bad = [o for o in chosen if o not in OUTPUTS]
     if bad or not chosen:
-        raise ValueError(f"--outputs: unknown {bad}; choose from {', '.join(OUTPUTS)}")
+        raise UsageError(f"--outputs: unknown {bad}; choose from {', '.join(OUTPUTS)}")
     try:
         yaw_list = tuple(float(y) for y in yaws.split(",") if y.strip())
     except ValueError:
-        raise ValueError(f"--yaws must be comma-separated radians, got {yaws!r}") from None
-    if refine < 0 or not 0.0 <= smooth < 1.0:
-        raise ValueError("--refine must be >= 0 and --smooth in [0, 1)")
+        raise UsageError(f"--yaws must be comma-separated radians, got {yaws!r}") from None
+    for y in yaw_list:
+        check_number("--yaws", y)
+    if not yaw_list:
+        raise UsageError("--yaws needs at least one yaw (radians)")
+    check_number("--smooth", smooth, ge=0.0, lt=1.0)
+    check_number("--refine", refine, ge=0, integer=True)
+    check_number("--mesh-res", mesh_res, ge=16, le=1024, integer=True)
+    check_number("--frames", frames, ge=2, integer=True)
+    check_number("--max-frames", max_frames, ge=1, integer=True, allow_none=True)
     if refine > 0:
         try:
             import gan3dkit.invert  # noqa: F401
         except ImportError as exc:
-            raise ValueError(f"--refine needs the inversion package gan3dkit.invert, not importable here: {exc}")
+            raise UsageError(f"--refine needs the inversion package gan3dkit.invert, not importable here: {exc}")
+    device = resolve_device(device)
     kind = input_kind(source)
+    check_out_folder(out, source)
     student, _, header = load_encoder(ckpt, device)
-    fps = 12.0
-    if kind == "video":
-        images, fps = read_video(source, max_frames)
-        names = [f"frame{i:05d}" for i in range(len(images))]
-    elif kind == "folder":
-        files = list_folder(source)
-        images, names = [read_image(p) for p in files], [p.stem for p in files]
-    else:
-        images, names = [read_image(source)], [source.stem]
-    cams = [None] * len(images)
-    if align:
-        res = student.teacher.G.img_resolution
-        pairs = [_align(im, res, n) for im, n in zip(images, names)]
-        images, cams = [p[0] for p in pairs], [p[1].to(device) for p in pairs]
-    out.mkdir(parents=True, exist_ok=True)
     opts = EncodeOptions(yaws=yaw_list, outputs=chosen, mesh_resolution=mesh_res, video_frames=frames,
                          smoothing=smooth, refine_steps=refine)  # fmt: skip
-    with progress_bar(f"encode {kind}", total=len(images), json_mode=json_out) as update:
-        report = encode_items(student, list(zip(names, images, cams)), out, opts, video=kind == "video", fps=fps,
-                              on_item=update)  # fmt: skip
+    res = student.teacher.G.img_resolution
+    with progress_bar(f"encode {kind}", total=None, json_mode=json_out) as update:
+        report = encode_source(student, source, kind, out, opts, max_frames=max_frames, on_item=update,
+                               align=(lambda image, name: _align(image, res, name)) if align else None)  # fmt: skip
     report.update({"source": str(source), "kind": kind, "camera": "landmarks (--align)" if align else
                    "encoder pose head" if student.encoder.cfg.pose_head else "frontal",
                    "video_backend": video_backend(), "encoder": header["extra"].get("arch", "?")})  # fmt: skip
     if json_out:
         emit_json({k: v for k, v in report.items() if k != "encoder_seconds"})
-        return
+    else:
+        _print_report(report, kind, out, device)
+    if exit_code(report):
+        raise typer.Exit(code=1)
+
+
+def _print_report(report: dict, kind: str, out: Path, device: str) -> None:
     c = console()
-    c.print(f"[green]encoded[/] {len(images)} {kind} item(s) into {out} "
-            f"({report['encoder_ms_mean']:.1f} ms per encoder pass on {device}; camera: {report['camera']})")  # fmt: skip
-    if kind == "video":
+    done = report["items"]
+    if done:
+        c.print(f"[green]encoded[/] {len(done)} {kind} item(s) into {out} ({report['encoder_ms_mean']:.1f} ms per "
+                f"encoder pass on {device}; camera: {report['camera']})", highlight=False)  # fmt: skip
+    if kind == "video" and "video_side_by_side" in report:
         c.print("side by side (input | reconstruction | novel view): " + ", ".join(report["video_side_by_side"]))
-    first = report["items"][0]
     for key in ("triplane", "reconstruction", "views", "depth", "mesh"):
-        if key in first:
-            c.print(f"{key}: {first[key]}" + (" (first item)" if len(images) > 1 else ""), soft_wrap=True)
+        if done and key in done[0]:
+            c.print(f"{key}: {done[0][key]}" + (" (first item)" if len(done) > 1 else ""), soft_wrap=True)
+    for it in done:
+        for note in it.get("notes", []):
+            c.print(f"[cyan]note[/] {it['name']}: {note}", highlight=False, soft_wrap=True)
+    for it in report["failed"]:
+        c.print(f"[yellow]failed[/] {it['name']}: {it['error']}", highlight=False, soft_wrap=True)

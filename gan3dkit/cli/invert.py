@@ -62,14 +62,19 @@ def invert(
     """
     from ..generate.loading import load_generator
     from ..invert import Extras, InputError, invert_source, preset
+    from ..train.checkpoint import expect_kind
     from ..utils.config import apply_overrides
-    from ..utils.errors import UsageError
+    from ..utils.device import resolve_device
+    from ..utils.errors import UsageError, check_number
+    from ..utils.items import check_out_folder, exit_code
 
     method = method or ("ko" if pose_opt else "pti")
     if method not in ("w", "wplus", "pti", "ko"):
         raise typer.BadParameter(f"--method must be w, wplus, pti or ko, got {method!r}")
     if align not in ("auto", "always", "never"):
         raise typer.BadParameter("--align must be auto, always or never")
+    check_number("--steps", steps, ge=1, integer=True, allow_none=True)
+    check_number("--tune-steps", tune_steps, ge=0, integer=True, allow_none=True)
     cfg = preset(method, algorithm)
     cfg.pose_opt, cfg.perceptual = pose_opt, perceptual
     if steps is not None:
@@ -90,6 +95,12 @@ def invert(
         raise typer.BadParameter(f"--outputs: unknown {sorted(bad)}; choose from views, video, mesh")
     if not source.exists():
         raise FileNotFoundError(f"input {source} not found")
+    check_out_folder(out, source)
+    device = resolve_device(device)
+    for path, want, option in ((pose_encoder, "ko-pose", "--pose-encoder"),
+                               (latent_encoder, "ko-latent", "--latent-encoder")):  # fmt: skip
+        if path is not None:
+            expect_kind(path, want, option)
     G, _ = load_generator(ckpt, device=device)
     extras = Extras(vgg_weights=vgg_weights, outputs=wanted, mesh_resolution=mesh_res, video_frames=frames)
     if pose_encoder is not None or latent_encoder is not None:
@@ -129,6 +140,8 @@ def invert(
             c.print(f"[green]done[/] {it['name']} -> {it['out']}: yaw {a['yaw']:+.3f}, pitch {a['pitch']:+.3f} rad; "
                     f"PSNR {rec['psnr']:.2f} dB, SSIM {rec['ssim']:.3f}; {it['time']['total_s']:.1f} s",
                     highlight=False)
+            for note in it.get("notes", []):
+                c.print(f"[cyan]note[/] {it['name']}: {note}", highlight=False)
         for it in report["skipped"]:
             c.print(f"[cyan]skipped[/] {it['name']}: {it['reason']}", highlight=False)
         for it in report["failed"]:
@@ -136,5 +149,5 @@ def invert(
         if report["items"]:
             first = Path(report["items"][0]["out"]) / "metrics.json"
             c.print(f"metrics (losses that really ran, pose before/after, time per stage): {first}", highlight=False)
-    if report["failed"] and not report["items"] and not report["skipped"]:
+    if exit_code(report):
         raise typer.Exit(code=1)

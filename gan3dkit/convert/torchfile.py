@@ -89,7 +89,15 @@ def read_torch_file(path: str | Path) -> Any:
         raise FileNotFoundError(f"{path} not found")
     if not zipfile.is_zipfile(path):
         with open(path, "rb") as f:
-            return read_legacy_torch(f)
+            if f.read(4) == b"PK\x03\x04":  # a zip whose end (the central directory) is missing
+                raise CorruptPickle(f"{path}: a torch.save zip without its end: the file is truncated or damaged")
+            f.seek(0)
+            try:
+                return read_legacy_torch(f)
+            except (RefusedPickle, CorruptPickle) as exc:
+                if str(path) in str(exc):
+                    raise
+                raise type(exc)(f"{path}: {exc}") from None
     try:
         zf = zipfile.ZipFile(path)
     except zipfile.BadZipFile as exc:

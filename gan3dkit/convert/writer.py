@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from ..methods.schedule import lazy_reg_adjust
-from ..train.checkpoint import save_checkpoint
+from ..train.checkpoint import check_finite, save_checkpoint
 from ..utils.errors import UsageError
 from ..utils.files import atomic_write_json
 from .eg3d import Converted, build_modules
@@ -41,6 +41,8 @@ def write_converted(conv: Converted, out: str | Path, source: str | Path) -> dic
     if out.suffix != ".safetensors":
         raise UsageError(f"--out must end in .safetensors, got {out}")
     modules = build_modules(conv)
+    for name, module in modules.items():  # a model holding NaN/inf is refused, naming the source file
+        check_finite(source, module.state_dict(), name)
     resumable = "D" in modules
     opts = fresh_optimizers(conv, modules) if resumable else {}
     src = {**conv.source, "file": Path(source).name, "sha256": sha256_file(source), "notes": conv.notes}

@@ -86,6 +86,35 @@ def load_image_file(path: str | Path, channels: int = 3) -> np.ndarray:
         raise ImageError(f"cannot read image {path}: {_why(exc)}") from exc
 
 
+def frame_count(path: str | Path) -> int:
+    """Frames in an image file (APNG, animated WebP/GIF have several); 1 when it cannot be opened (its reader
+    then says why)."""
+    try:
+        with Image.open(path) as im:
+            return int(getattr(im, "n_frames", 1) or 1)
+    except Exception:  # noqa: BLE001 - a broken file is reported by the reader
+        return 1
+
+
+def load_still_image(path: str | Path, channels: int = 3) -> tuple[np.ndarray, list[str]]:
+    """`load_image_file` plus notes: an animated file (APNG, animated WebP/GIF) gives its first frame, and says so."""
+    arr = load_image_file(path, channels)
+    frames = frame_count(path)
+    notes = [f"animated image ({frames} frames): only its first frame is used"] if frames > 1 else []
+    return arr, notes
+
+
+def resize_notes(height: int, width: int, resolution: int) -> list[str]:
+    """Notes for an input made `resolution`² : enlarged more than 2x (it will look blurry), or not square."""
+    notes = []
+    if min(height, width) * 2 < resolution:
+        notes.append(f"upscaled {resolution / min(height, width):.3g}x (from {width}x{height} to "
+                     f"{resolution}x{resolution}); it will look blurry")
+    if height != width:
+        notes.append(f"not square ({width}x{height}): stretched to {resolution}x{resolution}")
+    return notes
+
+
 def resize_square(arr: np.ndarray, resolution: int) -> np.ndarray:
     """Resize a square uint8 image to resolution x resolution with Lanczos (no-op when already that size)."""
     if arr.shape[0] != arr.shape[1]:

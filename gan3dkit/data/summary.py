@@ -16,6 +16,31 @@ from .reader import DatasetReader
 from .validate import camera_label_problems
 
 
+def resolution_warnings(reader: DatasetReader, indices: np.ndarray) -> list[str]:
+    """A warning when stored images (read from their PNG headers only) differ from the recorded resolution."""
+    import io
+
+    from PIL import Image
+
+    res, bad = int(reader.meta["resolution"]), {}
+    for i in indices.tolist():
+        raw = reader.read_raw(int(i), "image")
+        try:
+            with Image.open(io.BytesIO(raw or b"")) as im:
+                size = im.size
+        except Exception:  # noqa: BLE001, S112 - an undecodable image is `data validate`'s finding
+            continue
+        if size != (res, res):
+            bad[int(i)] = size
+    if not bad:
+        return []
+    i, (w, h) = next(iter(bad.items()))
+    text = (f"{reader.path}: the meta records resolution {res} but {len(bad)} of {indices.size} checked images "
+            f"differ (sample {i} is {w}x{h}); training and evaluation will refuse it; run `gan3dkit data validate "
+            f"{reader.path}`")
+    return [text]
+
+
 def summarize(path: str | Path, max_samples: int = 10000) -> dict[str, Any]:
     """Meta plus camera statistics over up to `max_samples` evenly spaced samples (angles in degrees)."""
     reader = DatasetReader(path)
@@ -25,6 +50,7 @@ def summarize(path: str | Path, max_samples: int = 10000) -> dict[str, Any]:
     out: dict[str, Any] = {"path": str(path), "meta": meta, "stats": {"sampled": int(idx.size)}, "warnings": []}
     if n == 0:
         out["warnings"].append(f"{path} holds 0 samples")
+    out["warnings"] += resolution_warnings(reader, idx[:: max(1, idx.size // 8)])
     labels_np = np.stack([reader.read(int(i), ["camera"])["camera"] for i in idx]) if idx.size else np.zeros((0, 25))
     bad = camera_label_problems(labels_np)
     if bad:

@@ -47,12 +47,13 @@ def parse_edit(text: str, mode: str = "additive") -> Edit:
         raise UsageError(f"--mode must be one of {EDIT_MODES}, got {mode!r}")
     m = _EDIT_RE.match(text)
     if not m:
-        raise UsageError(f"cannot parse edit {text!r}: use COMPONENT:STRENGTH[@START-END], e.g. 0:2 or 3:-1.5@0-5")
+        raise UsageError(f"--edit {text!r}: cannot parse it; use COMPONENT:STRENGTH[@START-END], e.g. 0:2 or "
+                         "3:-1.5@0-5")
     start, end = (int(m.group(3)), int(m.group(4))) if m.group(3) else (0, None)
     try:
         strength = float(m.group(2))
     except ValueError:
-        raise UsageError(f"bad strength in edit {text!r}") from None
+        raise UsageError(f"--edit {text!r}: bad strength") from None
     return Edit(int(m.group(1)), strength, start, end, mode)
 
 
@@ -118,7 +119,10 @@ def load_delta_planes(path: str | Path) -> torch.Tensor:
         return torch.from_numpy(np.load(path, allow_pickle=False)).float()
     from safetensors.torch import load_file
 
-    tensors = load_file(str(path))
+    try:
+        tensors = load_file(str(path))
+    except Exception as exc:  # noqa: BLE001 - safetensors raises its own types for a damaged or foreign file
+        raise DataError(f"{path} is not a safetensors file with 'delta_planes' (or a .npy array): {exc}") from None
     if "delta_planes" not in tensors:
         raise DataError(f"{path} has no 'delta_planes' tensor (keys: {sorted(tensors)[:5]})")
     return tensors["delta_planes"].float()

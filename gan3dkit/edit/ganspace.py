@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -12,10 +11,10 @@ from typing import Any
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
 
 from ..generate.views import camera_labels
 from ..utils.errors import DataError, UsageError
+from ..utils.files import atomic_write_safetensors
 
 GANSPACE_FORMAT = "gan3dkit-ganspace"
 GANSPACE_VERSION = 1
@@ -138,9 +137,7 @@ def save_ganspace(gs: GanSpace, path: str | Path) -> Path:
     }
     tensors = {"components": gs.components, "stdev": gs.stdev, "mean": gs.mean, "var_ratio": gs.var_ratio}
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    save_file({k: v.contiguous().cpu() for k, v in tensors.items()}, str(tmp), metadata={"gan3dkit": json.dumps(header)})
-    os.replace(tmp, path)
+    atomic_write_safetensors(path, {k: v.contiguous().cpu() for k, v in tensors.items()}, {"gan3dkit": json.dumps(header)})
     return path
 
 
@@ -157,6 +154,9 @@ def load_ganspace(path: str | Path, G: torch.nn.Module | None = None, check_hash
         raise DataError(f"{path} is not a safetensors components file ({exc})") from None
     if header.get("format") != GANSPACE_FORMAT or header.get("version") != GANSPACE_VERSION:
         raise DataError(f"{path}: not a gan3dkit GANSpace file (format {header.get('format')!r})")
+    bad = sorted(k for k, v in tensors.items() if v.is_floating_point() and not bool(torch.isfinite(v).all()))
+    if bad:
+        raise DataError(f"{path}: {', '.join(bad)} hold NaN/inf; recompute the components (delete the file)")
     gs = GanSpace(tensors["components"], tensors["stdev"], tensors["mean"], tensors["var_ratio"],
                   header["generator_sha256"], header["conditioning_camera"], GanSpaceConfig(**header["config"]))
     if G is not None:

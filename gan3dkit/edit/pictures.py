@@ -11,6 +11,7 @@ from PIL import Image, ImageDraw
 
 from ..generate.video import orbit_cameras
 from ..generate.views import camera_labels
+from ..utils.files import atomic_output
 from ..utils.visual import depth_to_rgb, make_grid
 from .edits import Edit, apply_edit, render_planes, triplane_offset_edit
 from .ganspace import GanSpace
@@ -117,7 +118,6 @@ def edit_orbit(G: torch.nn.Module, ws: torch.Tensor, ws_edit: torch.Tensor, out:
     out = Path(out).with_suffix(".gif")
     out.parent.mkdir(parents=True, exist_ok=True)
     imgs = [Image.fromarray(f) for f in frames_u8]
-    tmp = out.with_name(f".{out.name}.tmp")
-    imgs[0].save(tmp, format="GIF", save_all=True, append_images=imgs[1:], duration=int(1000 / fps), loop=0)
-    tmp.replace(out)
+    with atomic_output(out) as tmp:
+        imgs[0].save(tmp, format="GIF", save_all=True, append_images=imgs[1:], duration=int(1000 / fps), loop=0)
     return out

@@ -15,7 +15,7 @@ import torch
 from ..train.checkpoint import load_checkpoint, load_tensors, read_header, save_checkpoint
 from ..train.distributed import barrier, broadcast_module, gather_rng_states, init_distributed
 from ..train.logging import StatsLog
-from ..utils.files import atomic_save_png, atomic_write_json
+from ..utils.files import atomic_save_png, atomic_write_json, remove_stale_temps_in
 from .config import DistillConfig
 from .models import CHECKPOINT, Teacher, build_student, load_teacher
 from .render import sample_cameras, teacher_render
@@ -90,6 +90,7 @@ class _Distiller:
         self.cfg = cfg
         if self.dist.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
+            remove_stale_temps_in(self.run_dir, recursive=True)  # checkpoints and samples of a killed run
             atomic_write_json(self.run_dir / "config.json", cfg.to_dict())
         torch.manual_seed(cfg.run.seed * self.world + self.dist.rank)
         np.random.seed((cfg.run.seed * self.world + self.dist.rank) % (1 << 31))

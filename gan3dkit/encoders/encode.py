@@ -12,13 +12,13 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_file
 from torch import Tensor
 
 from ..generate.mesh import write_ply
 from ..generate.video import orbit_cameras
 from ..generate.views import camera_labels
-from ..utils.files import atomic_save_png, atomic_write_json
+from ..utils.files import atomic_save_png, atomic_write_json, atomic_write_safetensors, remove_stale_temps_in
+from ..utils.items import Item, run_items
 from ..utils.visual import depth_to_rgb, make_grid
 from .base import EncoderOutput
 from .media import write_video
@@ -123,6 +123,7 @@ def write_item(student: Student, out: EncoderOutput, cam: Tensor, image: np.ndar
                opts: EncodeOptions) -> dict[str, Any]:  # fmt: skip
     """Write the requested outputs of one encoded image; returns {output: path}."""
     t, written = student.teacher, {}
+    (dest / stem).parent.mkdir(parents=True, exist_ok=True)  # a key may be a relative path (sub/x.png)
     nrr = t.nrr
     size = t.G.img_resolution
     inp = to_u8(to_tensor(image, size, out.planes.device))[0]
@@ -133,10 +134,8 @@ def write_item(student: Student, out: EncoderOutput, cam: Tensor, image: np.ndar
             tensors["pose"] = out.pose[:1].cpu().contiguous()
         if out.ws is not None:
             tensors["ws"] = out.ws[:1].cpu().contiguous()
-        tmp = path.with_name(f".{path.name}.tmp")
-        save_file(tensors, str(tmp), metadata={"layout": "planes [1, 3, C, R, R]; camera [1, 25] EG3D label; "
-                                               "pose [1, 3] yaw, pitch, roll (rad)"})  # fmt: skip
-        tmp.replace(path)
+        atomic_write_safetensors(path, tensors, {"layout": "planes [1, 3, C, R, R]; camera [1, 25] EG3D label; "
+                                                 "pose [1, 3] yaw, pitch, roll (rad)"})  # fmt: skip
         written["triplane"] = str(path)
     rec = student.render(out, cam[:1], nrr)
     if "reconstruction" in opts.outputs:
@@ -221,28 +220,32 @@ def refine(student: Student, image: np.ndarray, cam: Tensor, steps: int, name: s
     return EncoderOutput(planes, res.ws), res.camera, report
 
 
-def encode_items(student: Student, items: list[tuple[str, np.ndarray, Tensor | None]], dest: Path,
-                 opts: EncodeOptions, video: bool = False, fps: float = 12.0,
+def encode_items(student: Student, items: list[Item], load: Callable[[Item], tuple[np.ndarray, Tensor | None]],
+                 dest: Path, opts: EncodeOptions, video: bool = False, fps: float = 12.0, catch: bool = True,
                  on_item: Callable[[int, int], None] | None = None) -> dict[str, Any]:  # fmt: skip
-    """Encode (name, uint8 image, camera or None) items; a video is encoded in order with the smoother and written
-    as ``video_side_by_side`` (input | reconstruction | fixed novel view)."""
+    """Encode every item (`load(item)` -> uint8 image, camera or None) through the one item loop: a bad item is
+    reported in `failed` and the others go on. A video is encoded in order with the smoother and written as
+    ``video_side_by_side`` (input | reconstruction | fixed novel view)."""
     dev = next(student.encoder.parameters()).device
     size = student.encoder.cfg.input_resolution
     smoother = TemporalSmoother(opts.smoothing if video else 0.0)
-    report: dict[str, Any] = {"items": [], "encoder_seconds": []}
+    seconds: list[float] = []
     side: list[np.ndarray] = []
     per_frame_outputs = opts if not video else EncodeOptions(**{**opts.__dict__, "outputs": ("triplane",)})
     novel = camera_labels(student.teacher.G, [0.4], 0.0, dev)
-    for i, (name, image, cam) in enumerate(items):
+    remove_stale_temps_in(dest, recursive=True)  # outputs of a killed run
+
+    def process(item: Item, loaded: tuple[np.ndarray, Tensor | None]) -> dict[str, Any]:
+        image, cam = loaded
         out, c, secs = encode_one(student, to_tensor(image, size, dev), cam)
-        report["encoder_seconds"].append(secs)
+        seconds.append(secs)
         out = smoother(out)
         if video and out.pose is not None and cam is None:
             c = student.teacher.cam.labels(out.pose)
-        entry: dict[str, Any] = {"name": name, "pose": None if out.pose is None else out.pose[0].tolist()}
+        entry: dict[str, Any] = {"name": item.key, "pose": None if out.pose is None else out.pose[0].tolist()}
         if opts.refine_steps > 0:
-            out, c, entry["refine"] = refine(student, image, c, opts.refine_steps, name, out)
-        entry.update(write_item(student, out, c, image, dest, name, per_frame_outputs))
+            out, c, entry["refine"] = refine(student, image, c, opts.refine_steps, item.key, out)
+        entry.update(write_item(student, out, c, image, dest, item.key, per_frame_outputs))
         if video:
             with torch.no_grad():
                 rec = to_u8(student.render(out, c, student.teacher.nrr)["image"])[0]
@@ -250,13 +253,55 @@ def encode_items(student: Student, items: list[tuple[str, np.ndarray, Tensor | N
                 nov = to_u8(student.render(rep, novel, student.teacher.nrr)["image"])[0]
             inp = to_u8(to_tensor(image, rec.shape[0], dev))[0]
             side.append(np.concatenate([inp, rec, nov], axis=1))
-        report["items"].append(entry)
-        if on_item is not None:
-            on_item(i + 1, len(items))
-    if video:
+        return entry
+
+    report = run_items(items, load, process, catch=catch,
+                       on_item=None if on_item is None else lambda d, n, _: on_item(d, n))  # fmt: skip
+    report["encoder_seconds"] = seconds
+    if video and side:
         report["video_side_by_side"] = [str(p) for p in write_video(side, dest / "video_side_by_side", fps)]
         report["smoothing"] = opts.smoothing
-    secs = report["encoder_seconds"]
-    report["encoder_ms_mean"] = 1000 * float(np.mean(secs[1:] if len(secs) > 1 else secs))
-    atomic_write_json(dest / "encode_report.json", report)
+    report["encoder_ms_mean"] = 1000 * float(np.mean(seconds[1:] if len(seconds) > 1 else seconds)) if seconds else None
+    if report["items"]:
+        atomic_write_json(dest / "encode_report.json", report)
     return report
+
+
+def encode_source(student: Student, source: Path, kind: str, out: Path, opts: EncodeOptions,
+                  align: Callable[[np.ndarray, str], tuple[np.ndarray, Tensor]] | None = None,
+                  max_frames: int | None = None, on_item: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Encode an image, a folder (every image below it, keyed by its relative name, nothing under `out`) or a video
+    (`kind` from `media.input_kind`) into `out`; `align(image, name)` -> (crop, camera) crops faces first. Each item
+    notes an upscale, a stretch or an animation's first frame; a single image's error propagates, a folder's or a
+    video's bad items are reported. `out` is not left behind when nothing was written."""
+    from ..data.images import load_still_image, resize_notes
+    from ..utils.files import output_folder
+    from ..utils.items import folder_items
+    from .media import IMAGE_EXTS, read_video
+
+    dev = next(student.encoder.parameters()).device
+    size = student.encoder.cfg.input_resolution
+    fps, frames = 12.0, []
+    if kind == "video":
+        frames, fps = read_video(source, max_frames)
+        items = [Item(f"frame{i:05d}", None, i) for i in range(len(frames))]
+    elif kind == "folder":
+        items = folder_items(source, IMAGE_EXTS, exclude=out)
+    else:
+        items = [Item(source.name, source)]
+
+    def load(item: Item) -> tuple[np.ndarray, Tensor | None]:
+        if item.path is None:
+            image = frames[item.index]
+        else:
+            image, item.notes = load_still_image(item.path)
+        cam = None
+        if align is not None:
+            image, cam = align(image, item.key)
+            cam = cam.to(dev)
+        item.notes += resize_notes(*image.shape[:2], size)
+        return image, cam
+
+    with output_folder(out):
+        return encode_items(student, items, load, out, opts, video=kind == "video", fps=fps, catch=kind != "image",
+                            on_item=on_item)  # fmt: skip

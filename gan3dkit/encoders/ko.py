@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,7 +14,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from safetensors import safe_open
-from safetensors.torch import save_file
 from torch import Tensor, nn
 
 from ..cameras.camera import Cameras
@@ -219,11 +217,10 @@ def distill_ko(arch: str, ckpt: Path, out: Path, cfg: KoDistillConfig,
 def save_ko_encoder(net: nn.Module, header: dict, path: Path) -> Path:
     """Weights + the JSON header (format, version, arch, config, radius, focal, w_dim, ...) in one safetensors file,
     written atomically."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    save_file({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, str(tmp),
-              metadata={KO_FORMAT: json.dumps(header)})
-    os.replace(tmp, path)
-    return path
+    from ..utils.files import atomic_write_safetensors
+
+    return atomic_write_safetensors(path, {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()},
+                                    {KO_FORMAT: json.dumps(header)})
 
 
 def load_ko_encoder(path: str | Path, G: nn.Module | None = None, with_w_avg: bool = True) -> nn.Module:
@@ -249,6 +246,9 @@ def load_ko_encoder(path: str | Path, G: nn.Module | None = None, with_w_avg: bo
         if G is not None and G.w_dim != header["w_dim"]:
             raise ValueError(f"{path}: encoder outputs w_dim {header['w_dim']}, the generator uses {G.w_dim}")
         net = KoLatentEncoder(cfg, header["w_dim"])
+    from ..train.checkpoint import check_finite
+
+    check_finite(path, tensors, header["arch"])
     net.load_state_dict(tensors)
     if header.get("w_avg") == "generator" and with_w_avg:
         if G is None:

@@ -8,8 +8,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageSequence
 
+from ..data.images import frame_count
+from ..utils.errors import DataError
+from ..utils.files import atomic_output
+
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".ppm", ".tif", ".tiff")
 VIDEO_EXTS = (".gif", ".mp4", ".avi", ".mov", ".mkv", ".webm")
+ANIMATED_EXTS = (".gif", ".png", ".webp")  # read frame by frame through PIL
 
 
 def video_backend() -> str:
@@ -27,9 +32,8 @@ def input_kind(path: Path) -> str:
     if path.is_dir():
         return "folder"
     ext = path.suffix.lower()
-    if ext == ".gif":
-        with Image.open(path) as im:
-            return "video" if getattr(im, "n_frames", 1) > 1 else "image"
+    if ext in ANIMATED_EXTS:  # an animated GIF, PNG (APNG) or WebP is encoded frame by frame, like a video
+        return "video" if frame_count(path) > 1 else "image"
     if ext in VIDEO_EXTS:
         return "video"
     if ext in IMAGE_EXTS:
@@ -38,31 +42,20 @@ def input_kind(path: Path) -> str:
                      f"{', '.join(VIDEO_EXTS)})")  # fmt: skip
 
 
-def read_image(path: Path) -> np.ndarray:  # -> uint8 [H, W, 3]
-    try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
-    except OSError as exc:
-        raise ValueError(f"{path}: cannot decode image ({exc})") from None
-
-
-def list_folder(path: Path) -> list[Path]:
-    files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTS)
-    if not files:
-        raise ValueError(f"{path}: no images ({', '.join(IMAGE_EXTS)}) in this folder")
-    return files
-
-
 def read_video(path: Path, max_frames: int | None = None) -> tuple[list[np.ndarray], float]:
     """(frames uint8 [H, W, 3], fps). GIFs via PIL; other containers via OpenCV, else imageio-ffmpeg, else PyAV."""
     frames: list[np.ndarray] = []
-    if path.suffix.lower() == ".gif":
-        with Image.open(path) as im:
-            duration = im.info.get("duration", 100) or 100
-            for frame in ImageSequence.Iterator(im):
-                frames.append(np.asarray(frame.convert("RGB")))
-                if max_frames and len(frames) >= max_frames:
-                    break
+    if path.suffix.lower() in ANIMATED_EXTS:
+        try:
+            with Image.open(path) as im:
+                duration = im.info.get("duration", 100) or 100
+                for frame in ImageSequence.Iterator(im):
+                    frames.append(np.asarray(frame.convert("RGB")))
+                    if max_frames and len(frames) >= max_frames:
+                        break
+        except Exception as exc:  # noqa: BLE001 - PIL raises many types for broken files
+            if not frames:
+                raise DataError(f"{path}: cannot decode its frames ({type(exc).__name__}: {exc})") from None
         return frames, 1000.0 / duration
     backend = video_backend()
     if backend == "opencv":
@@ -98,7 +91,7 @@ def read_video(path: Path, max_frames: int | None = None) -> tuple[list[np.ndarr
     else:
         raise ValueError(f"{path}: no video decoder installed (pip install opencv-python-headless); GIFs work")
     if not frames:
-        raise ValueError(f"{path}: no frames could be decoded")
+        raise DataError(f"{path}: no frames could be decoded")
     return frames, float(fps)
 
 
@@ -107,9 +100,8 @@ def write_video(frames: list[np.ndarray], out: Path, fps: float) -> list[Path]:
     out.parent.mkdir(parents=True, exist_ok=True)
     gif = out.with_suffix(".gif")
     imgs = [Image.fromarray(f) for f in frames]
-    tmp = gif.with_name(f".{gif.name}.tmp.gif")
-    imgs[0].save(tmp, save_all=True, append_images=imgs[1:], duration=max(1, int(1000 / max(fps, 1e-3))), loop=0)
-    tmp.replace(gif)
+    with atomic_output(gif) as tmp:
+        imgs[0].save(tmp, save_all=True, append_images=imgs[1:], duration=max(1, int(1000 / max(fps, 1e-3))), loop=0)
     written = [gif]
     backend = video_backend()
     mp4 = out.with_suffix(".mp4")
@@ -117,17 +109,18 @@ def write_video(frames: list[np.ndarray], out: Path, fps: float) -> list[Path]:
     if backend == "opencv":
         import cv2
 
-        tmp4 = mp4.with_name(f".{mp4.name}.tmp.mp4")
-        vw = cv2.VideoWriter(str(tmp4), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (w, h))
-        if vw.isOpened():
+        with atomic_output(mp4) as tmp4:
+            vw = cv2.VideoWriter(str(tmp4), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (w, h))
+            if not vw.isOpened():
+                return written
             for f in frames:
                 vw.write(cv2.cvtColor(f, cv2.COLOR_RGB2BGR))
             vw.release()
-            tmp4.replace(mp4)
-            written.append(mp4)
+        written.append(mp4)
     elif backend == "imageio-ffmpeg":
         import imageio.v2 as imageio
 
-        imageio.mimwrite(mp4, frames, fps=fps, codec="libx264", quality=8)
+        with atomic_output(mp4) as tmp4:
+            imageio.mimwrite(tmp4, frames, fps=fps, codec="libx264", quality=8)
         written.append(mp4)
     return written

@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from ..generate.loading import load_generator
 from ..networks import DualDiscriminator, TriPlaneGenerator
-from ..train.checkpoint import CheckpointError, load_tensors, read_header
+from ..train.checkpoint import CheckpointError, check_finite, expect_kind, load_tensors, read_header
 from ..train.config import TrainConfig
 from .base import CameraModel, EncoderOutput
 from .config import DistillConfig
@@ -56,6 +56,8 @@ def load_teacher(path: str | Path, device: torch.device, nrr: int | None = None)
         trained = int(header.get("progress", {}).get("nrr", tcfg.loss.nrr_initial))
     G.neural_rendering_resolution = nrr or trained
     d_state = load_tensors(path, "D") or None
+    if d_state is not None:
+        check_finite(path, d_state, "D")
     return Teacher(G, tcfg.to_dict(), int(G.neural_rendering_resolution), CameraModel.from_generator(G), d_state,
                    str(path))  # fmt: skip
 
@@ -161,9 +163,11 @@ def build_student(cfg: DistillConfig, teacher: Teacher, device: torch.device, tr
     return st
 
 
-def load_encoder(path: str | Path, device: str | torch.device = "cpu") -> tuple[Student, DistillConfig, dict]:
+def load_encoder(path: str | Path, device: str | torch.device = "cpu",
+                 option: str = "--ckpt") -> tuple[Student, DistillConfig, dict]:  # fmt: skip
     """(student in eval mode, its DistillConfig, header) from a distill-encoder checkpoint (self-contained: the
-    generator's weights and config are inside)."""
+    generator's weights and config are inside); refuses another kind of file and NaN/inf weights."""
+    expect_kind(path, "encoder", option)
     header = read_header(path)
     try:
         cfg = DistillConfig.from_dict(header["config"])
@@ -176,6 +180,7 @@ def load_encoder(path: str | Path, device: str | torch.device = "cpu") -> tuple[
                       CameraModel.from_generator(G), path=str(path))  # fmt: skip
     st = build_student(cfg, teacher, device, training=False)
     tensors = load_tensors(path)
+    check_finite(path, {k: v for k, v in tensors.items() if k.split(".")[0] in st.modules()}, "encoder")
     for name, module in st.modules().items():
         sd = {k[len(name) + 1 :]: v for k, v in tensors.items() if k.startswith(name + ".")}
         missing, unexpected = module.load_state_dict(sd, strict=False)

@@ -7,14 +7,16 @@ from pathlib import Path
 import torch
 
 from ..networks import TriPlaneGenerator
-from ..train.checkpoint import CheckpointError, load_tensors, nonfinite_tensors, read_header
+from ..train.checkpoint import CheckpointError, check_finite, expect_kind, load_tensors, read_header
 from ..train.config import TrainConfig
 
 
 def load_generator(
-    path: str | Path, device: str | torch.device = "cpu", which: str = "G_ema"
+    path: str | Path, device: str | torch.device = "cpu", which: str = "G_ema", option: str = "--ckpt"
 ) -> tuple[TriPlaneGenerator, TrainConfig]:
-    """(generator in eval mode, its TrainConfig) from a gan3dkit checkpoint; code is never unpickled."""
+    """(generator in eval mode, its TrainConfig) from a gan3dkit checkpoint; code is never unpickled. Another kind
+    of file (an encoder, a dataset folder, ...) is a usage error naming `option` and what the file holds."""
+    expect_kind(path, "generator", option)
     header = read_header(path)
     cfg = TrainConfig.from_dict(header["config"])
     try:
@@ -25,10 +27,7 @@ def load_generator(
     sd = load_tensors(path, which)
     if not sd:
         raise CheckpointError(f"{path} holds no {which!r} weights (modules: {header['modules']})")
-    bad = nonfinite_tensors(sd)
-    if bad:
-        raise CheckpointError(f"{path}: {which} weights hold NaN/inf in {len(bad)} tensors (e.g. {', '.join(bad[:3])});"
-                              " it would render nothing; use an earlier checkpoint")
+    check_finite(path, sd, which)
     missing, unexpected = G.load_state_dict(sd, strict=False)
     if missing or unexpected:
         raise CheckpointError(

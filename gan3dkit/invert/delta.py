@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
 
 from ..generate.loading import load_generator
 from ..metrics.weights import sha256_file
-from ..train.checkpoint import CheckpointError
+from ..train.checkpoint import CheckpointError, check_finite
+from ..utils.files import atomic_write_safetensors, remove_stale_temps
 
 DELTA_FORMAT = "gan3dkit-generator-delta"
 DELTA_VERSION = 1
@@ -41,10 +40,9 @@ def save_delta(path: str | Path, base_ckpt: str | Path, base: torch.nn.Module, t
               "extra": extra or {}}
     if not tensors:  # safetensors needs at least one tensor to carry the header
         tensors = {"__empty__": torch.zeros(0)}
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, str(tmp), metadata={DELTA_FORMAT: json.dumps(header)})
-    os.replace(tmp, path)
+    remove_stale_temps(path)
+    atomic_write_safetensors(path, tensors, {DELTA_FORMAT: json.dumps(header)})
     return header
 
 
@@ -82,6 +80,7 @@ def load_delta(path: str | Path, base_ckpt: str | Path | None = None, device: st
     with safe_open(str(path), framework="pt") as f:
         delta = {k: f.get_tensor(k) for k in f.keys() if k != "__empty__"}  # noqa: SIM118
     sd = G.state_dict()
+    check_finite(path, delta, "the delta's")
     unknown = sorted(set(delta) - set(sd))
     if unknown:
         raise CheckpointError(f"{path}: tensors {unknown[:5]} are not in the base generator")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -11,7 +10,8 @@ import numpy as np
 from PIL import Image
 
 from ..cameras.camera import check_label
-from ..data.images import ImageError, load_image_file
+from ..data.images import ImageError, load_still_image, resize_notes
+from ..utils.items import Item, folder_items
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 
@@ -29,6 +29,7 @@ class InvertItem:
     camera: np.ndarray | None  # [25] float32
     camera_source: str
     info: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # what was done to the input (upscaled, first frame used)
 
 
 def read_camera_file(path: str | Path) -> np.ndarray:
@@ -99,14 +100,15 @@ def align_photo(image: np.ndarray, name: str, resolution: int, backend: str = "a
 
 
 def load_item(path: Path, resolution: int, camera: str | Path | None = None, backend: str = "auto",
-              align: str = "auto") -> InvertItem:
-    """One image file. Camera: `camera` (file, or 'frontal'), else a sibling .npy/.json, else the face chain.
+              align: str = "auto", name: str | None = None) -> InvertItem:
+    """One image file (`name`: its key, default the stem). Camera: `camera` (file, or 'frontal'), else a sibling
+    .npy/.json, else the face chain. The item's notes say when it was upscaled or was an animation's first frame.
 
     align: 'auto' (crop with the face chain only when no camera is known), 'always', 'never'.
     """
-    name = path.stem
+    name = name or path.stem
     try:
-        image = load_image_file(path, channels=3)
+        image, notes = load_still_image(path, channels=3)
     except ImageError as exc:
         raise InputError(str(exc)) from None
     cam_path = Path(camera) if camera not in (None, "frontal") else (None if camera == "frontal" else sibling_camera(path))
@@ -114,41 +116,46 @@ def load_item(path: Path, resolution: int, camera: str | Path | None = None, bac
         crop, est, info = align_photo(image, name, resolution, backend)
         label = read_camera_file(cam_path) if cam_path is not None else est
         return InvertItem(name, fit_image(crop, resolution, name), label,
-                          str(cam_path) if cam_path else "estimated (PnP head pose)", info)
+                          str(cam_path) if cam_path else "estimated (PnP head pose)", info,
+                          notes + resize_notes(*crop.shape[:2], resolution))  # fmt: skip
     label = None if cam_path is None else read_camera_file(cam_path)
     source = "frontal (generator's canonical camera)" if cam_path is None else str(cam_path)
-    return InvertItem(name, fit_image(image, resolution, name), label, source, {"aligned": False})
+    return InvertItem(name, fit_image(image, resolution, name), label, source, {"aligned": False},
+                      notes + resize_notes(*image.shape[:2], resolution))  # fmt: skip
 
 
-def list_inputs(source: Path) -> list[Path] | str:
-    """Image files of a folder (sorted), [file] for a file, or 'lmdb' for a gan3dkit dataset directory."""
+def list_inputs(source: Path, out: Path | None = None) -> list[Item] | str:
+    """Items of a folder (every image below it, keyed by its relative name; nothing under `out`), [the file] for a
+    file, or 'lmdb' for a gan3dkit dataset directory."""
     if source.is_dir() and (source / "data.mdb").exists():
         return "lmdb"
     if source.is_dir():
-        files = sorted(p for p in source.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-        if not files:
-            raise InputError(f"{source} holds no images ({', '.join(IMAGE_SUFFIXES)})")
-        return files
+        return folder_items(source, IMAGE_SUFFIXES, exclude=out)
     if not source.exists():
         raise FileNotFoundError(f"input {source} not found")
-    return [source]
+    return [Item(source.name, source)]
 
 
-def iter_lmdb(path: Path, resolution: int, indices: list[int] | None = None) -> Iterator[tuple[str, InvertItem | Exception]]:
-    """(name, item or the error) for every sample of a gan3dkit LMDB dataset; cameras from its `camera` field."""
-    from ..data.reader import DatasetReader
-
-    reader = DatasetReader(path)
+def lmdb_items(reader) -> list[Item]:
+    """One item per sample, keyed by its `name` field (the index where names are missing or repeat)."""
     if "camera" not in reader.meta["fields"]:
-        raise InputError(f"{path} has no camera field; invert its images with --camera or from a folder")
-    has_name = "name" in reader.meta["fields"]
-    for i in indices if indices is not None else range(len(reader)):
-        fields = ["image", "camera"] + (["name"] if has_name else [])
+        raise InputError(f"{reader.path} has no camera field; invert its images with --camera or from a folder")
+    n = len(reader)
+    names = [f"{i:08d}" for i in range(n)]
+    if "name" in reader.meta["fields"]:
         try:
-            s = reader.read(i, fields)
-            name = str(s.get("name") or f"{i:08d}")
-            img = s["image"] if s["image"].ndim == 3 else np.repeat(s["image"][..., None], 3, axis=2)
-            yield name, InvertItem(name, fit_image(img, resolution, name), np.asarray(s["camera"], np.float32),
-                                   f"{path}#{i} camera field", {"index": i})
-        except Exception as exc:  # noqa: BLE001 (one broken sample is reported, the rest continue)
-            yield f"{i:08d}", exc
+            stored = [str(reader.read(i, ["name"])["name"]) for i in range(n)]
+        except Exception:  # noqa: BLE001 - a broken name record: every sample keeps its index as key
+            stored = []
+        if stored and len(set(stored)) == n and all(s and "/" not in s and s not in (".", "..") for s in stored):
+            names = stored
+    return [Item(name, None, i) for i, name in enumerate(names)]
+
+
+def load_lmdb_item(reader, item: Item, resolution: int) -> InvertItem:
+    """The sample `item.index` of a gan3dkit dataset, its camera from the `camera` field."""
+    i = item.index
+    s = reader.read(i, ["image", "camera"])
+    img = s["image"] if s["image"].ndim == 3 else np.repeat(s["image"][..., None], 3, axis=2)
+    return InvertItem(item.key, fit_image(img, resolution, item.key), np.asarray(s["camera"], np.float32),
+                      f"{reader.path}#{i} camera field", {"index": i}, resize_notes(*img.shape[:2], resolution))

@@ -13,7 +13,7 @@ from ..generate.mesh import density_grid, write_ply
 from ..generate.video import orbit_cameras
 from ..generate.views import camera_labels
 from ..metrics.image import ms_ssim, mse, psnr, ssim
-from ..utils.files import atomic_save_png, atomic_write_bytes
+from ..utils.files import atomic_output, atomic_save_png, atomic_write_bytes
 from ..utils.visual import depth_to_rgb, make_grid
 
 
@@ -100,9 +100,8 @@ def write_mesh(G, ws: torch.Tensor, out: Path, resolution: int = 64, level: floa
     verts, faces, _, _ = marching_cubes(grid, level=level)
     half = G.config.rendering.box_warp / 2
     verts = verts / (resolution - 1) * (2 * half) - half
-    tmp = out.with_name(f".{out.name}.tmp")
-    write_ply(tmp, verts.astype(np.float32), faces.astype(np.int32))
-    tmp.replace(out)
+    with atomic_output(out) as tmp:
+        write_ply(tmp, verts.astype(np.float32), faces.astype(np.int32))
     return {"path": str(out), "level": float(level), "vertices": len(verts)}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import os
 import time
 from collections.abc import Callable
@@ -15,10 +16,12 @@ import torch
 from torch import nn
 
 from ..generate.views import camera_labels
-from ..utils.files import atomic_save_png, atomic_write_json
+from ..utils.errors import UsageError
+from ..utils.files import atomic_save_png, atomic_write_json, remove_stale_temps_in
+from ..utils.items import Item, run_items
 from .config import InvertConfig
 from .delta import save_delta
-from .inputs import InputError, InvertItem, iter_lmdb, list_inputs, load_item
+from .inputs import InvertItem, list_inputs, lmdb_items, load_item, load_lmdb_item
 from .losses import build_perceptual
 from .outputs import (
     metric_lpips,
@@ -74,7 +77,7 @@ def invert(G: nn.Module, item: InvertItem, cfg: InvertConfig, extras: Extras | N
     G = copy.deepcopy(G)  # the projector optimises the noise buffers in place; the caller's G stays the base
     device = next(G.parameters()).device
     target = _target(item.image, device)
-    notes: list[str] = []
+    notes: list[str] = list(item.notes)
     if item.camera is not None:
         cam0 = torch.from_numpy(np.array(item.camera)).to(device)[None]
     else:
@@ -212,6 +215,13 @@ def write_outputs(G: nn.Module, inv: Inversion, item: InvertItem, out: Path, cfg
     return report
 
 
+def _inverted_name(metrics: Path) -> str:
+    try:
+        return str(json.loads(metrics.read_text()).get("name"))
+    except (OSError, ValueError, AttributeError):
+        return "?"
+
+
 def shard() -> tuple[int, int]:
     """(rank, world size) under torchrun (RANK / WORLD_SIZE), else (0, 1): items are split round robin."""
     return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
@@ -228,46 +238,45 @@ def invert_source(G: nn.Module, base_ckpt: Path | None, source: Path, out: Path,
     """
     cfg.validate()
     res = G.img_resolution
-    listing = list_inputs(source)
+    listing = list_inputs(source, out)
     single = isinstance(listing, list) and len(listing) == 1 and not source.is_dir()
+    reader = None
     if listing == "lmdb":
         from ..data.reader import DatasetReader
 
-        count = len(DatasetReader(source))
-        entries: list[Any] = list(range(count))
-    else:
-        entries = list(listing)
+        reader = DatasetReader(source)
+        listing = lmdb_items(reader)
     rank, world = shard()
-    mine = entries[rank::world]
-    report: dict[str, Any] = {"source": str(source), "out": str(out), "items": [], "failed": [], "skipped": [],
-                              "shard": [rank, world]}
+    mine = listing[rank::world]
+    remove_stale_temps_in(out, recursive=True)  # outputs and deltas of a killed run
 
-    def loaded():
-        if listing == "lmdb":
-            yield from iter_lmdb(source, res, mine)
-        else:
-            for p in mine:
-                try:
-                    yield p.stem, load_item(p, res, camera, backend, align)
-                except (InputError, FileNotFoundError, ValueError) as exc:
-                    yield p.stem, exc
+    def dest(it: Item) -> Path:
+        return out if single else out / it.key
 
-    for i, (name, item) in enumerate(loaded()):
-        dest = out if single else out / name
-        if isinstance(item, Exception):
-            if single:
-                raise item
-            report["failed"].append({"name": name, "error": str(item)})
-        elif resume and (dest / "metrics.json").is_file():
-            report["skipped"].append({"name": name, "reason": "done (metrics.json exists)"})
-        else:
-            inv = invert(G, item, cfg, extras, on_stage)
-            rep = write_outputs(G, inv, item, dest, cfg, base_ckpt, extras)
-            report["items"].append({"name": name, "out": str(dest), "pose_after": rep["pose_after"],
-                                    "reconstruction": rep["reconstruction"], "time": rep["time"]})
-        if on_item is not None:
-            on_item(i + 1, len(mine), report)
-    if not single:
+    def load(it: Item) -> InvertItem:
+        if reader is not None:
+            return load_lmdb_item(reader, it, res)
+        return load_item(it.path, res, camera, backend, align, name=it.key)
+
+    def process(it: Item, item: InvertItem) -> dict[str, Any]:
+        inv = invert(G, item, cfg, extras, on_stage)
+        rep = write_outputs(G, inv, item, dest(it), cfg, base_ckpt, extras)
+        return {"name": it.key, "out": str(dest(it)), "pose_after": rep["pose_after"],
+                "reconstruction": rep["reconstruction"], "time": rep["time"], "notes": list(item.notes)}
+
+    def done(it: Item) -> str | None:
+        metrics = dest(it) / "metrics.json"
+        if not metrics.is_file():
+            return None
+        if single:  # `out` holds one inversion: never take another input's result for this one, nor replace it
+            held = _inverted_name(metrics)
+            if held not in (it.key, Path(it.key).stem):  # (the stem: results written before names were full)
+                raise UsageError(f"--out {out} holds the inversion of {held!r} ({metrics.name}); give another --out")
+        return "done (metrics.json exists)" if resume else None
+
+    report: dict[str, Any] = {"source": str(source), "out": str(out), "shard": [rank, world]}
+    report.update(run_items(mine, load, process, done=done, catch=not single, on_item=on_item))
+    if not single and (report["items"] or report["skipped"]):  # nothing done: nothing written, the CLI reports
         suffix = "" if world == 1 else f".rank{rank}"
         atomic_write_json(out / f"report{suffix}.json", report)
     return report

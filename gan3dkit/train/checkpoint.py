@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import random
 from pathlib import Path
 from typing import Any
@@ -11,10 +10,9 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
 
-from ..utils.errors import DataError, RunError
-from ..utils.files import remove_stale_temps, temp_path
+from ..utils.errors import DataError, RunError, UsageError
+from ..utils.files import atomic_write_safetensors, remove_stale_temps
 
 CHECKPOINT_FORMAT = "gan3dkit-checkpoint"
 CHECKPOINT_VERSION = 1
@@ -132,16 +130,84 @@ def save_checkpoint(
         rng = rng_state()
         tensors.update(rng["tensors"])
         header["rng"] = rng["json"]
-    tmp = temp_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(path)
+    return atomic_write_safetensors(path, tensors, {"gan3dkit": json.dumps(header)})
+
+
+#: What an option wants, in the words of `expect_kind`'s message.
+WANTED = {
+    "generator": "a generator checkpoint (from `gan3dkit train` or `gan3dkit convert`)",
+    "encoder": "an encoder checkpoint (from `gan3dkit distill-encoder --arch lp3d|lp3d-lt|triplanenet-v1|v2`)",
+    "ko-pose": "a Ko et al. pose estimator (from `gan3dkit distill-encoder --arch ko-pose`)",
+    "ko-latent": "a Ko et al. latent encoder (from `gan3dkit distill-encoder --arch ko-latent`)",
+}
+
+
+def describe_file(path: str | Path) -> tuple[str, str]:
+    """(kind, what it is in words) of a file or folder given where a model is expected.
+
+    Kinds: generator, encoder, ko-pose, ko-latent, ganspace, delta, triplane, dataset, folder, missing, other
+    (a safetensors file of no gan3dkit kind, or a file safetensors cannot read: its loader says why).
+    """
+    path = Path(path)
+    if path.is_dir():
+        if (path / "data.mdb").exists():
+            return "dataset", "a gan3dkit dataset (an LMDB folder), not a checkpoint"
+        inner = path / "checkpoint.safetensors"
+        if inner.is_file():
+            what = describe_file(inner)[1]
+            return "folder", f"a run folder, not a checkpoint file (its {inner.name} is {what}: pass {inner})"
+        return "folder", "a folder, not a checkpoint file"
+    if not path.exists():
+        return "missing", "not found"
     try:
-        save_file(tensors, str(tmp), metadata={"gan3dkit": json.dumps(header)})
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except Exception:  # noqa: BLE001 - not safetensors or damaged: the loader reports it in its own words
+        return "other", "not a readable safetensors file"
+    if "gan3dkit-ko-encoder" in meta:
+        try:
+            arch = str(json.loads(meta["gan3dkit-ko-encoder"]).get("arch"))
+        except (json.JSONDecodeError, AttributeError):
+            arch = "?"
+        return arch, f"a Ko et al. {'pose estimator' if arch == 'ko-pose' else 'latent encoder'} ({arch})"
+    if "gan3dkit-generator-delta" in meta:
+        return "delta", "an inversion's generator delta (generator_delta.safetensors: load it with its base)"
+    if "layout" in meta and "gan3dkit" not in meta:
+        return "triplane", "a tri-plane written by `gan3dkit encode`"
+    try:
+        header = json.loads(meta.get("gan3dkit", "null"))
+    except json.JSONDecodeError:
+        return "other", "a safetensors file with a damaged gan3dkit header"
+    if not isinstance(header, dict):
+        return "other", "a safetensors file without a gan3dkit header"
+    if header.get("format") == "gan3dkit-ganspace":
+        return "ganspace", "a GANSpace components file (from `gan3dkit edit`)"
+    config = header.get("config") if isinstance(header.get("config"), dict) else {}
+    if "arch" in config and "generator_config" in (header.get("extra") or {}):
+        return "encoder", f"an encoder checkpoint ({config['arch']})"
+    if "generator" in config:
+        return "generator", "a generator checkpoint"
+    return "other", "a checkpoint of no known kind"
+
+
+def expect_kind(path: str | Path, want: str, option: str) -> None:
+    """Raise UsageError naming the file and what it holds when `path` is known to be another kind than `want`
+    ("runs/enc/checkpoint.safetensors is an encoder checkpoint (lp3d-lt); --ckpt wants a generator ...")."""
+    kind, what = describe_file(path)
+    if kind == "missing":
+        raise UsageError(f"{option} {path} not found")
+    if kind != want and kind != "other":
+        raise UsageError(f"{path} is {what}; {option} wants {WANTED[want]}")
+
+
+def check_finite(path: str | Path, tensors: dict[str, torch.Tensor], what: str) -> None:
+    """CheckpointError naming the file when a model's weights hold NaN/inf (it would compute nothing usable)."""
+    bad = nonfinite_tensors(tensors)
+    if bad:
+        raise CheckpointError(f"{path}: {what} weights hold NaN/inf in {len(bad)} tensors (e.g. {', '.join(bad[:3])});"
+                              " it would produce nothing usable; use an earlier checkpoint")
 
 
 def read_header(path: str | Path) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from ..data.validate import check_dataset_cameras
 from ..utils import backends
 from ..utils.device import check_device
 from ..utils.errors import RunError
-from ..utils.files import atomic_save_png, atomic_write_json
+from ..utils.files import atomic_save_png, atomic_write_json, remove_stale_temps_in
 from ..utils.visual import make_grid
 from .checkpoint import load_checkpoint, load_tensors, read_header, save_checkpoint
 from .config import TrainConfig
@@ -206,6 +206,7 @@ class _Trainer:
         self._save_reals()
         if dist_info.is_main:  # only once every input is checked: a run refused at setup leaves no run folder
             self.run_dir.mkdir(parents=True, exist_ok=True)
+            remove_stale_temps_in(self.run_dir, recursive=True)  # checkpoints and samples of a killed run
             atomic_write_json(self.run_dir / "config.json", cfg.to_dict())
 
     def _loader(self, dev: torch.device) -> torch.utils.data.DataLoader:

@@ -44,7 +44,7 @@ def test_encode_folder_and_video(lp3d_ckpt, tmp_path):
         Image.fromarray(_img(i)).save(folder / f"im{i}.png")
     res = runner.invoke(app, ["encode", str(folder), "--ckpt", str(lp3d_ckpt), "--out", str(tmp_path / "f"), *FAST])
     assert res.exit_code == 0, res.output
-    assert [it["name"] for it in json.loads(res.stdout)["items"]] == ["im0", "im1"]
+    assert [it["name"] for it in json.loads(res.stdout)["items"]] == ["im0.png", "im1.png"]
     frames = [Image.fromarray(_img(10 + i)) for i in range(3)]  # PIL merges identical GIF frames
     frames[0].save(tmp_path / "clip.gif", save_all=True, append_images=frames[1:], duration=100, loop=0)
     res = runner.invoke(app, ["encode", str(tmp_path / "clip.gif"), "--ckpt", str(lp3d_ckpt), "--out",

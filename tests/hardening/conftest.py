@@ -154,3 +154,119 @@ def _eg3d_folder(path: Path, n: int = 6) -> Path:
         entries.append([name, cams[i].tolist()])
     (path / "dataset.json").write_text(json.dumps({"labels": entries}))
     return path
+
+
+# --- encode / invert / distill-encoder / edit / convert ---------------------------------------------------------------
+MICRO_G = ["generator.img_resolution=32", "generator.neural_rendering_resolution=16", "loss.nrr_initial=16",
+           "generator.triplane_resolution=32", "generator.triplane_channels=8",
+           "generator.rendering.depth_resolution=6", "generator.rendering.depth_resolution_importance=6",
+           "generator.superres.channels=[16, 8]", "discriminator.img_resolution=32", "discriminator.channel_base=256",
+           "discriminator.channel_max=32"]
+
+
+def micro_distill(arch: str, gen: Path, out: Path, steps: int = 1):
+    """The tiny distillation preset made smaller still: 32² input, batch 2, a snapshot every step."""
+    from gan3dkit.encoders.config import tiny_distill
+
+    cfg = tiny_distill(arch)
+    cfg.generator, cfg.out, cfg.model = str(gen), str(out), {"input_resolution": 32}
+    cfg.optim.batch, cfg.run.steps = 2, steps
+    cfg.run.tick_steps, cfg.run.snapshot_ticks, cfg.run.val_samples, cfg.run.cpu_threads = 1, 1, 2, 1
+    return cfg
+
+
+def with_nan(src: Path, dst: Path, prefix: str, key: str | None = None) -> Path:
+    """A copy of a safetensors file with the first float tensor under `prefix` (or `key`'s header) set to NaN."""
+    from safetensors import safe_open
+
+    tensors = load_file(str(src))
+    first = next(k for k in sorted(tensors) if k.startswith(prefix) and tensors[k].is_floating_point())
+    tensors[first] = torch.full_like(tensors[first], float("nan"))
+    with safe_open(str(src), framework="pt") as f:
+        metadata = f.metadata()
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(dst), metadata=metadata)
+    return dst
+
+
+@dataclass
+class Models:
+    """Micro models (32² images) for the newer commands; read-only for tests."""
+
+    root: Path
+    gen: Path  # generator checkpoint (with D)
+    nan_gen: Path  # the same, one NaN G_ema tensor
+    enc: Path  # lp3d-lt encoder checkpoint (1 distillation step), inside the run folder enc/
+    nan_enc: Path  # the same, one NaN encoder tensor
+    ko_pose: Path  # Ko et al. pose estimator (1 step)
+    nan_ko: Path  # the same, one NaN tensor
+    state_dict: Path  # torch.save({"G_ema", "D"}) of the tiny preset
+    dataset: Path  # 2 samples at 32 with names and cameras
+
+
+@pytest.fixture(scope="session")
+def models(tmp_path_factory) -> Models:
+    import os
+
+    from gan3dkit.encoders.distill import distill
+    from gan3dkit.encoders.ko import KoDistillConfig, distill_ko
+    from gan3dkit.networks import DualDiscriminator, TriPlaneGenerator, get_preset
+    from gan3dkit.train.checkpoint import save_checkpoint
+    from gan3dkit.train.config import train_preset
+    from gan3dkit.utils.config import apply_overrides
+
+    old = os.environ.get("GAN3DKIT_NO_EXTENSION")
+    os.environ["GAN3DKIT_NO_EXTENSION"] = "1"
+    root = tmp_path_factory.mktemp("models")
+    cfg = apply_overrides(train_preset("tiny"), MICRO_G)
+    torch.manual_seed(0)
+    mods = {"G_ema": TriPlaneGenerator(cfg.generator).eval(), "D": DualDiscriminator(cfg.discriminator)}
+    gen = save_checkpoint(root / "gen" / "checkpoint.safetensors", mods, {}, cfg.to_dict(), {"nrr": 16},
+                          include_rng=False)
+    nan_gen = with_nan(gen, root / "nan_gen" / "g.safetensors", "G_ema.")
+    distill(micro_distill("lp3d-lt", gen, root / "enc"), resume=False, device="cpu")
+    enc = root / "enc" / "checkpoint.safetensors"
+    nan_enc = with_nan(enc, root / "nan_enc" / "e.safetensors", "E.")
+    ko = KoDistillConfig(batch=2, pairs=2, resolution=32, width=8, blocks=(1, 1, 1, 1), steps=1)
+    ko_pose = Path(distill_ko("ko-pose", gen, root / "ko", ko)["checkpoint"])
+    nan_ko = with_nan(ko_pose, root / "nan_ko" / "p.safetensors", "")
+    torch.manual_seed(0)
+    tiny = get_preset("tiny")
+    state_dict = root / "sd" / "g.pt"
+    state_dict.parent.mkdir()
+    torch.save({"G_ema": TriPlaneGenerator(tiny.generator).state_dict(),
+                "D": DualDiscriminator(tiny.discriminator).state_dict()}, state_dict)
+    dataset = root / "d.lmdb"
+    w = DatasetWriter(dataset, resolution=32, fields=["image", "camera", "name"], source="hardening test",
+                      pose_prior=get_prior("synthetic_heads").to_dict())
+    rng = np.random.default_rng(0)
+    for i, cam in enumerate(labels(2)):
+        w.add(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8), cam, name=f"img{i}")
+    w.finish()
+    if old is None:
+        os.environ.pop("GAN3DKIT_NO_EXTENSION")
+    else:
+        os.environ["GAN3DKIT_NO_EXTENSION"] = old
+    return Models(root, gen, nan_gen, enc, nan_enc, ko_pose, nan_ko, state_dict, dataset)
+
+
+def bomb_png(path: Path, side: int = 20000) -> Path:
+    """A PNG whose header claims side x side pixels (a decompression bomb for PIL); its data is cut short."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", side, side, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 4096))
+                     + chunk(b"IEND", b""))
+    return path
+
+
+def apng(path: Path, frames: int = 3, side: int = 32) -> Path:
+    """An animated PNG of `frames` distinct random frames."""
+    rng = np.random.default_rng(7)
+    imgs = [Image.fromarray(rng.integers(0, 256, (side, side, 3), dtype=np.uint8)) for _ in range(frames)]
+    imgs[0].save(path, save_all=True, append_images=imgs[1:], duration=100, loop=0)
+    return path

@@ -9,6 +9,7 @@ import shutil
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -24,16 +25,22 @@ Build = Callable[[Corpus, Path], tuple[list[str], list[str]]]
 CASES: list[tuple[str, int, Build]] = []
 
 
-def case(name: str, code: int) -> Callable[[Build], Build]:
-    def register(fn: Build) -> Build:
-        CASES.append((name, code, fn))
-        return fn
-    return register
+def registrars(cases: list) -> tuple[Callable, Callable]:
+    """`case(name, code)`, a decorator for a builder returning (argv, culprit strings), and `simple(name, code, argv,
+    *culprits)` for fixed culprit strings (the option name, a path part, a word); both append to `cases`."""
+    def case(name: str, code: int) -> Callable[[Build], Build]:
+        def register(fn: Build) -> Build:
+            cases.append((name, code, fn))
+            return fn
+        return register
+
+    def simple(name: str, code: int, argv: Callable[[Any, Path], list[str]], *needles: str) -> None:
+        cases.append((name, code, lambda c, t: (argv(c, t), list(needles))))
+
+    return case, simple
 
 
-def simple(name: str, code: int, argv: Callable[[Corpus, Path], list[str]], *needles: str) -> None:
-    """A case whose culprit strings are fixed (the option name, a path part, a word)."""
-    CASES.append((name, code, lambda c, t: (argv(c, t), list(needles))))
+case, simple = registrars(CASES)
 
 
 def eg3d_copy(c: Corpus, t: Path, edit: Callable[[Path, dict], None] | None = None) -> Path:

@@ -1,5 +1,5 @@
-"""kill -9 mid-run, rerun, compare: `prepare synthetic` and `train` end bit-identical to uninterrupted runs, say what
-they resume from, and leave no temp files or repeated log lines."""
+"""kill -9 mid-run (`train`: inside a checkpoint write), rerun, compare: `prepare synthetic` and `train` end
+bit-identical to uninterrupted runs, say what they resume from, and leave no temp files or repeated log lines."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from gan3dkit.prepare.synthetic import build_synthetic
 from gan3dkit.train.checkpoint import load_tensors, read_header
 
 from .conftest import set_args
+from .test_kill_writes import run_stalled
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "250"}
 
@@ -94,12 +95,13 @@ def test_train_survives_kill_9(train_data, tmp_path):
     steps = 2
     base = ["train", "--data", str(train_data), "--max-steps", str(steps), *set_args()]
     killed, straight = tmp_path / "killed", tmp_path / "straight"
-    proc = gan3dkit(*base, "--out", str(killed))
-    kill_when(proc, lambda: _step(killed / "checkpoint.safetensors") >= 1)
-    at = _step(killed / "checkpoint.safetensors")
+    stale = Path(run_stalled([*base, "--out", str(killed)], ".checkpoint.safetensors.*", killed, nth=2,
+                                 env=ENV))
+    at = _step(killed / "checkpoint.safetensors")  # killed inside the second checkpoint write
     assert 1 <= at < steps
-    stale = killed / ".checkpoint.safetensors.tmp999999999"  # what a kill inside a checkpoint write leaves
-    stale.write_bytes(b"\0" * 1000)
+    sample = killed / "samples" / ".fakes000004.png.999999999.k2j4x9q1.tmp"  # ... and inside a sample write
+    sample.parent.mkdir(exist_ok=True)
+    sample.write_bytes(b"\0" * 1000)
     rerun = finish(gan3dkit(*base, "--out", str(killed)))
     assert f"resuming from step {at}" in rerun
     finish(gan3dkit(*base, "--out", str(straight)))
@@ -110,7 +112,7 @@ def test_train_survives_kill_9(train_data, tmp_path):
             assert torch.equal(a[key], b[key]), key
     assert read_header(killed / "checkpoint.safetensors")["progress"] == read_header(
         straight / "checkpoint.safetensors")["progress"]
-    assert not stale.exists() and not list(killed.glob(".*tmp*"))
+    assert not stale.exists() and not sample.exists() and not list(killed.rglob(".*tmp*"))
     for run in (killed, straight):
         recs = [json.loads(line) for line in (run / "stats.jsonl").read_text().splitlines()]
         seen = [r["step"] for r in recs]

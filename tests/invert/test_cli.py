@@ -77,12 +77,12 @@ def test_folder_resumes(micro_ckpt, tmp_path):
     res = runner.invoke(app, args)
     assert res.exit_code == 0, res.output
     report = json.loads(res.stdout)
-    assert [i["name"] for i in report["items"]] == ["a", "b"]
-    assert (out / "a" / "metrics.json").is_file() and (out / "report.json").is_file()
+    assert [i["name"] for i in report["items"]] == ["a.png", "b.png"]
+    assert (out / "a.png" / "metrics.json").is_file() and (out / "report.json").is_file()
     res = runner.invoke(app, args)
     assert res.exit_code == 0
     again = json.loads(res.stdout)
-    assert not again["items"] and [s["name"] for s in again["skipped"]] == ["a", "b"]
+    assert not again["items"] and [s["name"] for s in again["skipped"]] == ["a.png", "b.png"]
 
 
 def test_lmdb_dataset_uses_camera_field(micro_ckpt, tmp_path):
@@ -139,5 +139,5 @@ def test_torchrun_shards_items(micro_ckpt, tmp_path, monkeypatch):
     monkeypatch.setenv("RANK", "1")
     monkeypatch.setenv("WORLD_SIZE", "2")
     rep = invert_source(G, ckpt, src, tmp_path / "out", cfg, extras=Extras(outputs=()))
-    assert [i["name"] for i in rep["items"]] == ["b"] and rep["shard"] == [1, 2]
-    assert (tmp_path / "out" / "report.rank1.json").is_file() and not (tmp_path / "out" / "a").exists()
+    assert [i["name"] for i in rep["items"]] == ["b.png"] and rep["shard"] == [1, 2]
+    assert (tmp_path / "out" / "report.rank1.json").is_file() and not (tmp_path / "out" / "a.png").exists()
