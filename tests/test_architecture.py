@@ -59,14 +59,57 @@ def test_layer_check_catches_an_upward_import(tmp_path, monkeypatch, capsys):
     assert "BROKEN" in out and "gan3dkit.cameras._upward -> gan3dkit.train.loop" in out, out[-4000:]
 
 
-def test_no_import_cycles_inside_packages():
-    """No module imports (directly or through others, at module or function level) a module that imports it back."""
+def _cycles(graph) -> list[set[str]]:
+    """The import cycles of `graph` as strongly connected groups of modules (Tarjan), largest first."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on: set[str] = set()
+    groups: list[set[str]] = []
+
+    def visit(m: str) -> None:
+        index[m] = low[m] = len(index)
+        stack.append(m)
+        on.add(m)
+        for d in graph.find_modules_directly_imported_by(m):
+            if d not in index:
+                visit(d)
+                low[m] = min(low[m], low[d])
+            elif d in on:
+                low[m] = min(low[m], index[d])
+        if low[m] == index[m]:
+            group = set()
+            while True:
+                x = stack.pop()
+                on.discard(x)
+                group.add(x)
+                if x == m:
+                    break
+            if len(group) > 1:
+                groups.append(group)
+
+    for m in sorted(graph.modules):
+        if m not in index:
+            visit(m)
+    return sorted(groups, key=len, reverse=True)
+
+
+def test_no_import_cycles_but_the_known_ones():
+    """No module imports (directly or through others, at module or function level) a module that imports it back,
+    except the cycles listed in KNOWN_CYCLES with their reason."""
     grimp = pytest.importorskip("grimp", reason="grimp comes with import-linter")
-    graph = grimp.build_graph("gan3dkit")
-    cycles = sorted({tuple(sorted((m, d))) for m in graph.modules for d in graph.find_modules_directly_imported_by(m)
-                     if graph.chain_exists(importer=d, imported=m)})
-    assert cycles == KNOWN_CYCLES, f"import cycles: {cycles}"
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10_000))
+    found = _cycles(grimp.build_graph("gan3dkit"))
+    unknown = [sorted(g) for g in found if not any(g <= known for known in KNOWN_CYCLES.values())]
+    assert not unknown, f"import cycles: {unknown}"
 
 
-#: Left to remove: the EG3D pickle reader and the legacy torch.save stream reader call each other.
-KNOWN_CYCLES = [("gan3dkit.convert.torchfile", "gan3dkit.convert.unpickler")]
+#: Cycles left, each with why it is there (function-level imports in both).
+KNOWN_CYCLES = {
+    "the EG3D pickle reader and the legacy torch.save stream reader call each other":
+        {"gan3dkit.convert.torchfile", "gan3dkit.convert.unpickler"},
+    "the first-use self-check (ops._backend -> ops.selfcheck) runs the public ops against their references":
+        {"gan3dkit.ops", "gan3dkit.ops._backend", "gan3dkit.ops.selfcheck", "gan3dkit.ops.bias_act",
+         "gan3dkit.ops.conv2d_resample", "gan3dkit.ops.importance_sampling", "gan3dkit.ops.modulated_conv",
+         "gan3dkit.ops.ray_marching", "gan3dkit.ops.triplane", "gan3dkit.ops.upfirdn2d"},
+}

@@ -81,7 +81,7 @@ def distill_encoder(
         raise ValueError(f"unknown --arch {arch!r}; choose one of: {ARCH_HELP}")
     if preset not in DISTILL_PRESETS:
         raise ValueError(f"unknown --preset {preset!r}; choose one of {', '.join(DISTILL_PRESETS)}")
-    expect_kind(ckpt, "generator", "--ckpt")
+    expect_kind(ckpt, "generator", "--ckpt", accept=("encoder",))  # an encoder checkpoint carries its teacher G
     check_out_folder(out)
     cfg = DISTILL_PRESETS[preset](arch)
     overrides = list(set_) + [f"generator={json.dumps(str(ckpt))}", f"out={json.dumps(str(out))}"]

@@ -48,7 +48,9 @@ def load_teacher(path: str | Path, device: torch.device, nrr: int | None = None)
     if "generator_config" in header.get("extra", {}):  # an encoder checkpoint (converted or distilled) carries its G
         tcfg = TrainConfig.from_dict(header["extra"]["generator_config"])
         G = TriPlaneGenerator(tcfg.generator)
-        G.load_state_dict(load_tensors(path, "G"))
+        g_state = load_tensors(path, "G")
+        check_finite(path, g_state, "G")
+        G.load_state_dict(g_state)
         G = G.to(device).eval().requires_grad_(False)
         trained = int(header["extra"].get("nrr") or tcfg.loss.nrr_initial)
     else:

@@ -192,13 +192,14 @@ def describe_file(path: str | Path) -> tuple[str, str]:
     return "other", "a checkpoint of no known kind"
 
 
-def expect_kind(path: str | Path, want: str, option: str) -> None:
-    """Raise UsageError naming the file and what it holds when `path` is known to be another kind than `want`
-    ("runs/enc/checkpoint.safetensors is an encoder checkpoint (lp3d-lt); --ckpt wants a generator ...")."""
+def expect_kind(path: str | Path, want: str, option: str, accept: tuple[str, ...] = ()) -> None:
+    """Raise UsageError naming the file and what it holds when `path` is known to be another kind than `want` (or
+    one of `accept`): "runs/enc/checkpoint.safetensors is an encoder checkpoint (lp3d-lt); --ckpt wants a generator
+    ..."."""
     kind, what = describe_file(path)
     if kind == "missing":
         raise UsageError(f"{option} {path} not found")
-    if kind != want and kind != "other":
+    if kind != want and kind not in accept and kind != "other":
         raise UsageError(f"{path} is {what}; {option} wants {WANTED[want]}")
 
 

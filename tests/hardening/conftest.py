@@ -171,6 +171,7 @@ def micro_distill(arch: str, gen: Path, out: Path, steps: int = 1):
     cfg = tiny_distill(arch)
     cfg.generator, cfg.out, cfg.model = str(gen), str(out), {"input_resolution": 32}
     cfg.optim.batch, cfg.run.steps = 2, steps
+    cfg.random_init = True  # no pretrained files here: said in the checkpoint, as the CLI's --random-init
     cfg.run.tick_steps, cfg.run.snapshot_ticks, cfg.run.val_samples, cfg.run.cpu_threads = 1, 1, 2, 1
     return cfg
 
@@ -227,7 +228,8 @@ def models(tmp_path_factory) -> Models:
     distill(micro_distill("lp3d-lt", gen, root / "enc"), resume=False, device="cpu")
     enc = root / "enc" / "checkpoint.safetensors"
     nan_enc = with_nan(enc, root / "nan_enc" / "e.safetensors", "E.")
-    ko = KoDistillConfig(batch=2, pairs=2, resolution=32, width=8, blocks=(1, 1, 1, 1), steps=1)
+    ko = KoDistillConfig(batch=2, pairs=2, resolution=32, width=8, blocks=(1, 1, 1, 1), steps=1,
+                         random_init=True)
     ko_pose = Path(distill_ko("ko-pose", gen, root / "ko", ko)["checkpoint"])
     nan_ko = with_nan(ko_pose, root / "nan_ko" / "p.safetensors", "")
     torch.manual_seed(0)

@@ -170,13 +170,13 @@ def _(m, t):
 # --- distill-encoder -------------------------------------------------------------------------------------------------
 def dis(m: Models, t: Path, *extra: str, ckpt: Path | None = None, arch: str = "lp3d-lt") -> list[str]:
     return ["distill-encoder", "--arch", arch, "--ckpt", str(ckpt or m.gen), "--out", str(t / "run"), "--preset",
-            "tiny", "--device", "cpu", *extra]
+            "tiny", "--device", "cpu", "--random-init", *extra]
 
 
 simple("distill-unknown-arch", 2, lambda m, t: dis(m, t, arch="lp4d"), "lp4d")
 simple("distill-unknown-preset", 2, lambda m, t: dis(m, t, "--preset", "huge"), "huge")
 simple("distill-ckpt-missing", 2, lambda m, t: dis(m, t, ckpt=t / "no.safetensors"), "no.safetensors")
-simple("distill-ckpt-is-an-encoder", 2, lambda m, t: dis(m, t, ckpt=m.enc), "is an encoder checkpoint (lp3d-lt)",
+simple("distill-ckpt-is-a-ko-estimator", 2, lambda m, t: dis(m, t, ckpt=m.ko_pose), "pose estimator (ko-pose)",
        "--ckpt wants a generator")
 simple("distill-ckpt-is-a-dataset", 2, lambda m, t: dis(m, t, ckpt=m.dataset), "d.lmdb", "gan3dkit dataset")
 simple("distill-ckpt-is-a-run-folder", 2, lambda m, t: dis(m, t, ckpt=run_folder(m, t)), "run folder")

@@ -96,7 +96,7 @@ def test_distill_encoder_killed_inside_a_checkpoint_write_leaves_nothing_after_t
                                            ("run.tick_steps", 1), ("run.snapshot_ticks", 1), ("run.val_samples", 2),
                                            ("run.cpu_threads", 1))]
     args = ["distill-encoder", "--arch", cfg.arch, "--ckpt", str(models.gen), "--out", str(out), "--preset", "tiny",
-            "--steps", "2", "--device", "cpu", *sets]
+            "--steps", "2", "--device", "cpu", "--random-init", *sets]
     run_stalled(args, ".checkpoint.safetensors.*", out)
     assert not (out / "checkpoint.safetensors").exists()  # the first checkpoint never landed
     gan3dkit(*args)
