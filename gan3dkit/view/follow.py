@@ -75,6 +75,12 @@ class ViewerProcess:
     """
 
     def __init__(self, run_dir: Path, host: str = "127.0.0.1", port: int = 8080, nice: int = 10) -> None:
+        import importlib.util
+
+        from ..utils.errors import UsageError
+
+        if importlib.util.find_spec("viser") is None:
+            raise UsageError("--view needs viser: pip install 'gan3dkit[view]'")
         self.port = free_port(host, port)
         self.url = f"http://{'localhost' if host in ('127.0.0.1', '::1') else host}:{self.port}"
         self.log = Path(run_dir) / "view.log"
