@@ -119,5 +119,18 @@ def test_page_orbits_changes_seed_and_matches_generate(tiny_ckpt, browser, tmp_p
         err, err_other = np.abs(shown - want).mean(), np.abs(shown - other).mean()
         print(f"canvas vs generate: mean abs {err:.2f}/255, vs another seed {err_other:.2f}/255")
         assert err < 6.0 and err < err_other / 3
+
+        # A second tab gets its own frames while the first stays; closing it ends its render thread.
+        first_window = browser.current_window_handle
+        browser.switch_to.new_window("tab")
+        t = time.time()
+        browser.get(viewer.url)
+        tab2 = wait_for(lambda: next((x for x in viewer.tabs.values() if x is not tab), None), what="a second tab")
+        still_frame_after(tab2, t)
+        assert len(viewer.tabs) == 2 and tab.thread.is_alive()
+        browser.close()
+        browser.switch_to.window(first_window)
+        wait_for(lambda: not tab2.thread.is_alive(), what="the closed tab's render thread to end")
     finally:
         viewer.stop()
+    assert not tab.thread.is_alive()  # stop() leaves no render thread behind
