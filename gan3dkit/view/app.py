@@ -43,6 +43,7 @@ class Tab:
         client.camera.on_update(lambda _cam: self.camera_moved())
         self.thread = threading.Thread(target=self.loop, name=f"view-tab-{client.client_id}", daemon=True)
         self.thread.start()
+        self.wake.set()  # the first frame right away
 
     def camera_moved(self) -> None:
         self.moved_at = time.time()
@@ -80,6 +81,7 @@ class Tab:
         if self.closed.is_set():
             return
         self.client.scene.set_background_image(image, format="jpeg" if moving else "png", jpeg_quality=90)
+        self.client.flush()  # send now, not at the end of viser's batching window
         now = time.time()
         self.stats.first_frame = self.stats.first_frame or now
         self.stats.frames.append((now, nrr, moving, frame.seconds))

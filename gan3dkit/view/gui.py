@@ -45,9 +45,9 @@ class Controls:
                                           initial_value=r.depth_resolution,
                                           hint="Coarse samples (the importance samples scale alike)")
             top = max(source.nrr, source.img_resolution)
-            self.preview_nrr = gui.add_slider("Resolution while moving", min=8, max=top, step=8,
+            self.preview_nrr = gui.add_slider("Resolution while moving", min=8, max=top, step=1,
                                               initial_value=max(8, min(source.nrr, max(16, source.nrr // 2) // 8 * 8)))
-            self.refine_nrr = gui.add_slider("Resolution when still", min=8, max=top, step=8,
+            self.refine_nrr = gui.add_slider("Resolution when still", min=8, max=top, step=1,
                                              initial_value=source.nrr)
         with gui.add_folder("Camera"):
             self.frontal = gui.add_button("Frontal view")

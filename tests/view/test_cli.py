@@ -181,3 +181,14 @@ def _cmdline(proc_dir: Path) -> bytes:
         return (proc_dir / "cmdline").read_bytes()
     except OSError:
         return b""
+
+
+def test_help_lists_view_with_an_example():
+    from typer.testing import CliRunner
+
+    from gan3dkit.cli.main import app
+
+    runner = CliRunner()
+    assert " view " in runner.invoke(app, ["--help"]).output
+    assert "Example: gan3dkit view" in runner.invoke(app, ["view", "--help"]).output
+    assert "--view" in runner.invoke(app, ["train", "--help"]).output
