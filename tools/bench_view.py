@@ -4,14 +4,16 @@ per second while the camera orbits, and the training slow-down of `train --view`
 
 - first image (--ckpt): a fresh headless Chromium (Debian's, own profile) opens the viewer; seconds from
   `driver.get` to (a) the page's DOMContentLoaded, (b) the tab's websocket connection, (c) the first frame sent,
-  (d) the arrival of that frame in the page (a hook on viser's websocket worker, injected before its client runs), (e) the first
-  screenshot that shows the model (polled; screenshots are slow in software GL: an upper bound). --trials browsers.
+  (d) the arrival of that frame in the page (a hook on viser's websocket worker, injected before its client runs),
+  (e) the first screenshot that shows the model (polled; screenshots are slow in software GL: an upper bound).
+  --trials fresh browsers.
 - orbit (--ckpt): a continuous mouse drag on the canvas for --orbit-s seconds; frames/s = frames the server sent
   to that tab while the camera moved / drag time, with the per-frame render time (median) and resolutions used.
 - training (--data): `gan3dkit train` of the tiny preset for --steps steps with and without `--view` (a tick and a
-  checkpoint every 5 steps, so the viewer reloads every 5 steps), alternated --rounds times; median seconds per kimg over the ticks
-  after the first, per variant, and the ratio. `--orbit-during` also drags a browser's camera on the viewer during
-  the --view runs (a person watching), reported separately.
+  checkpoint every 5 steps, so the viewer reloads every 5 steps), alternated --rounds times; median seconds per kimg
+  over the ticks after the first, per variant, and the ratio; and, independent of other load, the CPU seconds the
+  viewer child used over those of the training (/proc), the most it can take from the training. `--orbit-during`
+  also drags a browser's camera on the viewer during extra --view runs (a person watching), reported separately.
 The 1-minute load average before/after each part is recorded (other processes share the CPU).
 
 Example: python tools/bench_view.py --ckpt run/checkpoint.safetensors --data heads.lmdb --out view_bench.json
@@ -177,12 +179,49 @@ def orbit(viewer, seconds: float, driver=None) -> dict:
 TICK_KIMG = 0.02
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a process (all its threads) from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def viewer_child(pid: int) -> int | None:
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                cmd = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if int(fields[1]) == pid and b"\0view\0" in cmd:
+                return int(entry.name)
+    return None
+
+
+def sample_cpu(proc, out: dict) -> None:
+    """Until `proc` ends: the last CPU seconds of the training and of its viewer child (a load-independent measure
+    of what the viewer takes from the training: at most its share of the CPU time)."""
+    child = None
+    while proc.poll() is None:
+        out["train_cpu_s"] = cpu_seconds(proc.pid) or out.get("train_cpu_s")
+        child = child or viewer_child(proc.pid)
+        if child is not None:
+            out["viewer_cpu_s"] = cpu_seconds(child) or out.get("viewer_cpu_s")
+        time.sleep(0.2)
+
+
 def train_once(data: Path, out: Path, steps: int, view: bool, orbit_s: float | None) -> dict:
     cmd = [sys.executable, "-m", "gan3dkit", "train", "--data", str(data), "--out", str(out), "--preset", "tiny",
            "--max-steps", str(steps), "--restart", "--set", f"run.tick_kimg={TICK_KIMG}", "--set", "run.snapshot_ticks=1",
            "--set", "run.workers=0"] + (["--view", "--view-port", str(free_port())] if view else [])  # fmt: skip
     t0 = time.time()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    cpu: dict = {}
+    sampler = threading.Thread(target=sample_cpu, args=(proc, cpu), daemon=True)
+    sampler.start()
     watcher = None
     if view and orbit_s:
         watcher = threading.Thread(target=_watch_training, args=(proc, out, orbit_s), daemon=True)
@@ -192,8 +231,9 @@ def train_once(data: Path, out: Path, steps: int, view: bool, orbit_s: float | N
         raise RuntimeError(f"training failed: {err[-2000:]}")
     ticks = [json.loads(line) for line in (out / "stats.jsonl").read_text().splitlines()]
     per_kimg = [t["sec_per_kimg"] for t in ticks[1:]]  # the first tick includes start-up
+    sampler.join()
     return {"view": view, "wall_s": time.time() - t0, "sec_per_kimg_median": statistics.median(per_kimg),
-            "ticks": len(ticks)}  # fmt: skip
+            "ticks": len(ticks), **cpu}  # fmt: skip
 
 
 def _watch_training(proc, out: Path, seconds: float) -> None:
@@ -250,9 +290,15 @@ def training(data: Path, steps: int, rounds: int, orbit_during: bool) -> dict:
     base = med([x for x in runs if not x["view"]])
     idle = med([x for x in runs if x["view"] and not x.get("orbiting")])
     busy = med([x for x in runs if x.get("orbiting")])
+    def cpu_share(rows):
+        rows = [x for x in rows if x.get("viewer_cpu_s") is not None]
+        return sum(x["viewer_cpu_s"] for x in rows) / sum(x["train_cpu_s"] for x in rows) if rows else None
+
     return {"runs": runs, "sec_per_kimg": {"train": base, "train --view (no browser)": idle,
             "train --view (browser orbiting)": busy},
-            "slowdown_view_idle": idle / base - 1, "slowdown_view_orbiting": busy / base - 1 if busy else None}  # fmt: skip
+            "slowdown_view_idle": idle / base - 1, "slowdown_view_orbiting": busy / base - 1 if busy else None,
+            "viewer_cpu_over_train_cpu_idle": cpu_share([x for x in runs if x["view"] and not x.get("orbiting")]),
+            "viewer_cpu_over_train_cpu_orbiting": cpu_share([x for x in runs if x.get("orbiting")])}  # fmt: skip
 
 
 def main() -> None:

@@ -101,22 +101,28 @@ class Viewer:
         self.stopping = threading.Event()
         self.tabs: dict[int, Tab] = {}
         self.requested_port = port
+        self.home = eg3d_pose(source.G)
+        self.estimated = pose_from_label(source.camera, source.pivot) if source.camera is not None else None
+        self.warm_up()  # before the server: a page that connects gets its first frame at once
         with contextlib.redirect_stdout(sys.stderr):  # viser prints a banner: keep stdout for --json
             self.server = viser.ViserServer(host=host, port=port, label="gan3dkit view", verbose=False)
-        self.port = self.server.get_port()
-        self.url = f"http://{'localhost' if host in ('127.0.0.1', '::1') else host}:{self.port}"
-        self.server.scene.set_up_direction("+y")  # EG3D's world is y-up (camera y points down, OpenCV)
-        self.home = eg3d_pose(source.G)
-        self.warm_up()
-        cam = self.server.initial_camera
-        cam.position, cam.look_at, cam.up, cam.fov = self.home.position, self.home.look_at, self.home.up, self.home.fov
-        self.controls = Controls(self.server, source, ganspace, components, on_change=self.invalidate_all,
-                                 on_export=self.export, on_camera=self.go_to)  # fmt: skip
-        self.estimated = pose_from_label(source.camera, source.pivot) if source.camera is not None else None
-        if source.photo is not None and self.estimated is not None:
-            self.add_photo(source)
-        self.server.on_client_connect(self.connect)
-        self.server.on_client_disconnect(self.disconnect)
+        try:
+            self.port = self.server.get_port()
+            self.url = f"http://{'localhost' if host in ('127.0.0.1', '::1') else host}:{self.port}"
+            self.server.scene.set_up_direction("+y")  # EG3D's world is y-up (camera y points down, OpenCV)
+            start = self.estimated or self.home  # an inversion or an encoding opens at its photo's camera
+            cam = self.server.initial_camera
+            cam.position, cam.look_at, cam.up, cam.fov = start.position, start.look_at, start.up, start.fov
+            self.controls = Controls(self.server, source, ganspace, components, on_change=self.invalidate_all,
+                                     on_export=self.export, on_camera=self.go_to)  # fmt: skip
+            if source.photo is not None and self.estimated is not None:
+                self.add_photo(source)
+            self.server.on_client_connect(self.connect)
+            self.server.on_client_disconnect(self.disconnect)
+        except BaseException:
+            with contextlib.redirect_stdout(sys.stderr):
+                self.server.stop()
+            raise
         self.watchers = []
         if follow_s is not None and source.checkpoint is not None:
             from .follow import CheckpointFollower
