@@ -72,7 +72,8 @@ def view(
                           f"{port} can see and export the model", highlight=False)
     viewer = Viewer(src, host=host, port=port, out=out, ganspace=gs, components=components,
                     follow_s=follow if src.kind == "run" else None, parent_pid=parent_pid)  # fmt: skip
-    signal.signal(signal.SIGTERM, lambda *_: viewer.stopping.set())  # `kill` stops it cleanly, like Ctrl-C
+    for sig in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C and `kill` stop it cleanly (exit 0), whenever they come
+        signal.signal(sig, lambda *_: viewer.stopping.set())
     if viewer.port != port:
         err_console.print(f"port {port} is in use; serving on {viewer.port} instead", highlight=False)
     if json_out:
