@@ -60,6 +60,7 @@ def bad_sources(tmp_path: Path, tiny_ckpt: Path, inversion_dir: Path) -> list[tu
     import torch
 
     save_file({"x": torch.zeros(2)}, str(tmp_path / "other.safetensors"))
+    write_generator(tmp_path / "run2" / "checkpoint.safetensors")
     return [
         ([str(tmp_path / "missing.safetensors")], 2, "not found"),
         ([str(tmp_path / "empty")], 2, "neither a training run"),
@@ -69,6 +70,7 @@ def bad_sources(tmp_path: Path, tiny_ckpt: Path, inversion_dir: Path) -> list[tu
         ([str(tmp_path / "other.safetensors")], 1, "holds no tri-planes"),
         ([str(inversion_dir / "generator_delta.safetensors")], 2, "tuned-generator delta"),
         ([str(tiny_ckpt), "--ckpt", str(tmp_path / "nope.safetensors")], 2, "--ckpt"),
+        ([str(tmp_path / "run2"), "--ganspace", str(tmp_path / "other.safetensors")], 2, "--ganspace works with"),
     ]
 
 
@@ -201,3 +203,30 @@ def test_help_lists_view_with_an_example():
     assert " view " in runner.invoke(app, ["--help"]).output
     assert "Example: gan3dkit view" in runner.invoke(app, ["view", "--help"]).output
     assert "--view" in runner.invoke(app, ["train", "--help"]).output
+
+
+def test_panel_for_an_inversion_and_for_ganspace(tiny_ckpt, inversion_dir, tmp_path):
+    """An inversion opens at its estimated camera with its photo in the scene and the before/after choice; GANSpace
+    adds a strength and a layer-range slider per component, which become the frame's edits."""
+    from gan3dkit.edit import GanSpaceConfig, compute_ganspace
+    from gan3dkit.view.app import Viewer
+    from gan3dkit.view.sources import open_source
+
+    viewer = Viewer(open_source(inversion_dir), port=free_port(), out=tmp_path)
+    try:
+        assert viewer.controls.panel.visible and viewer.controls.estimated.visible
+        assert viewer.server.initial_camera.position == pytest.approx(viewer.estimated.position)
+        viewer.controls.panel.value = "before | after"
+        assert viewer.controls.settings().panel == "both"
+    finally:
+        viewer.stop()
+    src = open_source(tiny_ckpt)
+    gs = compute_ganspace(src.G, GanSpaceConfig(num_samples=128, batch=128))
+    viewer = Viewer(src, port=free_port(), out=tmp_path, ganspace=gs, components=3)
+    try:
+        assert len(viewer.controls.edits) == 3 and not viewer.controls.panel.visible
+        strength, layers = viewer.controls.edits[1]
+        strength.value, layers.value = 2.0, (1, 4)
+        assert viewer.controls.settings().edits == ((1, 2.0, 1, 4),)
+    finally:
+        viewer.stop()
