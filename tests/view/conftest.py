@@ -15,9 +15,9 @@ import torch
 
 pytest.importorskip("viser", reason="gan3dkit view needs viser (pip install 'gan3dkit[view]')")
 
-from gan3dkit.networks import TriPlaneGenerator  # noqa: E402
-from gan3dkit.train.checkpoint import save_checkpoint  # noqa: E402
-from gan3dkit.train.config import train_preset  # noqa: E402
+from gan3dkit.networks import TriPlaneGenerator
+from gan3dkit.train.checkpoint import save_checkpoint
+from gan3dkit.train.config import train_preset
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"

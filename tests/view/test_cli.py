@@ -22,7 +22,7 @@ ENV = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "GA
 
 
 def gan3dkit(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "gan3dkit", *args], capture_output=True, text=True, env=ENV,
+    return subprocess.run([sys.executable, "-m", "gan3dkit", *args], capture_output=True, text=True, env=ENV, check=False,
                           timeout=timeout)  # fmt: skip
 
 
@@ -56,8 +56,8 @@ def bad_sources(tmp_path: Path, tiny_ckpt: Path, inversion_dir: Path) -> list[tu
     (tmp_path / "run" / "config.json").write_text("{}")
     (tmp_path / "notes.txt").write_text("hello")
     (tmp_path / "junk.safetensors").write_bytes(b"\x00" * 64)
-    from safetensors.torch import save_file
     import torch
+    from safetensors.torch import save_file
 
     save_file({"x": torch.zeros(2)}, str(tmp_path / "other.safetensors"))
     write_generator(tmp_path / "run2" / "checkpoint.safetensors")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
 import pytest
@@ -13,8 +12,14 @@ from gan3dkit.cameras.camera import Cameras
 from gan3dkit.generate.loading import load_generator
 from gan3dkit.generate.views import camera_labels, seed_latent
 from gan3dkit.render import ray_bundle
-from gan3dkit.view.camera import (BrowserView, eg3d_pose, label_from_view, pad_to_aspect, pose_from_label,
-                                  square_focal, yaw_pitch_radius)  # fmt: skip
+from gan3dkit.view.camera import (
+    BrowserView,
+    label_from_view,
+    pad_to_aspect,
+    pose_from_label,
+    square_focal,
+    yaw_pitch_radius,
+)
 from gan3dkit.view.render import FrameRenderer, ViewSettings
 from gan3dkit.view.sources import open_source
 
