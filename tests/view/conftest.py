@@ -19,8 +19,9 @@ from gan3dkit.networks import TriPlaneGenerator
 from gan3dkit.train.checkpoint import save_checkpoint
 from gan3dkit.train.config import train_preset
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
+#: Debian's chromium + chromium-driver (tools/install.sh --test); other installs can point at theirs.
+CHROMIUM = os.environ.get("GAN3DKIT_CHROMIUM", "/usr/bin/chromium")
+CHROMEDRIVER = os.environ.get("GAN3DKIT_CHROMEDRIVER", "/usr/bin/chromedriver")
 #: Chromium flags: headless, no GPU, and no traffic other than to the viewer on localhost.
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
