@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .camera import BrowserView, Pose, eg3d_pose, label_from_view, pad_to_aspect, pose_from_label
+from .camera import BrowserView, Pose, eg3d_pose, label_from_view, pad_to_aspect, pose_from_label, yaw_pitch_radius
 from .exports import run_export
 from .gui import Controls, describe
 from .render import FrameRenderer, ViewSettings
@@ -40,6 +40,7 @@ class Tab:
         self.refined = False
         self.wake = threading.Event()
         self.closed = threading.Event()
+        self.readout = client.gui.add_markdown("")  # this tab's camera, as `generate --yaws/--pitch` takes it
         client.camera.on_update(lambda _cam: self.camera_moved())
         self.thread = threading.Thread(target=self.loop, name=f"view-tab-{client.client_id}", daemon=True)
         self.thread.start()
@@ -86,6 +87,10 @@ class Tab:
         self.stats.first_frame = self.stats.first_frame or now
         self.stats.frames.append((now, nrr, moving, frame.seconds))
         self.refined = not moving
+        if not moving:
+            yaw, pitch, radius = yaw_pitch_radius(view, self.viewer.frames.source.pivot)
+            self.readout.content = (f"camera: yaw {yaw:+.2f}, pitch {pitch:+.2f} rad, radius {radius:.2f}; "
+                                    f"{nrr}² in {1000 * frame.seconds:.0f} ms")  # fmt: skip
 
 
 class Viewer:

@@ -112,6 +112,7 @@ def test_page_orbits_changes_seed_and_matches_generate(tiny_ckpt, browser, tmp_p
         viewer.set_pose(tab.client, eg3d_pose(viewer.source.G, 0.4, -0.2))
         still_frame_after(tab, t)
         shown = canvas_picture(browser, tab, size)
+        assert "yaw +0.40, pitch -0.20 rad, radius 2.70" in tab.readout.content  # the tab's camera, read back
         G = viewer.source.G
         torch.manual_seed(0)
         _, per_seed = render_views(G, [5, 6], yaws=(0.4,), pitch=-0.2, nrr=viewer.source.nrr)
