@@ -200,10 +200,20 @@ class Viewer:
 
         cams = Cameras.from_label(source.camera.double())
         rot = tf.SO3.from_matrix(cams.rotations[0].numpy())
-        self.server.scene.add_camera_frustum("/input_photo", fov=self.estimated.fov, aspect=1.0, scale=0.15,
-                                             image=source.photo, wxyz=rot.wxyz, position=cams.origins[0].numpy())  # fmt: skip
+        frustum = self.server.scene.add_camera_frustum(
+            "/input_photo", fov=self.estimated.fov, aspect=1.0, scale=0.15, image=source.photo, wxyz=rot.wxyz,
+            position=cams.origins[0].numpy(), visible=False)  # fmt: skip
         with self.server.gui.add_folder("Input photo"):
-            self.server.gui.add_image(source.photo, label="at its estimated camera (frustum in the scene)")
+            self.server.gui.add_image(source.photo, label="the photo that was inverted")
+            # Off by default: seen from (near) its own camera the photo covers the rendered picture.
+            shown = self.server.gui.add_checkbox("Show at its estimated camera", initial_value=False,
+                                                 hint="A picture frame in the scene; orbit away to see it")
+
+            @shown.on_update
+            def _(_event) -> None:
+                frustum.visible = shown.value
+
+        self.photo_toggle = shown
 
     # ------------------------------------------------------------------------------------------------- lifetime
     def watch_parent(self, pid: int) -> None:

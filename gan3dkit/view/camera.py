@@ -60,17 +60,18 @@ def label_from_view(view: BrowserView) -> torch.Tensor:  # -> [1, 25]
 
 
 def pad_to_aspect(image: np.ndarray, aspect: float, fill: int = 0) -> np.ndarray:
-    """Centre a square [S, S, C] image in a canvas-shaped [H, W, C] one (width / height = `aspect`)."""
-    s = image.shape[0]
-    if aspect >= 1:
-        h, w = s, max(s, round(s * aspect))
+    """Centre an [h, w, C] image (square, or panels side by side) in a canvas-shaped one (width / height = `aspect`)
+    without scaling it: the canvas is as tall as the image, or as wide when the image is wider than the canvas."""
+    h, w = image.shape[:2]
+    if w / h <= aspect:
+        out_h, out_w = h, max(w, round(h * aspect))
     else:
-        h, w = max(s, round(s / aspect)), s
-    if (h, w) == (s, s):
+        out_h, out_w = max(h, round(w / aspect)), w
+    if (out_h, out_w) == (h, w):
         return image
-    out = np.full((h, w, *image.shape[2:]), fill, dtype=image.dtype)
-    top, left = (h - s) // 2, (w - s) // 2
-    out[top : top + s, left : left + s] = image
+    out = np.full((out_h, out_w, *image.shape[2:]), fill, dtype=image.dtype)
+    top, left = (out_h - h) // 2, (out_w - w) // 2
+    out[top : top + h, left : left + w] = image
     return out
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ import torch
 from ..cameras.camera import Cameras
 from ..encoders.render import render_planes
 from ..generate.views import camera_labels, seed_latent
-from ..render import ray_bundle
+from ..render import ImportanceRenderer, ray_bundle
 from ..utils.visual import depth_to_rgb
 from .sources import PlaneRenderer, ViewSource, generator_renderer
 
@@ -125,6 +126,20 @@ class FrameRenderer:
             self._planes.pop(next(iter(self._planes)))
         return hit
 
+    def bounds_for(self, renderer: torch.nn.Module, label: torch.Tensor) -> torch.nn.Module:
+        """The volume renderer with its near/far bounds moved by how much farther from the pivot this camera is than
+        the model's average camera: EG3D's bounds are distances from the camera, so a dollied camera would see
+        nothing. At the average distance (all of `generate`'s cameras) the model's own renderer is returned."""
+        r = self.source.rendering
+        pivot = torch.tensor(r.avg_camera_pivot, dtype=label.dtype, device=label.device)
+        shift = float((label[0, [3, 7, 11]] - pivot).norm()) - r.avg_camera_radius
+        if abs(shift) < 1e-3:
+            return renderer
+        cfg = renderer.config
+        near = max(1e-3, cfg.ray_start + shift)
+        moved = dataclasses.replace(cfg, ray_start=near, ray_end=max(near + 1e-3, cfg.ray_end + shift))
+        return ImportanceRenderer(moved).to(label.device)
+
     def samples(self, s: ViewSettings) -> tuple[int | None, int | None]:
         r = self.source.rendering
         if s.samples <= 0:
@@ -146,7 +161,7 @@ class FrameRenderer:
                 rend = generator_renderer(G) if G is not None else self.source.render
                 if ws is None:
                     ws = rend.const_w
-                out = render_planes(rend.renderer, rend.decoder, rend.superresolution, planes, label,
+                out = render_planes(self.bounds_for(rend.renderer, label), rend.decoder, rend.superresolution, planes, label,
                                     ws.expand(1, -1, -1), nrr, True, coarse, fine)  # fmt: skip
                 depth = out["image_depth"][0, 0]
                 depth0 = depth if depth0 is None else depth0

@@ -62,6 +62,8 @@ def test_canvas_shape_sets_the_square_and_its_focal():
     assert wide.shape == (4, 8, 3) and np.array_equal(wide[:, 2:6], img) and not wide[:, :2].any()
     assert tall.shape == (8, 4, 3) and np.array_equal(tall[2:6], img)
     assert pad_to_aspect(img, 1.0) is img
+    pair = np.ones((4, 8, 3), np.uint8)  # before | after, side by side: never cropped, only padded
+    assert pad_to_aspect(pair, 3.0).shape == (4, 12, 3) and pad_to_aspect(pair, 1.5).shape == (5, 8, 3)
 
 
 def test_frame_is_the_generators_render(tiny_ckpt, G):
@@ -172,3 +174,19 @@ def test_exports(tiny_ckpt, G, tmp_path):
     gif = Image.open(videos[0])
     assert videos[0].suffix == ".gif" and gif.n_frames == 48
     assert not list(tmp_path.glob(".*tmp*"))  # atomic writes left no litter
+
+
+def test_dollied_camera_still_sees_the_model(tiny_ckpt, G):
+    """EG3D's near/far are distances from the camera: the viewer moves them with the camera's distance from the
+    pivot, so a camera twice as far (with twice the focal: the same framing) sees the same surface, farther away."""
+    frames = FrameRenderer(open_source(tiny_ckpt))
+    near = camera_labels(G, [0.0], 0.0, CPU)
+    cams = Cameras.from_label(near)
+    pivot = torch.tensor(G.config.rendering.avg_camera_pivot)
+    c2w = cams.cam2world.clone()
+    c2w[0, :3, 3] = pivot + 2 * (c2w[0, :3, 3] - pivot)
+    far = Cameras.from_matrices(c2w, 2 * float(cams.focal[0, 0])).to_label()
+    a, b = frames.render(ViewSettings(seed=1), near), frames.render(ViewSettings(seed=1), far)
+    shift = G.config.rendering.avg_camera_radius
+    assert np.abs((b.depth - a.depth)[15:17, 15:17] - shift).max() < 0.05
+    assert np.abs(b.image.astype(int) - a.image.astype(int)).mean() < 8  # nearly the same picture
