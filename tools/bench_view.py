@@ -227,6 +227,8 @@ def train_once(data: Path, out: Path, steps: int, view: bool, orbit_s: float | N
         watcher = threading.Thread(target=_watch_training, args=(proc, out, orbit_s), daemon=True)
         watcher.start()
     err = proc.communicate()[1]
+    if watcher is not None:
+        watcher.join(timeout=60)  # its browser quits once the training has ended
     if proc.returncode != 0:
         raise RuntimeError(f"training failed: {err[-2000:]}")
     ticks = [json.loads(line) for line in (out / "stats.jsonl").read_text().splitlines()]
