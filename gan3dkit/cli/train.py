@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -42,6 +43,9 @@ def train(
     resume: bool = typer.Option(True, "--resume/--restart", help="Continue <out>/checkpoint.safetensors exactly."),
     device: str = typer.Option("auto", help="auto | cpu | cuda | cuda:N (refused when this machine lacks it)."),
     print_config: bool = typer.Option(False, help="Print the resolved config and exit."),
+    view: bool = typer.Option(False, "--view", help="Also serve `gan3dkit view <out>` at --view-port (follows the "
+                              "newest checkpoint; a low-priority child process, stopped with the training)."),
+    view_port: int = typer.Option(8080, min=1, max=65535, help="Port of --view (the next free one if taken)."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary at the end."),
 ) -> None:
     """Train a 3D-aware GAN. Multi-GPU: `torchrun --nproc_per_node=N -m gan3dkit train ...` (gloo on CPU).
@@ -119,7 +123,12 @@ def train(
         TextColumn("eta"),
         TimeRemainingColumn(),
     ]
-    with Progress(*columns, console=err_console, disable=not main) as bar:
+    with contextlib.ExitStack() as stack, Progress(*columns, console=err_console, disable=not main) as bar:
+        if view and main:
+            from ..view.follow import ViewerProcess
+
+            viewer = stack.enter_context(ViewerProcess(out, port=view_port))
+            err_console.print(f"viewer: {viewer.url} (shows each new checkpoint; log {viewer.log})", highlight=False)
         task = bar.add_task("train", total=total)
 
         def on_tick(rec: dict) -> None:

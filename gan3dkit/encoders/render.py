@@ -26,10 +26,16 @@ def render_planes(
     ws: Tensor,  # [B, n, w_dim]; the SR uses ws[:, -1]
     nrr: int,
     deterministic: bool = True,
+    depth_resolution: int | None = None,
+    depth_resolution_importance: int | None = None,
 ) -> dict[str, Tensor]:
-    """The second half of ``TriPlaneGenerator.synthesis`` for given planes: image, image_raw, image_depth, features."""
+    """The second half of ``TriPlaneGenerator.synthesis`` for given planes: image, image_raw, image_depth, features.
+
+    ``depth_resolution`` / ``depth_resolution_importance`` override the renderer's samples per ray (None = its own).
+    """
     origins, dirs = ray_bundle(Cameras.from_label(cams[:, :LABEL_DIM].float()), nrr)
-    out = renderer(planes, decoder, origins, dirs, deterministic=deterministic)
+    out = renderer(planes, decoder, origins, dirs, deterministic=deterministic, depth_resolution=depth_resolution,
+                   depth_resolution_importance=depth_resolution_importance)
     b = planes.shape[0]
     feat = out.features.permute(0, 2, 1).reshape(b, -1, nrr, nrr).contiguous()
     depth = out.depth.permute(0, 2, 1).reshape(b, 1, nrr, nrr)

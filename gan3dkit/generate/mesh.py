@@ -12,6 +12,7 @@ from .views import camera_labels
 
 if TYPE_CHECKING:
     from ..networks.generator import TriPlaneGenerator
+    from ..render.volume import ImportanceRenderer
 
 
 @torch.no_grad()
@@ -29,15 +30,20 @@ def density_grid(G: TriPlaneGenerator, ws: torch.Tensor, resolution: int = 128, 
     return sigma.reshape(resolution, resolution, resolution).cpu().numpy()
 
 
-def extract_mesh(
-    G: TriPlaneGenerator,
-    seed: int,
-    resolution: int = 128,
-    level: float | None = 10.0,
-    psi: float = 1.0,
-    border_fraction: float = 30 / 256,
-) -> tuple[np.ndarray, np.ndarray, float]:
-    """(vertices [V, 3] in world units, faces [F, 3], level used) of the sigma = `level` surface.
+@torch.no_grad()
+def planes_density_grid(renderer: ImportanceRenderer, decoder: torch.nn.Module, planes: torch.Tensor,
+                        resolution: int = 128, chunk: int = 1 << 18) -> np.ndarray:  # fmt: skip
+    """Raw sigma of given tri-planes [1, 3, C, R, R] on a resolution^3 grid over the box, [x, y, z] (no re-synthesis)."""
+    half = renderer.config.box_warp / 2
+    lin = torch.linspace(-half, half, resolution, device=planes.device)
+    coords = torch.stack(torch.meshgrid(lin, lin, lin, indexing="ij"), -1).reshape(1, -1, 3)
+    sigma = renderer.sample_points(planes[:1], decoder, coords, chunk=chunk)["sigma"]
+    return sigma.reshape(resolution, resolution, resolution).cpu().numpy()
+
+
+def surface_mesh(grid: np.ndarray, box_warp: float, level: float | None = 10.0,
+                 border_fraction: float = 30 / 256) -> tuple[np.ndarray, np.ndarray, float]:  # fmt: skip
+    """(vertices [V, 3] in world units, faces [F, 3], level used) of the sigma = `level` surface of a density grid.
 
     EG3D/ChimeraX use level 10. `level=None` ("auto") uses 10 when the field reaches it, else the 99th percentile
     of sigma in the box (short trainings rarely reach 10); the level used is returned so callers can report it.
@@ -45,10 +51,8 @@ def extract_mesh(
     """
     from skimage.measure import marching_cubes
 
-    device = next(G.parameters()).device
-    z = torch.from_numpy(np.random.RandomState(seed).randn(1, G.z_dim)).float().to(device)
-    ws = G.mapping(z, camera_labels(G, [0.0], 0.0, device), truncation_psi=psi)
-    grid = density_grid(G, ws, resolution)
+    grid = grid.copy()
+    resolution = grid.shape[0]
     pad = int(border_fraction * resolution)
     if pad > 0:
         grid[:pad], grid[-pad:], grid[:, :pad], grid[:, -pad:], grid[:, :, :pad], grid[:, :, -pad:] = (-1000,) * 6
@@ -60,9 +64,25 @@ def extract_mesh(
             "(an untrained generator may have none; try --mesh-level auto)"
         )
     verts, faces, _, _ = marching_cubes(grid, level=level)
-    half = G.config.rendering.box_warp / 2
+    half = box_warp / 2
     verts = verts / (resolution - 1) * (2 * half) - half
     return verts.astype(np.float32), faces.astype(np.int32), float(level)
+
+
+def extract_mesh(
+    G: TriPlaneGenerator,
+    seed: int,
+    resolution: int = 128,
+    level: float | None = 10.0,
+    psi: float = 1.0,
+    border_fraction: float = 30 / 256,
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """(vertices, faces, level used) of seed's sigma = `level` surface (see `surface_mesh`), frontal conditioning."""
+    device = next(G.parameters()).device
+    z = torch.from_numpy(np.random.RandomState(seed).randn(1, G.z_dim)).float().to(device)
+    ws = G.mapping(z, camera_labels(G, [0.0], 0.0, device), truncation_psi=psi)
+    grid = density_grid(G, ws, resolution)
+    return surface_mesh(grid, G.config.rendering.box_warp, level, border_fraction)
 
 
 def write_ply(path: str | Path, verts: np.ndarray, faces: np.ndarray) -> Path:

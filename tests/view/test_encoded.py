@@ -1,0 +1,50 @@
+"""An LP3D encoding (`encode --outputs triplane`: planes, no w) viewed with its encoder checkpoint: the frame is the
+encoder's own renderer (fine-tuned decoder and SR, learned SR latent), as `encode` renders it."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+pytestmark = pytest.mark.slow
+
+
+def _encoder_helpers():
+    path = Path(__file__).resolve().parents[1] / "encoders" / "encoder_helpers.py"
+    spec = importlib.util.spec_from_file_location("encoder_helpers_for_view", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_lp3d_triplane_file_renders_with_its_encoder(tmp_path):
+    from safetensors.torch import save_file
+
+    from gan3dkit.encoders.distill import distill
+    from gan3dkit.encoders.models import load_encoder
+    from gan3dkit.utils.errors import UsageError
+    from gan3dkit.view.render import FrameRenderer, ViewSettings
+    from gan3dkit.view.sources import open_source
+
+    helpers = _encoder_helpers()
+    gen = helpers.make_generator_ckpt(tmp_path / "g.safetensors")
+    distill(helpers.micro_distill("lp3d-lt", gen, tmp_path / "enc", run__steps=2), resume=False, device="cpu")
+    enc = tmp_path / "enc" / "checkpoint.safetensors"
+    st, _, _ = load_encoder(enc)
+    torch.manual_seed(0)
+    with torch.no_grad():
+        out = st.encode(torch.rand(1, 3, 32, 32) * 2 - 1)
+        cam = st.teacher.frontal(1, torch.device("cpu"))
+        want = st.render(out, cam, st.teacher.nrr)["image"]
+    path = tmp_path / "x_triplane.safetensors"
+    save_file({"planes": out.planes.contiguous(), "camera": cam.contiguous()}, str(path))
+    with pytest.raises(UsageError, match="no ws"):
+        open_source(path, ckpt=gen)  # the generator alone cannot render an LP3D encoding faithfully
+    src = open_source(path, ckpt=enc)
+    frame = FrameRenderer(src).render(ViewSettings(), cam)
+    expected = ((want[0].clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    assert np.array_equal(frame.image, expected)
