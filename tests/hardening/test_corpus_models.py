@@ -111,11 +111,13 @@ simple("invert-ckpt-is-a-run-folder", 2, lambda m, t: inv(m, t, ckpt=run_folder(
        "an encoder checkpoint")
 simple("invert-ckpt-garbage", 1, lambda m, t: inv(m, t, ckpt=nonsense(t, "x.safetensors")), "x.safetensors")
 simple("invert-nan-generator", 1, lambda m, t: inv(m, t, ckpt=m.nan_gen), "g.safetensors", "NaN")
-simple("invert-pose-encoder-is-lp3d", 2, lambda m, t: inv(m, t, None, "--pose-encoder", str(m.enc)),
+simple("invert-pose-encoder-is-lp3d", 2, lambda m, t: inv(m, t, None, "--method", "ko", "--pose-encoder", str(m.enc)),
        "is an encoder checkpoint (lp3d-lt)", "--pose-encoder wants")
-simple("invert-latent-encoder-is-pose", 2, lambda m, t: inv(m, t, None, "--latent-encoder", str(m.ko_pose)),
+simple("invert-latent-encoder-is-pose", 2, lambda m, t: inv(m, t, None, "--method", "ko", "--latent-encoder",
+                                                                         str(m.ko_pose)),
        "ko-pose", "--latent-encoder wants")
-simple("invert-pose-encoder-missing", 2, lambda m, t: inv(m, t, None, "--pose-encoder", str(t / "p.safetensors")),
+simple("invert-pose-encoder-missing", 2, lambda m, t: inv(m, t, None, "--method", "ko", "--pose-encoder",
+                                                                        str(t / "p.safetensors")),
        "p.safetensors")
 simple("invert-nan-pose-encoder", 1, lambda m, t: inv(m, t, None, "--method", "ko", "--pose-encoder", str(m.nan_ko)),
        "p.safetensors", "NaN")
