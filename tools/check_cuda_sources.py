@@ -96,7 +96,7 @@ def compile_all(out_dir: Path, arch: str | None = None, timeout_s: int = 600, jo
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
         entries = list(pool.map(one, sources))
-    results = {str(src.relative_to(CSRC)): entry for src, entry in zip(sources, entries)}
+    results = {str(src.relative_to(CSRC)): entry for src, entry in zip(sources, entries, strict=False)}
     report["results"] = results
     report["all_compiled"] = bool(results) and all(r["compiled"] for r in results.values())
     report["verified_on_gpu"] = False  # this tool never runs a kernel

@@ -39,15 +39,14 @@ def generate(
 
     Example: gan3dkit generate --ckpt runs/pof3d/checkpoint.safetensors --pose learned --pose-histogram --data heads.lmdb
     """
+    from ..cameras.priors import PosePrior
+    from ..generate import extract_mesh, load_generator, parse_seeds, render_video, render_views, write_ply
     from ..generate.poses import histogram_series, seed_pose_centers
     from ..generate.poses import pose_histogram as plot_pose_histogram
-    from ..generate import extract_mesh, load_generator, parse_seeds, render_video, render_views, write_ply
     from ..train.checkpoint import read_header
-    from ..cameras.priors import PosePrior
-    from ..utils.files import atomic_save_png
-
     from ..utils.device import resolve_device
     from ..utils.errors import UsageError
+    from ..utils.files import atomic_save_png
 
     seed_list = parse_seeds(seeds)
     try:

@@ -67,7 +67,6 @@ def train(
     """
     from ..train.config import TRAIN_STAGES, TrainConfig, train_preset
     from ..utils.config import apply_overrides
-
     from ..utils.device import check_device
     from ..utils.errors import DataError, UsageError
 

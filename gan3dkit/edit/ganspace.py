@@ -149,7 +149,7 @@ def load_ganspace(path: str | Path, G: torch.nn.Module | None = None, check_hash
     try:
         with safe_open(str(path), framework="pt") as f:
             header: dict[str, Any] = json.loads((f.metadata() or {}).get("gan3dkit", "{}"))
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open is not a dict
     except Exception as exc:  # noqa: BLE001 - any parse failure is bad data
         raise DataError(f"{path} is not a safetensors components file ({exc})") from None
     if header.get("format") != GANSPACE_FORMAT or header.get("version") != GANSPACE_VERSION:

@@ -72,7 +72,7 @@ def edit_grid(G: torch.nn.Module, ws: torch.Tensor, gs: GanSpace, edits: list[Ed
         depths.append(render(G, w, cams, nrr, planes))
     all_d = torch.cat([o["image_depth"] for o in depths])
     lo, hi = float(all_d.min()), float(all_d.max())
-    for (label, _w, _p), out in zip(variants, depths):
+    for (label, _w, _p), out in zip(variants, depths, strict=False):
         rgb = to_uint8(out["image"])
         size = rgb.shape[1]
         dep = torch.nn.functional.interpolate(out["image_depth"], size=size, mode="nearest")[:, 0].cpu().numpy()

@@ -228,7 +228,9 @@ class _Distiller:
         from ..utils.visual import make_grid
 
         inp, rec, nov = self._last_val_images
-        to8 = lambda x: ((x.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
-        rows = [im for trip in zip(to8(inp), to8(rec), to8(nov)) for im in trip]
+        def to8(x: torch.Tensor) -> np.ndarray:
+            return ((x.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+
+        rows = [im for trip in zip(to8(inp), to8(rec), to8(nov), strict=False) for im in trip]
         atomic_save_png(self.run_dir / "samples" / f"val{self.step:07d}.png", make_grid(rows, 3))
 

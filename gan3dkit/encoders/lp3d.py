@@ -86,7 +86,10 @@ class LP3DEncoder(nn.Module):
         )
         high_in = cfg.resnet_widths[0] if cfg.lt else 5
         hc = cfg.high_channels
-        act = lambda: nn.LeakyReLU(0.01)
+
+        def act() -> nn.Module:
+            return nn.LeakyReLU(0.01)
+
         layers: list[nn.Module] = [nn.Conv2d(high_in, hc, 7, 1 if cfg.lt else 2, 3), act()]
         for _ in range(4):
             layers += [nn.Conv2d(hc, hc, 3, 1, 1), act()]

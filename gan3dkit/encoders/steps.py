@@ -35,7 +35,7 @@ class Lookahead:
     def after_step(self) -> None:
         self.count += 1
         if self.count % self.k == 0:
-            for p, s in zip(self.params, self.slow):
+            for p, s in zip(self.params, self.slow, strict=False):
                 s.add_(p.detach() - s, alpha=self.alpha)
                 p.copy_(s)
 

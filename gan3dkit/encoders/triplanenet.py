@@ -79,7 +79,7 @@ class OffsetUNet(nn.Module):
         ends = stage_ends(cfg.offset_units)
         self.taps = [ends[0], ends[1], ends[2], ends[2] + 1]  # IR-SE-50: units 2, 6, 20, 21
         c, skips = w[3], [w[3], w[2], w[1], w[0]]
-        for i, (s, d) in enumerate(zip(skips, cfg.decoder_widths)):
+        for i, (s, d) in enumerate(zip(skips, cfg.decoder_widths, strict=False)):
             up_c = c if i == 0 or not self.shuffle else c // 4
             self.add_module(f"up{i + 1}", double_conv(up_c + s, d))
             c = d

@@ -85,8 +85,8 @@ class Controls:
 
     def settings(self) -> ViewSettings:
         panel = next(p for p, label in _PANEL_LABELS.items() if label == self.panel.value)
-        edits = tuple((k, float(s.value), int(l.value[0]), int(l.value[1]))
-                      for k, (s, l) in enumerate(self.edits) if float(s.value) != 0.0)  # fmt: skip
+        edits = tuple((k, float(s.value), int(r.value[0]), int(r.value[1]))
+                      for k, (s, r) in enumerate(self.edits) if float(s.value) != 0.0)  # fmt: skip
         samples = int(self.samples.value)
         return ViewSettings(seed=int(self.seed.value), psi=float(self.psi.value), conditioning=self.conditioning.value,
                             mode=self.mode.value, panel=panel, edits=edits,

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-
 import pytest
 import torch
 
-torch.set_num_threads(1)
-
 from gan3dkit.cameras import check_label
 from gan3dkit.encoders.ko import KoDistillConfig, distill_ko, load_ko_encoder, pseudo_pairs
+
+torch.set_num_threads(1)
 
 
 def _micro_ckpt(tmp_path, with_d: bool):

@@ -41,7 +41,7 @@ def test_real_images_come_with_their_cameras_and_mirror_together(micro_gen, phot
     run = tiny_distill("triplanenet-v2").run
 
     def match(x, c, flipped):
-        for img, cam in zip(x, c):
+        for img, cam in zip(x, c, strict=False):
             i = int(((images - (img.flip(-1) if flipped else img)).abs().flatten(1).sum(1)).argmin())
             assert torch.allclose(img.flip(-1) if flipped else img, images[i], atol=1e-6)
             want = Cameras.from_label(cams[i:i + 1]).mirror().to_label()[0] if flipped else cams[i]
