@@ -137,7 +137,9 @@ def save_ganspace(gs: GanSpace, path: str | Path) -> Path:
     }
     tensors = {"components": gs.components, "stdev": gs.stdev, "mean": gs.mean, "var_ratio": gs.var_ratio}
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_safetensors(path, {k: v.contiguous().cpu() for k, v in tensors.items()}, {"gan3dkit": json.dumps(header)})
+    atomic_write_safetensors(
+        path, {k: v.contiguous().cpu() for k, v in tensors.items()}, {"gan3dkit": json.dumps(header)}
+    )
     return path
 
 

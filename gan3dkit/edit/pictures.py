@@ -85,7 +85,8 @@ def edit_grid(G: torch.nn.Module, ws: torch.Tensor, gs: GanSpace, edits: list[Ed
 
 @torch.no_grad()
 def component_sheet(G: torch.nn.Module, ws_list: list[torch.Tensor], gs: GanSpace, top: int, sigma: float = 1.0,
-                    nrr: int | None = None, progress: Callable[[int, int], None] | None = None) -> np.ndarray:  # fmt: skip
+                    nrr: int | None = None,
+                    progress: Callable[[int, int], None] | None = None) -> np.ndarray:  # fmt: skip
     """Rows: the top components; per latent three frontal columns at −sigma σ, 0, +sigma σ (additive, all layers)."""
     top = min(top, gs.num_components)
     cam = camera_labels(G, [0.0], 0.0, ws_list[0].device)

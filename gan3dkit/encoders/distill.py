@@ -218,8 +218,9 @@ class _Distiller:
             for name, la in self.stepper.lookaheads.items():
                 extra.update({f"lookahead.{name}.{k}": v for k, v in la.state().items()})
             save_checkpoint(self.ckpt, self.student.modules(), self.stepper.optimizers, self.cfg.to_dict(),
-                            {"step": self.step}, extra={"generator_config": self.teacher.train_config, "nrr": self.teacher.nrr,
-                                                        **self.student.provenance}, extra_tensors=extra)  # fmt: skip
+                            {"step": self.step}, extra={"generator_config": self.teacher.train_config,
+                                                        "nrr": self.teacher.nrr, **self.student.provenance},
+                            extra_tensors=extra)  # fmt: skip
             record["checkpoint"] = str(self.ckpt)
             self._save_samples()
         barrier(self.world)

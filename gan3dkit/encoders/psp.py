@@ -14,7 +14,9 @@ from .blocks import BottleneckIRSE
 
 def irse_body(c_in: int, widths: tuple[int, ...], units: tuple[int, ...]) -> tuple[nn.Sequential, nn.Sequential]:
     """pSp's IR-SE body: ``input_layer`` (conv-BN-PReLU) and the flat ``body`` of units (names as model_ir_se50.pth)."""
-    stem = nn.Sequential(nn.Conv2d(c_in, widths[0], 3, 1, 1, bias=False), nn.BatchNorm2d(widths[0]), nn.PReLU(widths[0]))
+    stem = nn.Sequential(
+        nn.Conv2d(c_in, widths[0], 3, 1, 1, bias=False), nn.BatchNorm2d(widths[0]), nn.PReLU(widths[0])
+    )
     layers, c = [], widths[0]
     for w, n in zip(widths, units, strict=False):
         layers += [BottleneckIRSE(c, w, 2), *[BottleneckIRSE(w, w, 1) for _ in range(n - 1)]]

@@ -22,7 +22,8 @@ def _num(x: Tensor | float) -> float:
 
 
 class Lookahead:
-    """Lookahead (Zhang et al. 2019) around an optimiser: every k steps slow <- slow + alpha (fast - slow), fast <- slow.
+    """Lookahead (Zhang et al. 2019) around an optimiser: every k steps slow <- slow + alpha (fast - slow),
+    fast <- slow.
 
     With RAdam this is Ranger (TriPlaneNet's optimiser). The slow weights are checkpointed for exact resume.
     """

@@ -1,4 +1,4 @@
-"""TriPlaneNet v1/v2 (Bhattarai et al., WACV'24) as released: pSp W+ branch + tri-plane offset U-Net (6 / 9 channels)."""
+"""TriPlaneNet v1/v2 (Bhattarai et al., WACV'24) as released: pSp W+ branch + tri-plane offset U-Net (6/9 channels)."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ class TriPlaneNetConfig:
     cascade_steps: int = 0
     """v1's CTTR: recompute the offsets this many more times from the rendering with offsets."""
     zero_init_head: bool = True
-    """gan3dkit choice: the last 1x1 conv starts at zero so training starts from G(w+) (the public code: default init)."""
+    """gan3dkit choice: the last 1x1 conv starts at zero so training starts from G(w+) (public code: default init)."""
     pose_head: bool = True
     """Predict the input camera when none is given (gan3dkit addition, see ``PoseHead``; off in converted files)."""
 
@@ -149,7 +149,10 @@ class TriPlaneNetEncoder(nn.Module):
 
     def forward(self, image: Tensor, camera: Tensor | None = None, use_offsets: bool = True) -> EncoderOutput:
         cfg, size = self.cfg, self.cfg.input_resolution
-        x = image if image.shape[-1] == size else F.interpolate(image, size=(size, size), mode="bilinear", antialias=True)
+        if image.shape[-1] == size:
+            x = image
+        else:
+            x = F.interpolate(image, size=(size, size), mode="bilinear", antialias=True)
         codes, c3 = self.psp(x)
         ws = codes + self.latent_avg.unsqueeze(0)
         pose = self.pose(c3) if self.pose is not None else None

@@ -157,7 +157,9 @@ def _outputs(fn: Callable[..., Any], inputs: list[torch.Tensor], kwargs: dict[st
         second: list[torch.Tensor | None] = [None] * len(leaves)
         if penalty.requires_grad:
             second = list(torch.autograd.grad(penalty, leaves, allow_unused=True))
-        results.update({f"double_backward[{i}]": _or_zeros(g, t) for i, (g, t) in enumerate(zip(second, leaves, strict=False))})
+        results.update(
+            {f"double_backward[{i}]": _or_zeros(g, t) for i, (g, t) in enumerate(zip(second, leaves, strict=False))}
+        )
     return results
 
 

@@ -103,7 +103,8 @@ def eg3d_pose(G: torch.nn.Module, yaw: float = 0.0, pitch: float = 0.0) -> Pose:
 
 
 def yaw_pitch_radius(view: BrowserView, pivot: tuple[float, float, float]) -> tuple[float, float, float]:
-    """EG3D (yaw, pitch) offsets from frontal (the inverse of `eg3d_positions`) and the distance of the camera from the pivot, for display."""
+    """EG3D (yaw, pitch) offsets from frontal (the inverse of `eg3d_positions`) and the camera's distance from the
+    pivot, for display."""
     d = np.asarray(view.position) - np.asarray(pivot)
     radius = float(np.linalg.norm(d)) or 1e-9
     yaw = math.atan2(d[0], d[2])

@@ -161,8 +161,8 @@ class FrameRenderer:
                 rend = generator_renderer(G) if G is not None else self.source.render
                 if ws is None:
                     ws = rend.const_w
-                out = render_planes(self.bounds_for(rend.renderer, label), rend.decoder, rend.superresolution, planes, label,
-                                    ws.expand(1, -1, -1), nrr, True, coarse, fine)  # fmt: skip
+                out = render_planes(self.bounds_for(rend.renderer, label), rend.decoder, rend.superresolution, planes,
+                                    label, ws.expand(1, -1, -1), nrr, True, coarse, fine)  # fmt: skip
                 depth = out["image_depth"][0, 0]
                 depth0 = depth if depth0 is None else depth0
                 panels.append(self.picture(s.mode, out, label, depth))

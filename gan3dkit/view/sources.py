@@ -113,7 +113,9 @@ def from_triplane(path: Path, ckpt: Path | None, device: torch.device) -> ViewSo
     planes = tensors["planes"][:1].float().to(device)
     want = (3, G.config.triplane_channels, G.config.triplane_resolution, G.config.triplane_resolution)
     if tuple(planes.shape[1:]) != want:
-        raise DataError(f"{path}: planes {tuple(planes.shape)} do not fit {ckpt} (expects [1, {', '.join(map(str, want))}])")
+        raise DataError(
+            f"{path}: planes {tuple(planes.shape)} do not fit {ckpt} (expects [1, {', '.join(map(str, want))}])"
+        )
     ws = tensors["ws"][:1].float().to(device) if "ws" in tensors else None
     if ws is None and render.const_w is None:
         raise UsageError(f"{path} has no ws (an LP3D encoding): pass the encoder checkpoint that made it with --ckpt")
@@ -143,7 +145,9 @@ def from_inversion(folder: Path, ckpt: Path | None, device: torch.device) -> Vie
         tuned, _ = load_delta(delta, base, device=device)
         tuned.eval().requires_grad_(False)
     elif ckpt is None:
-        raise UsageError(f"{folder} has no generator_delta.safetensors: pass the generator it was inverted with (--ckpt)")
+        raise UsageError(
+            f"{folder} has no generator_delta.safetensors: pass the generator it was inverted with (--ckpt)"
+        )
     else:
         base = ckpt
     src = from_generator(base, device, kind="inversion")
@@ -168,7 +172,9 @@ def open_source(path: str | Path, ckpt: str | Path | None = None, device: str | 
     if ckpt is not None and not ckpt.is_file():
         raise UsageError(f"--ckpt {ckpt} not found")
     if not path.exists():
-        raise UsageError(f"{path} not found (SOURCE is a checkpoint, a run folder, a tri-plane file or an invert folder)")
+        raise UsageError(
+            f"{path} not found (SOURCE is a checkpoint, a run folder, a tri-plane file or an invert folder)"
+        )
     if path.is_dir():
         if (path / "w.npy").is_file() and (path / "camera.json").is_file():
             return from_inversion(path, ckpt, device)
@@ -177,7 +183,9 @@ def open_source(path: str | Path, ckpt: str | Path | None = None, device: str | 
         if (path / "config.json").is_file():
             raise UsageError(f"{path} has no {RUN_CHECKPOINT} yet; `gan3dkit view` it once the run wrote one (or "
                              "train with --view)")
-        raise UsageError(f"{path} is neither a training run ({RUN_CHECKPOINT}) nor an invert output (w.npy, camera.json)")
+        raise UsageError(
+            f"{path} is neither a training run ({RUN_CHECKPOINT}) nor an invert output (w.npy, camera.json)"
+        )
     try:
         with open(path, "rb") as f:
             f.read(8)
