@@ -169,8 +169,9 @@ def main() -> None:
     summary = {}
     for method in dict.fromkeys(r["method"] for r in rows):
         sel = [r for r in rows if r["method"] == method]
-        summary[method] = {k: mean_of(sel, k) for k in ("input_psnr", "input_ssim", "input_lpips", "novel_psnr", "novel_ssim",
-                                                "depth_l1_in_mask", "pose_error_deg", "seconds", "cpu_seconds")}
+        keys = ("input_psnr", "input_ssim", "input_lpips", "novel_psnr", "novel_ssim", "depth_l1_in_mask",
+                "pose_error_deg", "seconds", "cpu_seconds")
+        summary[method] = {k: mean_of(sel, k) for k in keys}
         summary[method]["heads"] = len(sel)
     doc = {"encoders": {n: {"ckpt": p, "steps": hd["progress"]["step"], "size": c.size,
                             "params_M": sum(q.numel() for q in s.encoder.parameters()) / 1e6,

@@ -112,7 +112,8 @@ def main() -> None:
             return ((x + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
 
         k = min(n, 6)
-        rows = [im for quad in zip(to8(ref[:k]), to8(rec_true_pose[:k]), to8(nov[:k]), to8(nov_true[:k]), strict=False) for im in quad]
+        quads = zip(to8(ref[:k]), to8(rec_true_pose[:k]), to8(nov[:k]), to8(nov_true[:k]), strict=False)
+        rows = [im for quad in quads for im in quad]
         res["grid_png"] = str(atomic_save_png(args.grid, make_grid(rows, 4)))
     print(json.dumps(res, indent=2))
 

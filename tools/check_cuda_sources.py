@@ -123,7 +123,8 @@ def main() -> None:
             report = compile_all(Path(tmp), args.arch, jobs=args.jobs)
     print(json.dumps(report, indent=1))
     if not report.get("checked"):
-        print(f"check_cuda_sources: NOT CHECKED: {report['error']}; the CUDA sources were not compiled.", file=sys.stderr)
+        print(f"check_cuda_sources: NOT CHECKED: {report['error']}; the CUDA sources were not compiled.",
+              file=sys.stderr)
         sys.exit(3 if args.require_nvcc else 0)
     sys.exit(0 if report.get("all_compiled") else 1)
 

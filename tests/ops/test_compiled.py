@@ -44,7 +44,13 @@ def _field_inputs(n, c, h, w, m, h1, o, dtype, gen, spread=0.65):
 # ------------------------------------------------------------------------------------------ fused tri-plane field
 @pytest.mark.parametrize(
     "n,c,h,w,m,h1,o",
-    [(1, 32, 16, 16, 300, 64, 33), (2, 8, 7, 5, 77, 16, 4), (1, 1, 1, 1, 9, 1, 2), (2, 3, 2, 9, 1, 5, 2), (1, 4, 4, 4, 0, 8, 3)],
+    [
+        (1, 32, 16, 16, 300, 64, 33),
+        (2, 8, 7, 5, 77, 16, 4),
+        (1, 1, 1, 1, 9, 1, 2),
+        (2, 3, 2, 9, 1, 5, 2),
+        (1, 4, 4, 4, 0, 8, 3),
+    ],
 )
 @pytest.mark.parametrize("plane_axes", ["eg3d", "xy_xz_yz"])
 def test_triplane_decode_matches_reference(n, c, h, w, m, h1, o, plane_axes):

@@ -244,6 +244,7 @@ def test_discriminator_r1_parity(monkeypatch):
     ref, comp = results["ref"], results["compiled"]
     for a, b in zip(ref[:3], comp[:3], strict=False):
         torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5 * max(1.0, float(a.abs().max())))
-    for a, b, param in zip(ref[3], comp[3], D.parameters(), strict=False):  # None: no path to the penalty, a zero gradient
+    # None: no path to the penalty, a zero gradient
+    for a, b, param in zip(ref[3], comp[3], D.parameters(), strict=False):
         a, b = (torch.zeros_like(param) if t is None else t for t in (a, b))
         torch.testing.assert_close(b, a, rtol=1e-3, atol=1e-4 * max(1.0, float(a.abs().max())))
