@@ -39,8 +39,7 @@ def generate(
 
     Example: gan3dkit generate --ckpt runs/heads/checkpoint.safetensors --seeds 0-3 --out gen --video --mesh
 
-    Example: gan3dkit generate --ckpt runs/pof3d/checkpoint.safetensors --pose learned --pose-histogram \
-        --data heads.lmdb
+    Example: gan3dkit generate --ckpt runs/pof3d/checkpoint.safetensors --pose learned --pose-histogram --data ffhq.lmdb
     """
     from ..cameras.priors import PosePrior
     from ..generate import extract_mesh, load_generator, parse_seeds, render_video, render_views, write_ply
