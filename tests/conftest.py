@@ -35,8 +35,9 @@ def make_dataset(path: Path, n: int = 6, resolution: int = 16, fields=("image", 
                        pose_prior=get_prior("synthetic_heads").to_dict(), source="test",
                        commit_every=commit_every) as w:
         for i in range(n):
-            w.add(data["image"][i], data["camera"][i],
-                  **{f: (str(data[f][i]) if f == "name" else data[f][i]) for f in fields if f not in ("image", "camera")})
+            extra = {f: (str(data[f][i]) if f == "name" else data[f][i])
+                     for f in fields if f not in ("image", "camera")}
+            w.add(data["image"][i], data["camera"][i], **extra)
     return path, data
 
 

@@ -111,7 +111,7 @@ def main() -> None:
         true = cams[:1]
         fig = {"input": image, "true_novel": gt["image"][1]}
         first_cam = None
-        for e, (st, cfg, _) in enumerate(students):
+        for e, (st, _cfg, _) in enumerate(students):
             x = to_tensor(image, st.encoder.cfg.input_resolution, torch.device("cpu"))
             cpu0 = time.process_time()
             out, cam, secs = encode_one(st, x, None)
@@ -169,13 +169,14 @@ def main() -> None:
     summary = {}
     for method in dict.fromkeys(r["method"] for r in rows):
         sel = [r for r in rows if r["method"] == method]
-        summary[method] = {k: mean_of(sel, k) for k in ("input_psnr", "input_ssim", "input_lpips", "novel_psnr", "novel_ssim",
-                                                "depth_l1_in_mask", "pose_error_deg", "seconds", "cpu_seconds")}
+        keys = ("input_psnr", "input_ssim", "input_lpips", "novel_psnr", "novel_ssim", "depth_l1_in_mask",
+                "pose_error_deg", "seconds", "cpu_seconds")
+        summary[method] = {k: mean_of(sel, k) for k in keys}
         summary[method]["heads"] = len(sel)
     doc = {"encoders": {n: {"ckpt": p, "steps": hd["progress"]["step"], "size": c.size,
                             "params_M": sum(q.numel() for q in s.encoder.parameters()) / 1e6,
                             "provenance": {k: v for k, v in s.provenance.items() if isinstance(v, str)}}
-                        for n, p, (s, c, hd) in zip(names, paths, students)},
+                        for n, p, (s, c, hd) in zip(names, paths, students, strict=False)},
            "generator": students[0][1].generator, "lpips": lp.description if lp is not None else None,
            "lpips_note": lp_note, "pti_losses": pti_losses}
     write_report(doc, args, t_all, summary, rows)

@@ -108,9 +108,12 @@ def main() -> None:
         from gan3dkit.utils.files import atomic_save_png
         from gan3dkit.utils.visual import make_grid
 
-        to8 = lambda x: ((x + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
+        def to8(x):
+            return ((x + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
+
         k = min(n, 6)
-        rows = [im for quad in zip(to8(ref[:k]), to8(rec_true_pose[:k]), to8(nov[:k]), to8(nov_true[:k])) for im in quad]
+        quads = zip(to8(ref[:k]), to8(rec_true_pose[:k]), to8(nov[:k]), to8(nov_true[:k]), strict=False)
+        rows = [im for quad in quads for im in quad]
         res["grid_png"] = str(atomic_save_png(args.grid, make_grid(rows, 4)))
     print(json.dumps(res, indent=2))
 

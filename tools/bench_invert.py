@@ -153,8 +153,9 @@ def main() -> None:
                     "time": inv.report["time"], "cpu_seconds": cpu_s, "losses": inv.report["losses"],
                 })
                 fig_row += [to_uint8(at_true["image"]), to_uint8(novel["image"][:1])]
-                print(f"head {h} off {off} {name}: pose {before['rotation_deg']:.1f} -> {after['rotation_deg']:.1f} deg,"
-                      f" psnr {rows[-1]['input_view']['psnr']:.2f}, novel {np.mean(rows[-1]['novel_views']['psnr']):.2f},"
+                print(f"head {h} off {off} {name}: pose {before['rotation_deg']:.1f} -> "
+                      f"{after['rotation_deg']:.1f} deg, psnr {rows[-1]['input_view']['psnr']:.2f}, "
+                      f"novel {np.mean(rows[-1]['novel_views']['psnr']):.2f},"
                       f" {sum(inv.report['time'].values()):.1f} s", file=sys.stderr)
             figure.append(fig_row)
     summary = {}
@@ -165,7 +166,9 @@ def main() -> None:
             "pose_error_after_deg": float(np.mean([r["pose_error_after_deg"] for r in sel])),
             "input_psnr": float(np.mean([r["input_view"]["psnr"] for r in sel])),
             "novel_psnr": float(np.mean([np.mean(r["novel_views"]["psnr"]) for r in sel])),
-            "depth_l1_in_mask": float(np.mean([r["depth_l1_in_mask"] for r in sel if r["depth_l1_in_mask"] is not None])),
+            "depth_l1_in_mask": float(
+                np.mean([r["depth_l1_in_mask"] for r in sel if r["depth_l1_in_mask"] is not None])
+            ),
             "seconds_per_image": float(np.mean([sum(r["time"].values()) for r in sel])),
             "cpu_seconds_per_image": float(np.mean([r["cpu_seconds"] for r in sel])),
             "projector_s": float(np.mean([r["time"]["projector_s"] for r in sel])),

@@ -151,7 +151,8 @@ def orbit(viewer, seconds: float, driver=None) -> dict:
     try:
         before = set(viewer.tabs)
         driver.get(viewer.url)
-        while not (set(viewer.tabs) - before) or not viewer.tabs[next(iter(set(viewer.tabs) - before))].stats.first_frame:
+        while (not (set(viewer.tabs) - before)
+               or not viewer.tabs[next(iter(set(viewer.tabs) - before))].stats.first_frame):
             time.sleep(0.05)
         tab = viewer.tabs[next(iter(set(viewer.tabs) - before))]
         time.sleep(1.0)
@@ -159,7 +160,8 @@ def orbit(viewer, seconds: float, driver=None) -> dict:
         t0 = time.time()
         step, sign = 0, 1
         while time.time() - t0 < seconds:
-            chain = ActionChains(driver, duration=10).move_to_element_with_offset(canvas, -100 * sign, 0).click_and_hold()
+            chain = ActionChains(driver, duration=10).move_to_element_with_offset(canvas, -100 * sign, 0)
+            chain = chain.click_and_hold()
             for _ in range(20):
                 chain.move_by_offset(10 * sign, 2 if step % 2 else -2).pause(0.02)
             chain.release().perform()
@@ -215,8 +217,9 @@ def sample_cpu(proc, out: dict) -> None:
 
 def train_once(data: Path, out: Path, steps: int, view: bool, orbit_s: float | None) -> dict:
     cmd = [sys.executable, "-m", "gan3dkit", "train", "--data", str(data), "--out", str(out), "--preset", "tiny",
-           "--max-steps", str(steps), "--restart", "--set", f"run.tick_kimg={TICK_KIMG}", "--set", "run.snapshot_ticks=1",
-           "--set", "run.workers=0"] + (["--view", "--view-port", str(free_port())] if view else [])  # fmt: skip
+           "--max-steps", str(steps), "--restart", "--set", f"run.tick_kimg={TICK_KIMG}",
+           "--set", "run.snapshot_ticks=1", "--set", "run.workers=0"]  # fmt: skip
+    cmd += ["--view", "--view-port", str(free_port())] if view else []
     t0 = time.time()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     cpu: dict = {}
@@ -248,7 +251,8 @@ def _watch_training(proc, out: Path, seconds: float) -> None:
         if '"url"' in text or "viewing" in text:
             break
         time.sleep(0.5)
-    match = re.search(r"http://localhost:(\d+)", (out / "view.log").read_text()) if (out / "view.log").exists() else None
+    log = out / "view.log"
+    match = re.search(r"http://localhost:(\d+)", log.read_text()) if log.exists() else None
     if match is None:
         return
     from selenium.webdriver.common.action_chains import ActionChains
@@ -261,7 +265,8 @@ def _watch_training(proc, out: Path, seconds: float) -> None:
         canvas = driver.find_element(By.TAG_NAME, "canvas")
         sign = 1
         while proc.poll() is None:
-            chain = ActionChains(driver, duration=10).move_to_element_with_offset(canvas, -100 * sign, 0).click_and_hold()
+            chain = ActionChains(driver, duration=10).move_to_element_with_offset(canvas, -100 * sign, 0)
+            chain = chain.click_and_hold()
             for _ in range(20):
                 chain.move_by_offset(10 * sign, 0).pause(0.02)
             chain.release().perform()

@@ -96,7 +96,7 @@ def compile_all(out_dir: Path, arch: str | None = None, timeout_s: int = 600, jo
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=jobs or os.cpu_count() or 1) as pool:
         entries = list(pool.map(one, sources))
-    results = {str(src.relative_to(CSRC)): entry for src, entry in zip(sources, entries)}
+    results = {str(src.relative_to(CSRC)): entry for src, entry in zip(sources, entries, strict=False)}
     report["results"] = results
     report["all_compiled"] = bool(results) and all(r["compiled"] for r in results.values())
     report["verified_on_gpu"] = False  # this tool never runs a kernel
@@ -123,7 +123,8 @@ def main() -> None:
             report = compile_all(Path(tmp), args.arch, jobs=args.jobs)
     print(json.dumps(report, indent=1))
     if not report.get("checked"):
-        print(f"check_cuda_sources: NOT CHECKED: {report['error']}; the CUDA sources were not compiled.", file=sys.stderr)
+        print(f"check_cuda_sources: NOT CHECKED: {report['error']}; the CUDA sources were not compiled.",
+              file=sys.stderr)
         sys.exit(3 if args.require_nvcc else 0)
     sys.exit(0 if report.get("all_compiled") else 1)
 

@@ -400,7 +400,8 @@ def run_stage(name: str, dry: bool, limit: float, out: Path) -> dict[str, Any]:
 def environment(dry: bool) -> dict[str, Any]:
     import torch
 
-    gpus = [{"name": torch.cuda.get_device_name(i), "capability": "sm_{}{}".format(*torch.cuda.get_device_capability(i)),
+    gpus = [{"name": torch.cuda.get_device_name(i),
+             "capability": "sm_{}{}".format(*torch.cuda.get_device_capability(i)),
              "memory_gib": round(torch.cuda.get_device_properties(i).total_memory / 2**30, 1)}
             for i in range(torch.cuda.device_count())]
     return {"dry_run": dry, "host": platform.node(), "python": platform.python_version(), "torch": torch.__version__,
@@ -438,7 +439,8 @@ def markdown(report: dict[str, Any]) -> str:
     if st.get("render", {}).get("rows"):
         r = st["render"]
         lines += ["", f"## Render ({r['preset']}, NRR {r['nrr']}, {r['samples'][0]} + {r['samples'][1]} samples)", "",
-                  "| batch | reference ms/image | compiled ms/image | speedup | max abs diff |", "|---|---|---|---|---|"]
+                  "| batch | reference ms/image | compiled ms/image | speedup | max abs diff |",
+                  "|---|---|---|---|---|"]
         lines += [f"| {x['batch']} | {x['reference_ms_per_image']} | {x['compiled_ms_per_image']} | {x['speedup']} | "
                   f"{x['max_abs_diff_image']:.1e} (mean {x['mean_abs_diff_image']:.1e}) |" for x in r["rows"]]
     if "phase_ms" in st.get("train_step", {}):
@@ -471,7 +473,8 @@ def markdown(report: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dry-run", action="store_true", help="every stage on the CPU at tiny sizes")
-    parser.add_argument("--out", type=Path, default=None, help="output folder (default docs/bench; dry run: a temp dir)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="output folder (default docs/bench; dry run: a temp dir)")
     parser.add_argument("--budget", type=float, default=570.0, help="overall seconds (stages are skipped past it)")
     parser.add_argument("--stages", default="", help="comma-separated subset of: " + ", ".join(s[0] for s in STAGES))
     parser.add_argument("--child", default="", help=argparse.SUPPRESS)

@@ -199,7 +199,8 @@ def main() -> None:
             report["results"].append({
                 "version": version, "upsample": summary["upsample"], "max_abs": diffs, "max_abs_reference": scale,
                 "parameters_public": {"psp_encoder": sum(p.numel() for p in net.psp_encoder.parameters()),
-                                      "triplanenet_encoder": sum(p.numel() for p in net.triplanenet_encoder.parameters()),
+                                      "triplanenet_encoder": sum(
+                                          p.numel() for p in net.triplanenet_encoder.parameters()),
                                       "decoder": sum(p.numel() for p in net.decoder.parameters()), "encoders": n_pub},
                 "parameters_gan3dkit": {**summary["parameters"], "E": summary["encoder_parameters"]},
                 "seconds": round(time.perf_counter() - t0, 1),

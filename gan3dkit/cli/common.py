@@ -9,8 +9,9 @@ import os
 import shlex
 import sys
 import zipfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Any, Callable, Iterator, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console

@@ -1,4 +1,4 @@
-"""`gan3dkit convert`: EG3D pickles, EG3D-fork state dicts and released encoders -> gan3dkit checkpoints (no code run)."""
+"""`gan3dkit convert`: EG3D pickles, EG3D-fork state dicts, released encoders -> gan3dkit checkpoints (no code run)."""
 
 from __future__ import annotations
 

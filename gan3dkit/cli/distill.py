@@ -17,7 +17,9 @@ def _ko(arch: str, ckpt: Path, out: Path, overrides: list[str], steps: int | Non
     try:
         from ..encoders.ko import KoDistillConfig, distill_ko
     except ImportError as exc:
-        raise ValueError(f"{arch} needs gan3dkit.encoders.ko (Ko et al.'s encoders), which is not available: {exc}")
+        raise ValueError(
+            f"{arch} needs gan3dkit.encoders.ko (Ko et al.'s encoders), which is not available: {exc}"
+        ) from exc
     from ..utils.config import apply_overrides
 
     cfg = apply_overrides(KoDistillConfig(), overrides + ([f"steps={steps}"] if steps is not None else []))

@@ -81,7 +81,9 @@ def encode(
         try:
             import gan3dkit.invert  # noqa: F401
         except ImportError as exc:
-            raise UsageError(f"--refine needs the inversion package gan3dkit.invert, not importable here: {exc}")
+            raise UsageError(
+                f"--refine needs the inversion package gan3dkit.invert, not importable here: {exc}"
+            ) from exc
     device = resolve_device(device)
     kind = input_kind(source)
     check_out_folder(out, source)

@@ -19,9 +19,11 @@ def generate(
     yaws: str = typer.Option("0.4,0,-0.4", help="View yaws in radians from frontal (EG3D gen_samples: 0.4,0,-0.4)."),
     pitch: float = typer.Option(-0.2, callback=number_option(ge=-1.57, le=1.57),
                                 help="View pitch in radians (EG3D gen_samples: -0.2)."),
-    nrr: int | None = typer.Option(None, min=8, max=1024, help="Neural rendering resolution (default: the trained one)."),
+    nrr: int | None = typer.Option(None, min=8, max=1024,
+                                   help="Neural rendering resolution (default: the trained one)."),
     pose: str = typer.Option("frontal", help="Centre of each seed's views: frontal, learned (the pose G itself picks "
-                             "for the seed: pof3d, hyperpose+pof3d, eg3d-posereg+pof3d) or prior (a draw from the training prior)."),
+                             "for the seed: pof3d, hyperpose+pof3d, eg3d-posereg+pof3d) or prior (a draw from the "
+                             "training prior)."),
     pose_histogram: bool = typer.Option(False, help="Also plot pose_histogram.png: G's learned yaw/pitch "
                                         "distribution against the training prior and, with --data, the dataset's."),
     data: Path | None = typer.Option(None, help="Dataset whose camera labels the pose histogram shows."),
@@ -37,17 +39,16 @@ def generate(
 
     Example: gan3dkit generate --ckpt runs/heads/checkpoint.safetensors --seeds 0-3 --out gen --video --mesh
 
-    Example: gan3dkit generate --ckpt runs/pof3d/checkpoint.safetensors --pose learned --pose-histogram --data heads.lmdb
+    Example: gan3dkit generate --ckpt runs/pof3d/checkpoint.safetensors --pose learned --pose-histogram --data ffhq.lmdb
     """
+    from ..cameras.priors import PosePrior
+    from ..generate import extract_mesh, load_generator, parse_seeds, render_video, render_views, write_ply
     from ..generate.poses import histogram_series, seed_pose_centers
     from ..generate.poses import pose_histogram as plot_pose_histogram
-    from ..generate import extract_mesh, load_generator, parse_seeds, render_video, render_views, write_ply
     from ..train.checkpoint import read_header
-    from ..cameras.priors import PosePrior
-    from ..utils.files import atomic_save_png
-
     from ..utils.device import resolve_device
     from ..utils.errors import UsageError
+    from ..utils.files import atomic_save_png
 
     seed_list = parse_seeds(seeds)
     try:

@@ -19,7 +19,9 @@ ALGORITHM_HELP = ("For --method ko, seed 002's algorithms: 1 = Ko et al. (altern
 
 @handle_errors
 def invert(
-    source: Path = typer.Argument(..., help="A photo, an aligned crop, a folder of images, or a gan3dkit LMDB dataset."),
+    source: Path = typer.Argument(
+        ..., help="A photo, an aligned crop, a folder of images, or a gan3dkit LMDB dataset."
+    ),
     ckpt: Path = typer.Option(..., "--ckpt", help="Generator checkpoint (.safetensors from `gan3dkit train`)."),
     out: Path = typer.Option(Path("inversion"), "--out", help="Output folder (one subfolder per item for folders)."),
     method: str | None = typer.Option(None, "--method", help=METHOD_HELP),

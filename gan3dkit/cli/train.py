@@ -67,7 +67,6 @@ def train(
     """
     from ..train.config import TRAIN_STAGES, TrainConfig, train_preset
     from ..utils.config import apply_overrides
-
     from ..utils.device import check_device
     from ..utils.errors import DataError, UsageError
 
@@ -87,7 +86,10 @@ def train(
     except json.JSONDecodeError as exc:
         raise DataError(f"--config {config} is not valid JSON ({exc.msg} at line {exc.lineno})") from None
     if init is not None:
-        cfg = TRAIN_STAGES[stage](cfg, str(init)) if stage else apply_overrides(cfg, [f"run.init={json.dumps(str(init))}"])
+        if stage:
+            cfg = TRAIN_STAGES[stage](cfg, str(init))
+        else:
+            cfg = apply_overrides(cfg, [f"run.init={json.dumps(str(init))}"])
     overrides = list(set_) + [
         f"data={json.dumps(str(data))}",
         f"out={json.dumps(str(out))}",

@@ -34,8 +34,13 @@ def list_(
         return
     c = console()
     for r in rows:
-        state = f"in package {r['package']}" if r["package"] and not r["cached"] else "not cached" if not r["cached"] else {True: "cached, verified", False: "cached, SHA256 MISMATCH",
-                                                        None: "cached"}.get(r["verified"], f"cached ({r['verified']})")
+        if r["package"] and not r["cached"]:
+            state = f"in package {r['package']}"
+        elif not r["cached"]:
+            state = "not cached"
+        else:
+            state = {True: "cached, verified", False: "cached, SHA256 MISMATCH",
+                     None: "cached"}.get(r["verified"], f"cached ({r['verified']})")
         sha = r["sha256"] if r["sha256"] == "unknown" else r["sha256"][:16]
         c.print(f"[bold]{r['name']}[/] ({r['file']}): {state}; used by {r['used_by']}; sha256 {sha}; size "
                 f"{r['size']}; licence {r['licence']}; {r['url'] or 'no URL (supply the file)'}", soft_wrap=True)

@@ -111,7 +111,9 @@ def generator_config(rec: PersistentRecord, tensors: dict[str, torch.Tensor], fo
         raise ArchitectureMismatch("rendering_kwargs ray_start/ray_end 'auto' (ray-box bounds) is not supported")
     sr_name = str(_need(rk, "superresolution_module", "rendering_kwargs"))
     if sr_name not in SR_MODULES:
-        raise ArchitectureMismatch(f"superresolution_module {sr_name!r} has no gan3dkit counterpart ({list(SR_MODULES)})")
+        raise ArchitectureMismatch(
+            f"superresolution_module {sr_name!r} has no gan3dkit counterpart ({list(SR_MODULES)})"
+        )
     blocks = sorted(int(k.split(".")[2][1:]) for k in tensors if k.startswith("backbone.synthesis.b"))
     if not blocks or "decoder.net.0.weight" not in tensors or "decoder.net.2.weight" not in tensors:
         raise ArchitectureMismatch("G has no backbone.synthesis.b*/decoder.net.{0,2} weights")
@@ -197,7 +199,9 @@ def match_state(name: str, src: dict[str, torch.Tensor], module: torch.nn.Module
     missing = sorted(set(want) - set(src))
     extra = sorted(set(src) - set(want))
     shapes = [
-        f"{k} {tuple(src[k].shape)} vs {tuple(want[k].shape)}" for k in want if k in src and src[k].shape != want[k].shape
+        f"{k} {tuple(src[k].shape)} vs {tuple(want[k].shape)}"
+        for k in want
+        if k in src and src[k].shape != want[k].shape
     ]
     if missing or extra or shapes:
         parts = []
@@ -214,7 +218,8 @@ def _train_config(gen: GeneratorConfig, disc: DiscriminatorConfig | None) -> Tra
     """A TrainConfig for fine-tuning: the closest preset's training values, EG3D's resume behaviour (no blur,
     no GPC fade, no EMA ramp-up), the NRR fixed at the converted one."""
     same = [n for n, f in TRAIN_PRESETS.items() if f().generator.img_resolution == gen.img_resolution]
-    pick = next((n for n in same if train_preset(n).generator.rendering.avg_camera_pivot == gen.rendering.avg_camera_pivot), None)
+    pivot = gen.rendering.avg_camera_pivot
+    pick = next((n for n in same if train_preset(n).generator.rendering.avg_camera_pivot == pivot), None)
     cfg = train_preset(pick or (same[0] if same else "tiny"))
     cfg.generator = gen
     cfg.discriminator = disc if disc is not None else cfg.discriminator
@@ -261,7 +266,11 @@ def convert_state_dict(path: str | Path, config: TrainConfig, nrr: int | None = 
     """A ``torch.save``'d state dict of an EG3D fork: flat (one G) or ``{G|G_ema|D: state_dict}``; the architecture
     comes from ``config`` (a preset or a config.json), since a state dict carries no constructor arguments."""
     data = read_torch_file(path)
-    if isinstance(data, dict) and any(k in data for k in NETWORKS) and all(isinstance(v, dict) for k, v in data.items() if k in NETWORKS):
+    if (
+        isinstance(data, dict)
+        and any(k in data for k in NETWORKS)
+        and all(isinstance(v, dict) for k, v in data.items() if k in NETWORKS)
+    ):
         nets = {k: dict(data[k]) for k in NETWORKS if k in data}
         notes = [f"not converted: {k}" for k in sorted(map(str, data)) if k not in NETWORKS]
     elif isinstance(data, dict) and data and all(torch.is_tensor(v) for v in data.values()):
@@ -291,7 +300,10 @@ def build_modules(conv: Converted) -> dict[str, torch.nn.Module]:
             continue
         if name not in conv.tensors:
             continue
-        module = DualDiscriminator(conv.config.discriminator) if name == "D" else TriPlaneGenerator(conv.config.generator)
+        if name == "D":
+            module = DualDiscriminator(conv.config.discriminator)
+        else:
+            module = TriPlaneGenerator(conv.config.generator)
         module.load_state_dict(match_state(name, conv.tensors[name], module))
         modules[name] = module.eval().requires_grad_(False)
     if "G" not in modules:

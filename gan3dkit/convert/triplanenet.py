@@ -102,7 +102,9 @@ def convert_triplanenet(path: str | Path, preset: str = "ffhq512", nrr: int = 12
     enc_src = {k: v for k, v in src.items() if not k.startswith("decoder.")}
     load_mapped(E, enc_src, lambda k: tpn_file_key(k, cfg.version), "TriPlaneNet encoder", path)
     arch = f"triplanenet-v{cfg.version}"
-    dcfg = DistillConfig(arch=arch, size="paper", model=dataclasses.asdict(cfg), generator=f"{Path(path).name} (decoder.*)")
+    dcfg = DistillConfig(
+        arch=arch, size="paper", model=dataclasses.asdict(cfg), generator=f"{Path(path).name} (decoder.*)"
+    )
     dcfg.run.nrr = nrr
     dcfg.optim.batch, dcfg.optim.optimizer = 3, "ranger"
     modules: dict[str, torch.nn.Module] = {"E": E, "G": G}

@@ -136,7 +136,7 @@ def _tensor_from(storage: Any, offset: int, size: Any, stride: Any) -> torch.Ten
     size, stride = tuple(int(s) for s in size), tuple(int(s) for s in stride)
     if len(size) != len(stride) or any(s < 0 for s in size) or any(s < 0 for s in stride) or offset < 0:
         raise CorruptPickle(f"bad tensor geometry size={size} stride={stride} offset={offset}")
-    extent = offset + sum((n - 1) * s for n, s in zip(size, stride)) + 1 if all(size) else 0
+    extent = offset + sum((n - 1) * s for n, s in zip(size, stride, strict=False)) + 1 if all(size) else 0
     if extent > storage.data.numel():
         raise CorruptPickle(f"tensor of size {size} runs past its storage ({storage.data.numel()} elements)")
     return torch.as_strided(storage.data, size, stride, offset)  # a view: legacy storages are filled after parsing

@@ -28,7 +28,10 @@ def fresh_optimizers(conv: Converted, modules: dict[str, torch.nn.Module]) -> di
     ``train --resume`` accepts the checkpoint and starts the optimiser afresh (EG3D's pickles hold no optimiser)."""
     cfg = conv.config
     opts = {}
-    for name, lr, interval in (("G", cfg.optim.glr, cfg.optim.g_reg_interval), ("D", cfg.optim.dlr, cfg.optim.d_reg_interval)):
+    for name, lr, interval in (
+        ("G", cfg.optim.glr, cfg.optim.g_reg_interval),
+        ("D", cfg.optim.dlr, cfg.optim.d_reg_interval),
+    ):
         if name in modules:
             mlr, betas = lazy_reg_adjust(lr, tuple(cfg.optim.betas), interval)
             opts[name] = torch.optim.Adam(modules[name].parameters(), lr=mlr, betas=betas, eps=cfg.optim.eps)

@@ -1,4 +1,4 @@
-"""Latent edits along GANSpace components (additive or set-coordinate) and the tri-plane-offset edit (Bhattarai et al.)."""
+"""Latent edits along GANSpace components (additive or set-coordinate), the tri-plane-offset edit (Bhattarai et al.)."""
 
 from __future__ import annotations
 
@@ -82,7 +82,8 @@ def apply_edit(ws: torch.Tensor, gs: GanSpace, edit: Edit) -> torch.Tensor:  # [
 
 
 def triplane_offset_edit(G: torch.nn.Module, ws: torch.Tensor, ws_edit: torch.Tensor,
-                         delta_planes: torch.Tensor | None = None, noise_mode: str = "const") -> torch.Tensor:  # fmt: skip
+                         delta_planes: torch.Tensor | None = None,
+                         noise_mode: str = "const") -> torch.Tensor:  # fmt: skip
     """``T_edit = (G(w) + ΔT) + G(w_edit) − G(w)`` (TriPlaneNet, Bhattarai et al., eq. 6): the edit moves the
     tri-planes of an inversion that an encoder refined with offsets ΔT ``[B|1, 3, C, H, W]``. G(·) are the backbone's
     planes ``[B, 3, C, H, W]``; without ΔT this is G(w_edit)."""

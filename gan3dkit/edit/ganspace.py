@@ -137,7 +137,9 @@ def save_ganspace(gs: GanSpace, path: str | Path) -> Path:
     }
     tensors = {"components": gs.components, "stdev": gs.stdev, "mean": gs.mean, "var_ratio": gs.var_ratio}
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_safetensors(path, {k: v.contiguous().cpu() for k, v in tensors.items()}, {"gan3dkit": json.dumps(header)})
+    atomic_write_safetensors(
+        path, {k: v.contiguous().cpu() for k, v in tensors.items()}, {"gan3dkit": json.dumps(header)}
+    )
     return path
 
 
@@ -149,7 +151,7 @@ def load_ganspace(path: str | Path, G: torch.nn.Module | None = None, check_hash
     try:
         with safe_open(str(path), framework="pt") as f:
             header: dict[str, Any] = json.loads((f.metadata() or {}).get("gan3dkit", "{}"))
-            tensors = {k: f.get_tensor(k) for k in f.keys()}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open is not a dict
     except Exception as exc:  # noqa: BLE001 - any parse failure is bad data
         raise DataError(f"{path} is not a safetensors components file ({exc})") from None
     if header.get("format") != GANSPACE_FORMAT or header.get("version") != GANSPACE_VERSION:

@@ -72,7 +72,7 @@ def edit_grid(G: torch.nn.Module, ws: torch.Tensor, gs: GanSpace, edits: list[Ed
         depths.append(render(G, w, cams, nrr, planes))
     all_d = torch.cat([o["image_depth"] for o in depths])
     lo, hi = float(all_d.min()), float(all_d.max())
-    for (label, _w, _p), out in zip(variants, depths):
+    for (label, _w, _p), out in zip(variants, depths, strict=False):
         rgb = to_uint8(out["image"])
         size = rgb.shape[1]
         dep = torch.nn.functional.interpolate(out["image_depth"], size=size, mode="nearest")[:, 0].cpu().numpy()
@@ -85,7 +85,8 @@ def edit_grid(G: torch.nn.Module, ws: torch.Tensor, gs: GanSpace, edits: list[Ed
 
 @torch.no_grad()
 def component_sheet(G: torch.nn.Module, ws_list: list[torch.Tensor], gs: GanSpace, top: int, sigma: float = 1.0,
-                    nrr: int | None = None, progress: Callable[[int, int], None] | None = None) -> np.ndarray:  # fmt: skip
+                    nrr: int | None = None,
+                    progress: Callable[[int, int], None] | None = None) -> np.ndarray:  # fmt: skip
     """Rows: the top components; per latent three frontal columns at −sigma σ, 0, +sigma σ (additive, all layers)."""
     top = min(top, gs.num_components)
     cam = camera_labels(G, [0.0], 0.0, ws_list[0].device)

@@ -218,8 +218,9 @@ class _Distiller:
             for name, la in self.stepper.lookaheads.items():
                 extra.update({f"lookahead.{name}.{k}": v for k, v in la.state().items()})
             save_checkpoint(self.ckpt, self.student.modules(), self.stepper.optimizers, self.cfg.to_dict(),
-                            {"step": self.step}, extra={"generator_config": self.teacher.train_config, "nrr": self.teacher.nrr,
-                                                        **self.student.provenance}, extra_tensors=extra)  # fmt: skip
+                            {"step": self.step}, extra={"generator_config": self.teacher.train_config,
+                                                        "nrr": self.teacher.nrr, **self.student.provenance},
+                            extra_tensors=extra)  # fmt: skip
             record["checkpoint"] = str(self.ckpt)
             self._save_samples()
         barrier(self.world)
@@ -228,7 +229,9 @@ class _Distiller:
         from ..utils.visual import make_grid
 
         inp, rec, nov = self._last_val_images
-        to8 = lambda x: ((x.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
-        rows = [im for trip in zip(to8(inp), to8(rec), to8(nov)) for im in trip]
+        def to8(x: torch.Tensor) -> np.ndarray:
+            return ((x.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
+
+        rows = [im for trip in zip(to8(inp), to8(rec), to8(nov), strict=False) for im in trip]
         atomic_save_png(self.run_dir / "samples" / f"val{self.step:07d}.png", make_grid(rows, 3))
 

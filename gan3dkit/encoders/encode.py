@@ -197,7 +197,9 @@ def refine(student: Student, image: np.ndarray, cam: Tensor, steps: int, name: s
     try:
         from .. import invert as inv
     except ImportError as exc:
-        raise RuntimeError(f"--refine needs the inversion package gan3dkit.invert, which is not importable ({exc})")
+        raise RuntimeError(
+            f"--refine needs the inversion package gan3dkit.invert, which is not importable ({exc})"
+        ) from exc
     cfg = inv.preset("ko", 3)
     cfg.projector.steps = steps
     cfg.tune.steps = 0

@@ -43,7 +43,7 @@ class PerceptualLoss(nn.Module):
             y = F.interpolate(y, size=(64, 64), mode="bilinear", align_corners=False)
         hx, hy = (x.float() - lp.shift) / lp.scale, (y.float() - lp.shift) / lp.scale
         total, start = x.new_zeros(x.shape[0]), 0
-        for end, w in zip(lp.ends, lp.heads):
+        for end, w in zip(lp.ends, lp.heads, strict=False):
             for i in range(start, end):
                 hx, hy = lp.features[i](hx), lp.features[i](hy)
             start = end

@@ -82,11 +82,16 @@ class LP3DEncoder(nn.Module):
             cfg.deeplab_channels, cfg.low_vit_dim, cfg.low_vit_blocks, cfg.low_vit_heads, cfg.mlp_ratio, cfg.low_vit_sr
         )
         self.low_conv = nn.Sequential(
-            nn.Conv2d(self.low_vit.out_channels, out_ch, 3, 1, 1), nn.LeakyReLU(0.01), nn.Conv2d(out_ch, out_ch, 3, 1, 1)
+            nn.Conv2d(self.low_vit.out_channels, out_ch, 3, 1, 1),
+            nn.LeakyReLU(0.01),
+            nn.Conv2d(out_ch, out_ch, 3, 1, 1),
         )
         high_in = cfg.resnet_widths[0] if cfg.lt else 5
         hc = cfg.high_channels
-        act = lambda: nn.LeakyReLU(0.01)
+
+        def act() -> nn.Module:
+            return nn.LeakyReLU(0.01)
+
         layers: list[nn.Module] = [nn.Conv2d(high_in, hc, 7, 1 if cfg.lt else 2, 3), act()]
         for _ in range(4):
             layers += [nn.Conv2d(hc, hc, 3, 1, 1), act()]

@@ -1,4 +1,4 @@
-"""The frozen teacher (generator + its D) and the student (encoder, renderer, D, confidence net); encoder checkpoints."""
+"""The frozen teacher (generator + its D), the student (encoder, renderer, D, confidence net); encoder checkpoints."""
 
 from __future__ import annotations
 

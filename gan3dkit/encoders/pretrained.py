@@ -48,7 +48,9 @@ def load_resnet34_nobn(backbone: nn.Module, sd: dict[str, Tensor]) -> int:
             new[key], new[f"{mod}.bias"] = _fold_bn(sd, mod, mod.replace("conv", "bn"))
     for key, value in new.items():
         if own[key].shape != value.shape:
-            raise ValueError(f"pretrained {key} has shape {tuple(value.shape)}, the encoder needs {tuple(own[key].shape)}")
+            raise ValueError(
+                f"pretrained {key} has shape {tuple(value.shape)}, the encoder needs {tuple(own[key].shape)}"
+            )
     backbone.load_state_dict({**own, **new})
     return len(new)
 
@@ -88,7 +90,7 @@ def load_backbone_weights(encoder: nn.Module, family: str, source: str | Path) -
 
 
 def require_pretrained(what: str, load):
-    """``load()``, or a one-line error naming ``gan3dkit weights add`` and ``--random-init`` when the file is missing."""
+    """``load()``, or a one-line error naming ``gan3dkit weights add`` and ``--random-init`` if the file is missing."""
     from ..metrics.weights import WeightsUnavailable
 
     try:

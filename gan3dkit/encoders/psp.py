@@ -14,9 +14,11 @@ from .blocks import BottleneckIRSE
 
 def irse_body(c_in: int, widths: tuple[int, ...], units: tuple[int, ...]) -> tuple[nn.Sequential, nn.Sequential]:
     """pSp's IR-SE body: ``input_layer`` (conv-BN-PReLU) and the flat ``body`` of units (names as model_ir_se50.pth)."""
-    stem = nn.Sequential(nn.Conv2d(c_in, widths[0], 3, 1, 1, bias=False), nn.BatchNorm2d(widths[0]), nn.PReLU(widths[0]))
+    stem = nn.Sequential(
+        nn.Conv2d(c_in, widths[0], 3, 1, 1, bias=False), nn.BatchNorm2d(widths[0]), nn.PReLU(widths[0])
+    )
     layers, c = [], widths[0]
-    for w, n in zip(widths, units):
+    for w, n in zip(widths, units, strict=False):
         layers += [BottleneckIRSE(c, w, 2), *[BottleneckIRSE(w, w, 1) for _ in range(n - 1)]]
         c = w
     return stem, nn.Sequential(*layers)
@@ -78,7 +80,7 @@ class GradualStyleEncoder(nn.Module):
     def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:  # -> (codes [B, num_ws, w_dim], c3 features)
         c3, p2, p1 = self.features(x)
         src = [c3] * self.coarse + [p2] * (self.middle - self.coarse) + [p1] * (len(self.styles) - self.middle)
-        codes = torch.stack([blk(f) for blk, f in zip(self.styles, src)], 1)
+        codes = torch.stack([blk(f) for blk, f in zip(self.styles, src, strict=False)], 1)
         if self.e4e:
             codes = torch.cat([codes[:, :1], codes[:, 1:] + codes[:, :1]], 1)
         return codes, c3

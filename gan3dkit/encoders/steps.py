@@ -22,7 +22,8 @@ def _num(x: Tensor | float) -> float:
 
 
 class Lookahead:
-    """Lookahead (Zhang et al. 2019) around an optimiser: every k steps slow <- slow + alpha (fast - slow), fast <- slow.
+    """Lookahead (Zhang et al. 2019) around an optimiser: every k steps slow <- slow + alpha (fast - slow),
+    fast <- slow.
 
     With RAdam this is Ranger (TriPlaneNet's optimiser). The slow weights are checkpointed for exact resume.
     """
@@ -35,7 +36,7 @@ class Lookahead:
     def after_step(self) -> None:
         self.count += 1
         if self.count % self.k == 0:
-            for p, s in zip(self.params, self.slow):
+            for p, s in zip(self.params, self.slow, strict=False):
                 s.add_(p.detach() - s, alpha=self.alpha)
                 p.copy_(s)
 

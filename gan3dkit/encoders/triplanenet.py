@@ -1,4 +1,4 @@
-"""TriPlaneNet v1/v2 (Bhattarai et al., WACV'24) as released: pSp W+ branch + tri-plane offset U-Net (6 / 9 channels)."""
+"""TriPlaneNet v1/v2 (Bhattarai et al., WACV'24) as released: pSp W+ branch + tri-plane offset U-Net (6/9 channels)."""
 
 from __future__ import annotations
 
@@ -45,7 +45,7 @@ class TriPlaneNetConfig:
     cascade_steps: int = 0
     """v1's CTTR: recompute the offsets this many more times from the rendering with offsets."""
     zero_init_head: bool = True
-    """gan3dkit choice: the last 1x1 conv starts at zero so training starts from G(w+) (the public code: default init)."""
+    """gan3dkit choice: the last 1x1 conv starts at zero so training starts from G(w+) (public code: default init)."""
     pose_head: bool = True
     """Predict the input camera when none is given (gan3dkit addition, see ``PoseHead``; off in converted files)."""
 
@@ -79,7 +79,7 @@ class OffsetUNet(nn.Module):
         ends = stage_ends(cfg.offset_units)
         self.taps = [ends[0], ends[1], ends[2], ends[2] + 1]  # IR-SE-50: units 2, 6, 20, 21
         c, skips = w[3], [w[3], w[2], w[1], w[0]]
-        for i, (s, d) in enumerate(zip(skips, cfg.decoder_widths)):
+        for i, (s, d) in enumerate(zip(skips, cfg.decoder_widths, strict=False)):
             up_c = c if i == 0 or not self.shuffle else c // 4
             self.add_module(f"up{i + 1}", double_conv(up_c + s, d))
             c = d
@@ -149,7 +149,10 @@ class TriPlaneNetEncoder(nn.Module):
 
     def forward(self, image: Tensor, camera: Tensor | None = None, use_offsets: bool = True) -> EncoderOutput:
         cfg, size = self.cfg, self.cfg.input_resolution
-        x = image if image.shape[-1] == size else F.interpolate(image, size=(size, size), mode="bilinear", antialias=True)
+        if image.shape[-1] == size:
+            x = image
+        else:
+            x = F.interpolate(image, size=(size, size), mode="bilinear", antialias=True)
         codes, c3 = self.psp(x)
         ws = codes + self.latent_avg.unsqueeze(0)
         pose = self.pose(c3) if self.pose is not None else None

@@ -33,7 +33,7 @@ def density_grid(G: TriPlaneGenerator, ws: torch.Tensor, resolution: int = 128, 
 @torch.no_grad()
 def planes_density_grid(renderer: ImportanceRenderer, decoder: torch.nn.Module, planes: torch.Tensor,
                         resolution: int = 128, chunk: int = 1 << 18) -> np.ndarray:  # fmt: skip
-    """Raw sigma of given tri-planes [1, 3, C, R, R] on a resolution^3 grid over the box, [x, y, z] (no re-synthesis)."""
+    """Raw sigma of given tri-planes [1, 3, C, R, R] on a resolution^3 grid over the box, [x, y, z] (no resynthesis)."""
     half = renderer.config.box_warp / 2
     lin = torch.linspace(-half, half, resolution, device=planes.device)
     coords = torch.stack(torch.meshgrid(lin, lin, lin, indexing="ij"), -1).reshape(1, -1, 3)

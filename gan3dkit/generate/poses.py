@@ -22,7 +22,9 @@ POSE_MODES = ("frontal", "learned", "prior")
 def learned_angles(G: TriPlaneGenerator, z: torch.Tensor) -> torch.Tensor:  # z [B, z_dim] -> (h, v) [B, 2]
     """EG3D angles G's pose mapping picks for z (from the untruncated w; PoF3D)."""
     if getattr(G, "pose_mapping", None) is None:
-        raise ValueError("--pose learned needs a generator with a learned pose (a pof3d, hyperpose+pof3d or eg3d-posereg+pof3d run)")
+        raise ValueError(
+            "--pose learned needs a generator with a learned pose (a pof3d, hyperpose+pof3d or eg3d-posereg+pof3d run)"
+        )
     ws = G.mapping(z, torch.zeros(len(z), 25, device=z.device))
     return G.pose_mapping(ws[:, 0])
 

@@ -1,4 +1,4 @@
-"""Delta checkpoints of tuned generators: safetensors of the changed tensors + the base checkpoint's sha256 (no pickle)."""
+"""Delta checkpoints of tuned generators: safetensors of changed tensors + the base checkpoint's sha256 (no pickle)."""
 
 from __future__ import annotations
 
@@ -59,7 +59,9 @@ def read_delta_header(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{path} is not a gan3dkit generator delta (no {DELTA_FORMAT} header)")
     header = json.loads(meta[DELTA_FORMAT])
     if int(header.get("version", -1)) != DELTA_VERSION:
-        raise CheckpointError(f"{path}: delta version {header.get('version')} is not supported (reads v{DELTA_VERSION})")
+        raise CheckpointError(
+            f"{path}: delta version {header.get('version')} is not supported (reads v{DELTA_VERSION})"
+        )
     return header
 
 

@@ -1,4 +1,4 @@
-"""Inversion inputs: aligned crop + camera (JSON / .npy / LMDB field), uncropped photo -> face crop + PnP pose, folders."""
+"""Inversion inputs: aligned crop + camera (JSON/.npy/LMDB field), uncropped photo -> face crop + PnP pose, folders."""
 
 from __future__ import annotations
 
@@ -52,7 +52,9 @@ def read_camera_file(path: str | Path) -> np.ndarray:
         raise InputError(f"cannot read a camera from {path}: {exc}") from None
     values = np.asarray(values, dtype=np.float64).reshape(-1)
     if values.size != 25:
-        raise InputError(f"{path}: a camera is 25 floats (EG3D label: cam2world 4x4 + intrinsics 3x3), got {values.size}")
+        raise InputError(
+            f"{path}: a camera is 25 floats (EG3D label: cam2world 4x4 + intrinsics 3x3), got {values.size}"
+        )
     try:
         check_label(values)
     except ValueError as exc:
@@ -80,7 +82,9 @@ def fit_image(image: np.ndarray, resolution: int, name: str) -> np.ndarray:
     return np.asarray(Image.fromarray(image).resize((resolution, resolution), Image.LANCZOS))
 
 
-def align_photo(image: np.ndarray, name: str, resolution: int, backend: str = "auto") -> tuple[np.ndarray, np.ndarray, dict]:
+def align_photo(
+    image: np.ndarray, name: str, resolution: int, backend: str = "auto"
+) -> tuple[np.ndarray, np.ndarray, dict]:
     """The `prepare single` chain: detect, EG3D crop, PnP head pose. Raises InputError (no face / stack missing)."""
     from ..prepare.faces.backends import BackendError, load_backend
     from ..prepare.faces.dataset import make_job
@@ -111,7 +115,10 @@ def load_item(path: Path, resolution: int, camera: str | Path | None = None, bac
         image, notes = load_still_image(path, channels=3)
     except ImageError as exc:
         raise InputError(str(exc)) from None
-    cam_path = Path(camera) if camera not in (None, "frontal") else (None if camera == "frontal" else sibling_camera(path))
+    if camera not in (None, "frontal"):
+        cam_path = Path(camera)
+    else:
+        cam_path = None if camera == "frontal" else sibling_camera(path)
     if align == "always" or (align == "auto" and cam_path is None and camera != "frontal"):
         crop, est, info = align_photo(image, name, resolution, backend)
         label = read_camera_file(cam_path) if cam_path is not None else est

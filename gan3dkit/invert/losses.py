@@ -59,7 +59,7 @@ class PerceptualLoss(nn.Module):
             return torch.zeros(x.shape[0], device=x.device)
         fy = self.features(y) if isinstance(y, Tensor) else y
         total = torch.zeros(x.shape[0], device=x.device)
-        for a, b, w in zip(self.features(x), fy, self.lpips.heads):
+        for a, b, w in zip(self.features(x), fy, self.lpips.heads, strict=False):
             total = total + F.conv2d((a - b).square(), w).mean(dim=(1, 2, 3))
         return total
 

@@ -1,4 +1,4 @@
-"""Inversion outputs: reconstruction beside the input, novel views with depth, orbit GIF, mesh, reconstruction metrics."""
+"""Inversion outputs: reconstruction beside the input, novel views + depth, orbit GIF, mesh, reconstruction metrics."""
 
 from __future__ import annotations
 
@@ -77,7 +77,10 @@ def write_orbit(G, ws: torch.Tensor, out: Path, frames: int = 24, fps: int = 12,
         depths.append(torch.nn.functional.interpolate(o["image_depth"], size=o["image"].shape[-1])[:, 0].cpu().numpy())
     depth = np.concatenate(depths)
     lo, hi = float(depth.min()), float(depth.max())
-    imgs = [Image.fromarray(np.concatenate([r, depth_to_rgb(d, lo=lo, hi=hi)], axis=1)) for r, d in zip(rgbs, depth)]
+    imgs = [
+        Image.fromarray(np.concatenate([r, depth_to_rgb(d, lo=lo, hi=hi)], axis=1))
+        for r, d in zip(rgbs, depth, strict=False)
+    ]
     buf = io.BytesIO()
     imgs[0].save(buf, format="GIF", save_all=True, append_images=imgs[1:], duration=int(1000 / fps), loop=0)
     return atomic_write_bytes(out, buf.getvalue())

@@ -1,4 +1,4 @@
-"""Learnable camera for pose optimisation: rotation (euler / quaternion / 6D) + translation renormalised to the radius."""
+"""Learnable camera for pose optimisation: rotation (euler/quaternion/6D) + translation renormalised to the radius."""
 
 from __future__ import annotations
 
@@ -77,7 +77,9 @@ class LearnableCamera(nn.Module):
         r = cams.rotations
         if representation == "euler":
             f = r[:, :, 2]
-            self.params = nn.Parameter(torch.stack([torch.atan2(-f[:, 0], -f[:, 2]), torch.asin((-f[:, 1]).clamp(-1, 1))], -1))
+            self.params = nn.Parameter(
+                torch.stack([torch.atan2(-f[:, 0], -f[:, 2]), torch.asin((-f[:, 1]).clamp(-1, 1))], -1)
+            )
             r = euler_to_rotation(self.params[:, 0], self.params[:, 1]).detach()
         elif representation == "quaternion":
             self.params = nn.Parameter(matrix_to_quaternion(r))

@@ -1,4 +1,4 @@
-"""W / W+ projector with PTI's schedule, optionally with pose optimisation (seed 002 Alg. 1 alternating, Alg. 3 joint)."""
+"""W/W+ projector with PTI's schedule, optionally with pose optimisation (seed 002 Alg. 1 alternating, Alg. 3 joint)."""
 
 from __future__ import annotations
 

@@ -8,8 +8,8 @@ horizontal flips as augmentation; batch 48; for AFHQ EG3D's pose-bias handling "
 
 What it leaves open, and the choices made here (all fields of `HyperPoseConfig`):
 - **Pose similarity** between two fakes: a Gaussian kernel k_ij = exp(-theta_ij^2 / (2 sigma^2)) of the angle
-  theta_ij between their viewing directions (camera positions on the sphere about the origin). It depends on the poses only,
-  not on how the prior parameterises them, and has no wrap-around for 360-degree priors. sigma = 0.3 rad: about
+  theta_ij between their viewing directions (camera positions on the sphere about the origin). It depends on the poses
+  only, not on how the prior parameterises them, and has no wrap-around for 360-degree priors. sigma = 0.3 rad: about
   the pose spread of the face-like priors, so each anchor has several soft positives in a batch.
 - **Soft contrastive loss** (soft InfoNCE): for each fake i, the target distribution over the other fakes j is
   q_ij = softmax_j(log k_ij) and the prediction p_ij = softmax_j(e_i . e_j / tau); L_soft-con = mean_i

@@ -48,19 +48,21 @@ def _entries() -> dict[str, Entry]:
     ko_page = "https://drive.google.com/drive/folders/1HRSRRZLhWfQI3eBP3Fen-TcHeocj2GkE"
     ko_lic = "unknown (no licence file in cvlab-kaist/3DGAN-Inversion)"
     tpn_lic = "MIT (anantarb/triplanenet)"
+    lpips_lic = "BSD-2-Clause (richzhang/PerceptualSimilarity)"
     return {
         "resnet34": Entry(RESNET34, "LP3D backbone init (distill-encoder --arch lp3d*)", tv),
         "alexnet": Entry(ALEXNET, "LPIPS alex backbone (metrics, distill-encoder, PTI tuning)", tv),
         "vgg16": Entry(VGG16, "LPIPS vgg backbone (invert projector, warp loss), DISTS", tv),
-        "lpips-alex": Entry(LPIPS_HEADS["alex"], "LPIPS alex linear heads", "BSD-2-Clause (richzhang/PerceptualSimilarity)"),
-        "lpips-vgg": Entry(LPIPS_HEADS["vgg"], "LPIPS vgg linear heads", "BSD-2-Clause (richzhang/PerceptualSimilarity)"),
+        "lpips-alex": Entry(LPIPS_HEADS["alex"], "LPIPS alex linear heads", lpips_lic),
+        "lpips-vgg": Entry(LPIPS_HEADS["vgg"], "LPIPS vgg linear heads", lpips_lic),
         "dists": Entry(DISTS_WEIGHTS, "DISTS metric"),
         "ir-se50": Entry(ARCFACE, "ArcFace IR-SE-50: identity loss (LP3D, TriPlaneNet), ID metric, TriPlaneNet/e4e "
                          "backbone init", "MIT (TreB1eN/InsightFace_Pytorch)",
                          page="https://drive.google.com/file/d/1KW7bjndL3QG3sxBbZxreGHigcCCpsDgn/view"),
         "curricularface": _released("CurricularFace backbone", "CurricularFace_Backbone.pth",
                                     "TriPlaneNet's ID similarity metric",
-                                    "https://drive.google.com/file/d/1f4IwVa2-Bn9vWLwB-bUwm53U_MlvinAj/view", "unknown"),
+                                    "https://drive.google.com/file/d/1f4IwVa2-Bn9vWLwB-bUwm53U_MlvinAj/view",
+                                    "unknown"),
         "inception": Entry(INCEPTION, "FID / KID (evaluate)"),
         "vgg16-nvidia": Entry(VGG16_NV, "precision/recall features (evaluate)"),
         "eg3d-ffhq512-128": Entry(WeightSpec(
@@ -75,7 +77,8 @@ def _entries() -> dict[str, Entry]:
         "ko-pose-euler": _released("Ko et al. P (euler)", "pose_estimator.pt", "convert ko-pose", ko_page, ko_lic),
         "ko-pose-quat": _released("Ko et al. P (quaternion)", "pose_estimator_quat.pt", "convert ko-pose", ko_page,
                                   ko_lic),
-        "ko-pose-afhq": _released("Ko et al. P (6D, AFHQ)", "pose_estimator_afhq.pt", "convert ko-pose", ko_page, ko_lic),
+        "ko-pose-afhq": _released("Ko et al. P (6D, AFHQ)", "pose_estimator_afhq.pt", "convert ko-pose", ko_page,
+                                  ko_lic),
         "e4e-ffhq": _released("Ko et al. E (e4e, FFHQ)", "e4e_ffhq.pt", "convert e4e", ko_page, ko_lic),
         "e4e-afhq": _released("Ko et al. E (e4e, AFHQ)", "e4e_afhq.pt", "convert e4e", ko_page, ko_lic),
     }  # fmt: skip

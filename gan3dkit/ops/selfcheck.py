@@ -151,13 +151,15 @@ def _outputs(fn: Callable[..., Any], inputs: list[torch.Tensor], kwargs: dict[st
     gen = torch.Generator().manual_seed(99)
     cot = [torch.randn(o.shape, generator=gen).to(o.device, o.dtype) for o in outs]
     first = torch.autograd.grad(outs, leaves, cot, create_graph=orders > 1, allow_unused=True)
-    results.update({f"backward[{i}]": _or_zeros(g, t) for i, (g, t) in enumerate(zip(first, leaves))})
+    results.update({f"backward[{i}]": _or_zeros(g, t) for i, (g, t) in enumerate(zip(first, leaves, strict=False))})
     if orders > 1:
         penalty = sum((g.square().sum() for g in first if g is not None and g.requires_grad), torch.zeros(()))
         second: list[torch.Tensor | None] = [None] * len(leaves)
         if penalty.requires_grad:
             second = list(torch.autograd.grad(penalty, leaves, allow_unused=True))
-        results.update({f"double_backward[{i}]": _or_zeros(g, t) for i, (g, t) in enumerate(zip(second, leaves))})
+        results.update(
+            {f"double_backward[{i}]": _or_zeros(g, t) for i, (g, t) in enumerate(zip(second, leaves, strict=False))}
+        )
     return results
 
 

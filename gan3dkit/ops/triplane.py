@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Tri-plane projection and bilinear feature sampling (EG3D's plane-axis quirk or corrected axes), plus the fused field."""
+"""Tri-plane projection, bilinear feature sampling (EG3D's plane-axis quirk or corrected axes), plus the fused field."""
 
 from __future__ import annotations
 
@@ -175,9 +175,13 @@ def triplane_decode(
         )
     c = plane_features.shape[2]
     if w1.ndim != 2 or w1.shape[1] != c or b1.shape != (w1.shape[0],):
-        raise ValueError(f"triplane_decode: w1 must be [H1, {c}] and b1 [H1], got {tuple(w1.shape)}, {tuple(b1.shape)}.")
+        raise ValueError(
+            f"triplane_decode: w1 must be [H1, {c}] and b1 [H1], got {tuple(w1.shape)}, {tuple(b1.shape)}."
+        )
     if w2.ndim != 2 or w2.shape[1] != w1.shape[0] or w2.shape[0] < 2 or b2.shape != (w2.shape[0],):
-        raise ValueError(f"triplane_decode: w2 must be [1+O, H1] and b2 [1+O], got {tuple(w2.shape)}, {tuple(b2.shape)}.")
+        raise ValueError(
+            f"triplane_decode: w2 must be [1+O, H1] and b2 [1+O], got {tuple(w2.shape)}, {tuple(b2.shape)}."
+        )
     if _backend.resolve_impl("triplane_decode", impl, plane_features) == "compiled":
         dtype = plane_features.dtype
         inv = torch.linalg.inv(plane_axes_matrices.to(torch.float64))  # [P, 3, 3]

@@ -242,7 +242,7 @@ def load_tensors(path: str | Path, prefix: str | None = None) -> dict[str, torch
     out = {}
     try:
         with safe_open(str(path), framework="pt") as f:
-            for key in f.keys():
+            for key in f.keys():  # noqa: SIM118 - safe_open is not a dict
                 if prefix is None:
                     out[key] = f.get_tensor(key)
                 elif key.startswith(prefix + "."):

@@ -9,12 +9,11 @@ from typing import Any
 
 from ..methods.eg3d import LossConfig
 from ..methods.hyperpose import HyperPoseConfig
-from ..methods.posefree import PoseConfig
 from ..methods.pof3d import PoF3DConfig
+from ..methods.posefree import PoseConfig
 from ..methods.posereg import PoseRegConfig
-from ..networks.config import LearnedPoseConfig
 from ..methods.registry import get_method
-from ..networks.config import DiscriminatorConfig, GeneratorConfig
+from ..networks.config import DiscriminatorConfig, GeneratorConfig, LearnedPoseConfig
 from ..networks.presets import get_preset as get_model_preset
 from ..utils.config import check_ranges, from_dict, to_dict
 

@@ -46,7 +46,7 @@ def sync_gradients(params: list[torch.nn.Parameter], world: int) -> None:
     dist.all_reduce(flat)
     flat /= world
     offset = 0
-    for p, g in zip(params, grads):
+    for p, g in zip(params, grads, strict=False):
         n = g.numel()
         p.grad = flat[offset : offset + n].view_as(p).clone()
         offset += n

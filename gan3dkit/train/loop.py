@@ -16,11 +16,11 @@ import numpy as np
 import torch
 
 from ..data.reader import LMDBDataset
+from ..data.validate import check_dataset_cameras
 from ..methods import get_method
 from ..methods.posefree import resolve_prior
 from ..methods.registry import BuildContext, MethodRuntime, MethodSpec, pose_free_methods
 from ..methods.schedule import ema_beta, lazy_reg_adjust
-from ..data.validate import check_dataset_cameras
 from ..utils import backends
 from ..utils.device import check_device
 from ..utils.errors import RunError
@@ -284,7 +284,7 @@ class _Trainer:
         real_c = batch_data["camera"].to(dev) if "camera" in batch_data else torch.zeros(bg, 25, device=dev)
         all_z = torch.randn(len(self.phases) * bg, G.z_dim, device=dev).split(bg)
         all_c = self.runtime.fake_cameras(len(self.phases) * bg).to(dev).split(bg)
-        for phase, z, c in zip(self.phases, all_z, all_c):
+        for phase, z, c in zip(self.phases, all_z, all_c, strict=False):
             if self._skip(phase):
                 continue
             module = G if phase.module == "G" else D
@@ -317,9 +317,9 @@ class _Trainer:
     @torch.no_grad()
     def _update_ema(self) -> None:
         beta = ema_beta(self.nimg, self.cfg.optim.batch, self.cfg.ema_kimg, self.cfg.schedule.ema_rampup)
-        for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters()):
+        for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters(), strict=False):
             p_ema.copy_(p.detach().lerp(p_ema, beta))
-        for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
+        for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers(), strict=False):
             b_ema.copy_(b)
 
     def _tick_record(self, sec: float, tick_nimg: int, total_sec: float) -> dict[str, Any]:

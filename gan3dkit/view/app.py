@@ -198,13 +198,16 @@ class Viewer:
 
         from ..cameras.camera import Cameras
 
-        cams = Cameras.from_label(source.camera.double())
+        camera, photo, estimated = source.camera, source.photo, self.estimated
+        if camera is None or photo is None or estimated is None:
+            raise ValueError("add_photo needs a source with a photo and an estimated camera")
+        cams = Cameras.from_label(camera.double())
         rot = tf.SO3.from_matrix(cams.rotations[0].numpy())
         frustum = self.server.scene.add_camera_frustum(
-            "/input_photo", fov=self.estimated.fov, aspect=1.0, scale=0.15, image=source.photo, wxyz=rot.wxyz,
+            "/input_photo", fov=estimated.fov, aspect=1.0, scale=0.15, image=photo, wxyz=rot.wxyz,
             position=cams.origins[0].numpy(), visible=False)  # fmt: skip
         with self.server.gui.add_folder("Input photo"):
-            self.server.gui.add_image(source.photo, label="the photo that was inverted")
+            self.server.gui.add_image(photo, label="the photo that was inverted")
             # Off by default: seen from (near) its own camera the photo covers the rendered picture.
             shown = self.server.gui.add_checkbox("Show at its estimated camera", initial_value=False,
                                                  hint="A picture frame in the scene; orbit away to see it")

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import torch
 
 from ..cameras.camera import Cameras
 from ..generate.views import camera_labels
+
+if TYPE_CHECKING:
+    from ..networks.generator import TriPlaneGenerator
 
 
 @dataclass(frozen=True)
@@ -96,14 +100,16 @@ def pose_from_label(label: torch.Tensor, look_at: tuple[float, float, float]) ->
     return Pose(tuple(pos.tolist()), tuple(target.tolist()), fov_from_focal(float(cams.focal[0, 1])))
 
 
-def eg3d_pose(G: torch.nn.Module, yaw: float = 0.0, pitch: float = 0.0) -> Pose:
+def eg3d_pose(G: TriPlaneGenerator, yaw: float = 0.0, pitch: float = 0.0) -> Pose:
     """The browser pose of EG3D's (yaw, pitch) camera around the generator's pivot and radius (frontal = 0, 0)."""
     r = G.config.rendering
-    return pose_from_label(camera_labels(G, [yaw], pitch, torch.device("cpu")), tuple(r.avg_camera_pivot))
+    pivot = cast("tuple[float, float, float]", tuple(r.avg_camera_pivot))
+    return pose_from_label(camera_labels(G, [yaw], pitch, torch.device("cpu")), pivot)
 
 
 def yaw_pitch_radius(view: BrowserView, pivot: tuple[float, float, float]) -> tuple[float, float, float]:
-    """EG3D (yaw, pitch) offsets from frontal (the inverse of `eg3d_positions`) and the distance of the camera from the pivot, for display."""
+    """EG3D (yaw, pitch) offsets from frontal (the inverse of `eg3d_positions`) and the camera's distance from the
+    pivot, for display."""
     d = np.asarray(view.position) - np.asarray(pivot)
     radius = float(np.linalg.norm(d)) or 1e-9
     yaw = math.atan2(d[0], d[2])

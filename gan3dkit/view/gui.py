@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from .exports import EXPORTS
 from .render import CONDITIONING, PANELS, VIEW_MODES, ViewSettings
 from .sources import ViewSource
+
+if TYPE_CHECKING:
+    from viser import GuiMultiSliderHandle, GuiSliderHandle
 
 _EXPORT_LABELS = {"png": "Picture (PNG)", "depth": "Depth (.npy)", "mesh": "Mesh (PLY)", "video": "Orbit video"}
 _PANEL_LABELS = {"tuned": "after tuning", "projected": "before tuning", "both": "before | after"}
@@ -52,7 +56,7 @@ class Controls:
         with gui.add_folder("Camera"):
             self.frontal = gui.add_button("Frontal view")
             self.estimated = gui.add_button("Estimated camera", visible=source.camera is not None)
-        self.edits: list[tuple[object, object]] = []
+        self.edits: list[tuple[GuiSliderHandle[float], GuiMultiSliderHandle[int]]] = []
         if ganspace is not None:
             num_ws = source.G.num_ws
             with gui.add_folder("GANSpace"):
@@ -66,7 +70,8 @@ class Controls:
                 @self.reset_edits.on_click
                 def _(_event) -> None:
                     for strength, _layers in self.edits:
-                        strength.value = 0.0
+                        # viser declares the setter apart from the getter, which mypy reads as read-only
+                        strength.value = 0.0  # type: ignore[misc]
 
         with gui.add_folder("Export"):
             self.exports = {kind: gui.add_button(_EXPORT_LABELS[kind]) for kind in EXPORTS}
@@ -85,8 +90,8 @@ class Controls:
 
     def settings(self) -> ViewSettings:
         panel = next(p for p, label in _PANEL_LABELS.items() if label == self.panel.value)
-        edits = tuple((k, float(s.value), int(l.value[0]), int(l.value[1]))
-                      for k, (s, l) in enumerate(self.edits) if float(s.value) != 0.0)  # fmt: skip
+        edits = tuple((k, float(s.value), int(r.value[0]), int(r.value[1]))
+                      for k, (s, r) in enumerate(self.edits) if float(s.value) != 0.0)  # fmt: skip
         samples = int(self.samples.value)
         return ViewSettings(seed=int(self.seed.value), psi=float(self.psi.value), conditioning=self.conditioning.value,
                             mode=self.mode.value, panel=panel, edits=edits,

@@ -6,6 +6,7 @@ import dataclasses
 import threading
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -16,6 +17,9 @@ from ..generate.views import camera_labels, seed_latent
 from ..render import ImportanceRenderer, ray_bundle
 from ..utils.visual import depth_to_rgb
 from .sources import PlaneRenderer, ViewSource, generator_renderer
+
+if TYPE_CHECKING:
+    from ..networks.generator import TriPlaneGenerator
 
 VIEW_MODES = ("rgb", "raw", "depth", "normals")
 CONDITIONING = ("frontal", "render")
@@ -90,7 +94,7 @@ class FrameRenderer:
             self._planes.clear()
             self.version += 1
 
-    def generators(self, panel: str) -> list[torch.nn.Module | None]:
+    def generators(self, panel: str) -> list[TriPlaneGenerator | None]:
         src = self.source
         if src.planes is not None:
             return [None]  # a tri-plane file: fixed planes, its own renderer
@@ -98,7 +102,7 @@ class FrameRenderer:
             return [src.G]
         return [src.tuned] if panel == "tuned" else [src.tuned, src.G]
 
-    def latent(self, G: torch.nn.Module, s: ViewSettings, label: torch.Tensor) -> torch.Tensor:  # -> ws [1, L, D]
+    def latent(self, G: TriPlaneGenerator, s: ViewSettings, label: torch.Tensor) -> torch.Tensor:  # -> ws [1, L, D]
         src = self.source
         if src.ws is not None:
             ws = src.ws
@@ -112,7 +116,7 @@ class FrameRenderer:
                 ws = apply_edit(ws, self.ganspace, Edit(comp, strength, start, end))
         return ws
 
-    def planes(self, G: torch.nn.Module | None, s: ViewSettings, label: torch.Tensor):
+    def planes(self, G: TriPlaneGenerator | None, s: ViewSettings, label: torch.Tensor):
         """(planes [1, 3, C, R, R], ws) for the settings; cached unless the mapping sees the render camera."""
         if G is None:  # a tri-plane file: fixed planes
             return self.source.planes, self.source.ws
@@ -126,7 +130,7 @@ class FrameRenderer:
             self._planes.pop(next(iter(self._planes)))
         return hit
 
-    def bounds_for(self, renderer: torch.nn.Module, label: torch.Tensor) -> torch.nn.Module:
+    def bounds_for(self, renderer: ImportanceRenderer, label: torch.Tensor) -> ImportanceRenderer:
         """The volume renderer with its near/far bounds moved by how much farther from the pivot this camera is than
         the model's average camera: EG3D's bounds are distances from the camera, so a dollied camera would see
         nothing. At the average distance (all of `generate`'s cameras) the model's own renderer is returned."""
@@ -161,12 +165,14 @@ class FrameRenderer:
                 rend = generator_renderer(G) if G is not None else self.source.render
                 if ws is None:
                     ws = rend.const_w
-                out = render_planes(self.bounds_for(rend.renderer, label), rend.decoder, rend.superresolution, planes, label,
-                                    ws.expand(1, -1, -1), nrr, True, coarse, fine)  # fmt: skip
+                out = render_planes(self.bounds_for(rend.renderer, label), rend.decoder, rend.superresolution, planes,
+                                    label, ws.expand(1, -1, -1), nrr, True, coarse, fine)  # fmt: skip
                 depth = out["image_depth"][0, 0]
                 depth0 = depth if depth0 is None else depth0
                 panels.append(self.picture(s.mode, out, label, depth))
         image = panels[0] if len(panels) == 1 else np.concatenate(panels, axis=1)
+        if depth0 is None:  # generators() always gives at least one panel
+            raise RuntimeError("no panel was rendered")
         return Frame(image, depth0.float().cpu().numpy(), nrr, time.perf_counter() - t0)
 
     def picture(self, mode: str, out: dict, label: torch.Tensor, depth: torch.Tensor) -> np.ndarray:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import torch
@@ -16,6 +17,10 @@ from torch import Tensor
 from ..generate.loading import load_generator
 from ..train.checkpoint import CheckpointError, read_header
 from ..utils.errors import DataError, UsageError
+
+if TYPE_CHECKING:
+    from ..networks.generator import TriPlaneGenerator
+    from ..render import ImportanceRenderer, RenderingConfig
 
 RUN_CHECKPOINT = "checkpoint.safetensors"
 SOURCE_KINDS = ("generator", "run", "triplane", "inversion")
@@ -26,7 +31,7 @@ class PlaneRenderer:
     """The second half of rendering: volume renderer + decoder + super-resolution, and the SR's w when none is given
     (LP3D's learned constant)."""
 
-    renderer: torch.nn.Module
+    renderer: ImportanceRenderer
     decoder: torch.nn.Module
     superresolution: torch.nn.Module
     const_w: Tensor | None = None
@@ -40,24 +45,24 @@ class ViewSource:
     kind: str
     path: Path
     render: PlaneRenderer
-    G: torch.nn.Module
+    G: TriPlaneGenerator
     nrr: int
     img_resolution: int
-    rendering: object  # RenderingConfig of the model: pivot, radius, focal, samples per ray
+    rendering: RenderingConfig  # of the model: pivot, radius, focal, samples per ray
     planes: Tensor | None = None  # [1, 3, C, R, R] (tri-plane file)
     ws: Tensor | None = None  # [1, num_ws, w_dim] (tri-plane file, inversion)
     camera: Tensor | None = None  # [1, 25] estimated camera (tri-plane file, inversion)
-    tuned: torch.nn.Module | None = None  # inversion: the tuned generator (PTI), None when not tuned
+    tuned: TriPlaneGenerator | None = None  # inversion: the tuned generator (PTI), None when not tuned
     photo: np.ndarray | None = None  # inversion: the input photo [H, W, 3]
     checkpoint: Path | None = None  # the file a run is followed through
     progress: dict = field(default_factory=dict)  # checkpoint progress (kimg, step) for the page
 
     @property
     def pivot(self) -> tuple[float, float, float]:
-        return tuple(self.rendering.avg_camera_pivot)
+        return cast("tuple[float, float, float]", tuple(self.rendering.avg_camera_pivot))
 
 
-def generator_renderer(G: torch.nn.Module) -> PlaneRenderer:
+def generator_renderer(G: TriPlaneGenerator) -> PlaneRenderer:
     return PlaneRenderer(G.renderer, G.decoder, G.superresolution)
 
 
@@ -75,18 +80,21 @@ def from_generator(path: Path, device: torch.device, kind: str = "generator") ->
                       G.config.rendering, checkpoint=path, progress=dict(header.get("progress", {})))  # fmt: skip
 
 
-def renderer_from_ckpt(ckpt: Path, device: torch.device) -> tuple[PlaneRenderer, torch.nn.Module, int]:
+def renderer_from_ckpt(ckpt: Path, device: torch.device) -> tuple[PlaneRenderer, TriPlaneGenerator, int]:
     """(renderer, the generator whose config it follows, nrr) from a generator or a distill-encoder checkpoint."""
     header = read_header(ckpt)
     if "generator_config" in (header.get("extra") or {}):
         from ..encoders.models import load_encoder
 
         st, _, _ = load_encoder(ckpt, device)
-        G = st.teacher.G
+        G = cast("TriPlaneGenerator", st.teacher.G)
         if st.renderer is None:
             return generator_renderer(G), G, st.teacher.nrr
         r = st.renderer
-        return PlaneRenderer(r.renderer, r.decoder, r.superresolution, r.const_w.detach()), G, st.teacher.nrr
+        # the encoder's renderer holds copies of G's parts; const_w is set for sr_latent=learned
+        plane_renderer = PlaneRenderer(cast("ImportanceRenderer", r.renderer), cast(torch.nn.Module, r.decoder),
+                                       cast(torch.nn.Module, r.superresolution), cast(Tensor, r.const_w).detach())
+        return plane_renderer, G, st.teacher.nrr
     G, cfg = load_generator(ckpt, device=device)
     return generator_renderer(G), G, _trained_nrr(header, cfg)
 
@@ -113,7 +121,9 @@ def from_triplane(path: Path, ckpt: Path | None, device: torch.device) -> ViewSo
     planes = tensors["planes"][:1].float().to(device)
     want = (3, G.config.triplane_channels, G.config.triplane_resolution, G.config.triplane_resolution)
     if tuple(planes.shape[1:]) != want:
-        raise DataError(f"{path}: planes {tuple(planes.shape)} do not fit {ckpt} (expects [1, {', '.join(map(str, want))}])")
+        raise DataError(
+            f"{path}: planes {tuple(planes.shape)} do not fit {ckpt} (expects [1, {', '.join(map(str, want))}])"
+        )
     ws = tensors["ws"][:1].float().to(device) if "ws" in tensors else None
     if ws is None and render.const_w is None:
         raise UsageError(f"{path} has no ws (an LP3D encoding): pass the encoder checkpoint that made it with --ckpt")
@@ -143,7 +153,9 @@ def from_inversion(folder: Path, ckpt: Path | None, device: torch.device) -> Vie
         tuned, _ = load_delta(delta, base, device=device)
         tuned.eval().requires_grad_(False)
     elif ckpt is None:
-        raise UsageError(f"{folder} has no generator_delta.safetensors: pass the generator it was inverted with (--ckpt)")
+        raise UsageError(
+            f"{folder} has no generator_delta.safetensors: pass the generator it was inverted with (--ckpt)"
+        )
     else:
         base = ckpt
     src = from_generator(base, device, kind="inversion")
@@ -168,7 +180,9 @@ def open_source(path: str | Path, ckpt: str | Path | None = None, device: str | 
     if ckpt is not None and not ckpt.is_file():
         raise UsageError(f"--ckpt {ckpt} not found")
     if not path.exists():
-        raise UsageError(f"{path} not found (SOURCE is a checkpoint, a run folder, a tri-plane file or an invert folder)")
+        raise UsageError(
+            f"{path} not found (SOURCE is a checkpoint, a run folder, a tri-plane file or an invert folder)"
+        )
     if path.is_dir():
         if (path / "w.npy").is_file() and (path / "camera.json").is_file():
             return from_inversion(path, ckpt, device)
@@ -177,7 +191,9 @@ def open_source(path: str | Path, ckpt: str | Path | None = None, device: str | 
         if (path / "config.json").is_file():
             raise UsageError(f"{path} has no {RUN_CHECKPOINT} yet; `gan3dkit view` it once the run wrote one (or "
                              "train with --view)")
-        raise UsageError(f"{path} is neither a training run ({RUN_CHECKPOINT}) nor an invert output (w.npy, camera.json)")
+        raise UsageError(
+            f"{path} is neither a training run ({RUN_CHECKPOINT}) nor an invert output (w.npy, camera.json)"
+        )
     try:
         with open(path, "rb") as f:
             f.read(8)

@@ -103,7 +103,8 @@ def test_unknown_record_class_and_bare_record_refused(tiny_nets, tmp_path):
     G, D = tiny_nets
     path = tmp_path / "sg3.pkl"
     path.write_bytes(snapshot_bytes(G, D, g_class="StyleGAN3Generator"))
-    with pytest.raises(ArchitectureMismatch, match="G is a 'StyleGAN3Generator'; gan3dkit converts EG3D's TriPlaneGenerator"):
+    with pytest.raises(ArchitectureMismatch,
+                       match="G is a 'StyleGAN3Generator'; gan3dkit converts EG3D's TriPlaneGenerator"):
         convert_eg3d_pickle(path)
     with fake_modules():
         blob = pickle.dumps({"G": Record("AugmentPipe", {}), "G_ema": Record("AugmentPipe", {})})

@@ -116,7 +116,8 @@ def test_cli_convert_then_invert_with_both(tmp_path):
     from gan3dkit.train.config import train_preset
     from gan3dkit.utils.config import apply_overrides
 
-    cfg = apply_overrides(train_preset("tiny"), ["generator.img_resolution=32", "generator.neural_rendering_resolution=16",
+    cfg = apply_overrides(train_preset("tiny"), ["generator.img_resolution=32",
+                                                 "generator.neural_rendering_resolution=16",
                                                  "generator.triplane_resolution=32", "discriminator.img_resolution=32"])
     torch.manual_seed(0)
     ckpt = save_checkpoint(tmp_path / "g.safetensors", {"G_ema": TriPlaneGenerator(cfg.generator).eval()}, {},

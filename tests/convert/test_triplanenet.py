@@ -41,7 +41,8 @@ def _release_file(path, version: int, upsample: str = "pixelshuffle", extra: dic
     randomize(E)
     sd = {tpn_file_key(k, version): v for k, v in E.state_dict().items() if k != "latent_avg"}
     sd.update({f"decoder.{k}": v for k, v in G.state_dict().items()})
-    opts = {"n_styles": G.num_ws, "device": "cuda:0", "checkpoint_path": None, "use_pixelshuffle": upsample == "pixelshuffle"}
+    opts = {"n_styles": G.num_ws, "device": "cuda:0", "checkpoint_path": None,
+            "use_pixelshuffle": upsample == "pixelshuffle"}
     torch.save({"state_dict": sd, "opts": opts, "best_val_loss": 0.5, "step": 10,
                 "psp_optimizer": torch.optim.Adam(E.psp.parameters()).state_dict(), **(extra or {})}, path)  # fmt: skip
     return E, G
@@ -140,7 +141,8 @@ def test_cli_convert_then_encode(tmp_path):
     report = json.loads(res.stdout)
     assert report["camera"] == "frontal" and report["encoder"] == "triplanenet-v1"
     assert report["items"][0]["triplane"].endswith(".safetensors")
-    res = runner.invoke(app, ["convert", "triplanenet", str(tmp_path / "face.png"), "--out", str(tmp_path / "x.safetensors")])
+    res = runner.invoke(app, ["convert", "triplanenet", str(tmp_path / "face.png"),
+                              "--out", str(tmp_path / "x.safetensors")])
     assert res.exit_code == 1 and "Traceback" not in res.output
 
 

@@ -95,8 +95,9 @@ def test_torchrun_two_processes_gloo(micro_gen, tmp_path):
     out = tmp_path / "ddp"
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "gan3dkit",
            "distill-encoder", "--arch", "lp3d-lt", "--ckpt", str(micro_gen), "--out", str(out), "--preset", "tiny",
-           "--steps", "2", "--json", "--random-init", "--set", "model={\"input_resolution\": 32}", "--set", "run.tick_steps=1",
-           "--set", "run.val_samples=2", "--set", "run.cpu_threads=1", "--set", "lp3d.stage1_steps=1"]
+           "--steps", "2", "--json", "--random-init", "--set", "model={\"input_resolution\": 32}",
+           "--set", "run.tick_steps=1", "--set", "run.val_samples=2", "--set", "run.cpu_threads=1",
+           "--set", "lp3d.stage1_steps=1"]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "GAN3DKIT_NO_EXTENSION": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=400, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]

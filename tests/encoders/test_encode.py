@@ -79,7 +79,7 @@ def test_temporal_smoothing_reduces_frame_to_frame_change(lp3d_ckpt):
     def change(alpha: float) -> float:
         sm = TemporalSmoother(alpha)
         seq = [sm(EncoderOutput(o.planes, None, o.pose)) for o in outs]
-        return float(np.mean([(b.planes - a.planes).abs().mean() for a, b in zip(seq, seq[1:])]))
+        return float(np.mean([(b.planes - a.planes).abs().mean() for a, b in zip(seq, seq[1:], strict=False)]))
 
     raw, smoothed = change(0.0), change(0.7)
     assert raw > 0 and smoothed < 0.6 * raw

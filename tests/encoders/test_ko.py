@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-
 import pytest
 import torch
 
-torch.set_num_threads(1)
-
 from gan3dkit.cameras import check_label
 from gan3dkit.encoders.ko import KoDistillConfig, distill_ko, load_ko_encoder, pseudo_pairs
+
+torch.set_num_threads(1)
 
 
 def _micro_ckpt(tmp_path, with_d: bool):
@@ -19,7 +18,8 @@ def _micro_ckpt(tmp_path, with_d: bool):
     from gan3dkit.train.config import train_preset
     from gan3dkit.utils.config import apply_overrides
 
-    cfg = apply_overrides(train_preset("tiny"), ["generator.img_resolution=32", "generator.neural_rendering_resolution=16",
+    cfg = apply_overrides(train_preset("tiny"), ["generator.img_resolution=32",
+                                                 "generator.neural_rendering_resolution=16",
                                                  "generator.triplane_resolution=32", "discriminator.img_resolution=32"])
     torch.manual_seed(0)
     mods = {"G_ema": TriPlaneGenerator(cfg.generator).eval()}

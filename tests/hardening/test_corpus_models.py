@@ -67,8 +67,9 @@ simple("encode-ckpt-is-a-run-folder", 2, lambda m, t: enc(m, t, ckpt=run_folder(
        "checkpoint.safetensors")
 simple("encode-ckpt-garbage", 1, lambda m, t: enc(m, t, ckpt=nonsense(t, "x.safetensors")), "x.safetensors")
 simple("encode-nan-encoder", 1, lambda m, t: enc(m, t, ckpt=m.nan_enc), "e.safetensors", "NaN")
-for opt, val in (("--device", "tpu"), ("--device", "gpu"), ("--mesh-res", "0"), ("--mesh-res", "4"), ("--frames", "1"), ("--max-frames", "0"),
-                 ("--smooth", "1"), ("--smooth", "nan"), ("--refine", "-1"), ("--yaws", "left"), ("--yaws", "nan"),
+for opt, val in (("--device", "tpu"), ("--device", "gpu"), ("--mesh-res", "0"), ("--mesh-res", "4"), ("--frames", "1"),
+                 ("--max-frames", "0"), ("--smooth", "1"), ("--smooth", "nan"), ("--refine", "-1"), ("--yaws", "left"),
+                 ("--yaws", "nan"),
                  ("--yaws", ","), ("--outputs", "hologram")):
     simple(f"encode-{opt[2:]}-{val}", 2, lambda m, t, o=opt, v=val: enc(m, t, None, o, v),
            opt if opt != "--outputs" else val, *([val] if opt == "--device" else []))
@@ -121,8 +122,9 @@ simple("invert-pose-encoder-missing", 2, lambda m, t: inv(m, t, None, "--method"
        "p.safetensors")
 simple("invert-nan-pose-encoder", 1, lambda m, t: inv(m, t, None, "--method", "ko", "--pose-encoder", str(m.nan_ko)),
        "p.safetensors", "NaN")
-for opt, val in (("--device", "tpu"), ("--method", "magic"), ("--align", "sometimes"), ("--outputs", "hologram"), ("--mesh-res", "0"),
-                 ("--frames", "1"), ("--algorithm", "4"), ("--steps", "-1"), ("--set", "projector.bogus=1")):
+for opt, val in (("--device", "tpu"), ("--method", "magic"), ("--align", "sometimes"), ("--outputs", "hologram"),
+                 ("--mesh-res", "0"), ("--frames", "1"), ("--algorithm", "4"), ("--steps", "-1"),
+                 ("--set", "projector.bogus=1")):
     simple(f"invert-{opt[2:]}-{val}", 2, lambda m, t, o=opt, v=val: inv(m, t, None, o, v),
            opt if opt not in ("--outputs", "--set") else val.split("=")[0].split(".")[-1])
 
@@ -188,8 +190,8 @@ simple("distill-ko-ckpt-is-an-encoder", 2, lambda m, t: dis(m, t, ckpt=m.enc, ar
        "is an encoder checkpoint (lp3d-lt)", "--ckpt wants a generator")
 simple("distill-ko-nan-generator", 1, lambda m, t: dis(m, t, ckpt=m.nan_gen, arch="ko-latent"), "g.safetensors",
        "NaN")
-for opt, val in (("--device", "tpu"), ("--steps", "0"), ("--steps", "-3"), ("--minutes", "0"), ("--minutes", "nan"), ("--size", "huge"),
-                 ("--set", "run.bogus=1")):
+for opt, val in (("--device", "tpu"), ("--steps", "0"), ("--steps", "-3"), ("--minutes", "0"), ("--minutes", "nan"),
+                 ("--size", "huge"), ("--set", "run.bogus=1")):
     simple(f"distill-{opt[2:]}-{val}", 2, lambda m, t, o=opt, v=val: dis(m, t, o, v),
            opt if opt not in ("--set", "--size") else val.split("=")[0].split(".")[-1])
 
@@ -205,8 +207,9 @@ simple("edit-ckpt-is-an-encoder", 2, lambda m, t: edi(m, t, "--list", ckpt=m.enc
        "is an encoder checkpoint (lp3d-lt)", "--ckpt wants a generator")
 simple("edit-ckpt-is-a-dataset", 2, lambda m, t: edi(m, t, "--list", ckpt=m.dataset), "d.lmdb", "gan3dkit dataset")
 simple("edit-nan-generator", 1, lambda m, t: edi(m, t, "--list", ckpt=m.nan_gen), "g.safetensors", "NaN")
-for opt, val in (("--device", "tpu"), ("--edit", "zero:2"), ("--edit", "0:nan"), ("--mode", "multiply"), ("--sigma", "0"),
-                 ("--sigma", "nan"), ("--trunc", "nan"), ("--pitch", "inf"), ("--samples", "1"), ("--yaws", "left"),
+for opt, val in (("--device", "tpu"), ("--edit", "zero:2"), ("--edit", "0:nan"), ("--mode", "multiply"),
+                 ("--sigma", "0"), ("--sigma", "nan"), ("--trunc", "nan"), ("--pitch", "inf"), ("--samples", "1"),
+                 ("--yaws", "left"),
                  ("--top", "0"), ("--seeds", "a-b")):
     simple(f"edit-{opt[2:]}-{val}", 2, lambda m, t, o=opt, v=val: edi(m, t, "--list", o, v), opt)
 

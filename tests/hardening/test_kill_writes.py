@@ -68,8 +68,8 @@ def run_stalled(args: list[str], temp_glob: str, folder: Path, timeout: float = 
 
 
 def gan3dkit(*args: str) -> str:
-    res = subprocess.run([sys.executable, "-m", "gan3dkit", *args], capture_output=True, text=True, env=ENV, check=False,
-                         timeout=600)
+    res = subprocess.run([sys.executable, "-m", "gan3dkit", *args], capture_output=True, text=True, env=ENV,
+                         check=False, timeout=600)
     assert res.returncode == 0, res.stdout + res.stderr
     return res.stdout + res.stderr
 

@@ -72,7 +72,10 @@ def test_stale_temp_files_are_removed_live_ones_kept(tmp_path):
     target = tmp_path / "checkpoint.safetensors"
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    stale = [tmp_path / f".checkpoint.safetensors.tmp{dead.pid}", tmp_path / f".checkpoint.safetensors.{dead.pid}.ab.tmp"]
+    stale = [
+        tmp_path / f".checkpoint.safetensors.tmp{dead.pid}",
+        tmp_path / f".checkpoint.safetensors.{dead.pid}.ab.tmp",
+    ]
     live = tmp_path / f".checkpoint.safetensors.tmp{os.getpid()}"
     old_anon, new_anon = tmp_path / ".checkpoint.safetensors.x1y2.tmp", tmp_path / ".checkpoint.safetensors.q9.tmp"
     for p in (*stale, live, old_anon, new_anon):

@@ -83,7 +83,7 @@ def measure(mode: str) -> dict[str, float]:
             grads = torch.autograd.grad(r1.square().sum(), params, allow_unused=True)
         out["logits"], out["r1_grad"] = logits, r1
         out["r1_param_grad"] = torch.cat([(g if g is not None else torch.zeros_like(p)).flatten()
-                                          for g, p in zip(grads, params)])
+                                          for g, p in zip(grads, params, strict=False)])
         for name, value in out.items():
             assert torch.isfinite(value).all(), f"{mode} {name} is not finite"
         return out

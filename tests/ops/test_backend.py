@@ -119,7 +119,8 @@ def test_report_does_not_compile(monkeypatch, fresh_state, tmp_path):
     monkeypatch.setattr(_build, "load", lambda *a, **k: pytest.fail("backend_report must not build"))
     report = backend_report()
     assert all(not e["compiled_available"] for e in report.values())
-    assert "not built yet" in report["mip_ray_march"]["reason"] or "no C++ compiler" in report["mip_ray_march"]["reason"]
+    reason = report["mip_ray_march"]["reason"]
+    assert "not built yet" in reason or "no C++ compiler" in reason
 
 
 def test_import_is_cheap_and_does_not_load_compiled_core():

@@ -44,7 +44,13 @@ def _field_inputs(n, c, h, w, m, h1, o, dtype, gen, spread=0.65):
 # ------------------------------------------------------------------------------------------ fused tri-plane field
 @pytest.mark.parametrize(
     "n,c,h,w,m,h1,o",
-    [(1, 32, 16, 16, 300, 64, 33), (2, 8, 7, 5, 77, 16, 4), (1, 1, 1, 1, 9, 1, 2), (2, 3, 2, 9, 1, 5, 2), (1, 4, 4, 4, 0, 8, 3)],
+    [
+        (1, 32, 16, 16, 300, 64, 33),
+        (2, 8, 7, 5, 77, 16, 4),
+        (1, 1, 1, 1, 9, 1, 2),
+        (2, 3, 2, 9, 1, 5, 2),
+        (1, 4, 4, 4, 0, 8, 3),
+    ],
 )
 @pytest.mark.parametrize("plane_axes", ["eg3d", "xy_xz_yz"])
 def test_triplane_decode_matches_reference(n, c, h, w, m, h1, o, plane_axes):
@@ -58,10 +64,10 @@ def test_triplane_decode_matches_reference(n, c, h, w, m, h1, o, plane_axes):
         rgb, sigma = triplane_decode(pm, inputs[0], inputs[1], *inputs[2:], box_warp=1.3, impl=impl)
         outs[impl] = (rgb, sigma)
         grads[impl] = torch.autograd.grad((rgb, sigma), inputs, cot, allow_unused=True)
-    for a, b in zip(outs["ref"], outs["compiled"]):
+    for a, b in zip(outs["ref"], outs["compiled"], strict=False):
         assert a.shape == b.shape
         _close(b, a, dtype)
-    for a, b in zip(grads["ref"], grads["compiled"]):
+    for a, b in zip(grads["ref"], grads["compiled"], strict=False):
         _close(b, a, dtype, scale=max(1.0, float(a.abs().max()) if a.numel() else 1.0))
 
 
@@ -72,7 +78,7 @@ def test_triplane_decode_without_coordinate_gradient_and_far_points():
     pm = generate_planes()
     ref = triplane_decode(pm, planes, coords, w1, b1, w2, b2, impl="ref")
     out = triplane_decode(pm, planes, coords, w1, b1, w2, b2, impl="compiled")
-    for a, b in zip(ref, out):
+    for a, b in zip(ref, out, strict=False):
         _close(b, a, torch.float32)
     (g_ref,) = torch.autograd.grad(ref[0].sum() + ref[1].sum(), planes)
     (g_out,) = torch.autograd.grad(out[0].sum() + out[1].sum(), planes)
@@ -117,14 +123,14 @@ def test_ray_march_matches_reference(n, m, s, c, white_back, dtype):
     colors, dens, depths = _march_inputs(n, m, s, c, dtype, gen, n_empty)
     ref = mip_ray_march(colors, dens, depths, white_back, impl="ref")
     out = mip_ray_march(colors, dens, depths, white_back, impl="compiled")
-    for a, b in zip(ref, out):
+    for a, b in zip(ref, out, strict=False):
         _close(b, a, dtype)
     if m == 0:
         return
     cot = [torch.randn(t.shape, generator=gen, dtype=dtype) for t in ref]
     g_ref = torch.autograd.grad(ref, (colors, dens), cot)
     g_out = torch.autograd.grad(out, (colors, dens), cot)
-    for a, b in zip(g_ref, g_out):
+    for a, b in zip(g_ref, g_out, strict=False):
         assert torch.isfinite(b).all()  # the reference gives NaN on empty rays (0/0 in the depth); the kernel not
         _close(b[:, n_empty:], a[:, n_empty:], dtype)
 
@@ -174,5 +180,5 @@ def test_small_shape_sweep_field_and_marcher():
         pm = generate_planes(dtype=torch.float64)
         a = triplane_decode(pm, inputs[0], inputs[1], *inputs[2:], impl="ref")
         b = triplane_decode(pm, inputs[0], inputs[1], *inputs[2:], impl="compiled")
-        for x, y in zip(a, b):
+        for x, y in zip(a, b, strict=False):
             _close(y, x, torch.float64)

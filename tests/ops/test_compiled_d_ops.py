@@ -52,7 +52,7 @@ def _parity(fn_ref, fn_comp, inputs: list[torch.Tensor], seed: int) -> None:
     assert comp[0].shape == ref[0].shape and comp[0].dtype == ref[0].dtype
     _close(ref[0], comp[0], ref[0])
     for order in (1, 2):
-        for a, b, like in zip(ref[order], comp[order], inputs):
+        for a, b, like in zip(ref[order], comp[order], inputs, strict=False):
             _close(a, b, like)
 
 
@@ -242,8 +242,9 @@ def test_discriminator_r1_parity(monkeypatch):
         )
         chosen.clear()
     ref, comp = results["ref"], results["compiled"]
-    for a, b in zip(ref[:3], comp[:3]):
+    for a, b in zip(ref[:3], comp[:3], strict=False):
         torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5 * max(1.0, float(a.abs().max())))
-    for a, b, param in zip(ref[3], comp[3], D.parameters()):  # None: no path to the penalty, a zero gradient
+    # None: no path to the penalty, a zero gradient
+    for a, b, param in zip(ref[3], comp[3], D.parameters(), strict=False):
         a, b = (torch.zeros_like(param) if t is None else t for t in (a, b))
         torch.testing.assert_close(b, a, rtol=1e-3, atol=1e-4 * max(1.0, float(a.abs().max())))

@@ -69,7 +69,9 @@ def test_upfirdn2d_cuda_body_matches_reference(grid, fname, resample, size, flip
         assert "upfirdn2d_fwd" in grid.routed
 
 
-@pytest.mark.parametrize("n,c,h,w,m,h1,o", [(1, 32, 16, 16, 60, 64, 33), (2, 8, 7, 5, 77, 16, 4), (1, 1, 1, 1, 9, 1, 2)])
+@pytest.mark.parametrize(
+    "n,c,h,w,m,h1,o", [(1, 32, 16, 16, 60, 64, 33), (2, 8, 7, 5, 77, 16, 4), (1, 1, 1, 1, 9, 1, 2)]
+)
 @pytest.mark.parametrize("plane_axes", ["eg3d", "xy_xz_yz"])
 def test_triplane_cuda_body_matches_reference(grid, n, c, h, w, m, h1, o, plane_axes):
     tc.test_triplane_decode_matches_reference(n, c, h, w, m, h1, o, plane_axes)

@@ -19,7 +19,8 @@ def test_training_scopes_tf32_and_restores_the_callers_flags(heads_lmdb, tmp_pat
             torch.backends.cudnn.benchmark = False
             before = _flags()
             seen: list[tuple[bool, bool, bool]] = []
-            cfg = make_config(heads_lmdb, tmp_path / f"run{allow}", run__max_steps=1, run__allow_tf32=str(allow).lower())
+            cfg = make_config(heads_lmdb, tmp_path / f"run{allow}", run__max_steps=1,
+                              run__allow_tf32=str(allow).lower())
             train(cfg, resume=False, on_step=lambda step, nimg, seen=seen: seen.append(_flags()), device="cpu")
             assert seen and all(f == (allow, allow, True) for f in seen)
             assert _flags() == before

@@ -22,8 +22,8 @@ ENV = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]), "GA
 
 
 def gan3dkit(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "gan3dkit", *args], capture_output=True, text=True, env=ENV, check=False,
-                          timeout=timeout)  # fmt: skip
+    return subprocess.run([sys.executable, "-m", "gan3dkit", *args], capture_output=True, text=True, env=ENV,
+                          check=False, timeout=timeout)  # fmt: skip
 
 
 def free_port() -> int:
