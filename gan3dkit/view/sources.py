@@ -91,9 +91,12 @@ def renderer_from_ckpt(ckpt: Path, device: torch.device) -> tuple[PlaneRenderer,
         if st.renderer is None:
             return generator_renderer(G), G, st.teacher.nrr
         r = st.renderer
-        # the encoder's renderer holds copies of G's parts; const_w is set for sr_latent=learned
+        # the encoder's renderer holds copies of G's parts; its SR latent is the learned const_w
+        # (sr_latent=learned) or LP3D's constant 1 (sr_latent=one, as encoders.render.PlaneRenderer feeds it)
+        const_w = (cast(Tensor, r.const_w).detach() if r.const_w is not None
+                   else torch.ones(1, 1, G.w_dim, device=device))
         plane_renderer = PlaneRenderer(cast("ImportanceRenderer", r.renderer), cast(torch.nn.Module, r.decoder),
-                                       cast(torch.nn.Module, r.superresolution), cast(Tensor, r.const_w).detach())
+                                       cast(torch.nn.Module, r.superresolution), const_w)
         return plane_renderer, G, st.teacher.nrr
     G, cfg = load_generator(ckpt, device=device)
     return generator_renderer(G), G, _trained_nrr(header, cfg)
