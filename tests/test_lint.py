@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import shutil
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -13,10 +13,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_ruff_rule_set_is_clean():
-    ruff = shutil.which("ruff")
-    if ruff is None:
+    if importlib.util.find_spec("ruff") is None:
         pytest.skip("ruff is not installed (bash tools/install.sh --test installs it)")
-    proc = subprocess.run([ruff, "check", "--no-cache", "gan3dkit", "tests", "tools"], cwd=ROOT,
+    proc = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "gan3dkit", "tests", "tools"], cwd=ROOT,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
 
