@@ -103,7 +103,7 @@ def irse_layout(sd: dict[str, torch.Tensor], prefix: str) -> tuple[Four, Four]:
 
 def write_encoder(conv: ConvertedEncoder, out: str | Path, source: str | Path) -> dict[str, Any]:
     """Write ``out`` (.safetensors): the converted modules, config and extra (with the source's name and sha256)."""
-    from .writer import sha256_file
+    from ..utils.files import sha256_file
 
     out = Path(out)
     if out.suffix != ".safetensors":

@@ -15,9 +15,9 @@ from typing import Any
 from ..encoders.ko import KO_FORMAT, KO_VERSION, KoDistillConfig, save_ko_encoder
 from ..encoders.ko_nets import ROT_DIMS, KoLatentEncoder, KoPoseEstimator
 from ..utils.config import to_dict
+from ..utils.files import sha256_file
 from .eg3d import ArchitectureMismatch
 from .encoders import four, irse_layout, load_mapped, read_state, split_prefix
-from .writer import sha256_file
 
 REPRESENTATIONS = {v: k for k, v in ROT_DIMS.items()}
 #: Ko et al.'s projector: radius 2.7, focal 4.2647 (FFHQ and AFHQ).

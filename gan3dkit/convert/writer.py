@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -11,16 +10,8 @@ import torch
 from ..methods.schedule import lazy_reg_adjust
 from ..train.checkpoint import check_finite, save_checkpoint
 from ..utils.errors import UsageError
-from ..utils.files import atomic_write_json
+from ..utils.files import atomic_write_json, sha256_file
 from .eg3d import Converted, build_modules
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def fresh_optimizers(conv: Converted, modules: dict[str, torch.nn.Module]) -> dict[str, torch.optim.Optimizer]:

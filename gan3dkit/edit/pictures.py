@@ -12,15 +12,11 @@ from PIL import Image, ImageDraw
 from ..generate.video import orbit_cameras
 from ..generate.views import camera_labels
 from ..utils.files import atomic_output
-from ..utils.visual import depth_to_rgb, make_grid
+from ..utils.visual import depth_to_rgb, make_grid, to_uint8_hwc
 from .edits import Edit, apply_edit, render_planes, triplane_offset_edit
 from .ganspace import GanSpace
 
 PAD = 2
-
-
-def to_uint8(img: torch.Tensor) -> np.ndarray:  # [B, 3, H, W] in [-1, 1] -> [B, H, W, 3]
-    return ((img.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
 
 @torch.no_grad()
@@ -73,7 +69,7 @@ def edit_grid(G: torch.nn.Module, ws: torch.Tensor, gs: GanSpace, edits: list[Ed
     all_d = torch.cat([o["image_depth"] for o in depths])
     lo, hi = float(all_d.min()), float(all_d.max())
     for (label, _w, _p), out in zip(variants, depths, strict=False):
-        rgb = to_uint8(out["image"])
+        rgb = to_uint8_hwc(out["image"])
         size = rgb.shape[1]
         dep = torch.nn.functional.interpolate(out["image_depth"], size=size, mode="nearest")[:, 0].cpu().numpy()
         rows += list(rgb) + [depth_to_rgb(d, lo=lo, hi=hi) for d in dep]
@@ -96,7 +92,7 @@ def component_sheet(G: torch.nn.Module, ws_list: list[torch.Tensor], gs: GanSpac
         for ws in ws_list:
             for s in (-sigma, 0.0, sigma):
                 w = apply_edit(ws, gs, Edit(k, s)) if s else ws
-                tiles.append(to_uint8(render(G, w, cam, nrr)["image"])[0])
+                tiles.append(to_uint8_hwc(render(G, w, cam, nrr)["image"])[0])
         labels.append(f"pc{k} {100 * float(gs.var_ratio[k]):.1f}%")
         if progress is not None:
             progress(k + 1, top)
@@ -115,7 +111,7 @@ def edit_orbit(G: torch.nn.Module, ws: torch.Tensor, ws_edit: torch.Tensor, out:
     for i in range(frames):
         a = render(G, ws, cams[i : i + 1], nrr, None if planes is None else planes[0])["image"]
         b = render(G, ws_edit, cams[i : i + 1], nrr, None if planes is None else planes[1])["image"]
-        frames_u8.append(np.concatenate([to_uint8(a)[0], to_uint8(b)[0]], axis=1))
+        frames_u8.append(np.concatenate([to_uint8_hwc(a)[0], to_uint8_hwc(b)[0]], axis=1))
     out = Path(out).with_suffix(".gif")
     out.parent.mkdir(parents=True, exist_ok=True)
     imgs = [Image.fromarray(f) for f in frames_u8]

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..generate.mesh import write_ply
+from ..generate.mesh import planes_density_grid, surface_mesh, write_ply
 from ..generate.video import orbit_cameras
 from ..generate.views import camera_labels
 from ..utils.files import atomic_save_png, atomic_write_json, atomic_write_safetensors, remove_stale_temps_in
@@ -93,29 +93,12 @@ def input_camera(student: Student, out: EncoderOutput, camera: Tensor | None) ->
     return student.teacher.frontal(out.planes.shape[0], out.planes.device)
 
 
-@torch.no_grad()
-def density_grid(student: Student, out: EncoderOutput, resolution: int) -> np.ndarray:
-    """Raw sigma on a resolution^3 grid over the tri-plane box (as ``generate.mesh.density_grid``, from planes)."""
-    src = student.renderer if student.renderer is not None else student.teacher.G
-    half = student.teacher.G.config.rendering.box_warp / 2
-    lin = torch.linspace(-half, half, resolution, device=out.planes.device)
-    coords = torch.stack(torch.meshgrid(lin, lin, lin, indexing="ij"), -1).reshape(1, -1, 3)
-    sigma = src.renderer.sample_points(out.planes[:1], src.decoder, coords, chunk=1 << 16)["sigma"]
-    return sigma.reshape(resolution, resolution, resolution).cpu().numpy()
-
-
 def mesh_from_planes(student: Student, out: EncoderOutput, resolution: int) -> tuple[np.ndarray, np.ndarray, float]:
-    """Marching cubes at sigma 10 (EG3D), or the 99th percentile when the field never reaches 10 (short runs)."""
-    from skimage.measure import marching_cubes
-
-    grid = density_grid(student, out, resolution)
-    pad = int(30 / 256 * resolution)
-    if pad:
-        grid[:pad], grid[-pad:], grid[:, :pad], grid[:, -pad:], grid[:, :, :pad], grid[:, :, -pad:] = (-1000,) * 6
-    level = 10.0 if grid.max() > 10.0 else float(np.percentile(grid[grid > -1000], 99))
-    verts, faces, _, _ = marching_cubes(grid, level=level)
-    half = student.teacher.G.config.rendering.box_warp / 2
-    return (verts / (resolution - 1) * 2 * half - half).astype(np.float32), faces.astype(np.int32), level
+    """Marching cubes of the encoded tri-plane's sigma (``generate.mesh``: level 10 as EG3D, or the 99th percentile
+    when the field never reaches 10, as short runs)."""
+    src = student.renderer if student.renderer is not None else student.teacher.G
+    grid = planes_density_grid(src.renderer, src.decoder, out.planes, resolution, chunk=1 << 16)
+    return surface_mesh(grid, student.teacher.G.config.rendering.box_warp, level=None)
 
 
 @torch.no_grad()

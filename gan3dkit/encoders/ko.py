@@ -122,8 +122,8 @@ def distill_ko(arch: str, ckpt: Path, out: Path, cfg: KoDistillConfig,
     from ..generate.loading import load_generator
     from ..invert.losses import build_perceptual
     from ..invert.projector import latent_stats
-    from ..metrics.weights import sha256_file
     from ..train.checkpoint import load_tensors, read_header
+    from ..utils.files import sha256_file
 
     if arch not in ARCHS:
         raise ValueError(f"arch must be one of {', '.join(ARCHS)}, got {arch!r}")

@@ -10,9 +10,8 @@ import torch
 from safetensors import safe_open
 
 from ..generate.loading import load_generator
-from ..metrics.weights import sha256_file
 from ..train.checkpoint import CheckpointError, check_finite
-from ..utils.files import atomic_write_safetensors, remove_stale_temps
+from ..utils.files import atomic_write_safetensors, remove_stale_temps, sha256_file
 
 DELTA_FORMAT = "gan3dkit-generator-delta"
 DELTA_VERSION = 1

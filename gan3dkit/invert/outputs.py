@@ -9,16 +9,17 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..generate.mesh import density_grid, write_ply
+from ..generate.mesh import density_grid, surface_mesh, write_ply
 from ..generate.video import orbit_cameras
 from ..generate.views import camera_labels
 from ..metrics.image import ms_ssim, mse, psnr, ssim
 from ..utils.files import atomic_output, atomic_save_png, atomic_write_bytes
-from ..utils.visual import depth_to_rgb, make_grid
+from ..utils.visual import depth_to_rgb, make_grid, to_uint8_hwc
 
 
 def to_uint8(img: torch.Tensor) -> np.ndarray:  # [1, 3, H, W] in [-1, 1] -> [H, W, 3]
-    return ((img[0].clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+    """The first image of a batch as uint8 [H, W, 3] (`utils.visual.to_uint8_hwc`)."""
+    return to_uint8_hwc(img[0])
 
 
 def reconstruction_metrics(pred: torch.Tensor, target: torch.Tensor, lpips=None) -> dict:
@@ -90,21 +91,12 @@ def write_orbit(G, ws: torch.Tensor, out: Path, frames: int = 24, fps: int = 12,
 def write_mesh(G, ws: torch.Tensor, out: Path, resolution: int = 64, level: float | None = None) -> dict:
     """Marching cubes of sigma (generate.mesh.density_grid); level 10 (EG3D) when reached, else the 99th percentile
     (as `generate --mesh-level auto`). Returns {path, level} or {error}."""
-    from skimage.measure import marching_cubes
-
-    grid = density_grid(G, ws, resolution)
-    pad = int(30 / 256 * resolution)
-    if pad > 0:
-        grid[:pad], grid[-pad:], grid[:, :pad], grid[:, -pad:], grid[:, :, :pad], grid[:, :, -pad:] = (-1000,) * 6
-    if level is None:
-        level = 10.0 if grid.max() > 10.0 else float(np.percentile(grid[grid > -1000], 99))
-    if not (grid.min() < level < grid.max()):
-        return {"error": f"no surface at level {level:.3g}"}
-    verts, faces, _, _ = marching_cubes(grid, level=level)
-    half = G.config.rendering.box_warp / 2
-    verts = verts / (resolution - 1) * (2 * half) - half
+    try:
+        verts, faces, level = surface_mesh(density_grid(G, ws, resolution), G.config.rendering.box_warp, level)
+    except ValueError as exc:  # no surface at that level
+        return {"error": str(exc).split(":")[0]}
     with atomic_output(out) as tmp:
-        write_ply(tmp, verts.astype(np.float32), faces.astype(np.int32))
+        write_ply(tmp, verts, faces)
     return {"path": str(out), "level": float(level), "vertices": len(verts)}
 
 

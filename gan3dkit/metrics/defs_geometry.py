@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..cameras import frontal_camera
+from ..utils.files import sha256_file
 from .context import EvalContext, Extractor, ExtractorSpec, extractor
 from .features import extract
 from .geometry import depth_nmse, depth_si_errors, depth_to_uint8, non_flatness, pose_errors, render_cut_depth
@@ -16,7 +17,6 @@ from .probes import Probe
 from .registry import MetricResult, MetricSpec, metric
 from .sampling import batch_seed, camera_ypr, iter_real, latents
 from .stats import fid_from_features, histogram2d, js_divergence
-from .weights import sha256_file
 
 
 def _estimator_extras(probe: Probe) -> dict:

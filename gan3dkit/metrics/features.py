@@ -9,7 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .weights import WeightSpec, fetch, sha256_file
+from ..utils.files import sha256_file
+from .weights import WeightSpec, fetch
 
 INCEPTION = WeightSpec(
     "inception-2015-12-05", "inception-2015-12-05.pt",

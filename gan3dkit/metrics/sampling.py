@@ -17,17 +17,13 @@ from ..cameras import Cameras, PosePrior
 from ..cameras.rotations import cam2world_to_ypr
 from ..data import DatasetReader, flip_sample
 from ..utils.files import atomic_write_json
+from ..utils.visual import to_uint8
 from .weights import cache_dir
 
 if TYPE_CHECKING:
     from ..networks.generator import TriPlaneGenerator
 
 Progress = Callable[[int, int], None]
-
-
-def to_uint8(images: Tensor) -> Tensor:
-    """Generator output in [-1, 1] -> uint8, exactly as StyleGAN's metrics: (x * 127.5 + 128).clamp(0, 255)."""
-    return (images * 127.5 + 128).clamp(0, 255).to(torch.uint8)
 
 
 def dataset_hash(path: str | Path) -> str:

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .weights import WeightSpec, cache_dir, check_sha256, fetch, package_file, sha256_file
+from ..utils.files import sha256_file
+from .weights import WeightSpec, cache_dir, check_sha256, fetch, package_file
 
 #: ImageNet ResNet34 (LP3D's backbone init; Ko et al.'s P), used through `encoders.pretrained`.
 RESNET34 = WeightSpec(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 import shutil
@@ -11,6 +10,8 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from ..utils.files import sha256_file
 
 CHUNK = 1 << 20
 
@@ -47,14 +48,6 @@ def cache_dir() -> Path:
     """`$GAN3DKIT_CACHE`, else `~/.cache/gan3dkit`."""
     env = os.environ.get("GAN3DKIT_CACHE")
     return Path(env).expanduser() if env else Path.home() / ".cache" / "gan3dkit"
-
-
-def sha256_file(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(CHUNK), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def check_sha256(path: str | Path, expected: str | None) -> str:

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from ..utils.files import atomic_save_png, atomic_write_bytes
-from ..utils.visual import depth_to_rgb, make_grid
+from ..utils.visual import depth_to_rgb, make_grid, to_uint8_hwc
 
 
 class StatsLog:
@@ -63,12 +63,6 @@ def truncate_stats(path: Path, step: int) -> int:
     return dropped
 
 
-def to_uint8(img: torch.Tensor) -> np.ndarray:
-    """[-1, 1] float [C, H, W] -> uint8 [H, W, 3]."""
-    x = ((img.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    return x.permute(1, 2, 0).cpu().numpy()
-
-
 @torch.no_grad()
 def render_grid(
     G: torch.nn.Module, z: torch.Tensor, c: torch.Tensor, ncols: int = 4, psi: float = 1.0, nrr: int | None = None
@@ -82,8 +76,8 @@ def render_grid(
         ws = G.mapping(z, c, truncation_psi=psi)
         out = G.synthesis(ws, c, neural_rendering_resolution=nrr)
     size = out["image"].shape[-1]
-    rgb = [to_uint8(x) for x in out["image"]]
-    raw = [to_uint8(x) for x in F.interpolate(out["image_raw"], size=size, mode="nearest")]
+    rgb = list(to_uint8_hwc(out["image"]))
+    raw = list(to_uint8_hwc(F.interpolate(out["image_raw"], size=size, mode="nearest")))
     depth = F.interpolate(out["image_depth"], size=size, mode="nearest")[:, 0].cpu().numpy()
     dep = [depth_to_rgb(d) for d in depth]
     return {"rgb": make_grid(rgb, ncols), "raw": make_grid(raw, ncols), "depth": make_grid(dep, ncols)}

@@ -2,7 +2,25 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+
+def to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """Generator output in [-1, 1] -> uint8 of the same shape, as StyleGAN/EG3D write images and compute metrics:
+    (x * 127.5 + 128).clamp(0, 255), truncated."""
+    import torch
+
+    return (images.detach() * 127.5 + 128).clamp(0, 255).to(torch.uint8)
+
+
+def to_uint8_hwc(images: torch.Tensor) -> np.ndarray:
+    """[..., C, H, W] in [-1, 1] -> uint8 numpy [..., H, W, C] (channels last, for PIL and grids); see `to_uint8`."""
+    return to_uint8(images).movedim(-3, -1).cpu().numpy()
 
 # A perceptually ordered colour ramp (dark blue -> teal -> yellow), interpolated linearly; near = bright.
 _RAMP = np.array(
