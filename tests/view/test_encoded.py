@@ -48,3 +48,41 @@ def test_lp3d_triplane_file_renders_with_its_encoder(tmp_path):
     frame = FrameRenderer(src).render(ViewSettings(), cam)
     expected = ((want[0].clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).numpy()
     assert np.array_equal(frame.image, expected)
+
+
+def test_lp3d_encoding_with_the_constant_sr_latent_renders_with_its_encoder(tmp_path):
+    """LP3D as the paper trains it (sr_latent=one, a generator fine-tuned with SR latent 1): the encoder has no
+    const_w, and the viewer feeds the SR the constant 1, as the encoder's own renderer does."""
+    from safetensors.torch import save_file
+
+    from gan3dkit.encoders.distill import distill
+    from gan3dkit.encoders.models import load_encoder
+    from gan3dkit.networks import DualDiscriminator, TriPlaneGenerator
+    from gan3dkit.train.checkpoint import save_checkpoint
+    from gan3dkit.train.config import train_preset
+    from gan3dkit.utils.config import apply_overrides
+    from gan3dkit.view.render import FrameRenderer, ViewSettings
+    from gan3dkit.view.sources import open_source
+
+    helpers = _encoder_helpers()
+    cfg = apply_overrides(train_preset("tiny"), [*helpers.MICRO_G, "generator.superres.latent=one"])
+    torch.manual_seed(0)
+    gen = save_checkpoint(tmp_path / "g1.safetensors", {"G_ema": TriPlaneGenerator(cfg.generator).eval(),
+                                                        "D": DualDiscriminator(cfg.discriminator)},
+                          {}, cfg.to_dict(), {"nrr": 16}, include_rng=False)
+    distill(helpers.micro_distill("lp3d-lt", gen, tmp_path / "enc", run__steps=1, lp3d__sr_latent="one"),
+            resume=False, device="cpu")
+    enc = tmp_path / "enc" / "checkpoint.safetensors"
+    st, _, _ = load_encoder(enc)
+    assert st.renderer is not None and st.renderer.const_w is None
+    torch.manual_seed(0)
+    with torch.no_grad():
+        out = st.encode(torch.rand(1, 3, 32, 32) * 2 - 1)
+        cam = st.teacher.frontal(1, torch.device("cpu"))
+        want = st.render(out, cam, st.teacher.nrr)["image"]
+    path = tmp_path / "x_triplane.safetensors"
+    save_file({"planes": out.planes.contiguous(), "camera": cam.contiguous()}, str(path))
+    src = open_source(path, ckpt=enc)
+    frame = FrameRenderer(src).render(ViewSettings(), cam)
+    expected = ((want[0].clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    assert np.array_equal(frame.image, expected)
