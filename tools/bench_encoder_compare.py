@@ -59,7 +59,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     from gan3dkit.encoders.base import EncoderOutput
-    from gan3dkit.encoders.encode import encode_one, refine, to_tensor, to_u8
+    from gan3dkit.encoders.encode import encode_one, refine, to_tensor
     from gan3dkit.encoders.models import load_encoder
     from gan3dkit.generate.views import camera_labels
     from gan3dkit.invert import InvertItem, invert, preset
@@ -68,6 +68,7 @@ def main() -> None:
     from gan3dkit.metrics.image import psnr, ssim
     from gan3dkit.prepare.synthetic import sample_params
     from gan3dkit.utils.visual import make_grid
+    from gan3dkit.utils.visual import to_uint8_hwc as to_u8
 
     paths = args.encoders.split(",")
     students = [load_encoder(p) for p in paths]

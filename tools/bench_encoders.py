@@ -107,9 +107,7 @@ def main() -> None:
     if args.grid:
         from gan3dkit.utils.files import atomic_save_png
         from gan3dkit.utils.visual import make_grid
-
-        def to8(x):
-            return ((x + 1) * 127.5).round().byte().permute(0, 2, 3, 1).numpy()
+        from gan3dkit.utils.visual import to_uint8_hwc as to8
 
         k = min(n, 6)
         quads = zip(to8(ref[:k]), to8(rec_true_pose[:k]), to8(nov[:k]), to8(nov_true[:k]), strict=False)

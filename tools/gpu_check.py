@@ -273,12 +273,13 @@ def stage_ko_inversion(sz: dict[str, Any], device: Any, limit: float) -> dict[st
     import torch
 
     from gan3dkit.invert import InvertItem, invert, preset
+    from gan3dkit.utils.visual import to_uint8_hwc
 
     G = _generator(sz["preset"], device)
     with torch.no_grad():
         c = _cameras(1, device)
         img = G(torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(3)).to(device), c)["image"]
-    image = ((img[0].permute(1, 2, 0).clamp(-1, 1) + 1) * 127.5).round().byte().cpu().numpy()
+    image = to_uint8_hwc(img[0])
     cfg = preset("ko", 1)
     cfg.projector.steps, cfg.tune.steps = sz["ko_steps"]
     cfg.projector.w_avg_samples = sz["w_avg_samples"]

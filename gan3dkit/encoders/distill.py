@@ -226,12 +226,10 @@ class _Distiller:
         barrier(self.world)
 
     def _save_samples(self) -> None:
-        from ..utils.visual import make_grid
+        from ..utils.visual import make_grid, to_uint8_hwc
 
         inp, rec, nov = self._last_val_images
-        def to8(x: torch.Tensor) -> np.ndarray:
-            return ((x.clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
-
-        rows = [im for trip in zip(to8(inp), to8(rec), to8(nov), strict=False) for im in trip]
+        rows = [im for trip in zip(to_uint8_hwc(inp), to_uint8_hwc(rec), to_uint8_hwc(nov), strict=False)
+                for im in trip]
         atomic_save_png(self.run_dir / "samples" / f"val{self.step:07d}.png", make_grid(rows, 3))
 

@@ -19,7 +19,7 @@ from ..generate.video import orbit_cameras
 from ..generate.views import camera_labels
 from ..utils.files import atomic_save_png, atomic_write_json, atomic_write_safetensors, remove_stale_temps_in
 from ..utils.items import Item, run_items
-from ..utils.visual import depth_to_rgb, make_grid
+from ..utils.visual import depth_to_rgb, make_grid, to_uint8_hwc
 from .base import EncoderOutput
 from .media import write_video
 from .models import Student
@@ -43,10 +43,6 @@ def to_tensor(image: np.ndarray, size: int, device: torch.device) -> Tensor:  # 
     if x.shape[-1] != size or x.shape[-2] != size:
         x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
     return x
-
-
-def to_u8(x: Tensor) -> np.ndarray:  # [B, 3, H, W] in [-1, 1] -> uint8 [B, H, W, 3]
-    return ((x.detach().clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
 
 
 class TemporalSmoother:
@@ -109,7 +105,7 @@ def write_item(student: Student, out: EncoderOutput, cam: Tensor, image: np.ndar
     (dest / stem).parent.mkdir(parents=True, exist_ok=True)  # a key may be a relative path (sub/x.png)
     nrr = t.nrr
     size = t.G.img_resolution
-    inp = to_u8(to_tensor(image, size, out.planes.device))[0]
+    inp = to_uint8_hwc(to_tensor(image, size, out.planes.device))[0]
     if "triplane" in opts.outputs:
         path = dest / f"{stem}_triplane.safetensors"
         tensors = {"planes": out.planes[:1].cpu().contiguous(), "camera": cam[:1].cpu().contiguous()}
@@ -122,7 +118,7 @@ def write_item(student: Student, out: EncoderOutput, cam: Tensor, image: np.ndar
         written["triplane"] = str(path)
     rec = student.render(out, cam[:1], nrr)
     if "reconstruction" in opts.outputs:
-        pair = np.concatenate([inp, to_u8(rec["image"])[0]], axis=1)
+        pair = np.concatenate([inp, to_uint8_hwc(rec["image"])[0]], axis=1)
         written["reconstruction"] = str(atomic_save_png(dest / f"{stem}_reconstruction.png", pair))
     if "views" in opts.outputs or "depth" in opts.outputs:
         cams = camera_labels(t.G, list(opts.yaws), opts.pitch, out.planes.device)
@@ -132,8 +128,8 @@ def write_item(student: Student, out: EncoderOutput, cam: Tensor, image: np.ndar
         depth = F.interpolate(views["image_depth"], size=size, mode="nearest")[:, 0].cpu().numpy()
         lo, hi = float(depth.min()), float(depth.max())
         if "views" in opts.outputs:
-            written["views"] = str(atomic_save_png(dest / f"{stem}_views.png", make_grid(list(to_u8(views["image"])),
-                                                                                     len(cams))))  # fmt: skip
+            grid = make_grid(list(to_uint8_hwc(views["image"])), len(cams))
+            written["views"] = str(atomic_save_png(dest / f"{stem}_views.png", grid))
         if "depth" in opts.outputs:
             dep = [depth_to_rgb(d, lo=lo, hi=hi) for d in depth]
             written["depth"] = str(atomic_save_png(dest / f"{stem}_depth.png", make_grid(dep, len(cams))))
@@ -151,7 +147,7 @@ def write_item(student: Student, out: EncoderOutput, cam: Tensor, image: np.ndar
         for chunk in cams.split(8):
             rep = EncoderOutput(out.planes[:1].expand(len(chunk), -1, -1, -1, -1),
                                 None if out.ws is None else out.ws[:1].expand(len(chunk), -1, -1))  # fmt: skip
-            frames += list(to_u8(student.render(rep, chunk, nrr)["image"]))
+            frames += list(to_uint8_hwc(student.render(rep, chunk, nrr)["image"]))
         written["video"] = [str(p) for p in write_video([np.concatenate([inp, f], 1) for f in frames],
                                                         dest / f"{stem}_orbit", 12)]  # fmt: skip
     return written
@@ -190,7 +186,7 @@ def refine(student: Student, image: np.ndarray, cam: Tensor, steps: int, name: s
     cfg.projector.w_avg_samples = min(cfg.projector.w_avg_samples, 256)
     G = student.teacher.G
     size = G.img_resolution
-    img = to_u8(to_tensor(image, size, cam.device))[0]
+    img = to_uint8_hwc(to_tensor(image, size, cam.device))[0]
     item = inv.InvertItem(name, img, cam[0].detach().cpu().numpy().astype(np.float32), "encoder")
     start = out is not None and out.ws is not None
     extras = inv.Extras(latent_encoder=_GivenW(out.ws[:1].mean(1, keepdim=True))) if start else None
@@ -233,10 +229,10 @@ def encode_items(student: Student, items: list[Item], load: Callable[[Item], tup
         entry.update(write_item(student, out, c, image, dest, item.key, per_frame_outputs))
         if video:
             with torch.no_grad():
-                rec = to_u8(student.render(out, c, student.teacher.nrr)["image"])[0]
+                rec = to_uint8_hwc(student.render(out, c, student.teacher.nrr)["image"])[0]
                 rep = EncoderOutput(out.planes, out.ws)
-                nov = to_u8(student.render(rep, novel, student.teacher.nrr)["image"])[0]
-            inp = to_u8(to_tensor(image, rec.shape[0], dev))[0]
+                nov = to_uint8_hwc(student.render(rep, novel, student.teacher.nrr)["image"])[0]
+            inp = to_uint8_hwc(to_tensor(image, rec.shape[0], dev))[0]
             side.append(np.concatenate([inp, rec, nov], axis=1))
         return entry
 

@@ -13,7 +13,7 @@ from PIL import Image
 
 from ..cameras.camera import Cameras
 from ..cameras.samplers import lookat_cam2world
-from ..utils.visual import depth_to_rgb
+from ..utils.visual import depth_to_rgb, to_uint8_hwc
 from .views import camera_labels
 
 if TYPE_CHECKING:
@@ -50,7 +50,7 @@ def render_video(
     rgbs, depths = [], []
     for chunk in cams.split(batch):
         o = G.synthesis(ws.expand(len(chunk), -1, -1), chunk, neural_rendering_resolution=nrr)
-        rgbs.append(((o["image"].clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy())
+        rgbs.append(to_uint8_hwc(o["image"]))
         depths.append(torch.nn.functional.interpolate(o["image_depth"], size=o["image"].shape[-1])[:, 0].cpu().numpy())
     rgb, depth = np.concatenate(rgbs), np.concatenate(depths)
     lo, hi = float(depth.min()), float(depth.max())

@@ -11,7 +11,7 @@ import torch
 from ..cameras.camera import Cameras
 from ..cameras.samplers import lookat_cam2world
 from ..utils.errors import UsageError
-from ..utils.visual import depth_to_rgb, make_grid
+from ..utils.visual import depth_to_rgb, make_grid, to_uint8_hwc
 
 if TYPE_CHECKING:
     from ..networks.generator import TriPlaneGenerator
@@ -72,7 +72,7 @@ def render_views(
         z = seed_latent(G, seed).to(device)
         ws = G.mapping(z, cond, truncation_psi=psi)
         out = G.synthesis(ws.expand(len(yaws), -1, -1), cams, neural_rendering_resolution=nrr)
-        rgb = ((out["image"].clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+        rgb = to_uint8_hwc(out["image"])
         depth = (
             torch.nn.functional.interpolate(out["image_depth"], size=rgb.shape[1], mode="nearest")[:, 0].cpu().numpy()
         )

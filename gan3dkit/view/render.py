@@ -15,7 +15,7 @@ from ..cameras.camera import Cameras
 from ..encoders.render import render_planes
 from ..generate.views import camera_labels, seed_latent
 from ..render import ImportanceRenderer, ray_bundle
-from ..utils.visual import depth_to_rgb
+from ..utils.visual import depth_to_rgb, to_uint8_hwc
 from .sources import PlaneRenderer, ViewSource, generator_renderer
 
 if TYPE_CHECKING:
@@ -65,10 +65,6 @@ def normals_from_depth(label: torch.Tensor, depth: torch.Tensor) -> np.ndarray: 
     n_cam = torch.where(n_cam[..., 2:] > 0, -n_cam, n_cam)  # face the camera
     rgb = torch.stack([n_cam[..., 0], -n_cam[..., 1], -n_cam[..., 2]], -1)
     return ((rgb + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).numpy()
-
-
-def to_u8(img: torch.Tensor) -> np.ndarray:  # [1, 3, H, W] in [-1, 1] -> [H, W, 3]
-    return ((img[0].clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
 
 
 class FrameRenderer:
@@ -177,12 +173,12 @@ class FrameRenderer:
 
     def picture(self, mode: str, out: dict, label: torch.Tensor, depth: torch.Tensor) -> np.ndarray:
         if mode == "raw":
-            return to_u8(out["image_raw"])
+            return to_uint8_hwc(out["image_raw"][0])
         if mode == "depth":
             return depth_to_rgb(depth.cpu().numpy())
         if mode == "normals":
             return normals_from_depth(label.cpu(), depth.cpu())
-        return to_u8(out["image"])
+        return to_uint8_hwc(out["image"][0])
 
     def planes_for_export(self, s: ViewSettings, label: torch.Tensor) -> tuple[torch.Tensor, PlaneRenderer]:
         """The planes and renderer of the first panel (mesh export)."""

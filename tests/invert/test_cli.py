@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from gan3dkit.cli.main import app
 from gan3dkit.invert import load_delta
+from gan3dkit.utils.visual import to_uint8_hwc
 
 from .conftest import render_target
 
@@ -61,7 +62,7 @@ def test_invert_ko_end_to_end(micro_ckpt, tmp_path):
         img = G2.synthesis(ws, after, noise_mode="const", deterministic_render=True)["image"]
     recon = np.asarray(Image.open(out / "reconstruction.png"))
     tuned_panel = recon[:, -G.img_resolution:]
-    got = ((img[0].clamp(-1, 1).permute(1, 2, 0) + 1) * 127.5).round().to(torch.uint8).numpy()
+    got = to_uint8_hwc(img[0])
     assert np.abs(got.astype(int) - tuned_panel.astype(int)).max() <= 1
 
 

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 import torch
 
+from gan3dkit.utils.visual import to_uint8_hwc
+
 pytestmark = pytest.mark.slow
 
 
@@ -46,7 +48,7 @@ def test_lp3d_triplane_file_renders_with_its_encoder(tmp_path):
         open_source(path, ckpt=gen)  # the generator alone cannot render an LP3D encoding faithfully
     src = open_source(path, ckpt=enc)
     frame = FrameRenderer(src).render(ViewSettings(), cam)
-    expected = ((want[0].clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    expected = to_uint8_hwc(want[0])
     assert np.array_equal(frame.image, expected)
 
 
@@ -84,5 +86,5 @@ def test_lp3d_encoding_with_the_constant_sr_latent_renders_with_its_encoder(tmp_
     save_file({"planes": out.planes.contiguous(), "camera": cam.contiguous()}, str(path))
     src = open_source(path, ckpt=enc)
     frame = FrameRenderer(src).render(ViewSettings(), cam)
-    expected = ((want[0].clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    expected = to_uint8_hwc(want[0])
     assert np.array_equal(frame.image, expected)

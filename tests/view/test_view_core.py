@@ -12,6 +12,7 @@ from gan3dkit.cameras.camera import Cameras
 from gan3dkit.generate.loading import load_generator
 from gan3dkit.generate.views import camera_labels, seed_latent
 from gan3dkit.render import ray_bundle
+from gan3dkit.utils.visual import to_uint8_hwc
 from gan3dkit.view.camera import (
     BrowserView,
     label_from_view,
@@ -76,7 +77,7 @@ def test_frame_is_the_generators_render(tiny_ckpt, G):
     for nrr in (16, 32):
         ref = G.synthesis(ws, label, neural_rendering_resolution=nrr, noise_mode="const", deterministic_render=True)
         frame = frames.render(s, label, nrr)
-        want = ((ref["image"][0].clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).numpy()
+        want = to_uint8_hwc(ref["image"][0])
         assert np.array_equal(frame.image, want)
         assert np.allclose(frame.depth, ref["image_depth"][0, 0].numpy())
     other = frames.render(ViewSettings(seed=4, psi=0.7), label)
@@ -137,7 +138,7 @@ def test_inversion_before_after_and_photo(tiny_ckpt, inversion_dir):
     assert not np.array_equal(tuned, before)  # the tuned SR differs
     ws = torch.from_numpy(np.load(inversion_dir / "w.npy")).expand(1, src.G.num_ws, -1)
     ref = src.G.synthesis(ws, src.camera, noise_mode="const", deterministic_render=True, neural_rendering_resolution=32)
-    assert np.array_equal(before, ((ref["image"][0].clamp(-1, 1) + 1) * 127.5).round().byte().permute(1, 2, 0).numpy())
+    assert np.array_equal(before, to_uint8_hwc(ref["image"][0]))
 
 
 def test_triplane_file_renders_like_the_generator(tiny_ckpt, G, tmp_path):
