@@ -41,6 +41,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from gan3dkit.utils.files import atomic_write_bytes
+
 ROOT = Path(__file__).resolve().parent.parent
 
 #: (name, cap seconds on the GPU, minimum seconds it needs to be worth starting).
@@ -372,7 +374,7 @@ def run_stage_child(name: str, dry: bool, limit: float, result_path: Path, out: 
         torch.set_num_threads(max(1, (os.cpu_count() or 2) // 2))
     kwargs = {"out": out} if name == "train" else {}
     result = STAGE_FNS[name](sz, device, limit, **kwargs)
-    result_path.write_text(json.dumps(result, default=str))
+    atomic_write_bytes(result_path, json.dumps(result, default=str).encode())
 
 
 def run_stage(name: str, dry: bool, limit: float, out: Path) -> dict[str, Any]:
@@ -513,8 +515,8 @@ def main(argv: list[str] | None = None) -> int:
     report["seconds_total"] = round(time.monotonic() - start, 1)
     report["ok"] = all(r.get("ok") for r in report["stages"].values())
     stem = "gpu_check_dry_run" if args.dry_run else "gpu_check"
-    (out / f"{stem}.json").write_text(json.dumps(report, indent=1, default=str) + "\n")
-    (out / f"{stem}.md").write_text(markdown(report))
+    atomic_write_bytes(out / f"{stem}.json", (json.dumps(report, indent=1, default=str) + "\n").encode())
+    atomic_write_bytes(out / f"{stem}.md", markdown(report).encode())
     print(json.dumps({"gpu_check": {"ok": report["ok"], "out": str(out), "seconds": report["seconds_total"],
                                     "stages": {k: bool(v.get("ok")) for k, v in report["stages"].items()}}}))
     return 0 if report["ok"] else 1

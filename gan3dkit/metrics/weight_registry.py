@@ -4,14 +4,12 @@ shown as "unknown" (never made up)."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..utils.files import sha256_file
+from ..utils.files import atomic_output, atomic_write_bytes, sha256_file
 from .weights import WeightSpec, cache_dir, check_sha256, fetch, package_file
 
 #: ImageNet ResNet34 (LP3D's backbone init; Ko et al.'s P), used through `encoders.pretrained`.
@@ -151,16 +149,10 @@ def add(file: str | Path, name: str | None = None) -> dict[str, Any]:
     entry = reg[key]
     dest = _cached(entry)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    os.close(fd)
-    try:
+    if not entry.spec.sha256:  # unpinned: record the digest (before the file lands) so later loads are checked
+        atomic_write_bytes(dest.parent / f"{dest.name}.sha256", (digest + "\n").encode())
+    with atomic_output(dest) as tmp:  # the project's temp naming: a killed copy is removed by the next write
         shutil.copyfile(file, tmp)
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    if not entry.spec.sha256:  # unpinned: record the digest so later loads are checked against it
-        (dest.parent / f"{dest.name}.sha256").write_text(digest + "\n")
     verified = "sha256 matches the registry" if entry.spec.sha256 else "no known digest: recorded, not verified"
     return {"name": key, "cached": str(dest), "sha256": digest, "verified": verified}
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..utils.files import sha256_file
+from ..utils.files import atomic_output, atomic_write_bytes, sha256_file
 
 CHUNK = 1 << 20
 
@@ -77,19 +76,14 @@ def package_file(package: str, relpath: str) -> Path | None:
 def download(url: str, dest: Path, sha256: str | None, timeout: float = 60.0) -> Path:
     """Download `url` to `dest` atomically (temp file + fsync + rename) and check its sha256."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    try:
-        with os.fdopen(fd, "wb") as f, urllib.request.urlopen(url, timeout=timeout) as response:
+    with atomic_output(dest) as tmp:  # the project's temp naming: a killed download is removed by the next write
+        with open(tmp, "wb") as f, urllib.request.urlopen(url, timeout=timeout) as response:
             shutil.copyfileobj(response, f, CHUNK)
             f.flush()
             os.fsync(f.fileno())
         digest = check_sha256(tmp, sha256)
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    if not sha256:  # unpinned: record what was downloaded so later loads can be checked against it
-        (dest.parent / f"{dest.name}.sha256").write_text(digest + "\n")
+        if not sha256:  # unpinned: record what was downloaded (before it lands) so later loads are checked
+            atomic_write_bytes(dest.parent / f"{dest.name}.sha256", (digest + "\n").encode())
     return dest
 
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
-import os
 import platform
 import time
 import warnings
@@ -28,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from gan3dkit.utils.files import atomic_write_json
 
 _Device = torch.device  # (DeviceRecord has a field named `torch`, which shadows the module in its annotations)
 
@@ -253,7 +254,10 @@ def ensure(
         finally:
             _running.discard(key)
         verdict.source_hash = src
-        _write_atomic(path, json.dumps(asdict(verdict), indent=1))
+        try:
+            atomic_write_json(path, asdict(verdict))
+        except OSError as exc:  # a read-only cache only costs a re-check in the next process
+            warnings.warn(f"gan3dkit.ops.selfcheck: cannot cache the verdict in {path} ({exc})", stacklevel=2)
     verdicts[key] = verdict
     if not verdict.ok and key not in warned:
         warned.add(key)
@@ -268,16 +272,6 @@ def disabled_message(verdict: Verdict) -> str:
         f"({verdict.device.get('capability', '?')}): {verdict.error}. It is disabled on this device and the "
         f"pure-PyTorch reference is used instead (run `gan3dkit env --check` for the table)."
     )
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    except OSError:
-        pass  # a read-only cache only costs a re-check in the next process
 
 
 def check_table(

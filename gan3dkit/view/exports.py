@@ -11,7 +11,7 @@ import torch
 from ..encoders.media import write_video
 from ..generate.mesh import planes_density_grid, surface_mesh, write_ply
 from ..generate.video import orbit_cameras
-from ..utils.files import atomic_save_png, atomic_write_bytes
+from ..utils.files import atomic_output, atomic_save_png, atomic_write_bytes
 from .render import FrameRenderer, ViewSettings
 
 EXPORTS = ("png", "depth", "mesh", "video")
@@ -43,9 +43,8 @@ def export_mesh(frames: FrameRenderer, s: ViewSettings, label: torch.Tensor, out
     planes, rend = frames.planes_for_export(s, label)
     grid = planes_density_grid(rend.renderer, rend.decoder, planes, resolution)
     verts, faces, used = surface_mesh(grid, rend.renderer.config.box_warp, level)
-    tmp = out.with_name(f".{out.name}.tmp")
-    write_ply(tmp, verts, faces)
-    tmp.replace(out)
+    with atomic_output(out) as tmp:
+        write_ply(tmp, verts, faces)
     return out, used
 
 
