@@ -13,25 +13,16 @@ class PerceptualLoss(nn.Module):
     """LPIPS v0.1 as a training loss: the modules and weights of ``metrics.perceptual.LPIPS``, with gradients.
 
     ``backbone``: a path/URL of the torchvision AlexNet/VGG16 weights, or None to try the package/cache/download
-    chain; when that fails (offline), a random backbone runs and ``description`` says so: then the term is a
-    random-feature distance, not LPIPS.
+    chain; when that fails, WeightsUnavailable is raised (no silent fallback). ``random_backbone=True`` asks for a
+    random backbone explicitly (``--random-init``), and ``description`` then says so: a random-feature distance, not
+    LPIPS.
     """
 
-    def __init__(self, net: str = "alex", backbone: str | Path | None = None, allow_random: bool = True,
-                 random_backbone: bool = False) -> None:  # fmt: skip
+    def __init__(self, net: str = "alex", backbone: str | Path | None = None, random_backbone: bool = False) -> None:
         super().__init__()
         from ..metrics.perceptual import LPIPS
-        from ..metrics.weights import WeightsUnavailable
 
-        try:
-            lp = LPIPS(net, random_backbone=True) if random_backbone else LPIPS(net, backbone=backbone)
-        except WeightsUnavailable as exc:
-            if not allow_random:
-                raise
-            lp = LPIPS(net, random_backbone=True)
-            self.fallback_reason = str(exc).split(".")[0]
-        else:
-            self.fallback_reason = ""
+        lp = LPIPS(net, random_backbone=True) if random_backbone else LPIPS(net, backbone=backbone)
         self.lpips = lp.requires_grad_(False).eval()
         self.calibrated = lp.calibrated
         self.description = lp.description

@@ -155,8 +155,8 @@ def build_student(cfg: DistillConfig, teacher: Teacher, device: torch.device, tr
             prov["lpips"] = st.lpips.description + " [--random-init]"
             prov["identity"] = "off (--random-init)"
         else:
-            st.lpips = require_pretrained("LPIPS backbone", lambda: PerceptualLoss(cfg.lpips_net, cfg.lpips_backbone,
-                                                                             allow_random=False)).to(device)
+            st.lpips = require_pretrained("LPIPS backbone",
+                                          lambda: PerceptualLoss(cfg.lpips_net, cfg.lpips_backbone)).to(device)
             prov["lpips"] = st.lpips.description
             if cfg.loss.identity > 0:
                 st.identity = require_pretrained("identity loss (ArcFace IR-SE-50)",
