@@ -78,3 +78,13 @@ def rotation_6d_to_matrix(d6: Tensor) -> Tensor:
     b2 = b2 / b2.norm(dim=-1, keepdim=True).clamp_min(1e-12)
     b3 = torch.linalg.cross(b1, b2)
     return torch.stack([b1, b2, b3], dim=-1)
+
+
+def quaternion_to_matrix(q: Tensor) -> Tensor:  # [..., 4] (w, x, y, z), any norm -> [..., 3, 3]
+    """Rotation matrices of quaternions (w, x, y, z), normalised first."""
+    q = q / q.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    w, x, y, z = q.unbind(-1)
+    rows = [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w),
+            2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w),
+            2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]
+    return torch.stack(rows, -1).reshape(q.shape[:-1] + (3, 3))

@@ -50,7 +50,8 @@ def view(
         raise UsageError("`gan3dkit view` needs viser: pip install 'gan3dkit[view]'")
     from ..view.sources import RUN_CHECKPOINT, open_source
 
-    if wait and source.is_dir():
+    # wait for a training run's first checkpoint: started by `train --view` (parent_pid), or a run folder by hand
+    if wait and source.is_dir() and (parent_pid is not None or (source / "config.json").is_file()):
         while not (source / RUN_CHECKPOINT).is_file():
             if parent_pid is not None and os.getppid() != parent_pid:
                 return

@@ -11,9 +11,9 @@ import torch
 from torch import nn
 
 from ..train.checkpoint import save_checkpoint
-from ..utils.errors import UsageError
 from .eg3d import ArchitectureMismatch
 from .torchfile import read_torch_file
+from .writer import safetensors_out
 
 
 @dataclass
@@ -105,9 +105,7 @@ def write_encoder(conv: ConvertedEncoder, out: str | Path, source: str | Path) -
     """Write ``out`` (.safetensors): the converted modules, config and extra (with the source's name and sha256)."""
     from ..utils.files import sha256_file
 
-    out = Path(out)
-    if out.suffix != ".safetensors":
-        raise UsageError(f"--out must end in .safetensors, got {out}")
+    out = safetensors_out(out)
     src = {"kind": conv.kind, "file": Path(source).name, "sha256": sha256_file(source), "notes": conv.notes}
     extra = {**conv.extra, "converted_from": src}
     save_checkpoint(out, conv.modules, {}, conv.config, {"step": 0}, extra=extra, include_rng=False)

@@ -18,6 +18,7 @@ from ..utils.config import to_dict
 from ..utils.files import sha256_file
 from .eg3d import ArchitectureMismatch
 from .encoders import four, irse_layout, load_mapped, read_state, split_prefix
+from .writer import safetensors_out
 
 REPRESENTATIONS = {v: k for k, v in ROT_DIMS.items()}
 #: Ko et al.'s projector: radius 2.7, focal 4.2647 (FFHQ and AFHQ).
@@ -49,7 +50,7 @@ def convert_ko_pose(path: str | Path, out: str | Path, radius: float = KO_RADIUS
     load_mapped(net, sd, lambda k: k, "pose estimator", path)
     notes = [f"{cfg.representation} pose estimator; camera radius {radius}, focal {focal}"]
     header = _header("ko-pose", cfg, path, notes, radius=radius, focal=focal, w_dim=512)
-    save_ko_encoder(net, header, _out(out))
+    save_ko_encoder(net, header, safetensors_out(out))
     return {"out": str(out), "arch": "ko-pose", "kind": "ko-pose", "source": header["converted_from"],
             "representation": cfg.representation,
             "parameters": {"P": sum(p.numel() for p in net.parameters())}, "notes": notes}  # fmt: skip
@@ -78,15 +79,8 @@ def convert_e4e(path: str | Path, out: str | Path) -> dict:
     load_mapped(net, src, lambda k: k, "e4e encoder", path)
     notes.append("w_avg comes from the generator when loaded (Ko et al.'s projector: 10,000 z, psi 0.7)")
     header = _header("ko-latent", cfg, path, notes, w_dim=w_dim, w_avg="generator")
-    save_ko_encoder(net, header, _out(out))
+    save_ko_encoder(net, header, safetensors_out(out))
     return {"out": str(out), "arch": "ko-latent", "kind": "e4e", "source": header["converted_from"], "styles": styles,
             "parameters": {"E": sum(p.numel() for p in net.parameters())}, "notes": notes}  # fmt: skip
 
 
-def _out(out: str | Path) -> Path:
-    from ..utils.errors import UsageError
-
-    out = Path(out)
-    if out.suffix != ".safetensors":
-        raise UsageError(f"--out must end in .safetensors, got {out}")
-    return out

@@ -29,11 +29,17 @@ def fresh_optimizers(conv: Converted, modules: dict[str, torch.nn.Module]) -> di
     return opts
 
 
-def write_converted(conv: Converted, out: str | Path, source: str | Path) -> dict[str, Any]:
-    """Write ``out`` (.safetensors) and ``<out stem>.config.json``; returns a summary for the CLI."""
+def safetensors_out(out: str | Path) -> Path:
+    """`--out` as a Path; anything but a .safetensors name is a usage error (every converter writes one)."""
     out = Path(out)
     if out.suffix != ".safetensors":
         raise UsageError(f"--out must end in .safetensors, got {out}")
+    return out
+
+
+def write_converted(conv: Converted, out: str | Path, source: str | Path) -> dict[str, Any]:
+    """Write ``out`` (.safetensors) and ``<out stem>.config.json``; returns a summary for the CLI."""
+    out = safetensors_out(out)
     modules = build_modules(conv)
     for name, module in modules.items():  # a model holding NaN/inf is refused, naming the source file
         check_finite(source, module.state_dict(), name)

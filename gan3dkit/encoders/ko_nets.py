@@ -70,7 +70,8 @@ class KoPoseEstimator(nn.Module):
         return torch.tanh(self.fc3(h))
 
     def rotation(self, out: Tensor) -> Tensor:  # tanh outputs [B, k] -> cam2world rotation [B, 3, 3]
-        from ..invert.pose import euler_to_rotation, quaternion_to_matrix
+        from ..cameras.rotations import quaternion_to_matrix
+        from ..invert.pose import euler_to_rotation
 
         rep = self.cfg.representation
         if rep == "euler":  # Ko's euler2rot(pi/2 + a, pi/2 + b) is the orbit camera at yaw a, pitch -b

@@ -53,9 +53,9 @@ class RealMix:
         t, n_real = self.t, round(self.real_fraction * bg)
         G = cast("TriPlaneGenerator", t.G)
         idx = torch.randint(len(self.data), (n_real,))
-        imgs = [self.data[int(i)]["image"] for i in idx]
-        real = (torch.stack(imgs).float() / 127.5 - 1).to(self.dev) if n_real else None
-        c_real = torch.stack([self.data[int(i)]["camera"] for i in idx]).to(self.dev) if n_real else None
+        rows = [self.data[int(i)] for i in idx]  # each sampled item read and decoded once
+        real = (torch.stack([r["image"] for r in rows]).float() / 127.5 - 1).to(self.dev) if n_real else None
+        c_real = torch.stack([r["camera"] for r in rows]).to(self.dev) if n_real else None
         n_fake = bg - n_real
         parts: list[Tensor] = []
         cams: list[Tensor] = []

@@ -8,17 +8,13 @@ import torch
 from torch import Tensor, nn
 
 from ..cameras.camera import Cameras
-from ..cameras.rotations import cam2world_to_ypr, matrix_to_rotation_6d, rotation_6d_to_matrix
+from ..cameras.rotations import (
+    cam2world_to_ypr,
+    matrix_to_rotation_6d,
+    quaternion_to_matrix,
+    rotation_6d_to_matrix,
+)
 from ..cameras.samplers import create_cam2world_matrix
-
-
-def quaternion_to_matrix(q: Tensor) -> Tensor:  # [..., 4] (w, x, y, z), any norm -> [..., 3, 3]
-    q = q / q.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-    w, x, y, z = q.unbind(-1)
-    rows = [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w),
-            2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w),
-            2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)]
-    return torch.stack(rows, -1).reshape(q.shape[:-1] + (3, 3))
 
 
 def matrix_to_quaternion(r: Tensor) -> Tensor:  # [B, 3, 3] -> [B, 4] (w, x, y, z), Shepperd's method

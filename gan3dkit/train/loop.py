@@ -284,7 +284,7 @@ class _Trainer:
         real_c = batch_data["camera"].to(dev) if "camera" in batch_data else torch.zeros(bg, 25, device=dev)
         all_z = torch.randn(len(self.phases) * bg, G.z_dim, device=dev).split(bg)
         all_c = self.runtime.fake_cameras(len(self.phases) * bg).to(dev).split(bg)
-        for phase, z, c in zip(self.phases, all_z, all_c, strict=False):
+        for phase, z, c in zip(self.phases, all_z, all_c, strict=True):
             if self._skip(phase):
                 continue
             module = G if phase.module == "G" else D
@@ -317,9 +317,9 @@ class _Trainer:
     @torch.no_grad()
     def _update_ema(self) -> None:
         beta = ema_beta(self.nimg, self.cfg.optim.batch, self.cfg.ema_kimg, self.cfg.schedule.ema_rampup)
-        for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters(), strict=False):
+        for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters(), strict=True):
             p_ema.copy_(p.detach().lerp(p_ema, beta))
-        for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers(), strict=False):
+        for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers(), strict=True):
             b_ema.copy_(b)
 
     def _tick_record(self, sec: float, tick_nimg: int, total_sec: float) -> dict[str, Any]:

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from ..cameras.camera import Cameras
+from ..cameras.rotations import quaternion_to_matrix
 from ..generate.views import camera_labels
 
 if TYPE_CHECKING:
@@ -32,16 +33,6 @@ class BrowserView:
         return self.width / max(self.height, 1)
 
 
-def quat_to_matrix(wxyz) -> np.ndarray:  # [4] -> [3, 3]
-    """Rotation matrix of a unit quaternion (w, x, y, z)."""
-    w, x, y, z = (float(v) for v in np.asarray(wxyz, dtype=np.float64) / np.linalg.norm(wxyz))
-    return np.array([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
-        [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
-        [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
-    ])  # fmt: skip
-
-
 def square_focal(fov: float, aspect: float) -> float:
     """Normalised focal (fx / S) of the centred square of side S = min(W, H) in a canvas of vertical FOV `fov`."""
     focal_px_over_h = 0.5 / math.tan(fov / 2)  # f / H
@@ -57,7 +48,7 @@ def label_from_view(view: BrowserView) -> torch.Tensor:  # -> [1, 25]
     """The EG3D camera of the centred square of the tab's canvas: cam2world [R(wxyz) | position], principal point at
     the centre, focal from the vertical FOV (viser's camera frame is OpenCV's: x right, y down, z forward)."""
     c2w = np.eye(4)
-    c2w[:3, :3] = quat_to_matrix(view.wxyz)
+    c2w[:3, :3] = quaternion_to_matrix(torch.as_tensor(np.asarray(view.wxyz, dtype=np.float64))).numpy()
     c2w[:3, 3] = view.position
     focal = square_focal(view.fov, view.aspect)
     return Cameras.from_matrices(torch.from_numpy(c2w).float()[None], focal).to_label()
