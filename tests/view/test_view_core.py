@@ -83,15 +83,25 @@ def test_frame_is_the_generators_render(tiny_ckpt, G):
     other = frames.render(ViewSettings(seed=4, psi=0.7), label)
     assert np.abs(other.image.astype(int) - frame.image.astype(int)).mean() > 1  # another seed, another picture
     raw = frames.render(ViewSettings(seed=3, psi=0.7, mode="raw"), label)
-    assert raw.image.shape == (32, 32, 3)
+    assert np.array_equal(raw.image, to_uint8_hwc(ref["image_raw"][0]))  # the raw render at NRR 32
 
 
 def test_render_camera_conditioning_and_samples(tiny_ckpt, G):
-    frames = FrameRenderer(open_source(tiny_ckpt))
+    src = open_source(tiny_ckpt)
+    seen, mapping = [], src.G.mapping
+
+    def spy(z, c, **kwargs):  # the camera each latent is mapped with
+        seen.append(c.clone())
+        return mapping(z, c, **kwargs)
+
+    src.G.mapping = spy
+    frames = FrameRenderer(src)
     label = camera_labels(G, [0.5], 0.0, CPU)
-    # The tiny preset is trained without pose conditioning (c_gen_conditioning_zero): both cameras give one picture.
     a = frames.render(ViewSettings(seed=1), label).image
+    assert torch.equal(seen[-1], camera_labels(G, [0.0], 0.0, CPU))  # frontal conditioning
     b = frames.render(ViewSettings(seed=1, conditioning="render"), label).image
+    assert torch.equal(seen[-1], label)  # EG3D's entangle: conditioned on the render camera
+    # The tiny preset is trained without pose conditioning (c_gen_conditioning_zero): both cameras give one picture.
     assert np.array_equal(a, b)
     few = frames.render(ViewSettings(seed=1, samples=4), label)
     ws = G.mapping(seed_latent(G, 1), camera_labels(G, [0.0], 0.0, CPU))
