@@ -121,4 +121,4 @@ def resize_square(arr: np.ndarray, resolution: int) -> np.ndarray:
         raise ImageError(f"image is not square: {arr.shape[1]}x{arr.shape[0]}")
     if arr.shape[0] == resolution:
         return arr
-    return np.asarray(Image.fromarray(arr).resize((resolution, resolution), Image.LANCZOS))
+    return np.asarray(Image.fromarray(arr).resize((resolution, resolution), Image.Resampling.LANCZOS))

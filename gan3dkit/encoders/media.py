@@ -74,7 +74,7 @@ def read_video(path: Path, max_frames: int | None = None) -> tuple[list[np.ndarr
 
         reader = imageio.get_reader(str(path))
         fps = float(reader.get_meta_data().get("fps", 25.0))
-        for frame in reader:
+        for frame in reader:  # type: ignore[attr-defined]  # imageio's stubs type the reader as an array
             frames.append(np.asarray(frame)[..., :3])
             if max_frames and len(frames) >= max_frames:
                 break
@@ -110,7 +110,7 @@ def write_video(frames: list[np.ndarray], out: Path, fps: float) -> list[Path]:
         import cv2
 
         with atomic_output(mp4) as tmp4:
-            vw = cv2.VideoWriter(str(tmp4), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (w, h))
+            vw = cv2.VideoWriter(str(tmp4), cv2.VideoWriter.fourcc(*"mp4v"), float(fps), (w, h))
             if not vw.isOpened():
                 return written
             for f in frames:
@@ -121,6 +121,6 @@ def write_video(frames: list[np.ndarray], out: Path, fps: float) -> list[Path]:
         import imageio.v2 as imageio
 
         with atomic_output(mp4) as tmp4:
-            imageio.mimwrite(tmp4, frames, fps=fps, codec="libx264", quality=8)
+            imageio.mimwrite(tmp4, frames, fps=fps, codec="libx264", quality=8)  # type: ignore[arg-type]  # list invariance in imageio's stubs
         written.append(mp4)
     return written

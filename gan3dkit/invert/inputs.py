@@ -79,7 +79,7 @@ def fit_image(image: np.ndarray, resolution: int, name: str) -> np.ndarray:
                          "--camera to crop it, or run `gan3dkit prepare single`)")
     if h == resolution:
         return image
-    return np.asarray(Image.fromarray(image).resize((resolution, resolution), Image.LANCZOS))
+    return np.asarray(Image.fromarray(image).resize((resolution, resolution), Image.Resampling.LANCZOS))
 
 
 def align_photo(

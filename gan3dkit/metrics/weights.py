@@ -123,11 +123,11 @@ def fetch(spec: WeightSpec, source: str | Path | None = None, allow_download: bo
             raise WeightsUnavailable(f"{spec.name}: weight file {path} not found.")
         return path
     for package, relpath in spec.packages:
-        path = package_file(package, relpath)
-        if path is not None:
+        found = package_file(package, relpath)
+        if found is not None:
             if package in spec.package_sha256:
-                check_sha256(path, spec.package_sha256[package])
-            return path
+                check_sha256(found, spec.package_sha256[package])
+            return found
     dest = cache / spec.filename
     if dest.is_file():
         _check_cached(dest, spec.sha256)

@@ -73,23 +73,23 @@ def setup_filter(
     Returns:
         Filter of shape ``[K]`` (separable) or ``[fh, fw]``.
     """
-    f = torch.ones(1) if f is None else torch.as_tensor(f, dtype=torch.float32)
-    if f.ndim == 0:
-        f = f[None]
-    if f.ndim not in (1, 2) or f.numel() == 0:
-        raise ValueError(f"setup_filter: taps must be a non-empty 0-D, 1-D or 2-D array, got shape {tuple(f.shape)}.")
+    taps = torch.ones(1) if f is None else torch.as_tensor(f, dtype=torch.float32)
+    if taps.ndim == 0:
+        taps = taps[None]
+    if taps.ndim not in (1, 2) or taps.numel() == 0:
+        raise ValueError(f"setup_filter: taps must be a non-empty 0-D, 1-D or 2-D array, got {tuple(taps.shape)}.")
     if separable is None:
-        separable = f.ndim == 1 and f.numel() >= 8
-    if f.ndim == 1 and not separable:
-        f = torch.outer(f, f)
-    if separable and f.ndim != 1:
+        separable = taps.ndim == 1 and taps.numel() >= 8
+    if taps.ndim == 1 and not separable:
+        taps = torch.outer(taps, taps)
+    if separable and taps.ndim != 1:
         raise ValueError("setup_filter: separable=True needs 1-D taps.")
     if normalize:
-        f = f / f.sum()  # for 1-D taps the implied 2-D outer product then sums to 1 as well
+        taps = taps / taps.sum()  # for 1-D taps the implied 2-D outer product then sums to 1 as well
     if flip_filter:
-        f = f.flip(list(range(f.ndim)))
-    f = f * (gain ** (f.ndim / 2))
-    return f.to(device=device)
+        taps = taps.flip(list(range(taps.ndim)))
+    taps = taps * (gain ** (taps.ndim / 2))
+    return taps.to(device=device)
 
 
 def upfirdn2d(
