@@ -17,7 +17,7 @@ from ..train.config import TrainConfig
 from .base import CameraModel, EncoderOutput
 from .config import DistillConfig
 from .registry import arch_config, build_encoder, get_arch
-from .render import PlaneRenderer, teacher_render
+from .render import PlaneRenderer
 
 CHECKPOINT = "checkpoint.safetensors"
 
@@ -99,7 +99,8 @@ class Student:
     def render(self, out: EncoderOutput, cams: Tensor, nrr: int, deterministic: bool = True) -> dict[str, Tensor]:
         if self.renderer is not None:
             return self.renderer(out.planes, cams, nrr, deterministic=deterministic)
-        return teacher_render(self.teacher.G, out.planes, cams, out.ws.detach(), nrr, deterministic)
+        return self.teacher.G.render_planes(out.planes, cams, out.ws.detach(), neural_rendering_resolution=nrr,
+                                            deterministic_render=deterministic)
 
 
 def _discriminator(teacher: Teacher, device: torch.device) -> tuple[nn.Module, str]:

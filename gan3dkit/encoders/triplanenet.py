@@ -10,7 +10,6 @@ from torch import Tensor, nn
 
 from .base import CameraModel, EncoderOutput, PoseHead
 from .psp import GradualStyleEncoder, irse_body, stage_ends
-from .render import teacher_render
 
 
 @dataclass
@@ -145,7 +144,8 @@ class TriPlaneNetEncoder(nn.Module):
         return F.interpolate(img, size=(size, size), mode="bilinear", antialias=True)
 
     def _render(self, planes: Tensor, cams: Tensor, ws: Tensor, size: int) -> Tensor:
-        return self.resize(teacher_render(self.G, planes, cams, ws, self.nrr)["image"], size)
+        return self.resize(self.G.render_planes(planes, cams, ws, neural_rendering_resolution=self.nrr,
+                                                     deterministic_render=True)["image"], size)
 
     def forward(self, image: Tensor, camera: Tensor | None = None, use_offsets: bool = True) -> EncoderOutput:
         cfg, size = self.cfg, self.cfg.input_resolution

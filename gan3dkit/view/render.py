@@ -12,8 +12,8 @@ import numpy as np
 import torch
 
 from ..cameras.camera import Cameras
-from ..encoders.render import render_planes
 from ..generate.views import camera_labels, seed_latent
+from ..networks.planes import render_planes
 from ..render import ImportanceRenderer, ray_bundle
 from ..utils.visual import depth_to_rgb, to_uint8_hwc
 from .sources import PlaneRenderer, ViewSource, generator_renderer
@@ -162,7 +162,8 @@ class FrameRenderer:
                 if ws is None:
                     ws = rend.const_w
                 out = render_planes(self.bounds_for(rend.renderer, label), rend.decoder, rend.superresolution, planes,
-                                    label, ws.expand(1, -1, -1), nrr, True, coarse, fine)  # fmt: skip
+                                    label, ws.expand(1, -1, -1), nrr, deterministic=True, depth_resolution=coarse,
+                                    depth_resolution_importance=fine)  # fmt: skip
                 depth = out["image_depth"][0, 0]
                 depth0 = depth if depth0 is None else depth0
                 panels.append(self.picture(s.mode, out, label, depth))
