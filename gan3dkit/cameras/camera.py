@@ -135,6 +135,11 @@ def as_cameras(cameras: Cameras | Tensor) -> Cameras:
     return cameras if isinstance(cameras, Cameras) else Cameras.from_label(torch.as_tensor(cameras).float())
 
 
+def mirror_labels(labels: Tensor) -> Tensor:  # [B, 25] -> [B, 25], same dtype and device
+    """Labels of the cameras of the horizontally flipped images (`Cameras.mirror`: S P S with cx -> 1 - cx)."""
+    return Cameras.from_label(labels).mirror().to_label().to(labels)
+
+
 def label_problems(
     label: Tensor | np.ndarray | Sequence[float],
     rot_tol: float = 1e-3,

@@ -10,17 +10,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..cameras.camera import Cameras
+from ..cameras.camera import mirror_labels
 from ..data.reader import LMDBDataset
 from .models import Teacher
 
 if TYPE_CHECKING:
     from ..networks.generator import TriPlaneGenerator
-
-
-def mirror_labels(c: Tensor) -> Tensor:  # [B, 25] -> [B, 25]
-    """The camera of the horizontally flipped image (`Cameras.mirror`)."""
-    return Cameras.from_label(c[:, :25].float()).mirror().to_label().to(c)
 
 
 class RealMix:

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..cameras.camera import Cameras
+from ..cameras.camera import mirror_labels
 from ..train.distributed import sync_gradients
 from .config import DistillConfig
 from .losses import discriminator_loss, generator_adv_loss, r1_penalty, symmetry_loss
@@ -225,7 +225,7 @@ class TriPlaneNetStep(_Base):
         if s.identity is not None and L.rec_id > 0:
             loss = loss + L.rec_id * s.identity(y, x)
         if v2 and L.mirror > 0:
-            cm = Cameras.from_label(c[:, :25]).mirror().to_label()
+            cm = mirror_labels(c)
             ym = self.t.G.render_planes(planes, cm, ws, neural_rendering_resolution=self.t.nrr,
                                         deterministic_render=self.cfg.run.deterministic_render)["image"]
             xm = x.flip(-1)

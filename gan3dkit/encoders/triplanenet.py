@@ -169,9 +169,9 @@ class TriPlaneNetEncoder(nn.Module):
         y_hat = self._render(base.detach(), camera, wd, size)
         mirror = None
         if cfg.version == 2:
-            from ..cameras.camera import Cameras
+            from ..cameras.camera import mirror_labels
 
-            cam_m = Cameras.from_label(camera[:, :25]).mirror().to_label()
+            cam_m = mirror_labels(camera)
             mirror = x.flip(-1) - self._render(base.detach(), cam_m, wd, size)
         planes = flat
         for step in range(1 + cfg.cascade_steps):  # CTTR: each pass predicts offsets from scratch (public code)

@@ -15,7 +15,6 @@ from typing import Any, Literal
 
 import torch
 
-from ..cameras.camera import Cameras
 from ..cameras.priors import AngleDist, PosePrior, get_prior
 from ..networks import TriPlaneGenerator
 from ..networks.pose_heads import PoseHeadConfig, PoseHeadDiscriminator
@@ -94,11 +93,6 @@ def pose_angles(c: torch.Tensor) -> torch.Tensor:  # [B, 25] -> [B, 2]
     v = math.pi / 2 * (1 - d[:, 1])
     yaw = torch.remainder(h - math.pi / 2 + math.pi, 2 * math.pi) - math.pi
     return torch.stack([v - math.pi / 2, yaw], dim=1)
-
-
-def mirror_cameras(c: torch.Tensor) -> torch.Tensor:  # [B, 25] -> [B, 25]
-    """The camera of the horizontally flipped image (`Cameras.mirror`: S·P·S with cx -> 1 - cx)."""
-    return Cameras.from_label(c).mirror().to_label().to(c.dtype)
 
 
 class PoseFreeLoss(EG3DLoss):
