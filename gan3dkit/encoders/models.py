@@ -149,15 +149,16 @@ def build_student(cfg: DistillConfig, teacher: Teacher, device: torch.device, tr
         st.D, prov["discriminator"] = _discriminator(teacher, device)
         st.D.requires_grad_(False)
     if training:
-        from .losses import IdentityLoss, PerceptualLoss
+        from ..metrics.perceptual_loss import PerceptualLoss
+        from .losses import IdentityLoss
 
         if cfg.random_init:
-            st.lpips = PerceptualLoss(cfg.lpips_net, random_backbone=True).to(device)
+            st.lpips = PerceptualLoss.load(cfg.lpips_net, random_backbone=True).to(device)
             prov["lpips"] = st.lpips.description + " [--random-init]"
             prov["identity"] = "off (--random-init)"
         else:
             st.lpips = require_pretrained("LPIPS backbone",
-                                          lambda: PerceptualLoss(cfg.lpips_net, cfg.lpips_backbone)).to(device)
+                                          lambda: PerceptualLoss.load(cfg.lpips_net, cfg.lpips_backbone)).to(device)
             prov["lpips"] = st.lpips.description
             if cfg.loss.identity > 0:
                 st.identity = require_pretrained("identity loss (ArcFace IR-SE-50)",

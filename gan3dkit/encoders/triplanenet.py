@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .base import CameraModel, EncoderOutput, PoseHead
+from .base import CameraModel, EncoderOutput, InputPoseHead
 from .psp import GradualStyleEncoder, irse_body, stage_ends
 
 
@@ -46,7 +46,7 @@ class TriPlaneNetConfig:
     zero_init_head: bool = True
     """gan3dkit choice: the last 1x1 conv starts at zero so training starts from G(w+) (public code: default init)."""
     pose_head: bool = True
-    """Predict the input camera when none is given (gan3dkit addition, see ``PoseHead``; off in converted files)."""
+    """Predict the input camera when none is given (a gan3dkit addition, ``InputPoseHead``; off in converted files)."""
 
     def validate(self) -> None:
         if self.version not in (1, 2):
@@ -126,7 +126,7 @@ class TriPlaneNetEncoder(nn.Module):
         self.camera_model = CameraModel.from_generator(G)
         self.psp = GradualStyleEncoder(cfg.widths, cfg.units, cfg.num_ws, cfg.w_dim, cfg.input_resolution)
         self.offsets = OffsetUNet(cfg)
-        self.pose = PoseHead(self.psp.out_channels) if cfg.pose_head else None
+        self.pose = InputPoseHead(self.psp.out_channels) if cfg.pose_head else None
         w_avg = getattr(G.backbone.mapping, "w_avg", None)
         w_avg = w_avg if w_avg is not None else torch.zeros(cfg.w_dim)
         self.register_buffer("latent_avg", w_avg.reshape(1, -1).repeat(cfg.num_ws, 1).clone())

@@ -14,8 +14,9 @@ from torch import Tensor, nn
 
 from ..cameras.camera import Cameras, as_cameras
 from ..generate.views import camera_labels
-from .config import PoseConfig, ProjectorConfig
-from .losses import PerceptualLoss, noise_buffers, noise_regularizer, normalize_noise
+from ..metrics.perceptual_loss import PerceptualLoss
+from .config import PoseOptConfig, ProjectorConfig
+from .losses import noise_buffers, noise_regularizer, normalize_noise
 from .warp import WarpFeatures, warp_loss
 
 StepFn = Callable[[int, int, dict], None]
@@ -75,7 +76,7 @@ def project(
     w_plus: bool = False,
     pose_mode: str = "fixed",
     camera_module: nn.Module | None = None,
-    pose_cfg: PoseConfig | None = None,
+    pose_cfg: PoseOptConfig | None = None,
     pose_params: list[dict] | None = None,
     warp_features: WarpFeatures | None = None,
     w_init: Tensor | None = None,

@@ -13,8 +13,9 @@ from torch import Tensor, nn
 
 from ..cameras.camera import Cameras
 from ..generate.views import camera_labels
+from ..metrics.perceptual_loss import PerceptualLoss
 from .config import TuneConfig
-from .losses import PerceptualLoss, depth_tv
+from .losses import depth_tv
 from .projector import Renderer
 
 

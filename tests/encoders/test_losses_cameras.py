@@ -9,9 +9,10 @@ import torch
 from encoder_helpers import MICRO_G
 
 from gan3dkit.cameras.camera import Cameras
-from gan3dkit.encoders.losses import PerceptualLoss, symmetry_loss
+from gan3dkit.encoders.losses import symmetry_loss
 from gan3dkit.encoders.render import CameraAugConfig, mirror_planes, sample_cameras
 from gan3dkit.generate.views import camera_labels
+from gan3dkit.metrics.perceptual_loss import PerceptualLoss
 from gan3dkit.networks import TriPlaneGenerator
 from gan3dkit.train.config import train_preset
 from gan3dkit.utils.config import apply_overrides
@@ -76,12 +77,12 @@ def test_perceptual_loss_has_gradients_and_says_what_ran(tmp_path, monkeypatch):
 
     monkeypatch.setenv("GAN3DKIT_CACHE", str(tmp_path / "empty-cache"))
     try:  # without the AlexNet file, LPIPS is refused, never silently replaced by a random backbone
-        PerceptualLoss("alex")
+        PerceptualLoss.load("alex")
     except WeightsUnavailable:
         pass
     else:
         pytest.skip("the ImageNet AlexNet weights are reachable here: the refusal cannot be shown")
-    lp = PerceptualLoss("alex", random_backbone=True)
+    lp = PerceptualLoss.load("alex", random_backbone=True)
     x = torch.rand(2, 3, 32, 32, requires_grad=True)
     y = torch.rand(2, 3, 32, 32)
     d = lp(x * 2 - 1, y * 2 - 1)
