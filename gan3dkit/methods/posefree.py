@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 import torch
 
+from ..cameras.camera import Cameras
 from ..cameras.priors import AngleDist, PosePrior, get_prior
 from ..networks import TriPlaneGenerator
 from ..networks.pose_heads import PoseHeadConfig, PoseHeadDiscriminator
@@ -78,7 +79,7 @@ def resolve_prior(cfg: PoseConfig, dataset_prior: dict[str, Any] | None) -> Pose
 def view_directions(c: torch.Tensor) -> torch.Tensor:  # [B, 25] -> [B, 3]
     """Unit vectors from the world origin to each camera: EG3D's samplers place cameras on a sphere about the
     origin whatever their look-at point, so these directions are what a pose similarity should compare."""
-    return torch.nn.functional.normalize(c[:, :16].reshape(-1, 4, 4)[:, :3, 3], dim=1)
+    return torch.nn.functional.normalize(Cameras.from_label(c).origins, dim=1)
 
 
 def pose_angles(c: torch.Tensor) -> torch.Tensor:  # [B, 25] -> [B, 2]

@@ -132,7 +132,7 @@ class FrameRenderer:
         nothing. At the average distance (all of `generate`'s cameras) the model's own renderer is returned."""
         r = self.source.rendering
         pivot = torch.tensor(r.avg_camera_pivot, dtype=label.dtype, device=label.device)
-        shift = float((label[0, [3, 7, 11]] - pivot).norm()) - r.avg_camera_radius
+        shift = float((Cameras.from_label(label).origins[0] - pivot).norm()) - r.avg_camera_radius
         if abs(shift) < 1e-3:
             return renderer
         cfg = renderer.config
