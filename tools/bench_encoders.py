@@ -30,9 +30,9 @@ def main() -> None:
     os.environ.setdefault("GAN3DKIT_NO_EXTENSION", "1")
     from pytorch_msssim import ssim
 
-    from gan3dkit.encoders.losses import PerceptualLoss
     from gan3dkit.encoders.models import load_encoder
-    from gan3dkit.encoders.render import sample_cameras, teacher_render
+    from gan3dkit.encoders.render import sample_cameras
+    from gan3dkit.metrics.perceptual_loss import PerceptualLoss
 
     st, cfg, header = load_encoder(args.ckpt)
     t = st.teacher
@@ -41,13 +41,13 @@ def main() -> None:
     z = torch.randn(n, t.G.z_dim, generator=g)
     cams, pose = sample_cameras(cfg.cameras, n, t.cam.radius, t.cam.focal, t.cam.lookat, True, g)
     mv, _ = sample_cameras(cfg.cameras, n, t.cam.radius, t.cam.focal, t.cam.lookat, False, g)
-    lp = PerceptualLoss(cfg.lpips_net, cfg.lpips_backbone)
+    lp = PerceptualLoss.load(cfg.lpips_net, cfg.lpips_backbone)
     with torch.no_grad():
         torch.manual_seed(0)
         ws = t.mapping(z, cams, cfg.run)
         planes = t.G.synthesize_planes(ws)
-        ref = teacher_render(t.G, planes, cams, ws, t.nrr)["image"].clamp(-1, 1)
-        nov_true = teacher_render(t.G, planes, mv, ws, t.nrr)["image"].clamp(-1, 1)
+        ref, nov_true = (t.G.render_planes(planes, c, ws, neural_rendering_resolution=t.nrr, deterministic_render=True)
+                         ["image"].clamp(-1, 1) for c in (cams, mv))
         out = st.encode(ref)  # pose-free: the camera is not given
         rec_true_pose = st.render(out, cams, t.nrr)["image"].clamp(-1, 1)
         nov = st.render(out, mv, t.nrr)["image"].clamp(-1, 1)

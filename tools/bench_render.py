@@ -49,8 +49,7 @@ def bench_render(preset: str, nrr: int, batch: int, repeats: int, device: torch.
         planes = G.synthesize_planes(ws)
         origins, dirs = ray_bundle(Cameras.from_label(c), nrr)
         t_render = _time_ms(lambda: G.renderer(planes, G.decoder, origins, dirs), repeats)
-        G._last_planes = planes  # reuse the planes: rendering + super-resolution only
-        t_render_sr = _time_ms(lambda: G.synthesis(ws, c, use_cached_backbone=True), repeats)
+        t_render_sr = _time_ms(lambda: G.render_planes(planes, c, ws), repeats)  # rendering + super-resolution only
         t_fwd = _time_ms(lambda: G(torch.randn(batch, G.z_dim, device=device), c), repeats)
     return {
         "preset": preset,

@@ -139,7 +139,6 @@ def ours(path: Path, work: Path, x: torch.Tensor, cam: torch.Tensor, cam_m: torc
     from gan3dkit.convert.encoders import write_encoder
     from gan3dkit.convert.triplanenet import convert_triplanenet
     from gan3dkit.encoders.models import load_encoder
-    from gan3dkit.encoders.render import teacher_render
 
     out = work / f"tpn{version}.safetensors"
     summary = write_encoder(convert_triplanenet(path), out, path)
@@ -148,7 +147,8 @@ def ours(path: Path, work: Path, x: torch.Tensor, cam: torch.Tensor, cam_m: torc
     with torch.no_grad():
         o = E(x, cam)
         y0 = E._render(o.base, cam, o.ws, 256)
-        img = teacher_render(G, o.planes, cam, o.ws, E.nrr)["image"]
+        img = G.render_planes(o.planes, cam, o.ws, neural_rendering_resolution=E.nrr,
+                              deterministic_render=True)["image"]
         res = {"ws": o.ws, "planes": o.planes.flatten(1, 2), "y_hat_psp": y0, "image": img}
         if version == 2:
             res["y_hat_psp_mirror"] = E._render(o.base, cam_m, o.ws, 256)

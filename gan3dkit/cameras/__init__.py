@@ -1,6 +1,14 @@
 """Cameras: typed batches, the 25-float EG3D label, EG3D pose samplers, FOV conventions, rotations, pose priors."""
 
-from .camera import LABEL_DIM, CameraError, Cameras, check_label, label_problems
+from .camera import (
+    LABEL_DIM,
+    CameraError,
+    Cameras,
+    as_cameras,
+    check_label,
+    label_problems,
+    mirror_labels,
+)
 from .conventions import (
     FFHQ_DIAGONAL_FOV_DEG,
     FFHQ_FOCAL,

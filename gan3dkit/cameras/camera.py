@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+#: Width of the EG3D camera label (cam2world 16 + normalised intrinsics 9): defined here only.
 LABEL_DIM = 25
 #: Conjugating a cam2world by S = diag(-1, 1, 1, 1) mirrors world x and camera x (reference eg3d.md §2.5).
 _MIRROR = (-1.0, 1.0, 1.0, 1.0)
@@ -79,6 +80,9 @@ class Cameras:
             index = slice(index, index + 1)
         return Cameras(self.cam2world[index], self.intrinsics[index])
 
+    def detach(self) -> Cameras:
+        return Cameras(self.cam2world.detach(), self.intrinsics.detach())
+
     def to(self, *args, **kwargs) -> Cameras:
         return Cameras(self.cam2world.to(*args, **kwargs), self.intrinsics.to(*args, **kwargs))
 
@@ -124,6 +128,16 @@ class Cameras:
     def problems(self, **limits: float) -> list[list[str]]:
         """Per camera, a list of convention violations (empty when valid). See `label_problems` for limits."""
         return [label_problems(row, **limits) for row in self.to_label().detach().cpu().double()]
+
+
+def as_cameras(cameras: Cameras | Tensor) -> Cameras:
+    """Cameras as given, or a [B, 25] label decoded once (float32): labels enter only at the edges."""
+    return cameras if isinstance(cameras, Cameras) else Cameras.from_label(torch.as_tensor(cameras).float())
+
+
+def mirror_labels(labels: Tensor) -> Tensor:  # [B, 25] -> [B, 25], same dtype and device
+    """Labels of the cameras of the horizontally flipped images (`Cameras.mirror`: S P S with cx -> 1 - cx)."""
+    return Cameras.from_label(labels).mirror().to_label().to(labels)
 
 
 def label_problems(

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..cameras.camera import Cameras
+from ..cameras.camera import LABEL_DIM, Cameras
 from ..cameras.rotations import cam2world_to_ypr
 from ..utils.errors import DataError
 from ..utils.visual import depth_to_rgb, make_grid
@@ -51,7 +51,8 @@ def summarize(path: str | Path, max_samples: int = 10000) -> dict[str, Any]:
     if n == 0:
         out["warnings"].append(f"{path} holds 0 samples")
     out["warnings"] += resolution_warnings(reader, idx[:: max(1, idx.size // 8)])
-    labels_np = np.stack([reader.read(int(i), ["camera"])["camera"] for i in idx]) if idx.size else np.zeros((0, 25))
+    labels_np = (np.stack([reader.read(int(i), ["camera"])["camera"] for i in idx]) if idx.size
+                 else np.zeros((0, LABEL_DIM)))
     bad = camera_label_problems(labels_np)
     if bad:
         first = ", ".join(f"sample {int(idx[i])} ({p[0]})" for i, p in list(bad.items())[:3])

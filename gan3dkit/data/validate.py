@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ..cameras.camera import label_problems
+from ..cameras.camera import LABEL_DIM, label_problems
 from ..utils.errors import DataError
 from .format import decode_field
 from .reader import DatasetReader, read_meta
@@ -151,8 +151,8 @@ def camera_label_problems(labels: np.ndarray) -> dict[int, list[str]]:
     if len(labels) == 0:
         return {}
     x = np.asarray(labels, dtype=np.float64).reshape(len(labels), -1)
-    if x.shape[1] != 25:
-        return {i: [f"label has {x.shape[1]} values, expected 25"] for i in range(len(x))}
+    if x.shape[1] != LABEL_DIM:
+        return {i: [f"label has {x.shape[1]} values, expected {LABEL_DIM}"] for i in range(len(x))}
     with np.errstate(all="ignore"):
         finite = np.isfinite(x).all(1)
         m, k = np.nan_to_num(x[:, :16]).reshape(-1, 4, 4), np.nan_to_num(x[:, 16:]).reshape(-1, 3, 3)

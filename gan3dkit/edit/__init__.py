@@ -7,7 +7,6 @@ from .edits import (
     load_delta_planes,
     load_latent,
     parse_edit,
-    render_planes,
     triplane_offset_edit,
 )
 from .ganspace import GanSpace, GanSpaceConfig, compute_ganspace, generator_hash, load_ganspace, pca, save_ganspace
@@ -29,7 +28,6 @@ __all__ = [
     "load_latent",
     "parse_edit",
     "pca",
-    "render_planes",
     "save_ganspace",
     "triplane_offset_edit",
 ]

@@ -99,18 +99,6 @@ def triplane_offset_edit(G: torch.nn.Module, ws: torch.Tensor, ws_edit: torch.Te
     return (base + delta) + edited - base
 
 
-def render_planes(G: torch.nn.Module, planes: torch.Tensor, ws: torch.Tensor, cams: torch.Tensor,
-                  nrr: int | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
-    """Render given tri-planes (EG3D's cached-backbone path; the SR uses ``ws``'s last w), deterministic samples."""
-    saved = G._last_planes
-    try:
-        G._last_planes = planes
-        return G.synthesis(ws, cams, neural_rendering_resolution=nrr, use_cached_backbone=True,
-                           deterministic_render=True, noise_mode="const")  # fmt: skip
-    finally:
-        G._last_planes = saved
-
-
 def load_delta_planes(path: str | Path) -> torch.Tensor:
     """ΔT from an encoder: safetensors key ``delta_planes`` or a .npy array, [B|1, 3, C, H, W] or [B, 3C, H, W]."""
     path = Path(path)

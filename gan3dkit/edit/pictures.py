@@ -13,7 +13,7 @@ from ..generate.video import orbit_cameras
 from ..generate.views import camera_labels
 from ..utils.files import atomic_output
 from ..utils.visual import depth_to_rgb, make_grid, to_uint8_hwc
-from .edits import Edit, apply_edit, render_planes, triplane_offset_edit
+from .edits import Edit, apply_edit, triplane_offset_edit
 from .ganspace import GanSpace
 
 PAD = 2
@@ -27,7 +27,8 @@ def render(G: torch.nn.Module, ws: torch.Tensor, cams: torch.Tensor, nrr: int | 
     v = cams.shape[0]
     wsv = ws.expand(v, -1, -1)
     if planes is not None:
-        return render_planes(G, planes.expand(v, -1, -1, -1, -1), wsv, cams, nrr)
+        return G.render_planes(planes.expand(v, -1, -1, -1, -1), cams, wsv, neural_rendering_resolution=nrr,
+                               deterministic_render=True)
     return G.synthesis(wsv, cams, neural_rendering_resolution=nrr, noise_mode="const", deterministic_render=True)
 
 

@@ -44,7 +44,7 @@ class CameraModel:
         return cam2world_to_ypr(c2w).float().to(labels.device)
 
 
-class PoseHead(nn.Module):
+class InputPoseHead(nn.Module):
     """gan3dkit addition (not in LP3D or TriPlaneNet): pooled features -> (yaw, pitch, roll) of the input camera.
 
     LP3D estimates input poses with an off-the-shelf estimator for evaluation and video; distillation knows the true

@@ -1,4 +1,4 @@
-"""Encoder building blocks: pixel-coordinate channels, BN-free ResNet/DeepLabV3, Segformer attention, IR-SE units."""
+"""Encoder building blocks: pixel-coordinate channels, BN-free ResNet/DeepLabV3, Segformer attention."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def pixel_coordinates(x: Tensor) -> Tensor:  # [B, C, H, W] -> [B, C + 2, H, W]
     return torch.cat([x, uu.expand(b, 1, h, w), vv.expand(b, 1, h, w)], dim=1)
 
 
-class BasicBlock(nn.Module):
+class BasicBlockNoBN(nn.Module):
     """ResNet basic block with every batch norm removed and the conv biases reintroduced (LP3D supplement A2)."""
 
     def __init__(self, c_in: int, c_out: int, stride: int = 1) -> None:
@@ -48,8 +48,8 @@ class ResNetNoBN(nn.Module):
         self.stages = depth - 1
         c = widths[0]
         for i in range(self.stages):
-            layers = [BasicBlock(c, widths[i], 1 if i == 0 else 2)]
-            layers += [BasicBlock(widths[i], widths[i]) for _ in range(blocks[i] - 1)]
+            layers = [BasicBlockNoBN(c, widths[i], 1 if i == 0 else 2)]
+            layers += [BasicBlockNoBN(widths[i], widths[i]) for _ in range(blocks[i] - 1)]
             self.add_module(f"layer{i + 1}", nn.Sequential(*layers))
             c = widths[i]
         self.out_channels = c
@@ -173,40 +173,3 @@ class ViTStage(nn.Module):
             t = blk(t, h, w)
         t = self.norm(t).transpose(1, 2).reshape(x.shape[0], -1, h, w)
         return self.shuffle(t)
-
-
-class SEModule(nn.Module):
-    """Squeeze-excitation of IR-SE units (pSp names fc1/fc2)."""
-
-    def __init__(self, channels: int, reduction: int = 16) -> None:
-        super().__init__()
-        mid = max(1, channels // reduction)
-        self.fc1 = nn.Conv2d(channels, mid, 1, bias=False)
-        self.fc2 = nn.Conv2d(mid, channels, 1, bias=False)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return x * torch.sigmoid(self.fc2(F.relu(self.fc1(F.adaptive_avg_pool2d(x, 1)))))
-
-
-class BottleneckIRSE(nn.Module):
-    """IR-SE unit as in pSp's ``bottleneck_IR_SE`` (names match ``model_ir_se50.pth`` body weights)."""
-
-    def __init__(self, c_in: int, depth: int, stride: int) -> None:
-        super().__init__()
-        self.shortcut_layer = (
-            nn.MaxPool2d(1, stride)
-            if c_in == depth
-            else nn.Sequential(nn.Conv2d(c_in, depth, 1, stride, bias=False), nn.BatchNorm2d(depth))
-        )
-        self.res_layer = nn.Sequential(
-            nn.BatchNorm2d(c_in),
-            nn.Conv2d(c_in, depth, 3, 1, 1, bias=False),
-            nn.PReLU(depth),
-            nn.Conv2d(depth, depth, 3, stride, 1, bias=False),
-            nn.BatchNorm2d(depth),
-            SEModule(depth),
-        )
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.shortcut_layer(x) + self.res_layer(x)
-

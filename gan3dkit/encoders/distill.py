@@ -18,7 +18,7 @@ from ..train.logging import StatsLog
 from ..utils.files import atomic_save_png, atomic_write_json, remove_stale_temps_in
 from .config import DistillConfig
 from .models import CHECKPOINT, Teacher, build_student, load_teacher
-from .render import sample_cameras, teacher_render
+from .render import sample_cameras
 from .steps import LP3DStep, TriPlaneNetStep
 
 #: Config sections that may change on resume.
@@ -125,8 +125,10 @@ class _Distiller:
             torch.manual_seed(10**6 + self.cfg.run.seed)  # backbone noise: never touch the training RNG stream
             ws = t.mapping(z, cams.to(dev), self.cfg.run)
             planes = t.G.synthesize_planes(ws)
-            ref = teacher_render(t.G, planes, cams.to(dev), ws, t.nrr)
-            nov = teacher_render(t.G, planes, mv.to(dev), ws, t.nrr)
+            ref = t.G.render_planes(planes, cams.to(dev), ws, neural_rendering_resolution=t.nrr,
+                                    deterministic_render=True)
+            nov = t.G.render_planes(planes, mv.to(dev), ws, neural_rendering_resolution=t.nrr,
+                                    deterministic_render=True)
         return {"cams": cams.to(dev), "pose": pose.to(dev), "mv": mv.to(dev), "image": ref["image"],
                 "novel": nov["image"], "planes": planes}  # fmt: skip
 

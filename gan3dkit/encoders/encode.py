@@ -198,7 +198,7 @@ def refine(student: Student, image: np.ndarray, cam: Tensor, steps: int, name: s
     report = {"steps": steps, "seconds": time.perf_counter() - t0, "method": "ko alg. 3 (no tuning)",
               "w_start": "encoder (mean of its W+)" if start else "w_avg",
               "pose_change": res.report.get("pose_change")}  # fmt: skip
-    return EncoderOutput(planes, res.ws), res.camera, report
+    return EncoderOutput(planes, res.ws), res.camera.to_label(), report  # the label: encode's outputs take it
 
 
 def encode_items(student: Student, items: list[Item], load: Callable[[Item], tuple[np.ndarray, Tensor | None]],

@@ -1,4 +1,4 @@
-"""Distillation losses: differentiable LPIPS (metrics/perceptual weights), ArcFace identity, TriPlaneNet mirror loss."""
+"""Distillation losses: ArcFace identity, TriPlaneNet mirror loss (LPIPS is metrics.perceptual_loss.PerceptualLoss)."""
 
 from __future__ import annotations
 
@@ -7,41 +7,6 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
-
-
-class PerceptualLoss(nn.Module):
-    """LPIPS v0.1 as a training loss: the modules and weights of ``metrics.perceptual.LPIPS``, with gradients.
-
-    ``backbone``: a path/URL of the torchvision AlexNet/VGG16 weights, or None to try the package/cache/download
-    chain; when that fails, WeightsUnavailable is raised (no silent fallback). ``random_backbone=True`` asks for a
-    random backbone explicitly (``--random-init``), and ``description`` then says so: a random-feature distance, not
-    LPIPS.
-    """
-
-    def __init__(self, net: str = "alex", backbone: str | Path | None = None, random_backbone: bool = False) -> None:
-        super().__init__()
-        from ..metrics.perceptual import LPIPS
-
-        lp = LPIPS(net, random_backbone=True) if random_backbone else LPIPS(net, backbone=backbone)
-        self.lpips = lp.requires_grad_(False).eval()
-        self.calibrated = lp.calibrated
-        self.description = lp.description
-
-    def forward(self, x: Tensor, y: Tensor) -> Tensor:  # [B, 3, H, W] in [-1, 1] -> scalar mean over the batch
-        lp = self.lpips
-        if x.shape[-1] < 32:  # AlexNet's stride-4 11x11 conv + 3 pools need about 32 px
-            x = F.interpolate(x, size=(64, 64), mode="bilinear", align_corners=False)
-            y = F.interpolate(y, size=(64, 64), mode="bilinear", align_corners=False)
-        hx, hy = (x.float() - lp.shift) / lp.scale, (y.float() - lp.shift) / lp.scale
-        total, start = x.new_zeros(x.shape[0]), 0
-        for end, w in zip(lp.ends, lp.heads, strict=False):
-            for i in range(start, end):
-                hx, hy = lp.features[i](hx), lp.features[i](hy)
-            start = end
-            fx = hx / (hx.square().sum(1, keepdim=True).sqrt() + 1e-10)
-            fy = hy / (hy.square().sum(1, keepdim=True).sqrt() + 1e-10)
-            total = total + F.conv2d((fx - fy).square(), w).mean(dim=(1, 2, 3))
-        return total.mean()
 
 
 class IdentityLoss(nn.Module):

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .base import EncoderOutput, PoseHead
+from .base import EncoderOutput, InputPoseHead
 from .blocks import ASPPNoBN, ResNetNoBN, ViTStage, pixel_coordinates
 
 
@@ -55,7 +55,7 @@ class LP3DConfig:
     lt: bool = False
     """LP3D-LT: E_high reads DeepLabV3's second-layer features instead of the raw image."""
     pose_head: bool = False
-    """Predict the input camera (yaw, pitch, roll); a gan3dkit addition, see ``PoseHead``. Off by default: LP3D
+    """Predict the input camera (yaw, pitch, roll); a gan3dkit addition, see ``InputPoseHead``. Off by default: LP3D
     has no pose head or pose loss (seed 003: poses come from an off-the-shelf estimator); `encode` then uses the
     given camera or the frontal one, and says which."""
 
@@ -107,7 +107,7 @@ class LP3DEncoder(nn.Module):
             act(),
             nn.Conv2d(out_ch, out_ch, 3, 1, 1),
         )
-        self.pose = PoseHead(cfg.deeplab_channels) if cfg.pose_head else None
+        self.pose = InputPoseHead(cfg.deeplab_channels) if cfg.pose_head else None
 
     def transformer_parameters(self) -> list[nn.Parameter]:
         """Parameters of the ViT stages (LP3D trains them at lr 5e-5, the rest at 1e-4)."""

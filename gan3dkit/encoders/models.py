@@ -17,7 +17,7 @@ from ..train.config import TrainConfig
 from .base import CameraModel, EncoderOutput
 from .config import DistillConfig
 from .registry import arch_config, build_encoder, get_arch
-from .render import PlaneRenderer, teacher_render
+from .render import PlaneRenderer
 
 CHECKPOINT = "checkpoint.safetensors"
 
@@ -99,7 +99,8 @@ class Student:
     def render(self, out: EncoderOutput, cams: Tensor, nrr: int, deterministic: bool = True) -> dict[str, Tensor]:
         if self.renderer is not None:
             return self.renderer(out.planes, cams, nrr, deterministic=deterministic)
-        return teacher_render(self.teacher.G, out.planes, cams, out.ws.detach(), nrr, deterministic)
+        return self.teacher.G.render_planes(out.planes, cams, out.ws.detach(), neural_rendering_resolution=nrr,
+                                            deterministic_render=deterministic)
 
 
 def _discriminator(teacher: Teacher, device: torch.device) -> tuple[nn.Module, str]:
@@ -148,15 +149,16 @@ def build_student(cfg: DistillConfig, teacher: Teacher, device: torch.device, tr
         st.D, prov["discriminator"] = _discriminator(teacher, device)
         st.D.requires_grad_(False)
     if training:
-        from .losses import IdentityLoss, PerceptualLoss
+        from ..metrics.perceptual_loss import PerceptualLoss
+        from .losses import IdentityLoss
 
         if cfg.random_init:
-            st.lpips = PerceptualLoss(cfg.lpips_net, random_backbone=True).to(device)
+            st.lpips = PerceptualLoss.load(cfg.lpips_net, random_backbone=True).to(device)
             prov["lpips"] = st.lpips.description + " [--random-init]"
             prov["identity"] = "off (--random-init)"
         else:
             st.lpips = require_pretrained("LPIPS backbone",
-                                          lambda: PerceptualLoss(cfg.lpips_net, cfg.lpips_backbone)).to(device)
+                                          lambda: PerceptualLoss.load(cfg.lpips_net, cfg.lpips_backbone)).to(device)
             prov["lpips"] = st.lpips.description
             if cfg.loss.identity > 0:
                 st.identity = require_pretrained("identity loss (ArcFace IR-SE-50)",

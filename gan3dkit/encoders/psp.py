@@ -8,8 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..metrics.identity import BottleneckIRSE
 from ..networks.layers import FullyConnectedLayer
-from .blocks import BottleneckIRSE
 
 
 def irse_body(c_in: int, widths: tuple[int, ...], units: tuple[int, ...]) -> tuple[nn.Sequential, nn.Sequential]:

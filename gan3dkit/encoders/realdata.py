@@ -10,18 +10,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..cameras.camera import Cameras
+from ..cameras.camera import mirror_labels
 from ..data.reader import LMDBDataset
 from .models import Teacher
-from .render import teacher_render
 
 if TYPE_CHECKING:
     from ..networks.generator import TriPlaneGenerator
-
-
-def mirror_labels(c: Tensor) -> Tensor:  # [B, 25] -> [B, 25]
-    """The camera of the horizontally flipped image (`Cameras.mirror`)."""
-    return Cameras.from_label(c[:, :25].float()).mirror().to_label().to(c)
 
 
 class RealMix:
@@ -69,7 +63,8 @@ class RealMix:
             c_fake = torch.where(flip_pose[:, None], mirror_labels(c_fake), c_fake)
             with torch.no_grad():
                 ws = t.mapping(z, c_fake, run)
-                parts.append(teacher_render(G, G.synthesize_planes(ws), c_fake, ws, t.nrr, deterministic)["image"])
+                parts.append(G.render_planes(G.synthesize_planes(ws), c_fake, ws, neural_rendering_resolution=t.nrr,
+                                                deterministic_render=deterministic)["image"])
             cams.append(c_fake)
         x, c = torch.cat(parts), torch.cat(cams)
         flip = torch.rand(bg, device=self.dev) < self.mirror_prob

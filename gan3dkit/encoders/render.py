@@ -1,4 +1,4 @@
-"""Rendering encoder tri-planes with a generator's decoder + SR, LP3D's per-sample camera augmentation, plane mirror."""
+"""The student's plane renderer (copies of G's decoder + SR), LP3D's per-sample camera augmentation, plane mirror."""
 
 from __future__ import annotations
 
@@ -12,35 +12,7 @@ from torch import Tensor, nn
 from ..cameras.camera import Cameras
 from ..cameras.conventions import diagonal_fov_from_focal, focal_from_diagonal_fov
 from ..cameras.rotations import ypr_to_cam2world
-from ..render import ray_bundle
-
-LABEL_DIM = 25
-
-
-def render_planes(
-    renderer: nn.Module,
-    decoder: nn.Module,
-    superres: nn.Module,
-    planes: Tensor,  # [B, 3, C, R, R]
-    cams: Tensor,  # [B, 25]
-    ws: Tensor,  # [B, n, w_dim]; the SR uses ws[:, -1]
-    nrr: int,
-    deterministic: bool = True,
-    depth_resolution: int | None = None,
-    depth_resolution_importance: int | None = None,
-) -> dict[str, Tensor]:
-    """The second half of ``TriPlaneGenerator.synthesis`` for given planes: image, image_raw, image_depth, features.
-
-    ``depth_resolution`` / ``depth_resolution_importance`` override the renderer's samples per ray (None = its own).
-    """
-    origins, dirs = ray_bundle(Cameras.from_label(cams[:, :LABEL_DIM].float()), nrr)
-    out = renderer(planes, decoder, origins, dirs, deterministic=deterministic, depth_resolution=depth_resolution,
-                   depth_resolution_importance=depth_resolution_importance)
-    b = planes.shape[0]
-    feat = out.features.permute(0, 2, 1).reshape(b, -1, nrr, nrr).contiguous()
-    depth = out.depth.permute(0, 2, 1).reshape(b, 1, nrr, nrr)
-    image = superres(feat[:, :3], feat, ws)
-    return {"image": image, "image_raw": feat[:, :3], "image_depth": depth, "feature_image": feat}
+from ..networks.planes import render_planes
 
 
 class PlaneRenderer(nn.Module):
@@ -78,12 +50,8 @@ class PlaneRenderer(nn.Module):
         if ws is None:  # latent "one": the SR ignores the values and reads only the batch size
             ws = (planes.new_ones(planes.shape[0], 1, self.w_dim) if self.const_w is None
                   else self.const_w.expand(planes.shape[0], 1, -1))
-        return render_planes(self.renderer, self.decoder, self.superresolution, planes, cams, ws, nrr, deterministic)
-
-
-def teacher_render(G: nn.Module, planes: Tensor, cams: Tensor, ws: Tensor, nrr: int, deterministic: bool = True):
-    """Render planes with the (frozen) generator's own decoder and SR driven by its ws."""
-    return render_planes(G.renderer, G.decoder, G.superresolution, planes, cams, ws, nrr, deterministic)
+        return render_planes(self.renderer, self.decoder, self.superresolution, planes, cams, ws, nrr,
+                             deterministic=deterministic)
 
 
 def mirror_planes(planes: Tensor, plane_axes: str) -> Tensor:  # [B, 3, C, R, R]

@@ -8,13 +8,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..cameras.camera import Cameras
+from ..cameras.camera import mirror_labels
 from ..train.distributed import sync_gradients
 from .config import DistillConfig
 from .losses import discriminator_loss, generator_adv_loss, r1_penalty, symmetry_loss
 from .models import Student, Teacher
 from .realdata import RealMix
-from .render import sample_cameras, teacher_render
+from .render import sample_cameras
 
 
 def _num(x: Tensor | float) -> float:
@@ -87,8 +87,8 @@ class _Base:
         with torch.no_grad():
             ws = t.mapping(z, c_ref, self.cfg.run)
             planes = t.G.synthesize_planes(ws)
-            ref = teacher_render(t.G, planes, c_ref, ws, t.nrr, det)
-            mv = teacher_render(t.G, planes, c_mv, ws, t.nrr, det)
+            ref = t.G.render_planes(planes, c_ref, ws, neural_rendering_resolution=t.nrr, deterministic_render=det)
+            mv = t.G.render_planes(planes, c_mv, ws, neural_rendering_resolution=t.nrr, deterministic_render=det)
         return {"ws": ws, "planes": planes, "c_ref": c_ref, "c_mv": c_mv, "pose": pose, "ref": ref, "mv": mv}
 
     def _d_step(self, pairs: list[tuple[dict, dict, Tensor]], step: int, world: int) -> dict[str, float]:
@@ -216,7 +216,8 @@ class TriPlaneNetStep(_Base):
 
     def _branch_loss(self, x: Tensor, planes: Tensor, ws: Tensor, c: Tensor, smooth: bool, name: str, stats) -> Tensor:
         L, s, v2 = self.cfg.loss, self.s, self.s.encoder.cfg.version == 2
-        y = teacher_render(self.t.G, planes, c, ws, self.t.nrr, self.cfg.run.deterministic_render)["image"]
+        y = self.t.G.render_planes(planes, c, ws, neural_rendering_resolution=self.t.nrr,
+                                   deterministic_render=self.cfg.run.deterministic_render)["image"]
         ys, xs = self._small(y), self._small(x)
         pix = F.smooth_l1_loss(ys, xs) if smooth else F.mse_loss(ys, xs)
         loss = L.rec_l2 * pix + L.rec_lpips * s.lpips(ys, xs)
@@ -224,8 +225,9 @@ class TriPlaneNetStep(_Base):
         if s.identity is not None and L.rec_id > 0:
             loss = loss + L.rec_id * s.identity(y, x)
         if v2 and L.mirror > 0:
-            cm = Cameras.from_label(c[:, :25]).mirror().to_label()
-            ym = teacher_render(self.t.G, planes, cm, ws, self.t.nrr, self.cfg.run.deterministic_render)["image"]
+            cm = mirror_labels(c)
+            ym = self.t.G.render_planes(planes, cm, ws, neural_rendering_resolution=self.t.nrr,
+                                        deterministic_render=self.cfg.run.deterministic_render)["image"]
             xm = x.flip(-1)
             yms, xms = self._small(ym), self._small(xm)
             sigma = s.conf(xms) if s.conf is not None else None
@@ -260,7 +262,8 @@ class TriPlaneNetStep(_Base):
         if off_on:
             loss = loss + self._branch_loss(x, out.planes, out.ws.detach(), c, True, "offsets", stats)
             if adv_on and L.adv_tpn > 0:
-                r = teacher_render(self.t.G, out.planes, c, out.ws.detach(), self.t.nrr)
+                r = self.t.G.render_planes(out.planes, c, out.ws.detach(), neural_rendering_resolution=self.t.nrr,
+                                           deterministic_render=True)
                 loss = loss + L.adv_tpn * generator_adv_loss(s.D({"image": r["image"], "image_raw": r["image_raw"]}, c))
                 pairs.append((r, {"image": x, "image_raw": b["ref"]["image_raw"]}, c))
         for opt in self.optimizers.values():

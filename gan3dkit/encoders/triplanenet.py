@@ -8,9 +8,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .base import CameraModel, EncoderOutput, PoseHead
+from .base import CameraModel, EncoderOutput, InputPoseHead
 from .psp import GradualStyleEncoder, irse_body, stage_ends
-from .render import teacher_render
 
 
 @dataclass
@@ -47,7 +46,7 @@ class TriPlaneNetConfig:
     zero_init_head: bool = True
     """gan3dkit choice: the last 1x1 conv starts at zero so training starts from G(w+) (public code: default init)."""
     pose_head: bool = True
-    """Predict the input camera when none is given (gan3dkit addition, see ``PoseHead``; off in converted files)."""
+    """Predict the input camera when none is given (a gan3dkit addition, ``InputPoseHead``; off in converted files)."""
 
     def validate(self) -> None:
         if self.version not in (1, 2):
@@ -127,7 +126,7 @@ class TriPlaneNetEncoder(nn.Module):
         self.camera_model = CameraModel.from_generator(G)
         self.psp = GradualStyleEncoder(cfg.widths, cfg.units, cfg.num_ws, cfg.w_dim, cfg.input_resolution)
         self.offsets = OffsetUNet(cfg)
-        self.pose = PoseHead(self.psp.out_channels) if cfg.pose_head else None
+        self.pose = InputPoseHead(self.psp.out_channels) if cfg.pose_head else None
         w_avg = getattr(G.backbone.mapping, "w_avg", None)
         w_avg = w_avg if w_avg is not None else torch.zeros(cfg.w_dim)
         self.register_buffer("latent_avg", w_avg.reshape(1, -1).repeat(cfg.num_ws, 1).clone())
@@ -145,7 +144,8 @@ class TriPlaneNetEncoder(nn.Module):
         return F.interpolate(img, size=(size, size), mode="bilinear", antialias=True)
 
     def _render(self, planes: Tensor, cams: Tensor, ws: Tensor, size: int) -> Tensor:
-        return self.resize(teacher_render(self.G, planes, cams, ws, self.nrr)["image"], size)
+        return self.resize(self.G.render_planes(planes, cams, ws, neural_rendering_resolution=self.nrr,
+                                                     deterministic_render=True)["image"], size)
 
     def forward(self, image: Tensor, camera: Tensor | None = None, use_offsets: bool = True) -> EncoderOutput:
         cfg, size = self.cfg, self.cfg.input_resolution
@@ -169,9 +169,9 @@ class TriPlaneNetEncoder(nn.Module):
         y_hat = self._render(base.detach(), camera, wd, size)
         mirror = None
         if cfg.version == 2:
-            from ..cameras.camera import Cameras
+            from ..cameras.camera import mirror_labels
 
-            cam_m = Cameras.from_label(camera[:, :25]).mirror().to_label()
+            cam_m = mirror_labels(camera)
             mirror = x.flip(-1) - self._render(base.detach(), cam_m, wd, size)
         planes = flat
         for step in range(1 + cfg.cascade_steps):  # CTTR: each pass predicts offsets from scratch (public code)

@@ -16,18 +16,12 @@ if TYPE_CHECKING:
 
 
 @torch.no_grad()
-def density_grid(G: TriPlaneGenerator, ws: torch.Tensor, resolution: int = 128, chunk: int = 1 << 18) -> np.ndarray:
-    """Raw sigma (before the ray marcher's softplus) on a resolution^3 grid spanning the triplane box, [x, y, z]."""
-    device = ws.device
-    half = G.config.rendering.box_warp / 2
-    lin = torch.linspace(-half, half, resolution, device=device)
-    xx, yy, zz = torch.meshgrid(lin, lin, lin, indexing="ij")
-    coords = torch.stack([xx, yy, zz], -1).reshape(1, -1, 3)
-    sigma = torch.empty(coords.shape[1], device=device)
-    for start in range(0, coords.shape[1], chunk):
-        part = coords[:, start : start + chunk]
-        sigma[start : start + chunk] = G.sample_mixed(part, torch.zeros_like(part), ws)["sigma"].reshape(-1)
-    return sigma.reshape(resolution, resolution, resolution).cpu().numpy()
+def density_grid(G: TriPlaneGenerator, ws: torch.Tensor, resolution: int = 128, chunk: int = 1 << 18,
+                 noise_mode: str = "const") -> np.ndarray:  # fmt: skip
+    """Raw sigma of G(ws[:1]) on a resolution^3 grid over the triplane box, [x, y, z]: the planes are synthesised
+    once (constant noise, as EG3D's shape export in gen_samples.py) and sampled by `planes_density_grid`."""
+    return planes_density_grid(G.renderer, G.decoder, G.synthesize_planes(ws[:1], noise_mode=noise_mode), resolution,
+                               chunk)
 
 
 @torch.no_grad()

@@ -25,7 +25,7 @@ def learned_angles(G: TriPlaneGenerator, z: torch.Tensor) -> torch.Tensor:  # z 
         raise ValueError(
             "--pose learned needs a generator with a learned pose (a pof3d, hyperpose+pof3d or eg3d-posereg+pof3d run)"
         )
-    ws = G.mapping(z, torch.zeros(len(z), 25, device=z.device))
+    ws = G.mapping(z, torch.zeros(len(z), G.c_dim, device=z.device))
     return G.pose_mapping(ws[:, 0])
 
 

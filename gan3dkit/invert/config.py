@@ -89,8 +89,9 @@ class TuneConfig:
 
 
 @dataclass
-class PoseConfig:
-    """Ko et al. stage 1: pose and pivot together (seed 002 Alg. 1 / 3; code `training/coaches/base_coach.py`)."""
+class PoseOptConfig:
+    """An inversion's pose optimisation, Ko et al. stage 1: pose and pivot together (seed 002 Alg. 1 / 3; code
+    `training/coaches/base_coach.py`). Not `methods.posefree.PoseConfig`, which is a training run's pose prior."""
 
     representation: str = "quaternion"
     """Camera rotation parameters: 'quaternion' (the code's default estimator; keeps a given roll), 'euler' (yaw,
@@ -141,7 +142,7 @@ class InvertConfig:
     deterministic rendering makes the loss a function of the variables and the run reproducible)."""
     projector: ProjectorConfig = field(default_factory=ProjectorConfig)
     tune: TuneConfig = field(default_factory=TuneConfig)
-    pose: PoseConfig = field(default_factory=PoseConfig)
+    pose: PoseOptConfig = field(default_factory=PoseOptConfig)
 
     def validate(self) -> None:
         if self.method not in METHODS:

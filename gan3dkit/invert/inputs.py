@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ..cameras.camera import check_label
+from ..cameras.camera import LABEL_DIM, check_label
 from ..data.images import ImageError, load_still_image, resize_notes
 from ..utils.items import Item, folder_items
 
@@ -51,9 +51,9 @@ def read_camera_file(path: str | Path) -> np.ndarray:
     except (ValueError, OSError, json.JSONDecodeError) as exc:
         raise InputError(f"cannot read a camera from {path}: {exc}") from None
     values = np.asarray(values, dtype=np.float64).reshape(-1)
-    if values.size != 25:
+    if values.size != LABEL_DIM:
         raise InputError(
-            f"{path}: a camera is 25 floats (EG3D label: cam2world 4x4 + intrinsics 3x3), got {values.size}"
+            f"{path}: a camera is {LABEL_DIM} floats (EG3D label: cam2world 4x4 + intrinsics 3x3), got {values.size}"
         )
     try:
         check_label(values)

@@ -1,8 +1,7 @@
-"""Inversion losses: differentiable LPIPS (with an honest record of which network ran), noise and depth regularisers."""
+"""Inversion losses: the LPIPS choice (with an honest record of which network ran), noise and depth regularisers."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -10,58 +9,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..metrics.perceptual import LPIPS
+from ..metrics.perceptual_loss import PerceptualInfo, PerceptualLoss
 from ..metrics.weights import WeightsUnavailable
-
-
-@dataclass
-class PerceptualInfo:
-    """What a perceptual loss really is: its name, whether the backbone is the published one, and why."""
-
-    name: str
-    calibrated: bool
-    note: str = ""
-
-    def to_dict(self) -> dict:
-        return {"name": self.name, "calibrated": self.calibrated, "note": self.note}
-
-
-class PerceptualLoss(nn.Module):
-    """LPIPS v0.1 as a loss: sum over layers of spatial means of head-weighted squared unit-feature differences.
-
-    For VGG this is the distance StyleGAN2-ADA / PTI's projector computes from NVIDIA's `vgg16.pt`
-    (`(f_target - f_synth).square().sum()` of the LPIPS-normalised features). Inputs in [-1, 1]; images above
-    `resolution` are area-downsampled first (PTI: 256). `net=None` is the pixel-only fallback: distance 0.
-    """
-
-    def __init__(self, lpips: LPIPS | None, info: PerceptualInfo, resolution: int = 256) -> None:
-        super().__init__()
-        self.lpips = lpips
-        self.info = info
-        self.resolution = resolution
-
-    @property
-    def available(self) -> bool:
-        return self.lpips is not None
-
-    def prepare(self, x: Tensor) -> Tensor:  # [B, 3, H, W] -> [B, 3, <=res, <=res]
-        if x.shape[-1] > self.resolution:
-            x = F.interpolate(x, size=(self.resolution, self.resolution), mode="area")
-        return x
-
-    def features(self, x: Tensor) -> list[Tensor]:
-        """Unit-normalised LPIPS features of `x` (compute once for a fixed target)."""
-        assert self.lpips is not None
-        feats = self.lpips._feats(self.prepare(x.float()))
-        return [f / (f.square().sum(1, keepdim=True).sqrt() + 1e-10) for f in feats]
-
-    def distance(self, x: Tensor, y: Tensor | list[Tensor]) -> Tensor:  # -> [B], differentiable in x
-        if self.lpips is None:
-            return torch.zeros(x.shape[0], device=x.device)
-        fy = self.features(y) if isinstance(y, Tensor) else y
-        total = torch.zeros(x.shape[0], device=x.device)
-        for a, b, w in zip(self.features(x), fy, self.lpips.heads, strict=False):
-            total = total + F.conv2d((a - b).square(), w).mean(dim=(1, 2, 3))
-        return total
 
 
 def build_perceptual(choice: str, default_net: str, backbone: str | Path | None = None,

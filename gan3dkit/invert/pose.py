@@ -7,7 +7,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from ..cameras.camera import Cameras
+from ..cameras.camera import Cameras, as_cameras
 from ..cameras.rotations import (
     cam2world_to_ypr,
     matrix_to_rotation_6d,
@@ -52,7 +52,7 @@ def rotation_geodesic(a: Tensor, b: Tensor) -> Tensor:  # [B, 3, 3] x2 -> [B] ra
 
 
 class LearnableCamera(nn.Module):
-    """A camera label [B, 25] from free parameters (seed 002 §A.1).
+    """B cameras from free parameters (seed 002 §A.1); ``forward`` returns ``Cameras`` (no label round trip).
 
     rotation R (cam2world, OpenCV axes) from `representation`: 'euler' = (yaw, pitch) of a camera aimed at the pivot
     (the paper's theta / phi, no roll), 'quaternion' (Ko et al.'s code default) or '6d' (Zhou et al.; allows roll).
@@ -60,12 +60,12 @@ class LearnableCamera(nn.Module):
     the world origin: origin = r p / |p| (Ko et al.: "added to -2.7 R[:, 2] and renormalized to radius 2.7"), so t
     nudges the viewpoint while the orientation stays R. EG3D's cameras sit on a sphere about the world origin and
     look at a pivot (FFHQ (0, 0, 0.2)); t starts at the value that reproduces the given label exactly, so the pivot
-    is carried by t. Intrinsics are kept from the initial label.
+    is carried by t. Intrinsics are kept from the initial camera.
     """
 
-    def __init__(self, label: Tensor, representation: str = "euler", translation: bool = True) -> None:
+    def __init__(self, camera: Cameras | Tensor, representation: str = "euler", translation: bool = True) -> None:
         super().__init__()
-        cams = Cameras.from_label(label.detach().float())
+        cams = as_cameras(camera).detach().to(torch.float32)
         self.representation = representation
         self.register_buffer("intrinsics", cams.intrinsics.clone())
         rel = cams.origins  # [B, 3]
@@ -94,13 +94,13 @@ class LearnableCamera(nn.Module):
             return quaternion_to_matrix(self.params)
         return rotation_6d_to_matrix(self.params)
 
-    def forward(self) -> Tensor:  # -> [B, 25]
+    def forward(self) -> Cameras:
         r = self.rotation()
         p = -self.radius * r[:, :, 2] + (r @ self.translation[..., None])[..., 0]
         origin = self.radius * p / p.norm(dim=-1, keepdim=True).clamp_min(1e-9)
         bottom = torch.tensor([[[0.0, 0.0, 0.0, 1.0]]], dtype=r.dtype, device=r.device).expand(r.shape[0], 1, 4)
         c2w = torch.cat([torch.cat([r, origin[..., None]], 2), bottom], 1)  # [B, 4, 4]
-        return Cameras(c2w, self.intrinsics).to_label()
+        return Cameras(c2w, self.intrinsics)
 
 
 class EncoderCamera(nn.Module):
@@ -108,33 +108,41 @@ class EncoderCamera(nn.Module):
     learnable translation (same renormalisation as `LearnableCamera`). P runs in eval mode (BatchNorm statistics
     fixed; a single image is no batch)."""
 
-    def __init__(self, estimator: nn.Module, image: Tensor, like: Tensor, translation: bool = True) -> None:
+    def __init__(self, estimator: nn.Module, image: Tensor, like: Cameras | Tensor, translation: bool = True) -> None:
         super().__init__()
         self.estimator = estimator.eval()
         self.register_buffer("image", image.detach())
-        self.register_buffer("intrinsics", Cameras.from_label(like.detach().float()).intrinsics.clone())
+        self.register_buffer("intrinsics", as_cameras(like).detach().to(torch.float32).intrinsics.clone())
         self.translation = nn.Parameter(torch.zeros(1, 3), requires_grad=translation)
 
-    def forward(self) -> Tensor:  # -> [1, 25]
+    def forward(self) -> Cameras:  # one camera
         self.estimator.eval()
         r, pos = self.estimator(self.image)
         radius = pos.norm(dim=-1, keepdim=True)
         p = pos + (r @ self.translation[..., None])[..., 0]
         origin = radius * p / p.norm(dim=-1, keepdim=True).clamp_min(1e-9)
         bottom = torch.tensor([[[0.0, 0.0, 0.0, 1.0]]], dtype=r.dtype, device=r.device).expand(r.shape[0], 1, 4)
-        return Cameras(torch.cat([torch.cat([r, origin[..., None]], 2), bottom], 1), self.intrinsics).to_label()
+        return Cameras(torch.cat([torch.cat([r, origin[..., None]], 2), bottom], 1), self.intrinsics)
 
 
-def pose_summary(label: Tensor) -> dict:
-    """yaw / pitch / roll (radians, orbit_v1 of the camera position, as the datasets' `ypr`) and radius of [1, 25]."""
-    c2w = Cameras.from_label(label.detach().double().cpu()).cam2world
+def _cpu64(camera: Cameras | Tensor) -> Cameras:  # float64 on the CPU for reports (a label keeps its precision)
+    if isinstance(camera, Tensor):
+        return Cameras.from_label(camera.detach().to("cpu", torch.float64))
+    return camera.detach().to("cpu", torch.float64)
+
+
+def pose_summary(camera: Cameras | Tensor) -> dict:
+    """yaw / pitch / roll (radians, orbit_v1 of the camera position, as the datasets' `ypr`), radius and the label
+    (the JSON edge) of one camera."""
+    c2w = _cpu64(camera).cam2world
     ypr = cam2world_to_ypr(c2w)[0]
+    label = as_cameras(camera).detach().to_label().reshape(-1)
     return {"yaw": float(ypr[0]), "pitch": float(ypr[1]), "roll": float(ypr[2]),
-            "radius": float(c2w[0, :3, 3].norm()), "label": [float(v) for v in label.detach().reshape(-1)]}
+            "radius": float(c2w[0, :3, 3].norm()), "label": [float(v) for v in label]}
 
 
-def pose_error(a: Tensor, b: Tensor) -> dict:
-    """Rotation geodesic (degrees) and camera-centre distance between two labels [1, 25]."""
-    ca, cb = Cameras.from_label(a.detach().double().cpu()), Cameras.from_label(b.detach().double().cpu())
+def pose_error(a: Cameras | Tensor, b: Cameras | Tensor) -> dict:
+    """Rotation geodesic (degrees) and camera-centre distance between two single cameras."""
+    ca, cb = _cpu64(a), _cpu64(b)
     geo = math.degrees(float(rotation_geodesic(ca.rotations, cb.rotations)[0]))
     return {"rotation_deg": geo, "center_dist": float((ca.origins - cb.origins).norm())}

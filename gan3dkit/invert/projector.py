@@ -12,9 +12,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..cameras.camera import Cameras, as_cameras
 from ..generate.views import camera_labels
-from .config import PoseConfig, ProjectorConfig
-from .losses import PerceptualLoss, noise_buffers, noise_regularizer, normalize_noise
+from ..metrics.perceptual_loss import PerceptualLoss
+from .config import PoseOptConfig, ProjectorConfig
+from .losses import noise_buffers, noise_regularizer, normalize_noise
 from .warp import WarpFeatures, warp_loss
 
 StepFn = Callable[[int, int, dict], None]
@@ -26,7 +28,7 @@ class Projection:
 
     ws: Tensor
     w: Tensor
-    camera: Tensor
+    camera: Cameras
     history: list[dict] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -59,7 +61,7 @@ class Renderer:
     def __init__(self, G: nn.Module, deterministic: bool, nrr: int | None = None) -> None:
         self.G, self.deterministic, self.nrr = G, deterministic, nrr
 
-    def __call__(self, ws: Tensor, camera: Tensor, G: nn.Module | None = None) -> dict[str, Tensor]:
+    def __call__(self, ws: Tensor, camera: Cameras | Tensor, G: nn.Module | None = None) -> dict[str, Tensor]:
         return (G or self.G).synthesis(ws, camera, noise_mode="const", deterministic_render=self.deterministic,
                                        neural_rendering_resolution=self.nrr)
 
@@ -67,14 +69,14 @@ class Renderer:
 def project(
     G: nn.Module,
     target: Tensor,  # [1, 3, H, W] in [-1, 1]
-    camera: Tensor,  # [1, 25] initial (or fixed) rendering camera
+    camera: Cameras | Tensor,  # one initial (or fixed) rendering camera (a [1, 25] label is decoded once)
     cfg: ProjectorConfig,
     perceptual: PerceptualLoss,
     *,
     w_plus: bool = False,
     pose_mode: str = "fixed",
     camera_module: nn.Module | None = None,
-    pose_cfg: PoseConfig | None = None,
+    pose_cfg: PoseOptConfig | None = None,
     pose_params: list[dict] | None = None,
     warp_features: WarpFeatures | None = None,
     w_init: Tensor | None = None,
@@ -88,12 +90,13 @@ def project(
     (Alg. 1: a w step on the image loss, then a pose step on pose_image_weight * image loss + warp_weight * warp
     loss, the warp comparing the target with the canonical render of the detached w reprojected by the current
     depth). The first `pose_cfg.warmup_steps` steps update only the pose; the w schedule (lr ramps, w-noise) runs
-    over the remaining steps, as in Ko et al.'s code. `camera_module()` returns the current [1, 25] label;
+    over the remaining steps, as in Ko et al.'s code. `camera_module()` returns the current `Cameras`;
     G's noise buffers are optimised in place (`run.invert` passes a copy);
     `pose_params` are its optimiser groups.
     """
     t0 = time.perf_counter()
     device = target.device
+    camera = as_cameras(camera)
     gen = torch.Generator(device="cpu").manual_seed(cfg.seed)
     w_avg, w_std = latent_stats(G, cfg.w_avg_samples, cfg.w_avg_psi, cfg.seed)
     start = w_avg if w_init is None else w_init[:, :1].detach()
@@ -119,7 +122,7 @@ def project(
     use_warp = pose_mode == "alternating" and pose_cfg.warp_weight > 0
     if use_warp:
         warp_features = warp_features or WarpFeatures("rgb")
-        canonical = camera_labels(G, [0.0], 0.0, device)
+        canonical = as_cameras(camera_labels(G, [0.0], 0.0, device))
         target_warp = warp_features(target)
 
     def image_loss(img: Tensor) -> tuple[Tensor, dict]:

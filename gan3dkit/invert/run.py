@@ -15,6 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..cameras.camera import Cameras, as_cameras
 from ..generate.views import camera_labels
 from ..utils.errors import UsageError
 from ..utils.files import atomic_save_png, atomic_write_json, remove_stale_temps_in
@@ -44,10 +45,10 @@ Stage = Callable[[str, int, int], None]
 
 @dataclass
 class Inversion:
-    """In-memory result: pivot ws [1, num_ws, w_dim], final camera [1, 25], the generator to render with."""
+    """In-memory result: pivot ws [1, num_ws, w_dim], the final camera, the generator to render with."""
 
     ws: torch.Tensor
-    camera: torch.Tensor
+    camera: Cameras
     generator: nn.Module
     projected: nn.Module
     report: dict[str, Any] = field(default_factory=dict)
@@ -99,6 +100,7 @@ def invert(G: nn.Module, item: InvertItem, cfg: InvertConfig, extras: Extras | N
         else:
             notes.append("no --latent-encoder: w initialised at w_avg")
         timing["encoders_s"] = time.perf_counter() - t
+    start = as_cameras(cam0)  # the input label becomes Cameras once; the pose path and the renderer keep them
     perceptual = build_perceptual(cfg.perceptual, "vgg", extras.vgg_weights, cfg.projector.perceptual_resolution)
     if perceptual.info.note:
         notes.append(f"projector loss: {perceptual.info.note}")
@@ -107,13 +109,13 @@ def invert(G: nn.Module, item: InvertItem, cfg: InvertConfig, extras: Extras | N
         pose_mode = "alternating" if cfg.method == "ko" and cfg.algorithm == 1 else "joint"
         if extras.pose_encoder is not None and cfg.method == "ko" and cfg.pose.encoder_mode == "finetune":
             P = copy.deepcopy(extras.pose_encoder).requires_grad_(True)
-            cam_module = EncoderCamera(P, target, cam0, cfg.pose.translation).to(device)
+            cam_module = EncoderCamera(P, target, start, cfg.pose.translation).to(device)
             groups = [{"params": list(P.parameters()), "lr": cfg.pose.encoder_lr}]
             notes.append("pose variables: the weights of P, fine-tuned on this image (Ko et al.'s code)")
         else:
-            cam_module = LearnableCamera(cam0, cfg.pose.representation, cfg.pose.translation).to(device)
+            cam_module = LearnableCamera(start, cfg.pose.representation, cfg.pose.translation).to(device)
             groups = [{"params": [cam_module.params], "lr": cfg.pose.lr}]
-            dropped = pose_error(cam0, cam_module().detach())["rotation_deg"]
+            dropped = pose_error(start, cam_module())["rotation_deg"]
             if dropped > 0.05:
                 notes.append(f"pose representation {cfg.pose.representation!r} cannot hold the given camera's roll: "
                              f"the start differs by {dropped:.2f} deg")
@@ -128,7 +130,7 @@ def invert(G: nn.Module, item: InvertItem, cfg: InvertConfig, extras: Extras | N
     def step_cb(name: str):
         return (lambda d, n, rec: on_stage(name, d, n)) if on_stage else None
 
-    proj = project(G, target, cam0, cfg.projector, perceptual, w_plus=cfg.method == "wplus", pose_mode=pose_mode,
+    proj = project(G, target, start, cfg.projector, perceptual, w_plus=cfg.method == "wplus", pose_mode=pose_mode,
                    camera_module=cam_module, pose_cfg=cfg.pose, pose_params=groups, warp_features=warp_feats,
                    w_init=w_init, deterministic=cfg.deterministic_render, nrr=nrr, on_step=step_cb("projector"))
     timing["projector_s"] = proj.seconds
@@ -148,8 +150,8 @@ def invert(G: nn.Module, item: InvertItem, cfg: InvertConfig, extras: Extras | N
         "pose_mode": pose_mode, "camera_source": item.camera_source, "input": item.info,
         "losses": {"projector": perceptual.info.to_dict(), "tuning": tune_info,
                    "warp_features": None if warp_feats is None else {"kind": warp_feats.kind, "note": warp_feats.note}},
-        "pose_before": pose_summary(cam0), "pose_after": pose_summary(proj.camera),
-        "pose_change": pose_error(cam0, proj.camera),
+        "pose_before": pose_summary(start), "pose_after": pose_summary(proj.camera),
+        "pose_change": pose_error(start, proj.camera),
         "projector": {"steps": len(proj.history), "first": proj.history[0], "last": proj.history[-1]},
         "tuning": {"steps": len(tune_hist), "first": tune_hist[0], "last": tune_hist[-1]} if tune_hist else None,
         "time": timing, "notes": notes,

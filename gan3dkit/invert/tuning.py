@@ -11,16 +11,18 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..cameras.camera import Cameras
 from ..generate.views import camera_labels
+from ..metrics.perceptual_loss import PerceptualLoss
 from .config import TuneConfig
-from .losses import PerceptualLoss, depth_tv
+from .losses import depth_tv
 from .projector import Renderer
 
 
 def tune_generator(
     G: nn.Module,
     ws: Tensor,  # [1, num_ws, w_dim] pivot
-    camera: Tensor,  # [1, 25] fixed rendering camera
+    camera: Cameras | Tensor,  # one fixed rendering camera
     target: Tensor,  # [1, 3, H, W] in [-1, 1]
     cfg: TuneConfig,
     perceptual: PerceptualLoss,

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..cameras.camera import Cameras
+from ..cameras.camera import Cameras, as_cameras
 from ..metrics.perceptual import load_backbone
 from ..metrics.weights import WeightsUnavailable
 from ..render.rays import ray_bundle
@@ -18,12 +18,12 @@ _MEAN = (0.485, 0.456, 0.406)
 _STD = (0.229, 0.224, 0.225)
 
 
-def reproject(depth: Tensor, camera: Tensor, source: Tensor) -> tuple[Tensor, Tensor]:
+def reproject(depth: Tensor, camera: Cameras | Tensor, source: Cameras | Tensor) -> tuple[Tensor, Tensor]:
     """Where each pixel of `camera` lands in `source` (grid_sample coordinates) given its ray depth.
 
     Args:
         depth: [B, 1, r, r] ray distance rendered at `camera` (EG3D `image_depth`).
-        camera, source: [B, 25] labels.
+        camera, source: B cameras each (``Cameras``; a [B, 25] label is decoded once).
 
     Returns:
         grid [B, r, r, 2] in [-1, 1] (align_corners=False: -1 is the outer edge of the first pixel), and
@@ -31,9 +31,9 @@ def reproject(depth: Tensor, camera: Tensor, source: Tensor) -> tuple[Tensor, Te
         the depth through the points, as in Ko et al.'s `warping_loss.py`.
     """
     b, _, r, _ = depth.shape
-    origins, dirs = ray_bundle(Cameras.from_label(camera[:, :25].float()), r)  # [B, r*r, 3]
+    origins, dirs = ray_bundle(as_cameras(camera), r)  # [B, r*r, 3]
     points = origins + dirs * depth.reshape(b, -1, 1)
-    src = Cameras.from_label(source[:, :25].float())
+    src = as_cameras(source)
     rot, pos = src.rotations, src.origins  # cam2world
     local = (points - pos[:, None]) @ rot  # world -> camera (R^T (X - o)), [B, N, 3]
     z = local[..., 2:3]
@@ -79,15 +79,15 @@ class WarpFeatures(nn.Module):
         return self.vgg((x - self.mean) / self.std)
 
 
-def warp_loss(target_feat: Tensor, canonical_feat: Tensor, depth: Tensor, camera: Tensor, canonical: Tensor,
-              mask: str = "below_mean") -> Tensor:
+def warp_loss(target_feat: Tensor, canonical_feat: Tensor, depth: Tensor, camera: Cameras | Tensor,
+              canonical: Cameras | Tensor, mask: str = "below_mean") -> Tensor:
     """L1 between the target's features and the canonical view's features warped into `camera` by `depth`.
 
     Args:
         target_feat: [B, C, h, w] features of the input image (seen from the unknown true camera).
         canonical_feat: [B, C, h', w'] features of the render at the canonical camera (detached w in Ko et al.).
         depth: [B, 1, r, r] depth rendered at the current `camera`; the comparison runs at r x r.
-        camera, canonical: [B, 25] labels.
+        camera, canonical: B cameras each.
         mask: 'below_mean' keeps pixels with depth < mean(depth) (Ko et al.'s foreground), 'none' keeps all.
 
     Returns a scalar: zero when the pose is right, the depth exact and the features view-independent.

@@ -39,9 +39,10 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
+from ..cameras import mirror_labels
 from ..networks.pose_heads import PoseHeadConfig
 from .eg3d import StepState
-from .posefree import PoseFreeLoss, PriorRuntime, build_pose_free, mirror_cameras, view_directions
+from .posefree import PoseFreeLoss, PriorRuntime, build_pose_free, view_directions
 from .registry import BuildContext
 
 
@@ -146,7 +147,7 @@ class HyperPoseLoss(PoseFreeLoss):
         if bool(flip.any()):
             f = flip[:, None, None, None]
             gen = {k: torch.where(f, v.flip(-1), v) if k in ("image", "image_raw") else v for k, v in gen.items()}
-            c = torch.where(flip[:, None], mirror_cameras(c), c)
+            c = torch.where(flip[:, None], mirror_labels(c), c)
         self._scene = scene * 2 + flip.long()  # a mirrored scene is another scene
         self._flip = flip
         return super().fake_terms(gen, c, st, phase, update_emas)

@@ -213,7 +213,7 @@ def start_at_prior(G: TriPlaneGenerator, prior: PosePrior, n: int = 4096, seed: 
     dev = next(G.parameters()).device
     z = torch.randn(n, G.z_dim, generator=gen).to(dev)
     with torch.no_grad():
-        w = G.mapping(z, torch.zeros(n, 25, device=dev))[:, 0]
+        w = G.mapping(z, torch.zeros(n, G.c_dim, device=dev))[:, 0]
     h, v = prior.sample_hv(n, gen)
     G.pose_mapping.match_moments(w, h, v)
 

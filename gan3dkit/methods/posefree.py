@@ -79,7 +79,7 @@ def resolve_prior(cfg: PoseConfig, dataset_prior: dict[str, Any] | None) -> Pose
 def view_directions(c: torch.Tensor) -> torch.Tensor:  # [B, 25] -> [B, 3]
     """Unit vectors from the world origin to each camera: EG3D's samplers place cameras on a sphere about the
     origin whatever their look-at point, so these directions are what a pose similarity should compare."""
-    return torch.nn.functional.normalize(c[:, :16].reshape(-1, 4, 4)[:, :3, 3], dim=1)
+    return torch.nn.functional.normalize(Cameras.from_label(c).origins, dim=1)
 
 
 def pose_angles(c: torch.Tensor) -> torch.Tensor:  # [B, 25] -> [B, 2]
@@ -94,11 +94,6 @@ def pose_angles(c: torch.Tensor) -> torch.Tensor:  # [B, 25] -> [B, 2]
     v = math.pi / 2 * (1 - d[:, 1])
     yaw = torch.remainder(h - math.pi / 2 + math.pi, 2 * math.pi) - math.pi
     return torch.stack([v - math.pi / 2, yaw], dim=1)
-
-
-def mirror_cameras(c: torch.Tensor) -> torch.Tensor:  # [B, 25] -> [B, 25]
-    """The camera of the horizontally flipped image (`Cameras.mirror`: S·P·S with cx -> 1 - cx)."""
-    return Cameras.from_label(c).mirror().to_label().to(c.dtype)
 
 
 class PoseFreeLoss(EG3DLoss):

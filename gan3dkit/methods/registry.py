@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from ..cameras import LABEL_DIM
+
 if TYPE_CHECKING:  # the table below is read by `gan3dkit --help`, which must not import torch
     import torch
 
@@ -62,7 +64,7 @@ class MethodSpec:
     pose_source: str = "labels"
     """Where fake poses come from: 'labels' (the dataset), 'prior' (a pose prior) or 'learned' (G's own pose
     mapping, PoF3D)."""
-    d_c_dim: int = 25
+    d_c_dim: int = LABEL_DIM
     """D's conditioning width: 25 (EG3D camera label), 0 (no camera input) or 2 (PoF3D: its own predicted pose)."""
     section: str | None = None
     """Name of the method's own TrainConfig section (e.g. 'hyperpose'), or None."""

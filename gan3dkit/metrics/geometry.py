@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..cameras import Cameras
+from ..cameras import as_cameras
 from ..ops import unify_samples
 from ..render import ray_bundle
 
@@ -117,7 +117,7 @@ def render_cut_depth(G: TriPlaneGenerator, ws: Tensor, cams: Tensor, nrr: int,
     """Depth as 3DGP's NFS renders it: same samples as G's renderer (stratified + importance), densities cut at the
     batch quantile, depth = sum_i w_i z_i *without* dividing by sum_i w_i (3DGP comments that division out)."""
     renderer, cfg = G.renderer, G.renderer.config
-    origins, dirs = ray_bundle(Cameras.from_label(cams[:, :25].float()), nrr)
+    origins, dirs = ray_bundle(as_cameras(cams), nrr)
     planes = G.synthesize_planes(ws)
     b, m, _ = origins.shape
     depths = renderer.sample_stratified((b, m), cfg.depth_resolution, True, None, origins.device, origins.dtype)

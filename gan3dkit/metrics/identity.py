@@ -63,16 +63,21 @@ class DlibEmbedder:
 
 
 class SEModule(nn.Module):
+    """Squeeze-excitation of IR-SE units (pSp names fc1/fc2); at least one hidden channel."""
+
     def __init__(self, channels: int, reduction: int = 16) -> None:
         super().__init__()
-        self.fc1 = nn.Conv2d(channels, channels // reduction, 1, bias=False)
-        self.fc2 = nn.Conv2d(channels // reduction, channels, 1, bias=False)
+        mid = max(1, channels // reduction)
+        self.fc1 = nn.Conv2d(channels, mid, 1, bias=False)
+        self.fc2 = nn.Conv2d(mid, channels, 1, bias=False)
 
     def forward(self, x: Tensor) -> Tensor:
         return x * torch.sigmoid(self.fc2(F.relu(self.fc1(F.adaptive_avg_pool2d(x, 1)))))
 
 
 class BottleneckIRSE(nn.Module):
+    """IR-SE unit as in pSp's ``bottleneck_IR_SE`` (names match ``model_ir_se50.pth``); the encoders' pSp uses it."""
+
     def __init__(self, c_in: int, depth: int, stride: int) -> None:
         super().__init__()
         self.shortcut_layer = (nn.MaxPool2d(1, stride) if c_in == depth else

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..cameras import Cameras, PosePrior
+from ..cameras import LABEL_DIM, Cameras, PosePrior, mirror_labels
 from ..cameras.rotations import cam2world_to_ypr
 from ..data import DatasetReader, flip_sample
 from ..utils.files import atomic_write_json
@@ -60,7 +60,7 @@ def camera_ypr(labels: Tensor, lookat: tuple[float, float, float]) -> Tensor:  #
 def pose_pool(reader: DatasetReader, mirror: bool) -> Tensor:  # -> [M, 25] (x2 with mirrored cameras)
     """All dataset cameras, plus their mirrors when the real set is mirrored (EG3D's dataset holds the mirrors)."""
     labels = torch.from_numpy(np.stack([reader.read(i, ["camera"])["camera"] for i in range(len(reader))])).float()
-    return torch.cat([labels, Cameras.from_label(labels).mirror().to_label()]) if mirror else labels
+    return torch.cat([labels, mirror_labels(labels)]) if mirror else labels
 
 
 def draw_poses(source: str, n: int, seed: int, reader: DatasetReader | None = None, mirror: bool = True,
@@ -90,9 +90,9 @@ def learned_poses(G: TriPlaneGenerator, n: int, seed: int, batch: int = 64) -> T
     with torch.no_grad():
         for start in range(0, n, batch):
             z = latents(min(batch, n - start), G.z_dim, seed, start).to(device)
-            ws = G.mapping(z, torch.zeros(len(z), 25, device=device))
+            ws = G.mapping(z, torch.zeros(len(z), G.c_dim, device=device))  # the pose is w's, not a label's
             out.append(G.pose_mapping.cameras(G.pose_mapping(ws[:, 0])).float().cpu())
-    return torch.cat(out) if out else torch.zeros(0, 25)
+    return torch.cat(out) if out else torch.zeros(0, LABEL_DIM)
 
 
 def latents(n: int, z_dim: int, seed: int, start: int = 0) -> Tensor:  # -> [n, z_dim]

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from gan3dkit.cameras import LABEL_DIM
 from gan3dkit.render.volume import RenderingConfig
 from gan3dkit.utils.config import from_dict as config_from_dict
 from gan3dkit.utils.config import to_dict as config_to_dict
@@ -61,7 +62,7 @@ class MappingConfig(_DictMixin):
 
     z_dim: int = 512
     """Latent z dimensionality (0 = no z)."""
-    c_dim: int = 25
+    c_dim: int = LABEL_DIM
     """Conditioning label dimensionality (EG3D: the 25-float camera label; 0 = unconditional)."""
     w_dim: int = 512
     """Intermediate latent w dimensionality."""
@@ -249,7 +250,7 @@ class DiscriminatorConfig(_DictMixin):
     """Minibatch-std group size (the batch must be divisible by min(group, batch))."""
     mbstd_num_channels: int = 1
     """Minibatch-std feature channels (0 disables the layer)."""
-    c_dim: int = 25
+    c_dim: int = LABEL_DIM
     """Conditioning label dimensionality (0 = unconditional)."""
     cmap_dim: int | None = None
     """Projection dimensionality (None = channels at 4x4)."""

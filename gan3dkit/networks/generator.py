@@ -8,20 +8,18 @@ import copy
 import torch
 from torch import Tensor, nn
 
-from gan3dkit.cameras import Cameras
-from gan3dkit.render import ImportanceRenderer, ray_bundle
+from gan3dkit.cameras import LABEL_DIM, Cameras
+from gan3dkit.render import ImportanceRenderer
 
 from .config import GeneratorConfig
 from .decoder import OSGDecoder
+from .planes import render_planes
 from .stylegan2 import StyleGAN2Backbone
 from .superresolution import build_superresolution
 
-#: Length of the EG3D camera label (cam2world 16 + normalised intrinsics 9).
-CAMERA_LABEL_DIM = 25
-
 
 class TriPlaneGenerator(nn.Module):
-    """EG3D generator ``G(z, c)`` where ``c`` is the 25-float camera label ``[B, 25]``.
+    """EG3D generator ``G(z, c)`` where ``c`` is the 25-float camera label ``[B, 25]`` (or ``Cameras`` to render).
 
     EG3D behaviours reproduced on purpose:
 
@@ -94,7 +92,7 @@ class TriPlaneGenerator(nn.Module):
     def synthesis(
         self,
         ws: Tensor,  # [B, num_ws, w_dim]
-        c: Tensor,  # [B, 25] rendering camera
+        c: Tensor | Cameras,  # [B, 25] labels (EG3D's input) or Cameras: the rendering camera
         *,
         neural_rendering_resolution: int | None = None,
         update_emas: bool = False,
@@ -108,7 +106,7 @@ class TriPlaneGenerator(nn.Module):
 
         Args:
             ws: Latents ``[B, num_ws, w_dim]``.
-            c: Camera labels ``[B, 25]`` (OpenCV cam2world + normalised intrinsics).
+            c: Camera labels ``[B, 25]`` (OpenCV cam2world + normalised intrinsics), or ``Cameras``.
             neural_rendering_resolution: Rendering resolution for this call (default: the current one).
             update_emas: Unused (kept for EG3D's signature; the mapping updates ``w_avg``).
             cache_backbone: Keep the planes for a later ``use_cached_backbone`` call.
@@ -123,29 +121,43 @@ class TriPlaneGenerator(nn.Module):
             resolution.
         """
         del update_emas
-        if c.ndim != 2 or c.shape[1] < CAMERA_LABEL_DIM or c.shape[0] != ws.shape[0]:
-            raise ValueError(f"TriPlaneGenerator: c must be [B={ws.shape[0]}, 25], got {tuple(c.shape)}.")
-        nrr = self.neural_rendering_resolution if neural_rendering_resolution is None else neural_rendering_resolution
-        origins, directions = ray_bundle(Cameras.from_label(c[:, :CAMERA_LABEL_DIM].float()), nrr)  # [B, r*r, 3]
+        if isinstance(c, Tensor):  # the label edge: EG3D's G takes [B, >=25] and reads the first 25
+            if c.ndim != 2 or c.shape[1] < LABEL_DIM or c.shape[0] != ws.shape[0]:
+                raise ValueError(f"TriPlaneGenerator: c must be [B={ws.shape[0]}, {LABEL_DIM}], got {tuple(c.shape)}.")
+            c = Cameras.from_label(c[:, :LABEL_DIM].float())
+        elif len(c) != ws.shape[0]:
+            raise ValueError(f"TriPlaneGenerator: {len(c)} cameras for {ws.shape[0]} latents.")
         if use_cached_backbone and self._last_planes is not None:
             planes = self._last_planes
         else:
             planes = self.synthesize_planes(ws, noise_mode, fused_modconv)
         if cache_backbone:
             self._last_planes = planes
-        out = self.renderer(planes, self.decoder, origins, directions, deterministic=deterministic_render)
-        b = ws.shape[0]
-        feature_image = out.features.permute(0, 2, 1).reshape(b, -1, nrr, nrr).contiguous()
-        depth_image = out.depth.permute(0, 2, 1).reshape(b, 1, nrr, nrr)
-        rgb_image = feature_image[:, :3]
-        image = self.superresolution(rgb_image, feature_image, ws, fused_modconv=fused_modconv)
-        return {
-            "image": image,
-            "image_raw": rgb_image,
-            "image_depth": depth_image,
-            "feature_image": feature_image,
-            "planes": planes,
-        }
+        out = self.render_planes(planes, c, ws, neural_rendering_resolution=neural_rendering_resolution,
+                                 deterministic_render=deterministic_render, fused_modconv=fused_modconv)
+        return {**out, "planes": planes}
+
+    def render_planes(
+        self,
+        planes: Tensor,  # [B, 3, C, H, W]
+        cameras: Cameras | Tensor,  # Cameras or [B, 25] labels
+        ws: Tensor,  # [B, num_ws, w_dim]; the super-resolution reads the last w
+        *,
+        neural_rendering_resolution: int | None = None,
+        deterministic_render: bool = False,
+        fused_modconv: str | bool | None = None,
+        depth_resolution: int | None = None,
+        depth_resolution_importance: int | None = None,
+    ) -> dict[str, Tensor]:
+        """Render given tri-planes with this generator's renderer, decoder and SR (``synthesis`` after the planes).
+
+        Returns ``image``, ``image_raw``, ``image_depth`` and ``feature_image`` as ``synthesis`` does (see
+        ``networks.planes.render_planes``); the resolution defaults to the current neural rendering resolution.
+        """
+        nrr = self.neural_rendering_resolution if neural_rendering_resolution is None else neural_rendering_resolution
+        return render_planes(self.renderer, self.decoder, self.superresolution, planes, cameras, ws, nrr,
+                             deterministic=deterministic_render, fused_modconv=fused_modconv,
+                             depth_resolution=depth_resolution, depth_resolution_importance=depth_resolution_importance)
 
     # ---------------------------------------------------------------------------------------------- field queries
     def sample(

@@ -7,6 +7,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from gan3dkit.cameras import LABEL_DIM
+
 from .config import (
     DiscriminatorConfig,
     GeneratorConfig,
@@ -65,7 +67,9 @@ def _eg3d(
     """EG3D's train.py architecture for a dataset resolution (SR module chosen by resolution, as there)."""
     kind = {512: "8xdc", 256: "4x", 128: "2x"}[img_resolution]
     gen = GeneratorConfig(
-        mapping=MappingConfig(z_dim=512, c_dim=25, w_dim=512, num_layers=2, lr_multiplier=0.01, w_avg_beta=0.998),
+        mapping=MappingConfig(
+            z_dim=512, c_dim=LABEL_DIM, w_dim=512, num_layers=2, lr_multiplier=0.01, w_avg_beta=0.998
+        ),
         synthesis=SynthesisConfig(channel_base=32768, channel_max=512, conv_clamp=None),
         rendering=rendering,
         superres=SuperResConfig(kind=kind, num_fp16_res=4, conv_clamp=256.0, noise_mode="none", antialias=True),
@@ -85,7 +89,7 @@ def _eg3d(
         conv_clamp=256.0,
         mbstd_group_size=4,
         mbstd_num_channels=1,
-        c_dim=25,
+        c_dim=LABEL_DIM,
         cmap_dim=None,
         mapping_layers=8,
         disc_c_noise=0.0,
@@ -97,7 +101,7 @@ def _eg3d(
 def tiny() -> ModelPreset:
     """CPU-sized EG3D: 64² images, 32² rendering, 3x16x64² planes, 12+12 samples, 2x SR, small D."""
     gen = GeneratorConfig(
-        mapping=MappingConfig(z_dim=64, c_dim=25, w_dim=64, num_layers=2),
+        mapping=MappingConfig(z_dim=64, c_dim=LABEL_DIM, w_dim=64, num_layers=2),
         synthesis=SynthesisConfig(channel_base=1024, channel_max=64),
         rendering=RenderingConfig(
             depth_resolution=12,

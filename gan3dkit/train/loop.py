@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..cameras import LABEL_DIM
 from ..data.reader import LMDBDataset
 from ..data.validate import check_dataset_cameras
 from ..methods import get_method
@@ -281,7 +282,7 @@ class _Trainer:
         batch_data = next(self.data_iter)
         st = self.loss.step_state(self.nimg)
         real = self.loss.real_images(batch_data["image"].to(dev), st)
-        real_c = batch_data["camera"].to(dev) if "camera" in batch_data else torch.zeros(bg, 25, device=dev)
+        real_c = batch_data["camera"].to(dev) if "camera" in batch_data else torch.zeros(bg, LABEL_DIM, device=dev)
         all_z = torch.randn(len(self.phases) * bg, G.z_dim, device=dev).split(bg)
         all_c = self.runtime.fake_cameras(len(self.phases) * bg).to(dev).split(bg)
         for phase, z, c in zip(self.phases, all_z, all_c, strict=True):

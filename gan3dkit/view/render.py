@@ -12,8 +12,8 @@ import numpy as np
 import torch
 
 from ..cameras.camera import Cameras
-from ..encoders.render import render_planes
 from ..generate.views import camera_labels, seed_latent
+from ..networks.planes import render_planes
 from ..render import ImportanceRenderer, ray_bundle
 from ..utils.visual import depth_to_rgb, to_uint8_hwc
 from .sources import PlaneRenderer, ViewSource, generator_renderer
@@ -132,7 +132,7 @@ class FrameRenderer:
         nothing. At the average distance (all of `generate`'s cameras) the model's own renderer is returned."""
         r = self.source.rendering
         pivot = torch.tensor(r.avg_camera_pivot, dtype=label.dtype, device=label.device)
-        shift = float((label[0, [3, 7, 11]] - pivot).norm()) - r.avg_camera_radius
+        shift = float((Cameras.from_label(label).origins[0] - pivot).norm()) - r.avg_camera_radius
         if abs(shift) < 1e-3:
             return renderer
         cfg = renderer.config
@@ -162,7 +162,8 @@ class FrameRenderer:
                 if ws is None:
                     ws = rend.const_w
                 out = render_planes(self.bounds_for(rend.renderer, label), rend.decoder, rend.superresolution, planes,
-                                    label, ws.expand(1, -1, -1), nrr, True, coarse, fine)  # fmt: skip
+                                    label, ws.expand(1, -1, -1), nrr, deterministic=True, depth_resolution=coarse,
+                                    depth_resolution_importance=fine)  # fmt: skip
                 depth = out["image_depth"][0, 0]
                 depth0 = depth if depth0 is None else depth0
                 panels.append(self.picture(s.mode, out, label, depth))

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..cameras import LABEL_DIM
 from ..generate.loading import load_generator
 from ..train.checkpoint import CheckpointError, read_header
 from ..utils.errors import DataError, UsageError
@@ -167,7 +168,7 @@ def from_inversion(folder: Path, ckpt: Path | None, device: torch.device) -> Vie
     ws = load_latent(wplus if wplus.is_file() else folder / "w.npy", G.num_ws, G.w_dim).to(device)
     try:
         doc = json.loads((folder / "camera.json").read_text())
-        cam = torch.tensor(doc["camera"], dtype=torch.float32).reshape(1, 25)
+        cam = torch.tensor(doc["camera"], dtype=torch.float32).reshape(1, LABEL_DIM)
     except (OSError, ValueError, KeyError, RuntimeError) as exc:
         raise DataError(f"{folder / 'camera.json'}: no 25-float 'camera' label ({exc})") from None
     src.path, src.ws, src.camera, src.tuned = folder, ws, cam, tuned

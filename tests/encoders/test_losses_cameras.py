@@ -9,9 +9,10 @@ import torch
 from encoder_helpers import MICRO_G
 
 from gan3dkit.cameras.camera import Cameras
-from gan3dkit.encoders.losses import PerceptualLoss, symmetry_loss
-from gan3dkit.encoders.render import CameraAugConfig, mirror_planes, sample_cameras, teacher_render
+from gan3dkit.encoders.losses import symmetry_loss
+from gan3dkit.encoders.render import CameraAugConfig, mirror_planes, sample_cameras
 from gan3dkit.generate.views import camera_labels
+from gan3dkit.metrics.perceptual_loss import PerceptualLoss
 from gan3dkit.networks import TriPlaneGenerator
 from gan3dkit.train.config import train_preset
 from gan3dkit.utils.config import apply_overrides
@@ -32,13 +33,16 @@ def test_mirror_loss_zero_for_symmetric_face_at_mirrored_poses():
             sym = 0.5 * (planes + mirror_planes(planes, axes))  # a face symmetric under x -> -x
             c = camera_labels(G, [0.35], 0.1, "cpu")
             cm = Cameras.from_label(c).mirror().to_label()
-            x = teacher_render(G, sym, c, ws, 16)["image_raw"]  # raw rendering: SR convs are not mirror-equivariant
-            y_m = teacher_render(G, sym, cm, ws, 16)["image_raw"]
+
+            def raw(p, cam, G=G, ws=ws):  # raw rendering: SR convs are not mirror-equivariant
+                out = G.render_planes(p, cam, ws, neural_rendering_resolution=16, deterministic_render=True)
+                return out["image_raw"]
+
+            x, y_m = raw(sym, c), raw(sym, cm)
             sigma = torch.rand(1, 1, 16, 16) + 0.5  # any confidence map
             assert symmetry_loss(x.flip(-1), y_m, sigma) < 1e-9
             # the same loss on the unsymmetrised face is clearly positive
-            xa = teacher_render(G, planes, c, ws, 16)["image_raw"]
-            ya = teacher_render(G, planes, cm, ws, 16)["image_raw"]
+            xa, ya = raw(planes, c), raw(planes, cm)
             assert symmetry_loss(xa.flip(-1), ya, sigma) > 1e-4
 
 
@@ -73,12 +77,12 @@ def test_perceptual_loss_has_gradients_and_says_what_ran(tmp_path, monkeypatch):
 
     monkeypatch.setenv("GAN3DKIT_CACHE", str(tmp_path / "empty-cache"))
     try:  # without the AlexNet file, LPIPS is refused, never silently replaced by a random backbone
-        PerceptualLoss("alex")
+        PerceptualLoss.load("alex")
     except WeightsUnavailable:
         pass
     else:
         pytest.skip("the ImageNet AlexNet weights are reachable here: the refusal cannot be shown")
-    lp = PerceptualLoss("alex", random_backbone=True)
+    lp = PerceptualLoss.load("alex", random_backbone=True)
     x = torch.rand(2, 3, 32, 32, requires_grad=True)
     y = torch.rand(2, 3, 32, 32)
     d = lp(x * 2 - 1, y * 2 - 1)

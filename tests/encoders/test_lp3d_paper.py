@@ -8,7 +8,7 @@ from encoder_helpers import MICRO_G, micro_distill
 
 from gan3dkit.encoders.config import paper_distill, tiny_distill
 from gan3dkit.encoders.lp3d import LP3DConfig
-from gan3dkit.encoders.render import PlaneRenderer, render_planes
+from gan3dkit.encoders.render import PlaneRenderer
 from gan3dkit.generate.views import camera_labels
 
 
@@ -42,8 +42,8 @@ def test_constant_one_renderer_needs_a_fine_tuned_generator():
     cams = camera_labels(G1, [0.0, 0.2], 0.0, "cpu")
     with torch.no_grad():
         mine = R(planes, cams, 16)
-        theirs = render_planes(G1.renderer, G1.decoder, G1.superresolution, planes, cams,
-                               torch.randn(2, G1.num_ws, G1.w_dim), 16, True)
+        theirs = G1.render_planes(planes, cams, torch.randn(2, G1.num_ws, G1.w_dim), neural_rendering_resolution=16,
+                                  deterministic_render=True)
     assert torch.equal(mine["image"], theirs["image"])  # the fine-tuned G's SR ignores w as the student's does
 
 

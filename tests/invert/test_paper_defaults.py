@@ -73,7 +73,7 @@ def test_alg1_pose_step_is_driven_by_the_warp_loss(G, monkeypatch):
     the code's option (pose_image_weight 1) lets the image loss move it."""
     from gan3dkit.invert import projector
 
-    monkeypatch.setattr(projector, "warp_loss", lambda t, c, depth, cam, canon: (cam * 0).sum() + 1.0)
+    monkeypatch.setattr(projector, "warp_loss", lambda t, c, depth, cam, canon: (cam.cam2world * 0).sum() + 1.0)
     img, _, _, _ = render_target(G, 0.3)
     from gan3dkit.generate.views import camera_labels
 

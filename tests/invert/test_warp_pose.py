@@ -70,17 +70,18 @@ def test_warp_loss_gradient_reaches_pose():
 def test_learnable_camera_reproduces_label(rep):
     lab = _label(0.3, -0.1, 0.0, pivot=(0.0, 0.0, 0.2))  # EG3D FFHQ-like: looks at the pivot
     cam = LearnableCamera(lab, rep)
-    assert torch.allclose(cam(), lab, atol=1e-5)
-    assert abs(float(cam().detach()[0, :16].reshape(4, 4)[:3, 3].norm()) - 2.7) < 1e-5
+    assert isinstance(cam(), Cameras)  # typed: no label round trip between the pose and the renderer
+    assert torch.allclose(cam().to_label(), lab, atol=1e-5)
+    assert abs(float(cam().detach().radius) - 2.7) < 1e-5
 
 
 def test_6d_represents_roll_and_translation_keeps_radius():
     lab = _label(0.1, 0.0, 0.3)
     cam = LearnableCamera(lab, "6d")
-    assert torch.allclose(cam(), lab, atol=1e-5)
+    assert torch.allclose(cam().to_label(), lab, atol=1e-5)
     with torch.no_grad():
         cam.translation += torch.tensor([[0.2, -0.1, 0.0]])
-    moved = Cameras.from_label(cam().detach())
+    moved = cam().detach()
     assert abs(float(moved.radius) - 2.7) < 1e-5  # renormalised to the radius
     assert float(rotation_geodesic(moved.rotations, Cameras.from_label(lab).rotations)) < 1e-5  # orientation kept
 
@@ -103,3 +104,31 @@ def test_pose_optimisation_recovers_yaw_offset(G):
     before, after = pose_error(start, true)["rotation_deg"], pose_error(p.camera, true)["rotation_deg"]
     assert before == pytest.approx(math.degrees(0.15), abs=1e-3)
     assert after < 1.0, (before, after)
+
+
+def test_pose_opt_decodes_the_input_label_once(G, monkeypatch):
+    """`invert --pose-opt`: the given label becomes Cameras once; the pose module, the warp and the renderer keep
+    them (the frontal canonical view of Alg. 1's warp is the one other camera, made from angles)."""
+    from gan3dkit.invert import InvertItem, invert, preset
+    from gan3dkit.invert.outputs import to_uint8
+
+    decoded = []
+    real = Cameras.from_label.__func__
+
+    def counting(cls, label):
+        decoded.append(tuple(torch.as_tensor(label).shape))
+        return real(cls, label)
+
+    img, _, cam, _ = render_target(G, 0.2)
+    item = InvertItem("t", to_uint8(img), cam[0].numpy(), "test")
+    for algorithm, expected in ((3, 1), (1, 2)):
+        cfg = preset("ko", algorithm)
+        cfg.perceptual = cfg.tune_perceptual = "none"
+        cfg.projector.steps, cfg.projector.w_avg_samples, cfg.tune.steps, cfg.pose.warmup_steps = 3, 16, 0, 1
+        cfg.pose.warp_features = "rgb"
+        decoded.clear()
+        monkeypatch.setattr(Cameras, "from_label", classmethod(counting))
+        inv = invert(G, item, cfg)
+        monkeypatch.undo()
+        assert isinstance(inv.camera, Cameras)
+        assert len(decoded) == expected, (algorithm, decoded)

@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from gan3dkit.cameras import mirror_labels
 from gan3dkit.cameras.camera import Cameras
 from gan3dkit.cameras.priors import get_prior
 from gan3dkit.cameras.samplers import lookat_cam2world
@@ -17,7 +18,7 @@ from gan3dkit.methods.hyperpose import (
     pose_similarity,
     soft_contrastive_loss,
 )
-from gan3dkit.methods.posefree import PoseConfig, mirror_cameras, pose_angles, resolve_prior, view_directions
+from gan3dkit.methods.posefree import PoseConfig, pose_angles, resolve_prior, view_directions
 from gan3dkit.methods.posereg import PoseRegConfig, PoseRegLoss, regression_loss
 from gan3dkit.networks import TriPlaneGenerator
 from gan3dkit.networks.pose_heads import PoseHeadConfig, PoseHeadDiscriminator
@@ -42,9 +43,9 @@ def test_mirrored_camera_negates_the_yaw_offset():
     h = torch.tensor([1.2, 1.9, 2.2], dtype=torch.float64)
     v = torch.tensor([1.4, 1.6, 1.7], dtype=torch.float64)
     c = _cams(h, v)
-    a, m = pose_angles(c), pose_angles(mirror_cameras(c))
+    a, m = pose_angles(c), pose_angles(mirror_labels(c))
     assert torch.allclose(m[:, 1], -a[:, 1], atol=1e-5) and torch.allclose(m[:, 0], a[:, 0], atol=1e-5)
-    assert torch.allclose(mirror_cameras(mirror_cameras(c)), c, atol=1e-6)
+    assert torch.allclose(mirror_labels(mirror_labels(c)), c, atol=1e-6)
 
 
 def test_regression_loss_norms():
