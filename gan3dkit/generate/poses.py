@@ -21,7 +21,7 @@ POSE_MODES = ("frontal", "learned", "prior")
 
 @torch.no_grad()
 def learned_angles(G: TriPlaneGenerator, z: torch.Tensor) -> torch.Tensor:  # z [B, z_dim] -> (h, v) [B, 2]
-    """EG3D angles G's pose mapping picks for z (from the untruncated w; PoF3D)."""
+    """EG3D angles G's pose mapping picks for z (from the untruncated w)."""
     if getattr(G, "pose_mapping", None) is None:
         raise ValueError("--pose learned needs a generator with a learned pose (a run of "
                          f"{' or '.join(learned_pose_methods())})")

@@ -195,11 +195,11 @@ class PoF3DCombination(LearnedPoseMixin):
 
 
 class PoF3DLoss(LearnedPoseMixin, EG3DLoss):
-    def __init__(self, G: torch.nn.Module, D: torch.nn.Module, cfg, batch: int, method_cfg: PoF3DConfig) -> None:
+    def __init__(self, G: TriPlaneGenerator, D: torch.nn.Module, cfg, batch: int, method_cfg: PoF3DConfig) -> None:
         super().__init__(G, D, cfg, batch)
         self.method_cfg = method_cfg
 
-    def _flip_kind(self) -> str:
+    def _flip_kind(self) -> Literal["yaw", "pitch"]:
         return "yaw" if bool(torch.rand([]) < 0.5) else "pitch"
 
     def fake_terms(
@@ -230,7 +230,7 @@ class PoF3DLoss(LearnedPoseMixin, EG3DLoss):
 class LearnedPoseRuntime:
     """Runtime of the learned-pose methods; `fake_cameras` are placeholders (the loss uses G's own cameras)."""
 
-    G: torch.nn.Module
+    G: TriPlaneGenerator
     D: torch.nn.Module
     loss: EG3DLoss
     pose_prior: None = None

@@ -245,7 +245,7 @@ def tiny_objects() -> TrainConfig:
 
 
 def _table_c_256(preset: str, **loss: object) -> TrainConfig:
-    """HyperPose's Table C datasets at 256² (seed 000; 512² only in its supplement §C): EG3D's 256² networks,
+    """Seed 000's Table C datasets at 256² (seed 000; 512² only in its supplement §C): EG3D's 256² networks,
     batch 48 (§D), FFHQ's rendering constants (seed 000 gives none; the Table C priors put the camera at radius 2.7
     with focal 4.2647 like FFHQ). The methods' per-dataset values (prior, m, lambdas) are their preset hooks'."""
     cfg = ffhq256()

@@ -96,7 +96,7 @@ def apply_overrides(cfg: T, overrides: list[str]) -> T:
     """Return a copy of `cfg` with `a.b=c` overrides applied; values parse as JSON, else as plain strings.
 
     A config class may define its own JSON layout (`to_dict` / `from_dict`) and short override paths
-    (`resolve_key`: e.g. a TrainConfig's `pof3d.x` is `method.pof3d.x`); both are used when present.
+    (`resolve_key`: e.g. a TrainConfig's `pose.prior` is `method.pose.prior`); both are used when present.
     Example: apply_overrides(cfg, ["optim.batch=8", "model.generator.rendering.plane_axes=xy_xz_yz"]).
     """
     own_layout = hasattr(cfg, "to_dict") and hasattr(type(cfg), "from_dict")
