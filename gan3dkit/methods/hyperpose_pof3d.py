@@ -26,33 +26,18 @@ from dataclasses import dataclass, field
 import torch
 
 from ..networks.pose_heads import PoseHeadConfig, PoseHeadDiscriminator
-from .hyperpose import HyperPoseConfig, HyperPoseLoss, hyperpose_preset
+from .hyperpose import HyperPoseConfig, HyperPoseLoss, HyperPoseMethodConfig, hyperpose_preset
 from .pof3d import (
     LearnedPoseRuntime,
     PoF3DCombination,
     PoF3DConfig,
+    combination_preset,
     learned_pose_generator,
-    learned_pose_preset,
     mirror_hv,
     pose_terms,
 )
-from .posefree import FakeLayout, PoseConfig
-from .registry import BuildContext, TrainSettings
-
-
-@dataclass
-class HyperPosePoF3DMethodConfig:
-    """The `hyperpose+pof3d` method's config: HyperPose's sections and PoF3D's."""
-
-    pose: PoseConfig = field(default_factory=PoseConfig)
-    hyperpose: HyperPoseConfig = field(default_factory=HyperPoseConfig)
-    pof3d: PoF3DConfig = field(default_factory=PoF3DConfig)
-
-
-def hyperpose_pof3d_preset(cfg: TrainSettings, preset: str) -> None:
-    """Preset hook: HyperPose's per-dataset values, then PoF3D's learned camera (its cats script on cats)."""
-    hyperpose_preset(cfg, preset)
-    learned_pose_preset(cfg, preset)
+from .posefree import FakeLayout
+from .registry import BuildContext
 
 
 class HyperPosePoF3DLoss(PoF3DCombination, HyperPoseLoss):
@@ -78,3 +63,14 @@ def build_hyperpose_pof3d(ctx: BuildContext) -> LearnedPoseRuntime:
     camera = PoseHeadConfig(out_dim=2, hidden_dim=pof.head_hidden) if pof.mechanism == "full" else None
     D = PoseHeadDiscriminator(ctx.discriminator, head, camera).to(ctx.device)
     return LearnedPoseRuntime(G, D, HyperPosePoF3DLoss(G, D, ctx.loss, ctx.batch, hp, pof))
+
+
+@dataclass
+class HyperPosePoF3DMethodConfig(HyperPoseMethodConfig):
+    """The `hyperpose+pof3d` method's config: HyperPose's sections and PoF3D's."""
+
+    pof3d: PoF3DConfig = field(default_factory=PoF3DConfig)
+
+
+#: Preset hook: HyperPose's per-dataset values, then PoF3D's learned camera (its cats script on cats).
+hyperpose_pof3d_preset = combination_preset(hyperpose_preset)

@@ -21,6 +21,7 @@ again from the detached w: the same image). PoF3D's bugs listed in methods.md §
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -98,6 +99,16 @@ def pof3d_preset(cfg: TrainSettings, preset: str) -> None:
     """Preset hook of `pof3d`: the dataset's prior (for `pose.init_learned`) and PoF3D's per-dataset script."""
     prior_preset(cfg, preset)
     learned_pose_preset(cfg, preset, objects=True)
+
+
+def combination_preset(base: Callable[[TrainSettings, str], None]) -> Callable[[TrainSettings, str], None]:
+    """The preset hook of a combination with PoF3D: its base method's, then PoF3D's learned camera (cats: cat.sh)."""
+
+    def hook(cfg: TrainSettings, preset: str) -> None:
+        base(cfg, preset)
+        learned_pose_preset(cfg, preset)
+
+    return hook
 
 
 def check_full_mechanism(cfg: TrainSettings) -> None:

@@ -16,8 +16,8 @@ from typing import Literal
 import torch
 
 from ..networks.pose_heads import PoseHeadConfig
-from .posefree import FakeLayout, PoseConfig, PoseFreeLoss, PriorRuntime, build_pose_free, pose_angles
-from .registry import BuildContext
+from .posefree import FakeLayout, PoseConfig, PoseFreeLoss, PriorRuntime, build_pose_free, pose_angles, prior_preset
+from .registry import BuildContext, TrainSettings
 
 
 @dataclass
@@ -39,6 +39,11 @@ class PoseRegMethodConfig:
 
     pose: PoseConfig = field(default_factory=PoseConfig)
     posereg: PoseRegConfig = field(default_factory=PoseRegConfig)
+
+
+def posereg_preset(cfg: TrainSettings, preset: str) -> None:
+    """Preset hook: the preset dataset's prior."""
+    prior_preset(cfg, preset)
 
 
 def regression_loss(pred: torch.Tensor, target: torch.Tensor, norm: str) -> torch.Tensor:

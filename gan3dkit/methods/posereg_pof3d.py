@@ -28,28 +28,24 @@ from .pof3d import (
     LearnedPoseRuntime,
     PoF3DCombination,
     PoF3DConfig,
+    combination_preset,
     learned_pose_generator,
-    learned_pose_preset,
     pose_terms,
 )
-from .posefree import FakeLayout, PoseConfig, pose_angles, prior_preset
-from .posereg import PoseRegConfig, PoseRegLoss
-from .registry import BuildContext, TrainSettings
+from .posefree import FakeLayout, pose_angles
+from .posereg import PoseRegConfig, PoseRegLoss, PoseRegMethodConfig, posereg_preset
+from .registry import BuildContext
 
 
 @dataclass
-class PoseRegPoF3DMethodConfig:
+class PoseRegPoF3DMethodConfig(PoseRegMethodConfig):
     """The `eg3d-posereg+pof3d` method's config: EG3D†'s sections and PoF3D's."""
 
-    pose: PoseConfig = field(default_factory=PoseConfig)
-    posereg: PoseRegConfig = field(default_factory=PoseRegConfig)
     pof3d: PoF3DConfig = field(default_factory=PoF3DConfig)
 
 
-def posereg_pof3d_preset(cfg: TrainSettings, preset: str) -> None:
-    """Preset hook: the dataset's prior, then PoF3D's learned camera (its cats script on cats)."""
-    prior_preset(cfg, preset)
-    learned_pose_preset(cfg, preset)
+#: Preset hook: EG3D†'s (the dataset's prior), then PoF3D's learned camera (its cats script on cats).
+posereg_pof3d_preset = combination_preset(posereg_preset)
 
 
 class PoseRegPoF3DLoss(PoF3DCombination, PoseRegLoss):

@@ -188,75 +188,36 @@ def methods_help() -> str:
     return "; ".join(f"{n}: {s.description}" for n, s in METHODS.items())
 
 
+def _pose_free(name: str, description: str, module: str, config: str, source: str, pose_source: str = "prior",
+               d_c_dim: int | Callable[[Any], int] = 0, check: str | None = None) -> MethodSpec:
+    """A built-in pose-free method: `module` defines `build_<module>`, the class `config` and `<module>_preset`."""
+    return MethodSpec(name, description, lazy(module, f"build_{module}"), lazy_class(module, config),
+                      needs_labels=False, pose_source=pose_source, d_c_dim=d_c_dim,
+                      preset=lazy(module, f"{module}_preset"), check=None if check is None else lazy(module, check),
+                      source=source)
+
+
+_COMBINED_C_DIM = lazy("pof3d", "combination_d_c_dim")
+_LEARNED_ONLY = ("--set pof3d.mechanism=learned_only --set discriminator.c_dim=0: the pose mapping learns through "
+                 "the render only")
 for _spec in (
-    MethodSpec(
-        "eg3d",
-        "EG3D with known camera poses: fakes rendered at dataset poses, pose-conditioned D",
-        lazy("eg3d_method", "build_eg3d"),
-        source="Chan et al. 2022 (EG3D)",
-    ),
-    MethodSpec(
-        "eg3d-posereg",
-        "EG3D† without poses: prior poses (section pose: the dataset's recorded prior by default), unconditional D "
-        "+ a (pitch, yaw) regression branch on fakes (section posereg)",
-        lazy("posereg", "build_posereg"),
-        lazy_class("posereg", "PoseRegMethodConfig"),
-        needs_labels=False,
-        pose_source="prior",
-        d_c_dim=0,
-        preset=lazy("posefree", "prior_preset"),
-        source="seed 000 (HyperPose supplement) §A",
-    ),
-    MethodSpec(
-        "hyperpose",
-        "HyperPose without poses: prior poses (section pose), D pose embedding trained by soft contrastive + "
-        "non-match losses (section hyperpose)",
-        lazy("hyperpose", "build_hyperpose"),
-        lazy_class("hyperpose", "HyperPoseMethodConfig"),
-        needs_labels=False,
-        pose_source="prior",
-        d_c_dim=0,
-        preset=lazy("hyperpose", "hyperpose_preset"),
-        source="seed 000 (HyperPose) §D, Table C",
-    ),
-    MethodSpec(
-        "pof3d",
-        "PoF3D without poses: G learns its camera from w, D conditioned on its own pose prediction (section pof3d; "
-        "pose.init_learned starts the learned poses at the prior)",
-        lazy("pof3d", "build_pof3d"),
-        lazy_class("pof3d", "PoF3DMethodConfig"),
-        needs_labels=False,
-        pose_source="learned",
-        d_c_dim=2,
-        preset=lazy("pof3d", "pof3d_preset"),
-        check=lazy("pof3d", "check_full_mechanism"),
-        source="seed 001 (PoF3D); VivianSZF/pof3d training/loss_pose.py, ffhq.sh",
-    ),
-    MethodSpec(
-        "hyperpose+pof3d",
-        "HyperPose's contrastive D with PoF3D's learned camera distribution (pose-aware D + G-D pose consistency; "
-        "--set pof3d.mechanism=learned_only --set discriminator.c_dim=0: the pose mapping learns through the "
-        "render only)",
-        lazy("hyperpose_pof3d", "build_hyperpose_pof3d"),
-        lazy_class("hyperpose_pof3d", "HyperPosePoF3DMethodConfig"),
-        preset=lazy("hyperpose_pof3d", "hyperpose_pof3d_preset"),
-        source="seed 000 §B.2, Table B (HyperPose + PoF3D)",
-        needs_labels=False,
-        pose_source="learned",
-        d_c_dim=lazy("pof3d", "combination_d_c_dim"),
-    ),
-    MethodSpec(
-        "eg3d-posereg+pof3d",
-        "EG3D† with PoF3D's learned camera distribution: D regresses the learned pose of fakes (pose-aware D + "
-        "G-D pose consistency; --set pof3d.mechanism=learned_only --set discriminator.c_dim=0: the pose mapping "
-        "learns through the render only)",
-        lazy("posereg_pof3d", "build_posereg_pof3d"),
-        lazy_class("posereg_pof3d", "PoseRegPoF3DMethodConfig"),
-        preset=lazy("posereg_pof3d", "posereg_pof3d_preset"),
-        source="seed 000 §B.2, Table B (EG3D† + PoF3D)",
-        needs_labels=False,
-        pose_source="learned",
-        d_c_dim=lazy("pof3d", "combination_d_c_dim"),
-    ),
+    MethodSpec("eg3d", "EG3D with known camera poses: fakes rendered at dataset poses, pose-conditioned D",
+               lazy("eg3d_method", "build_eg3d"), source="Chan et al. 2022 (EG3D)"),
+    _pose_free("eg3d-posereg", "EG3D† without poses: prior poses (section pose: the dataset's recorded prior by "
+               "default), unconditional D + a (pitch, yaw) regression branch on fakes (section posereg)",
+               "posereg", "PoseRegMethodConfig", "seed 000 (HyperPose supplement) §A"),
+    _pose_free("hyperpose", "HyperPose without poses: prior poses (section pose), D pose embedding trained by soft "
+               "contrastive + non-match losses (section hyperpose)", "hyperpose", "HyperPoseMethodConfig",
+               "seed 000 (HyperPose) §D, Table C"),
+    _pose_free("pof3d", "PoF3D without poses: G learns its camera from w, D conditioned on its own pose prediction "
+               "(section pof3d; pose.init_learned starts the learned poses at the prior)", "pof3d",
+               "PoF3DMethodConfig", "seed 001 (PoF3D); VivianSZF/pof3d training/loss_pose.py, ffhq.sh", "learned", 2,
+               "check_full_mechanism"),
+    _pose_free("hyperpose+pof3d", "HyperPose's contrastive D with PoF3D's learned camera distribution (pose-aware D + "
+               f"G-D pose consistency; {_LEARNED_ONLY})", "hyperpose_pof3d", "HyperPosePoF3DMethodConfig",
+               "seed 000 §B.2, Table B (HyperPose + PoF3D)", "learned", _COMBINED_C_DIM),
+    _pose_free("eg3d-posereg+pof3d", "EG3D† with PoF3D's learned camera distribution: D regresses the learned pose of "
+               f"fakes (pose-aware D + G-D pose consistency; {_LEARNED_ONLY})", "posereg_pof3d",
+               "PoseRegPoF3DMethodConfig", "seed 000 §B.2, Table B (EG3D† + PoF3D)", "learned", _COMBINED_C_DIM),
 ):
     register_method(_spec)
