@@ -9,11 +9,10 @@ from pathlib import Path
 
 import typer
 
-from ..methods.registry import METHODS
+from ..methods.registry import DEFAULT_METHOD, METHODS
 from .common import console, emit_json, err_console, handle_errors, number_option
 
 _METHODS_HELP = ", ".join(METHODS) + " (see Methods above)."
-_DEFAULT_METHOD = next(iter(METHODS))
 _PRESETS_HELP = (
     "tiny, tiny_objects (CPU, synthetic heads / objects), ffhq512, ffhq256, afhq512, shapenet128 (EG3D), "
     "lsun_bedroom256, lsun_church256, afhq256, cub256 (seed 000 Table C datasets)."
@@ -24,7 +23,7 @@ _PRESETS_HELP = (
 def train(
     data: Path = typer.Option(..., "--data", help="Training dataset (gan3dkit LMDB)."),
     out: Path = typer.Option(..., "--out", help="Run directory (config.json, checkpoint, samples, stats.jsonl)."),
-    method: str | None = typer.Option(None, help=f"Training method (default: {_DEFAULT_METHOD}, or the --config / "
+    method: str | None = typer.Option(None, help=f"Training method (default: {DEFAULT_METHOD}, or the --config / "
                                       "--init run's). " + _METHODS_HELP),
     preset: str = typer.Option("tiny", help="Config preset: " + _PRESETS_HELP),
     config: Path | None = typer.Option(None, help="Start from a saved config.json instead of a preset."),
@@ -83,7 +82,7 @@ def train(
 
             cfg = TrainConfig.from_dict(read_header(init)["config"])
         else:
-            cfg = train_preset(preset, method or _DEFAULT_METHOD)
+            cfg = train_preset(preset, method or DEFAULT_METHOD)
     except json.JSONDecodeError as exc:
         raise DataError(f"--config {config} is not valid JSON ({exc.msg} at line {exc.lineno})") from None
     if init is not None:
@@ -172,4 +171,4 @@ def _resume_notice(out: Path, resume: bool, main: bool) -> None:
 # one line per method in `gan3dkit train --help`, from the registry
 train.__doc__ = (train.__doc__ or "").replace(
     "{methods}", "\n\n    ".join(f"- {name}: {spec.description} ({spec.source})." for name, spec in METHODS.items())
-).replace("{pose_free}", next((n for n, s in METHODS.items() if not s.needs_labels), _DEFAULT_METHOD))
+).replace("{pose_free}", next((n for n, s in METHODS.items() if not s.needs_labels), DEFAULT_METHOD))

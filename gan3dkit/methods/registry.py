@@ -221,3 +221,6 @@ for _spec in (
                "PoseRegPoF3DMethodConfig", "seed 000 §B.2, Table B (EG3D† + PoF3D)", "learned", _COMBINED_C_DIM),
 ):
     register_method(_spec)
+
+#: The method a config without one trains (`--method`'s default): the first built-in, EG3D with known poses.
+DEFAULT_METHOD = next(iter(METHODS))

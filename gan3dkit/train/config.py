@@ -7,7 +7,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..methods.eg3d import LossConfig
-from ..methods.registry import MethodSpec, NoConfig, get_method, method_of, method_sections, migrate_layout
+from ..methods.registry import (
+    DEFAULT_METHOD,
+    MethodSpec,
+    NoConfig,
+    get_method,
+    method_of,
+    method_sections,
+    migrate_layout,
+)
 from ..networks.config import DiscriminatorConfig, GeneratorConfig
 from ..networks.presets import get_preset as get_model_preset
 from ..utils.config import ConfigError, check_ranges, from_dict, to_dict
@@ -101,7 +109,7 @@ class TrainConfig:
     def from_dict(cls, data: dict) -> TrainConfig:
         """Parse the JSON layout of `to_dict` (and the older one, `migrate_layout`); unknown keys are errors."""
         data = migrate_layout(data)
-        method = data.get("method", {"name": "eg3d"})
+        method = data.get("method", {"name": DEFAULT_METHOD})
         if not isinstance(method, dict) or not isinstance(method.get("name"), str):
             raise ConfigError(f"method: expected an object with a name, got {method!r}")
         spec = get_method(method["name"], ConfigError)
@@ -309,7 +317,7 @@ TRAIN_PRESETS: dict[str, Callable[[], TrainConfig]] = {
 }
 
 
-def train_preset(name: str, method: str = "eg3d") -> TrainConfig:
+def train_preset(name: str, method: str = DEFAULT_METHOD) -> TrainConfig:
     """A fresh TrainConfig for a named preset and method: the method's config with its preset hook's values, and
     D's conditioning width (pose-free methods: an unconditional D, c_dim 0)."""
     if name not in TRAIN_PRESETS:
