@@ -61,20 +61,16 @@ class BuildContext:
     device: torch.device
 
 
-@dataclass
-class NoConfig:
-    """The config of a method without settings of its own (EG3D)."""
-
-
 @dataclass(frozen=True)
 class MethodSpec:
     name: str
     description: str
     build: Callable[[BuildContext], MethodRuntime]
-    config: Callable[[], type] = lambda: NoConfig
-    """The method's config dataclass (returned lazily: the built-in ones live in modules that import torch). Its
-    fields are the method's sections (`pose`, `hyperpose`, ...): `TrainConfig.method` holds an instance, and
-    `--set SECTION.KEY=...` reaches them."""
+    config: Callable[[], type]
+    """The method's config dataclass, its own (a config object names its method by its class), returned lazily:
+    the built-in ones live in modules that import torch. Its fields are the method's sections (`pose`,
+    `hyperpose`, ...; none for EG3D): `TrainConfig.method` holds an instance, and `--set SECTION.KEY=...` reaches
+    them."""
     needs_labels: bool = True
     """True: fake poses are drawn from the dataset's camera labels and D is pose-conditioned (EG3D). False: the
     labels are never read in training (the trainer does not load them)."""
@@ -122,7 +118,7 @@ def lazy_class(module: str, attr: str) -> Callable[[], type]:
     return load
 
 
-#: The registered methods by name: the built-ins (`builtin.py`) and any `register_method` added.
+#: The registered methods by name: the built-ins (end of this module) and any `register_method` added.
 METHODS: dict[str, MethodSpec] = {}
 
 
@@ -183,11 +179,6 @@ def pose_free_methods() -> list[str]:
     return [name for name, spec in METHODS.items() if not spec.needs_labels]
 
 
-def methods_help() -> str:
-    """One line per method, for `gan3dkit train --help`."""
-    return "; ".join(f"{n}: {s.description}" for n, s in METHODS.items())
-
-
 def _pose_free(name: str, description: str, module: str, config: str, source: str, pose_source: str = "prior",
                d_c_dim: int | Callable[[Any], int] = 0, check: str | None = None) -> MethodSpec:
     """A built-in pose-free method: `module` defines `build_<module>`, the class `config` and `<module>_preset`."""
@@ -202,7 +193,8 @@ _LEARNED_ONLY = ("--set pof3d.mechanism=learned_only --set discriminator.c_dim=0
                  "the render only")
 for _spec in (
     MethodSpec("eg3d", "EG3D with known camera poses: fakes rendered at dataset poses, pose-conditioned D",
-               lazy("eg3d_method", "build_eg3d"), source="Chan et al. 2022 (EG3D)"),
+               lazy("eg3d_method", "build_eg3d"), lazy_class("eg3d_method", "EG3DMethodConfig"),
+               source="Chan et al. 2022 (EG3D)"),
     _pose_free("eg3d-posereg", "EG3D† without poses: prior poses (section pose: the dataset's recorded prior by "
                "default), unconditional D + a (pitch, yaw) regression branch on fakes (section posereg)",
                "posereg", "PoseRegMethodConfig", "seed 000 (HyperPose supplement) §A"),
@@ -224,3 +216,8 @@ for _spec in (
 
 #: The method a config without one trains (`--method`'s default): the first built-in, EG3D with known poses.
 DEFAULT_METHOD = next(iter(METHODS))
+
+
+def default_method_config() -> Any:
+    """The config of `DEFAULT_METHOD` (TrainConfig's default)."""
+    return get_method(DEFAULT_METHOD).default_config()

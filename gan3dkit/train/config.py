@@ -10,7 +10,7 @@ from ..methods.eg3d import LossConfig
 from ..methods.registry import (
     DEFAULT_METHOD,
     MethodSpec,
-    NoConfig,
+    default_method_config,
     get_method,
     method_of,
     method_sections,
@@ -77,7 +77,7 @@ class RunConfig:
 
 @dataclass
 class TrainConfig:
-    method: Any = field(default_factory=NoConfig)
+    method: Any = field(default_factory=default_method_config)
     """The training method's own config (its registered config class; `method_name` names it). Its sections read
     as `cfg.method.<section>` and are set with `--set <section>.<key>=...` (or `method.<section>.<key>`)."""
     preset: str = "tiny"
@@ -108,6 +108,8 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: dict) -> TrainConfig:
         """Parse the JSON layout of `to_dict` (and the older one, `migrate_layout`); unknown keys are errors."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"TrainConfig: expected an object, got {type(data).__name__}")
         data = migrate_layout(data)
         method = data.get("method", {"name": DEFAULT_METHOD})
         if not isinstance(method, dict) or not isinstance(method.get("name"), str):
