@@ -227,7 +227,8 @@ def _config(target: Target) -> Any:
 def value(target: Target, field: str) -> Any:
     """The value of `field` ('a.b', or 'a.b * c.d') in the config `target` names."""
     cfg = _config(target)
-    parts = [reduce(getattr, f.strip().split("."), cfg) for f in field.split("*")]
+    resolve = getattr(cfg, "resolve_key", lambda key: key)  # a TrainConfig's method sections: `pof3d.x`
+    parts = [reduce(getattr, resolve(f.strip()).split("."), cfg) for f in field.split("*")]
     return parts[0] if len(parts) == 1 else math.prod(parts)
 
 

@@ -48,8 +48,8 @@ def evaluate(
     nrr: int | None = typer.Option(None, min=8, max=1024,
                                    help="Neural rendering resolution (default: the one the checkpoint reached)."),
     poses: str = typer.Option("auto", help="Fake poses: dataset (EG3D protocol), prior (pose-free data), learned "
-                              "(G's own pose mapping, PoF3D) or auto (learned for learned-pose checkpoints, prior "
-                              "for the other pose-free ones, else dataset)."),
+                              "(G's own pose mapping) or auto (learned for learned-pose checkpoints, prior for the "
+                              "other pose-free ones, else dataset)."),
     prior: str | None = typer.Option(None, help="Named pose prior for --poses prior (default: the checkpoint's "
                                      "training prior, else the dataset's)."),
     mirror: bool = typer.Option(True, "--mirror/--no-mirror", help="Real set includes mirrored copies (EG3D)."),

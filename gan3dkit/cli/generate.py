@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from ..methods.registry import learned_pose_methods
 from .common import console, emit_json, handle_errors, number_option, progress_bar
 
 
@@ -22,7 +23,7 @@ def generate(
     nrr: int | None = typer.Option(None, min=8, max=1024,
                                    help="Neural rendering resolution (default: the trained one)."),
     pose: str = typer.Option("frontal", help="Centre of each seed's views: frontal, learned (the pose G itself picks "
-                             "for the seed: pof3d, hyperpose+pof3d, eg3d-posereg+pof3d) or prior (a draw from the "
+                             f"for the seed: {', '.join(learned_pose_methods())}) or prior (a draw from the "
                              "training prior)."),
     pose_histogram: bool = typer.Option(False, help="Also plot pose_histogram.png: G's learned yaw/pitch "
                                         "distribution against the training prior and, with --data, the dataset's."),
@@ -39,7 +40,7 @@ def generate(
 
     Example: gan3dkit generate --ckpt runs/heads/checkpoint.safetensors --seeds 0-3 --out gen --video --mesh
 
-    Example: gan3dkit generate --ckpt runs/pof3d/checkpoint.safetensors --pose learned --pose-histogram --data ffhq.lmdb
+    Example: gan3dkit generate --ckpt runs/faces/checkpoint.safetensors --pose learned --pose-histogram --data ffhq.lmdb
     """
     from ..cameras.priors import PosePrior
     from ..generate import extract_mesh, load_generator, parse_seeds, render_video, render_views, write_ply

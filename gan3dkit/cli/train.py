@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from ..methods.registry import METHODS
+from ..methods.registry import DEFAULT_METHOD, METHODS
 from .common import console, emit_json, err_console, handle_errors, number_option
 
 _METHODS_HELP = ", ".join(METHODS) + " (see Methods above)."
@@ -23,8 +23,8 @@ _PRESETS_HELP = (
 def train(
     data: Path = typer.Option(..., "--data", help="Training dataset (gan3dkit LMDB)."),
     out: Path = typer.Option(..., "--out", help="Run directory (config.json, checkpoint, samples, stats.jsonl)."),
-    method: str | None = typer.Option(None, help="Training method (default: eg3d, or the --config / --init "
-                                      "run's). " + _METHODS_HELP),
+    method: str | None = typer.Option(None, help=f"Training method (default: {DEFAULT_METHOD}, or the --config / "
+                                      "--init run's). " + _METHODS_HELP),
     preset: str = typer.Option("tiny", help="Config preset: " + _PRESETS_HELP),
     config: Path | None = typer.Option(None, help="Start from a saved config.json instead of a preset."),
     init: Path | None = typer.Option(None, "--init", help="Start a new run from this checkpoint's G, D and G_ema "
@@ -50,18 +50,18 @@ def train(
 ) -> None:
     """Train a 3D-aware GAN. Multi-GPU: `torchrun --nproc_per_node=N -m gan3dkit train ...` (gloo on CPU).
 
-    Methods (--method; each has its own config section):
+    Methods (--method; each has its own config sections, set with `--set SECTION.KEY=VALUE` and shown by
+    --print-config under "method"):
 
     {methods}
 
-    The pose-free methods never read the camera labels: eg3d-posereg and hyperpose render fakes at the dataset's
-    recorded prior (or `--set pose.prior=NAME`, `--set pose.yaw_std=...`); pof3d, hyperpose+pof3d and
-    eg3d-posereg+pof3d learn the camera distribution from w (the combinations with PoF3D's pose-aware D and G-D
-    pose consistency; `--set pof3d.mechanism=learned_only --set discriminator.c_dim=0`: through the render only).
+    The pose-free methods never read the camera labels: they render fakes at a prior (section pose: the dataset's
+    recorded prior by default, or `--set pose.prior=NAME`, `--set pose.yaw_std=...`) or learn the camera
+    distribution from w.
 
     Example: gan3dkit train --data heads.lmdb --out runs/heads --preset tiny --kimg 20
 
-    Example: gan3dkit train --method hyperpose --data bedrooms.lmdb --out runs/bed --preset lsun_bedroom256
+    Example: gan3dkit train --method {pose_free} --data bedrooms.lmdb --out runs/bed --preset lsun_bedroom256
 
     Example: gan3dkit train --stage lp3d-sr --init runs/ffhq/checkpoint.safetensors --data ffhq.lmdb --out runs/sr1
     """
@@ -82,7 +82,7 @@ def train(
 
             cfg = TrainConfig.from_dict(read_header(init)["config"])
         else:
-            cfg = train_preset(preset, method or "eg3d")
+            cfg = train_preset(preset, method or DEFAULT_METHOD)
     except json.JSONDecodeError as exc:
         raise DataError(f"--config {config} is not valid JSON ({exc.msg} at line {exc.lineno})") from None
     if init is not None:
@@ -90,11 +90,9 @@ def train(
             cfg = TRAIN_STAGES[stage](cfg, str(init))
         else:
             cfg = apply_overrides(cfg, [f"run.init={json.dumps(str(init))}"])
-    overrides = list(set_) + [
-        f"data={json.dumps(str(data))}",
-        f"out={json.dumps(str(out))}",
-        f"method={json.dumps(method or cfg.method)}",
-    ]
+    if method is not None and method != cfg.method_name:  # the --config / --init run's method, switched
+        cfg = cfg.with_method(method)
+    overrides = list(set_) + [f"data={json.dumps(str(data))}", f"out={json.dumps(str(out))}"]
     if kimg is not None:
         overrides.append(f"run.kimg={kimg}")
     if max_steps is not None:
@@ -173,4 +171,4 @@ def _resume_notice(out: Path, resume: bool, main: bool) -> None:
 # one line per method in `gan3dkit train --help`, from the registry
 train.__doc__ = (train.__doc__ or "").replace(
     "{methods}", "\n\n    ".join(f"- {name}: {spec.description} ({spec.source})." for name, spec in METHODS.items())
-)
+).replace("{pose_free}", next((n for n, s in METHODS.items() if not s.needs_labels), DEFAULT_METHOD))

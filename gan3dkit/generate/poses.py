@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from ..cameras.priors import PosePrior
+from ..methods.registry import learned_pose_methods
 from .views import seed_latent
 
 if TYPE_CHECKING:
@@ -20,11 +21,10 @@ POSE_MODES = ("frontal", "learned", "prior")
 
 @torch.no_grad()
 def learned_angles(G: TriPlaneGenerator, z: torch.Tensor) -> torch.Tensor:  # z [B, z_dim] -> (h, v) [B, 2]
-    """EG3D angles G's pose mapping picks for z (from the untruncated w; PoF3D)."""
+    """EG3D angles G's pose mapping picks for z (from the untruncated w)."""
     if getattr(G, "pose_mapping", None) is None:
-        raise ValueError(
-            "--pose learned needs a generator with a learned pose (a pof3d, hyperpose+pof3d or eg3d-posereg+pof3d run)"
-        )
+        raise ValueError("--pose learned needs a generator with a learned pose (a run of "
+                         f"{' or '.join(learned_pose_methods())})")
     ws = G.mapping(z, torch.zeros(len(z), G.c_dim, device=z.device))
     return G.pose_mapping(ws[:, 0])
 

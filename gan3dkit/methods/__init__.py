@@ -1,5 +1,5 @@
-"""Training methods: a registry of named methods; each builds its networks, fake-pose sampler and loss phases."""
+"""Training methods: a registry of named methods; each owns its config and builds its networks, poses and losses."""
 
-from .registry import METHODS, MethodSpec, get_method
+from .registry import METHODS, MethodSpec, get_method, register_method, unregister_method
 
-__all__ = ["METHODS", "MethodSpec", "get_method"]
+__all__ = ["METHODS", "MethodSpec", "get_method", "register_method", "unregister_method"]

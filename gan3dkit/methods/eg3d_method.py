@@ -13,6 +13,11 @@ from .registry import BuildContext
 
 
 @dataclass
+class EG3DMethodConfig:
+    """The `eg3d` method's config: EG3D has no settings beyond the shared sections (loss, generator, ...)."""
+
+
+@dataclass
 class EG3DRuntime:
     G: torch.nn.Module
     D: torch.nn.Module

@@ -33,7 +33,7 @@ What it leaves open, and the choices made here (all fields of `HyperPoseConfig`)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
@@ -41,9 +41,16 @@ import torch.nn.functional as F
 
 from ..cameras import mirror_labels
 from ..networks.pose_heads import PoseHeadConfig
-from .eg3d import StepState
-from .posefree import PoseFreeLoss, PriorRuntime, build_pose_free, view_directions
-from .registry import BuildContext
+from .posefree import (
+    FakeLayout,
+    PoseConfig,
+    PoseFreeLoss,
+    PriorRuntime,
+    build_pose_free,
+    prior_preset,
+    view_directions,
+)
+from .registry import BuildContext, TrainSettings
 
 
 @dataclass
@@ -67,6 +74,26 @@ class HyperPoseConfig:
     """Viewing directions closer than this angle (radians) count as the same pose."""
     head_hidden: int | None = None
     """Hidden width of the embedding branch; None = half of D's 4x4 feature width."""
+
+
+@dataclass
+class HyperPoseMethodConfig:
+    """The `hyperpose` method's config: the fake-pose prior and the pose embedding's losses."""
+
+    pose: PoseConfig = field(default_factory=PoseConfig)
+    hyperpose: HyperPoseConfig = field(default_factory=HyperPoseConfig)
+
+
+#: Seed 000 §D / Table C per preset: (embedding dimension m, lambda1 = lambda2).
+TABLE_C = {"lsun_bedroom256": (24, 0.7), "lsun_church256": (96, 0.9), "afhq256": (24, 0.5), "cub256": (24, 0.5)}
+
+
+def hyperpose_preset(cfg: TrainSettings, preset: str) -> None:
+    """Preset hook: the dataset's prior, and Table C's m and lambdas for its datasets."""
+    prior_preset(cfg, preset)
+    if preset in TABLE_C:
+        m, lam = TABLE_C[preset]
+        cfg.method.hyperpose = HyperPoseConfig(embed_dim=m, lambda_soft=lam, lambda_nonmatch=lam)
 
 
 def pose_similarity(dirs: torch.Tensor, sigma: float) -> torch.Tensor:  # [B, 3] unit -> [B, B] in (0, 1]
@@ -128,7 +155,7 @@ class HyperPoseLoss(PoseFreeLoss):
             cond = torch.cat([cond[:h], cond[:h]])
         return cond
 
-    def _layout(self, n: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    def draw_layout(self, n: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """(scene id [n], flip [n] bool) for the fakes of one phase; flips are drawn per pose pair."""
         p = self.method_cfg.flip_prob
         if self._twin(n):
@@ -138,27 +165,24 @@ class HyperPoseLoss(PoseFreeLoss):
             return scene, torch.cat([flip_a, torch.roll(flip_a, 1, 0)])
         return torch.arange(n, device=device), torch.rand(n, device=device) < p
 
-    def fake_terms(
-        self, gen: dict[str, torch.Tensor], c: torch.Tensor, st: StepState, phase: str, update_emas: bool = False
-    ) -> tuple[torch.Tensor, torch.Tensor | None, dict[str, float]]:
-        if "camera" in gen:  # learned poses (hyperpose+pof3d): the cameras G actually rendered at
-            c = gen["camera"].detach()
-        scene, flip = self._layout(len(c), c.device)
+    def prepare_fakes(self, gen: dict[str, torch.Tensor], c: torch.Tensor
+                      ) -> tuple[dict[str, torch.Tensor], torch.Tensor, FakeLayout]:
+        """Mirror the drawn pose pairs (images and cameras); a mirrored scene counts as another scene."""
+        scene, flip = self.draw_layout(len(c), c.device)
         if bool(flip.any()):
             f = flip[:, None, None, None]
             gen = {k: torch.where(f, v.flip(-1), v) if k in ("image", "image_raw") else v for k, v in gen.items()}
             c = torch.where(flip[:, None], mirror_labels(c), c)
-        self._scene = scene * 2 + flip.long()  # a mirrored scene is another scene
-        self._flip = flip
-        return super().fake_terms(gen, c, st, phase, update_emas)
+        return gen, c, FakeLayout(scene * 2 + flip.long(), flip)
 
-    def aux_loss(self, head: torch.Tensor, c: torch.Tensor, phase: str) -> tuple[torch.Tensor, dict[str, float]]:
+    def aux_loss(self, head: torch.Tensor, c: torch.Tensor, phase: str, layout: FakeLayout
+                 ) -> tuple[torch.Tensor, dict[str, float]]:
         cfg = self.method_cfg
         dirs = view_directions(c.double())
         sim = pose_similarity(dirs, cfg.sigma).to(head.dtype)
         same_pose = torch.arccos((dirs @ dirs.T).clamp(-1, 1)) < cfg.same_pose_tol
         soft = soft_contrastive_loss(head, sim, cfg.tau)
-        nonmatch, n_pull, n_push = nonmatch_loss(head, sim, self._scene, same_pose)
+        nonmatch, n_pull, n_push = nonmatch_loss(head, sim, layout.scene, same_pose)
         stats = {f"Loss/{phase}/soft_con": soft.item(), f"Loss/{phase}/nonmatch": nonmatch.item()}
         if n_pull:
             stats[f"Pose/{phase}/pull_pairs"] = float(n_pull)
@@ -166,6 +190,6 @@ class HyperPoseLoss(PoseFreeLoss):
 
 
 def build_hyperpose(ctx: BuildContext) -> PriorRuntime:
-    cfg: HyperPoseConfig = ctx.method_cfg
+    cfg: HyperPoseConfig = ctx.method_cfg.hyperpose
     head = PoseHeadConfig(out_dim=cfg.embed_dim, hidden_dim=cfg.head_hidden, normalize=True)
-    return build_pose_free(ctx, head, HyperPoseLoss)
+    return build_pose_free(ctx, head, HyperPoseLoss, cfg)

@@ -21,11 +21,22 @@ not added: HyperPose's own flips play that part; the combination is not specifie
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import torch
 
 from ..networks.pose_heads import PoseHeadConfig, PoseHeadDiscriminator
-from .hyperpose import HyperPoseConfig, HyperPoseLoss
-from .pof3d import LearnedPoseRuntime, PoF3DCombination, PoF3DConfig, learned_pose_generator, mirror_hv, pose_terms
+from .hyperpose import HyperPoseConfig, HyperPoseLoss, HyperPoseMethodConfig, hyperpose_preset
+from .pof3d import (
+    LearnedPoseRuntime,
+    PoF3DCombination,
+    PoF3DConfig,
+    combination_preset,
+    learned_pose_generator,
+    mirror_hv,
+    pose_terms,
+)
+from .posefree import FakeLayout
 from .registry import BuildContext
 
 
@@ -37,18 +48,29 @@ class HyperPosePoF3DLoss(PoF3DCombination, HyperPoseLoss):
         h = len(x) // 2
         return torch.cat([x[:h], torch.roll(x[:h], 1, 0)])
 
-    def pof3d_terms(self, gen: dict[str, torch.Tensor], heads: list[torch.Tensor], phase: str
+    def pof3d_terms(self, gen: dict[str, torch.Tensor], heads: list[torch.Tensor], phase: str, layout: FakeLayout
                     ) -> tuple[torch.Tensor, dict[str, float]]:
-        flip = self._flip  # set by HyperPoseLoss.fake_terms: which fakes D saw mirrored
+        flip = layout.flip  # which fakes D saw mirrored (HyperPoseLoss.prepare_fakes)
         return pose_terms(self.G, heads[1], mirror_hv(gen["pose"], flip), gen["pose_w"], phase, self.pof3d,
                           to_pred=lambda hv: mirror_hv(hv, flip))
 
 
 def build_hyperpose_pof3d(ctx: BuildContext) -> LearnedPoseRuntime:
-    hp: HyperPoseConfig = ctx.method_cfg
-    pof: PoF3DConfig = ctx.more["pof3d"]
+    hp: HyperPoseConfig = ctx.method_cfg.hyperpose
+    pof: PoF3DConfig = ctx.method_cfg.pof3d
     G = learned_pose_generator(ctx)
     head = PoseHeadConfig(out_dim=hp.embed_dim, hidden_dim=hp.head_hidden, normalize=True)
     camera = PoseHeadConfig(out_dim=2, hidden_dim=pof.head_hidden) if pof.mechanism == "full" else None
     D = PoseHeadDiscriminator(ctx.discriminator, head, camera).to(ctx.device)
     return LearnedPoseRuntime(G, D, HyperPosePoF3DLoss(G, D, ctx.loss, ctx.batch, hp, pof))
+
+
+@dataclass
+class HyperPosePoF3DMethodConfig(HyperPoseMethodConfig):
+    """The `hyperpose+pof3d` method's config: HyperPose's sections and PoF3D's."""
+
+    pof3d: PoF3DConfig = field(default_factory=PoF3DConfig)
+
+
+#: Preset hook: HyperPose's per-dataset values, then PoF3D's learned camera (its cats script on cats).
+hyperpose_pof3d_preset = combination_preset(hyperpose_preset)

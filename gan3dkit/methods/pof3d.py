@@ -21,17 +21,20 @@ again from the detached w: the same image). PoF3D's bugs listed in methods.md §
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 
 from ..cameras import PosePrior
 from ..networks import TriPlaneGenerator
+from ..networks.config import LearnedPoseConfig
 from ..networks.pose_heads import PoseHeadConfig, PoseHeadDiscriminator
 from .eg3d import EG3DLoss, StepState
-from .registry import BuildContext
+from .posefree import FakeLayout, PoseConfig, prior_preset, resolve_prior
+from .registry import BuildContext, TrainSettings
 
 _YAW_FLIP = ((2, 0), (0, 1), (0, 2), (0, 3))
 _PITCH_FLIP = ((2, 1), (0, 1), (1, 0), (1, 2), (1, 3))
@@ -60,6 +63,64 @@ class PoF3DConfig:
     prediction: discriminator.c_dim 2) and the G-D pose consistency term (`pose_gd_weight`); PoF3D's ablation
     without it: depth error 0.29 -> 1.30 (seed 001). 'learned_only': the pose mapping learns only through the
     render (discriminator.c_dim 0). The pof3d method itself is always 'full'."""
+
+
+@dataclass
+class PoF3DMethodConfig:
+    """The `pof3d` method's config: its weights, and `pose` (only `pose.init_learned` and the prior it starts at)."""
+
+    pose: PoseConfig = field(default_factory=PoseConfig)
+    pof3d: PoF3DConfig = field(default_factory=PoF3DConfig)
+
+
+#: Presets trained on cats, where PoF3D's cat.sh values apply to the methods with a pof3d section.
+CAT_PRESETS = ("afhq512", "afhq256")
+
+
+def learned_pose_preset(cfg: TrainSettings, preset: str, objects: bool = False) -> None:
+    """PoF3D's release scripts per dataset (methods.md §1.2): ffhq.sh is the default section; cat.sh for the cat
+    presets (dis_cam_weight 10, pose_gd_weight 10, R1 gamma 5, neural rendering fixed at 64: `--gamma 5
+    --neural_rendering_resolution_final 64`); with `objects`, shapenet_cars.sh for white-background objects (2 / 2,
+    the ShapeNet flip, h in [0, 2 pi], v in [0, pi], h_mean pi). The mapping has no camera input and no GPC."""
+    cfg.generator.learned_pose = LearnedPoseConfig()  # PoF3D ffhq.sh / cat.sh: h_mean pi/2, no clamp
+    if preset in CAT_PRESETS:
+        cfg.method.pof3d = PoF3DConfig(dis_cam_weight=10.0, pose_gd_weight=10.0)
+        cfg.loss.r1_gamma, cfg.loss.nrr_final = 5.0, None
+    elif objects and cfg.generator.rendering.white_back:  # ShapeNet-like objects
+        cfg.generator.learned_pose = LearnedPoseConfig(h_mean=math.pi, clamp_h=(0.0, 2 * math.pi),
+                                                       clamp_v=(0.0, math.pi))
+        cfg.method.pof3d = PoF3DConfig(dis_cam_weight=2.0, pose_gd_weight=2.0, flip_type="flip_both_shapenet")
+    cfg.loss.gen_pose_cond = False
+    cfg.generator.c_gen_conditioning_zero = True
+    cfg.generator.mapping.c_dim = 0  # PoF3D's mapping has no camera input (`embed_features = 0`)
+
+
+def pof3d_preset(cfg: TrainSettings, preset: str) -> None:
+    """Preset hook of `pof3d`: the dataset's prior (for `pose.init_learned`) and PoF3D's per-dataset script."""
+    prior_preset(cfg, preset)
+    learned_pose_preset(cfg, preset, objects=True)
+
+
+def combination_preset(base: Callable[[TrainSettings, str], None]) -> Callable[[TrainSettings, str], None]:
+    """The preset hook of a combination with PoF3D: its base method's, then PoF3D's learned camera (cats: cat.sh)."""
+
+    def hook(cfg: TrainSettings, preset: str) -> None:
+        base(cfg, preset)
+        learned_pose_preset(cfg, preset)
+
+    return hook
+
+
+def check_full_mechanism(cfg: TrainSettings) -> None:
+    """Check hook of `pof3d`: the method is PoF3D's full mechanism."""
+    if cfg.method.pof3d.mechanism != "full":
+        raise ValueError("pof3d.mechanism=learned_only is for the combinations with PoF3D; the pof3d method is "
+                         "PoF3D's full mechanism")
+
+
+def combination_d_c_dim(method_cfg: Any) -> int:
+    """D's conditioning width of a combination with PoF3D: its pose reading (2), or none without the pose-aware D."""
+    return 0 if method_cfg.pof3d.mechanism == "learned_only" else 2
 
 
 def flip_cameras(c: torch.Tensor, kind: Literal["yaw", "pitch"], flip_type: str = "flip_both") -> torch.Tensor:
@@ -131,25 +192,25 @@ class PoF3DCombination(LearnedPoseMixin):
         super().__init__(G, D, cfg, batch, method_cfg, None)  # type: ignore[call-arg]  # no prior: G's poses
         self.pof3d = pof3d
 
-    def pof3d_terms(self, gen: dict[str, torch.Tensor], heads: list[torch.Tensor], phase: str
+    def pof3d_terms(self, gen: dict[str, torch.Tensor], heads: list[torch.Tensor], phase: str, layout: FakeLayout
                     ) -> tuple[torch.Tensor, dict[str, float]]:
         raise NotImplementedError
 
-    def learned_terms(self, gen: dict[str, torch.Tensor], heads: list[torch.Tensor], phase: str
+    def learned_terms(self, gen: dict[str, torch.Tensor], heads: list[torch.Tensor], phase: str, layout: FakeLayout
                       ) -> tuple[torch.Tensor, dict[str, float]]:
         stats = learned_pose_stats(gen["pose"])
         if self.pof3d.mechanism == "learned_only":
             return heads[0].new_zeros(()), stats
-        aux, more = self.pof3d_terms(gen, heads, phase)
+        aux, more = self.pof3d_terms(gen, heads, phase, layout)
         return aux, {**stats, **more}
 
 
 class PoF3DLoss(LearnedPoseMixin, EG3DLoss):
-    def __init__(self, G: torch.nn.Module, D: torch.nn.Module, cfg, batch: int, method_cfg: PoF3DConfig) -> None:
+    def __init__(self, G: TriPlaneGenerator, D: torch.nn.Module, cfg, batch: int, method_cfg: PoF3DConfig) -> None:
         super().__init__(G, D, cfg, batch)
         self.method_cfg = method_cfg
 
-    def _flip_kind(self) -> str:
+    def _flip_kind(self) -> Literal["yaw", "pitch"]:
         return "yaw" if bool(torch.rand([]) < 0.5) else "pitch"
 
     def fake_terms(
@@ -180,7 +241,7 @@ class PoF3DLoss(LearnedPoseMixin, EG3DLoss):
 class LearnedPoseRuntime:
     """Runtime of the learned-pose methods; `fake_cameras` are placeholders (the loss uses G's own cameras)."""
 
-    G: torch.nn.Module
+    G: TriPlaneGenerator
     D: torch.nn.Module
     loss: EG3DLoss
     pose_prior: None = None
@@ -222,13 +283,14 @@ def learned_pose_generator(ctx: BuildContext) -> TriPlaneGenerator:
     """G with PoF3D's pose mapping (checked), optionally started at the prior (`pose.init_learned`)."""
     check_generator(ctx)
     G = TriPlaneGenerator(ctx.generator).to(ctx.device)
-    if ctx.prior is not None:  # only set for learned-pose methods with pose.init_learned
-        start_at_prior(G, ctx.prior)
+    pose: PoseConfig = ctx.method_cfg.pose
+    if pose.init_learned:
+        start_at_prior(G, resolve_prior(pose, ctx.dataset_prior))
     return G
 
 
 def build_pof3d(ctx: BuildContext) -> LearnedPoseRuntime:
-    cfg: PoF3DConfig = ctx.method_cfg
+    cfg: PoF3DConfig = ctx.method_cfg.pof3d
     G = learned_pose_generator(ctx)
     D = PoseHeadDiscriminator(ctx.discriminator, PoseHeadConfig(out_dim=2, hidden_dim=cfg.head_hidden)).to(ctx.device)
     return LearnedPoseRuntime(G, D, PoF3DLoss(G, D, ctx.loss, ctx.batch, cfg))

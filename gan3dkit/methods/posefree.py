@@ -20,7 +20,7 @@ from ..cameras.priors import AngleDist, PosePrior, get_prior
 from ..networks import TriPlaneGenerator
 from ..networks.pose_heads import PoseHeadConfig, PoseHeadDiscriminator
 from .eg3d import EG3DLoss, StepState
-from .registry import BuildContext
+from .registry import BuildContext, TrainSettings
 
 
 @dataclass
@@ -96,6 +96,22 @@ def pose_angles(c: torch.Tensor) -> torch.Tensor:  # [B, 25] -> [B, 2]
     return torch.stack([v - math.pi / 2, yaw], dim=1)
 
 
+@dataclass
+class FakeLayout:
+    """How a phase's fakes reached D: a scene id per fake (a mirrored scene counts as another) and which were
+    mirrored; passed from `prepare_fakes` to the loss terms."""
+
+    scene: torch.Tensor
+    """[B] long."""
+    flip: torch.Tensor
+    """[B] bool."""
+
+    @staticmethod
+    def plain(n: int, device: torch.device) -> FakeLayout:
+        """n unrelated, unmirrored fakes."""
+        return FakeLayout(torch.arange(n, device=device), torch.zeros(n, dtype=torch.bool, device=device))
+
+
 class PoseFreeLoss(EG3DLoss):
     """EG3D's objective with an unconditional D whose pose head is trained (and read by G) on fakes only."""
 
@@ -104,24 +120,31 @@ class PoseFreeLoss(EG3DLoss):
         super().__init__(G, D, cfg, batch)
         self.method_cfg, self.prior = method_cfg, prior
 
+    def prepare_fakes(self, gen: dict[str, torch.Tensor], c: torch.Tensor
+                      ) -> tuple[dict[str, torch.Tensor], torch.Tensor, FakeLayout]:
+        """Hook: arrange (e.g. mirror) the fakes before D; returns them, their cameras and how they were arranged."""
+        return gen, c, FakeLayout.plain(len(c), c.device)
+
     def fake_terms(
         self, gen: dict[str, torch.Tensor], c: torch.Tensor, st: StepState, phase: str, update_emas: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor | None, dict[str, float]]:
         if "camera" in gen:  # a generator that chose its own cameras
             c = gen["camera"].detach()
+        gen, c, layout = self.prepare_fakes(gen, c)
         logits, *heads = self.D(self.d_input(gen, st), None, with_head=True)
-        aux, stats = self.aux_loss(heads[0], c, phase)
+        aux, stats = self.aux_loss(heads[0], c, phase, layout)
         if "pose" in gen:  # learned poses: the combination's PoF3D terms
-            more, more_stats = self.learned_terms(gen, heads, phase)
+            more, more_stats = self.learned_terms(gen, heads, phase, layout)
             aux, stats = aux + more, {**stats, **more_stats}
         return logits, aux, stats
 
-    def learned_terms(self, gen: dict[str, torch.Tensor], heads: list[torch.Tensor], phase: str
+    def learned_terms(self, gen: dict[str, torch.Tensor], heads: list[torch.Tensor], phase: str, layout: FakeLayout
                       ) -> tuple[torch.Tensor, dict[str, float]]:
         """Hook for the learned-pose combinations: extra terms on G's poses and D's heads; none here."""
         return heads[0].new_zeros(()), {}
 
-    def aux_loss(self, head: torch.Tensor, c: torch.Tensor, phase: str) -> tuple[torch.Tensor, dict[str, float]]:
+    def aux_loss(self, head: torch.Tensor, c: torch.Tensor, phase: str, layout: FakeLayout
+                 ) -> tuple[torch.Tensor, dict[str, float]]:
         """The method's weighted pose loss on D's head output for fakes rendered at cameras c [B, 25]."""
         raise NotImplementedError
 
@@ -142,10 +165,21 @@ class PriorRuntime:
         return self.pose_prior.sample(n, generator).to_label().float()
 
 
-def build_pose_free(ctx: BuildContext, head: PoseHeadConfig, loss_cls: type[PoseFreeLoss]) -> PriorRuntime:
-    if ctx.prior is None:
-        raise ValueError("a pose-free method needs a pose prior")
+def build_pose_free(ctx: BuildContext, head: PoseHeadConfig, loss_cls: type[PoseFreeLoss], section: Any
+                    ) -> PriorRuntime:
+    """G, a pose-head D and `loss_cls` with the method's `section`, fake poses from the resolved `pose` prior."""
+    prior = resolve_prior(ctx.method_cfg.pose, ctx.dataset_prior)
     G = TriPlaneGenerator(ctx.generator).to(ctx.device)
     D = PoseHeadDiscriminator(ctx.discriminator, head).to(ctx.device)
-    loss = loss_cls(G, D, ctx.loss, ctx.batch, ctx.method_cfg, ctx.prior)
-    return PriorRuntime(G, D, loss, ctx.prior)
+    return PriorRuntime(G, D, loss_cls(G, D, ctx.loss, ctx.batch, section, prior), prior)
+
+
+#: The pose prior of each preset's dataset (`pose.prior` of the pose-free methods; others: the dataset's own).
+PRESET_PRIORS = {"tiny_objects": "synthetic_objects", "lsun_bedroom256": "lsun_bedroom",
+                 "lsun_church256": "lsun_church", "afhq256": "afhq", "cub256": "cub"}
+
+
+def prior_preset(cfg: TrainSettings, preset: str) -> None:
+    """Preset hook of the pose-free methods: the preset's dataset prior in the `pose` section."""
+    if preset in PRESET_PRIORS:
+        cfg.method.pose = PoseConfig(prior=PRESET_PRIORS[preset])

@@ -10,14 +10,14 @@ rendering pose. Real images only pass through the logit branch; their labels are
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 import torch
 
 from ..networks.pose_heads import PoseHeadConfig
-from .posefree import PoseFreeLoss, PriorRuntime, build_pose_free, pose_angles
-from .registry import BuildContext
+from .posefree import FakeLayout, PoseConfig, PoseFreeLoss, PriorRuntime, build_pose_free, pose_angles, prior_preset
+from .registry import BuildContext, TrainSettings
 
 
 @dataclass
@@ -33,6 +33,19 @@ class PoseRegConfig:
     """Hidden width of the regression branch; None = half of D's 4x4 feature width (PoF3D's camera head)."""
 
 
+@dataclass
+class PoseRegMethodConfig:
+    """The `eg3d-posereg` method's config: the fake-pose prior and the regression branch."""
+
+    pose: PoseConfig = field(default_factory=PoseConfig)
+    posereg: PoseRegConfig = field(default_factory=PoseRegConfig)
+
+
+def posereg_preset(cfg: TrainSettings, preset: str) -> None:
+    """Preset hook: the preset dataset's prior."""
+    prior_preset(cfg, preset)
+
+
 def regression_loss(pred: torch.Tensor, target: torch.Tensor, norm: str) -> torch.Tensor:
     """Mean over the batch and both angles of |pred - target| (l1) or (pred - target)^2 (l2); pred, target [B, 2]."""
     diff = pred - target
@@ -42,7 +55,8 @@ def regression_loss(pred: torch.Tensor, target: torch.Tensor, norm: str) -> torc
 class PoseRegLoss(PoseFreeLoss):
     method_cfg: PoseRegConfig
 
-    def aux_loss(self, head: torch.Tensor, c: torch.Tensor, phase: str) -> tuple[torch.Tensor, dict[str, float]]:
+    def aux_loss(self, head: torch.Tensor, c: torch.Tensor, phase: str, layout: FakeLayout
+                 ) -> tuple[torch.Tensor, dict[str, float]]:
         target = pose_angles(c).to(head.dtype)  # [B, 2] rendering pose: known for fakes
         loss = regression_loss(head, target, self.method_cfg.norm)
         err = (head.detach() - target).abs().mean(0)
@@ -55,5 +69,5 @@ class PoseRegLoss(PoseFreeLoss):
 
 
 def build_posereg(ctx: BuildContext) -> PriorRuntime:
-    cfg: PoseRegConfig = ctx.method_cfg
-    return build_pose_free(ctx, PoseHeadConfig(out_dim=2, hidden_dim=cfg.head_hidden), PoseRegLoss)
+    cfg: PoseRegConfig = ctx.method_cfg.posereg
+    return build_pose_free(ctx, PoseHeadConfig(out_dim=2, hidden_dim=cfg.head_hidden), PoseRegLoss, cfg)

@@ -19,13 +19,33 @@ pose (detached: the target is the pose G rendered at), in both phases as in `eg3
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import torch
 
 from ..networks.pose_heads import PoseHeadConfig, PoseHeadDiscriminator
-from .pof3d import LearnedPoseRuntime, PoF3DCombination, PoF3DConfig, learned_pose_generator, pose_terms
-from .posefree import pose_angles
-from .posereg import PoseRegConfig, PoseRegLoss
+from .pof3d import (
+    LearnedPoseRuntime,
+    PoF3DCombination,
+    PoF3DConfig,
+    combination_preset,
+    learned_pose_generator,
+    pose_terms,
+)
+from .posefree import FakeLayout, pose_angles
+from .posereg import PoseRegConfig, PoseRegLoss, PoseRegMethodConfig, posereg_preset
 from .registry import BuildContext
+
+
+@dataclass
+class PoseRegPoF3DMethodConfig(PoseRegMethodConfig):
+    """The `eg3d-posereg+pof3d` method's config: EG3D†'s sections and PoF3D's."""
+
+    pof3d: PoF3DConfig = field(default_factory=PoF3DConfig)
+
+
+#: Preset hook: EG3D†'s (the dataset's prior), then PoF3D's learned camera (its cats script on cats).
+posereg_pof3d_preset = combination_preset(posereg_preset)
 
 
 class PoseRegPoF3DLoss(PoF3DCombination, PoseRegLoss):
@@ -33,7 +53,7 @@ class PoseRegPoF3DLoss(PoF3DCombination, PoseRegLoss):
         """EG3D†'s (pitch, yaw) of the camera G renders at for (h, v): the regression target's coordinates."""
         return pose_angles(self.G.pose_mapping.cameras(hv))
 
-    def pof3d_terms(self, gen: dict[str, torch.Tensor], heads: list[torch.Tensor], phase: str
+    def pof3d_terms(self, gen: dict[str, torch.Tensor], heads: list[torch.Tensor], phase: str, layout: FakeLayout
                     ) -> tuple[torch.Tensor, dict[str, float]]:
         if phase == "D":  # L_regression is D's camera supervision here
             return heads[0].new_zeros(()), {}
@@ -42,8 +62,8 @@ class PoseRegPoF3DLoss(PoF3DCombination, PoseRegLoss):
 
 
 def build_posereg_pof3d(ctx: BuildContext) -> LearnedPoseRuntime:
-    reg: PoseRegConfig = ctx.method_cfg
-    pof: PoF3DConfig = ctx.more["pof3d"]
+    reg: PoseRegConfig = ctx.method_cfg.posereg
+    pof: PoF3DConfig = ctx.method_cfg.pof3d
     G = learned_pose_generator(ctx)
     D = PoseHeadDiscriminator(ctx.discriminator, PoseHeadConfig(out_dim=2, hidden_dim=reg.head_hidden)).to(ctx.device)
     return LearnedPoseRuntime(G, D, PoseRegPoF3DLoss(G, D, ctx.loss, ctx.batch, reg, pof))

@@ -1,12 +1,14 @@
-"""Method registry: name -> MethodSpec (what it needs from the data, its config section, a runtime builder)."""
+"""Method registry: name -> MethodSpec (its config class, data needs, hooks and runtime builder)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..cameras import LABEL_DIM
+from ..utils.config import ConfigError
 
 if TYPE_CHECKING:  # the table below is read by `gan3dkit --help`, which must not import torch
     import torch
@@ -34,23 +36,30 @@ class MethodRuntime(Protocol):
         ...
 
 
+class TrainSettings(Protocol):
+    """The parts of a TrainConfig a method's hooks read and set (the method's own config is `method`)."""
+
+    generator: GeneratorConfig
+    discriminator: DiscriminatorConfig
+    loss: LossConfig
+    method: Any
+
+
 @dataclass
 class BuildContext:
-    """Everything a method's builder may read: the network and loss configs, its own section, data and device."""
+    """Everything a method's builder may read: the network and loss configs, its own config, data and device."""
 
     generator: GeneratorConfig
     discriminator: DiscriminatorConfig
     loss: LossConfig
     method_cfg: Any
-    """The method's own config section (None for methods without one)."""
+    """The method's own config object (an instance of `MethodSpec.config`)."""
     batch: int
     cameras: torch.Tensor | None
     """[N, 25] dataset labels (mirrored copies included with xflip); None for pose-free methods (never read)."""
-    prior: PosePrior | None
-    """The resolved pose prior for pose-free methods; None for methods that read the labels."""
+    dataset_prior: dict[str, Any] | None
+    """The pose prior recorded in the dataset's meta (a `PosePrior.to_dict()` record), or None."""
     device: torch.device
-    more: dict[str, Any] = field(default_factory=dict)
-    """Further config sections the method reads, by name (`MethodSpec.also`; e.g. 'pof3d' for the combinations)."""
 
 
 @dataclass(frozen=True)
@@ -58,102 +67,109 @@ class MethodSpec:
     name: str
     description: str
     build: Callable[[BuildContext], MethodRuntime]
+    config: Callable[[], type]
+    """The method's config dataclass, its own (a config object names its method by its class), returned lazily:
+    the built-in ones live in modules that import torch. Its fields are the method's sections (`pose`,
+    `hyperpose`, ...; none for EG3D): `TrainConfig.method` holds an instance, and `--set SECTION.KEY=...` reaches
+    them."""
     needs_labels: bool = True
     """True: fake poses are drawn from the dataset's camera labels and D is pose-conditioned (EG3D). False: the
     labels are never read in training (the trainer does not load them)."""
     pose_source: str = "labels"
     """Where fake poses come from: 'labels' (the dataset), 'prior' (a pose prior) or 'learned' (G's own pose
-    mapping, PoF3D)."""
-    d_c_dim: int = LABEL_DIM
-    """D's conditioning width: 25 (EG3D camera label), 0 (no camera input) or 2 (PoF3D: its own predicted pose)."""
-    section: str | None = None
-    """Name of the method's own TrainConfig section (e.g. 'hyperpose'), or None."""
-    also: tuple[str, ...] = ()
-    """Further TrainConfig sections the builder reads (`BuildContext.more`): 'pof3d' for the combinations."""
+    mapping)."""
+    d_c_dim: int | Callable[[Any], int] = LABEL_DIM
+    """D's conditioning width: 25 (EG3D camera label), 0 (no camera input) or 2 (its own predicted pose), or a
+    function of the method's config."""
+    preset: Callable[[TrainSettings, str], None] | None = None
+    """Hook: adjust a fresh TrainConfig of the named preset for this method (its sections' per-dataset values and
+    the network settings it needs)."""
+    check: Callable[[TrainSettings], None] | None = None
+    """Hook: raise ValueError on settings this method cannot train with (after the generic checks)."""
     source: str = ""
     """Paper section the method follows."""
 
+    def disc_c_dim(self, method_cfg: Any) -> int:
+        """D's conditioning width for this method with config `method_cfg`."""
+        return self.d_c_dim if isinstance(self.d_c_dim, int) else self.d_c_dim(method_cfg)
 
-def _lazy(module: str, fn: str) -> Callable[[BuildContext], MethodRuntime]:
-    def build(ctx: BuildContext) -> MethodRuntime:
+    def default_config(self) -> Any:
+        return self.config()()
+
+
+def lazy(module: str, attr: str) -> Callable[..., Any]:
+    """A function that imports `gan3dkit.methods.<module>` on its first call and calls `attr` there."""
+
+    def call(*args: Any) -> Any:
         import importlib
 
-        return getattr(importlib.import_module(f"{__package__}.{module}"), fn)(ctx)
+        return getattr(importlib.import_module(f"{__package__}.{module}"), attr)(*args)
 
-    return build
-
-
-METHODS: dict[str, MethodSpec] = {
-    spec.name: spec
-    for spec in (
-        MethodSpec(
-            "eg3d",
-            "EG3D with known camera poses: fakes rendered at dataset poses, pose-conditioned D",
-            _lazy("eg3d_method", "build_eg3d"),
-            source="Chan et al. 2022 (EG3D)",
-        ),
-        MethodSpec(
-            "eg3d-posereg",
-            "EG3D† without poses: prior poses, unconditional D + a (pitch, yaw) regression branch on fakes",
-            _lazy("posereg", "build_posereg"),
-            needs_labels=False,
-            pose_source="prior",
-            d_c_dim=0,
-            section="posereg",
-            source="seed 000 (HyperPose supplement) §A",
-        ),
-        MethodSpec(
-            "hyperpose",
-            "HyperPose without poses: prior poses, D pose embedding trained by soft contrastive + non-match losses",
-            _lazy("hyperpose", "build_hyperpose"),
-            needs_labels=False,
-            pose_source="prior",
-            d_c_dim=0,
-            section="hyperpose",
-            source="seed 000 (HyperPose) §D, Table C",
-        ),
-        MethodSpec(
-            "pof3d",
-            "PoF3D without poses: G learns its camera from w, D conditioned on its own pose prediction",
-            _lazy("pof3d", "build_pof3d"),
-            needs_labels=False,
-            pose_source="learned",
-            d_c_dim=2,
-            section="pof3d",
-            source="seed 001 (PoF3D); VivianSZF/pof3d training/loss_pose.py, ffhq.sh",
-        ),
-        MethodSpec(
-            "hyperpose+pof3d",
-            "HyperPose's contrastive D with PoF3D's learned camera distribution (pose-aware D + G-D pose "
-            "consistency; pof3d.mechanism=learned_only: the pose mapping learns through the render only)",
-            _lazy("hyperpose_pof3d", "build_hyperpose_pof3d"),
-            needs_labels=False,
-            pose_source="learned",
-            d_c_dim=2,
-            section="hyperpose",
-            also=("pof3d",),
-            source="seed 000 §B.2, Table B (HyperPose + PoF3D)",
-        ),
-        MethodSpec(
-            "eg3d-posereg+pof3d",
-            "EG3D† with PoF3D's learned camera distribution: D regresses the learned pose of fakes (pose-aware D + "
-            "G-D pose consistency; pof3d.mechanism=learned_only: the pose mapping learns through the render only)",
-            _lazy("posereg_pof3d", "build_posereg_pof3d"),
-            needs_labels=False,
-            pose_source="learned",
-            d_c_dim=2,
-            section="posereg",
-            also=("pof3d",),
-            source="seed 000 §B.2, Table B (EG3D† + PoF3D)",
-        ),
-    )
-}
+    return call
 
 
-def get_method(name: str) -> MethodSpec:
+def lazy_class(module: str, attr: str) -> Callable[[], type]:
+    """A loader of the class `attr` of `gan3dkit.methods.<module>` (imported when first needed)."""
+
+    def load() -> type:
+        import importlib
+
+        return getattr(importlib.import_module(f"{__package__}.{module}"), attr)
+
+    return load
+
+
+#: The registered methods by name: the built-ins (end of this module) and any `register_method` added.
+METHODS: dict[str, MethodSpec] = {}
+
+
+def register_method(spec: MethodSpec) -> MethodSpec:
+    """Add a method to the registry (a name already taken is refused)."""
+    if spec.name in METHODS:
+        raise ValueError(f"a method named {spec.name!r} is already registered")
+    METHODS[spec.name] = spec
+    return spec
+
+
+def unregister_method(name: str) -> None:
+    METHODS.pop(name, None)
+
+
+def get_method(name: str, error: type[Exception] = ValueError) -> MethodSpec:
+    """The registered method `name`; raises `error` naming the available ones."""
     if name not in METHODS:
-        raise ValueError(f"unknown method {name!r}; available: {', '.join(METHODS)}")
+        raise error(f"unknown method {name!r}; available: {', '.join(METHODS)}")
     return METHODS[name]
+
+
+def method_of(method_cfg: Any) -> MethodSpec:
+    """The registered method whose config class `method_cfg` is an instance of."""
+    hits = [spec for spec in METHODS.values() if type(method_cfg) is spec.config()]
+    if len(hits) != 1:
+        raise ValueError(f"{type(method_cfg).__name__} is the config of {len(hits)} registered methods, need one "
+                         f"({', '.join(s.name for s in hits) or 'none'})")
+    return hits[0]
+
+
+def method_sections(method_cfg: Any) -> list[str]:
+    """The section names of a method config (its dataclass fields)."""
+    return [f.name for f in dataclasses.fields(method_cfg)]
+
+
+#: Top-level sections of the TrainConfig layout before methods owned their config (`"method": NAME` beside them).
+LEGACY_SECTIONS = ("pose", "posereg", "hyperpose", "pof3d")
+
+
+def migrate_layout(data: dict[str, Any]) -> dict[str, Any]:
+    """A TrainConfig dict of the older layout in the current one: the method's own sections move under
+    `method` = {"name": NAME, ...}; the other methods' sections (unused by the run) are dropped."""
+    if not isinstance(data.get("method", {}), str):
+        return data
+    data = dict(data)
+    name = data.pop("method")
+    old = {k: data.pop(k) for k in LEGACY_SECTIONS if k in data}
+    sections = method_sections(get_method(name, ConfigError).default_config())
+    return {**data, "method": {"name": name, **{k: v for k, v in old.items() if k in sections}}}
 
 
 def learned_pose_methods() -> list[str]:
@@ -164,6 +180,45 @@ def pose_free_methods() -> list[str]:
     return [name for name, spec in METHODS.items() if not spec.needs_labels]
 
 
-def methods_help() -> str:
-    """One line per method, for `gan3dkit train --help`."""
-    return "; ".join(f"{n}: {s.description}" for n, s in METHODS.items())
+def _pose_free(name: str, description: str, module: str, config: str, source: str, pose_source: str = "prior",
+               d_c_dim: int | Callable[[Any], int] = 0, check: str | None = None) -> MethodSpec:
+    """A built-in pose-free method: `module` defines `build_<module>`, the class `config` and `<module>_preset`."""
+    return MethodSpec(name, description, lazy(module, f"build_{module}"), lazy_class(module, config),
+                      needs_labels=False, pose_source=pose_source, d_c_dim=d_c_dim,
+                      preset=lazy(module, f"{module}_preset"), check=None if check is None else lazy(module, check),
+                      source=source)
+
+
+_COMBINED_C_DIM = lazy("pof3d", "combination_d_c_dim")
+_LEARNED_ONLY = ("--set pof3d.mechanism=learned_only --set discriminator.c_dim=0: the pose mapping learns through "
+                 "the render only")
+for _spec in (
+    MethodSpec("eg3d", "EG3D with known camera poses: fakes rendered at dataset poses, pose-conditioned D",
+               lazy("eg3d_method", "build_eg3d"), lazy_class("eg3d_method", "EG3DMethodConfig"),
+               source="Chan et al. 2022 (EG3D)"),
+    _pose_free("eg3d-posereg", "EG3D† without poses: prior poses (section pose: the dataset's recorded prior by "
+               "default), unconditional D + a (pitch, yaw) regression branch on fakes (section posereg)",
+               "posereg", "PoseRegMethodConfig", "seed 000 (HyperPose supplement) §A"),
+    _pose_free("hyperpose", "HyperPose without poses: prior poses (section pose), D pose embedding trained by soft "
+               "contrastive + non-match losses (section hyperpose)", "hyperpose", "HyperPoseMethodConfig",
+               "seed 000 (HyperPose) §D, Table C"),
+    _pose_free("pof3d", "PoF3D without poses: G learns its camera from w, D conditioned on its own pose prediction "
+               "(section pof3d; pose.init_learned starts the learned poses at the prior)", "pof3d",
+               "PoF3DMethodConfig", "seed 001 (PoF3D); VivianSZF/pof3d training/loss_pose.py, ffhq.sh", "learned", 2,
+               "check_full_mechanism"),
+    _pose_free("hyperpose+pof3d", "HyperPose's contrastive D with PoF3D's learned camera distribution (pose-aware D + "
+               f"G-D pose consistency; {_LEARNED_ONLY})", "hyperpose_pof3d", "HyperPosePoF3DMethodConfig",
+               "seed 000 §B.2, Table B (HyperPose + PoF3D)", "learned", _COMBINED_C_DIM),
+    _pose_free("eg3d-posereg+pof3d", "EG3D† with PoF3D's learned camera distribution: D regresses the learned pose of "
+               f"fakes (pose-aware D + G-D pose consistency; {_LEARNED_ONLY})", "posereg_pof3d",
+               "PoseRegPoF3DMethodConfig", "seed 000 §B.2, Table B (EG3D† + PoF3D)", "learned", _COMBINED_C_DIM),
+):
+    register_method(_spec)
+
+#: The method a config without one trains (`--method`'s default): the first built-in, EG3D with known poses.
+DEFAULT_METHOD = next(iter(METHODS))
+
+
+def default_method_config() -> Any:
+    """The config of `DEFAULT_METHOD` (TrainConfig's default)."""
+    return get_method(DEFAULT_METHOD).default_config()

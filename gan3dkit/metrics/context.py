@@ -63,7 +63,7 @@ class EvalOptions:
     """Neural rendering resolution; None = the one the checkpoint reached (header progress.nrr)."""
     poses: str = "auto"
     """dataset (EG3D: cameras drawn from the dataset labels) | prior (pose-free data: --prior's, else the prior the
-    checkpoint was trained with, else the dataset's) | learned (G's own pose mapping, PoF3D) | auto (learned for
+    checkpoint was trained with, else the dataset's) | learned (G's own pose mapping) | auto (learned for
     learned-pose checkpoints, prior for the other pose-free ones, else dataset)."""
     prior: str | None = None
     mirror: bool = True

@@ -16,6 +16,7 @@ from torch import Tensor
 from ..cameras import LABEL_DIM, Cameras, PosePrior, mirror_labels
 from ..cameras.rotations import cam2world_to_ypr
 from ..data import DatasetReader, flip_sample
+from ..methods.registry import learned_pose_methods
 from ..utils.files import atomic_write_json
 from ..utils.visual import to_uint8
 from .weights import cache_dir
@@ -81,10 +82,11 @@ def draw_poses(source: str, n: int, seed: int, reader: DatasetReader | None = No
 
 
 def learned_poses(G: TriPlaneGenerator, n: int, seed: int, batch: int = 64) -> Tensor:  # -> [n, 25]
-    """Cameras a learned-pose generator (PoF3D) picks for `latents(n, ..., seed)`: its pose mapping of the
+    """Cameras a learned-pose generator picks for `latents(n, ..., seed)`: its pose mapping of the
     untruncated w, so fake i is rendered where G itself would put it."""
     if getattr(G, "pose_mapping", None) is None:
-        raise ValueError("poses 'learned' need a generator with a pose mapping (a pof3d checkpoint)")
+        raise ValueError("poses 'learned' need a generator with a pose mapping (a checkpoint of "
+                         f"{' or '.join(learned_pose_methods())})")
     device = next(G.parameters()).device
     out = []
     with torch.no_grad():

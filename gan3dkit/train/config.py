@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..methods.eg3d import LossConfig
-from ..methods.hyperpose import HyperPoseConfig
-from ..methods.pof3d import PoF3DConfig
-from ..methods.posefree import PoseConfig
-from ..methods.posereg import PoseRegConfig
-from ..methods.registry import get_method
-from ..networks.config import DiscriminatorConfig, GeneratorConfig, LearnedPoseConfig
+from ..methods.registry import (
+    DEFAULT_METHOD,
+    MethodSpec,
+    default_method_config,
+    get_method,
+    method_of,
+    method_sections,
+    migrate_layout,
+)
+from ..networks.config import DiscriminatorConfig, GeneratorConfig
 from ..networks.presets import get_preset as get_model_preset
-from ..utils.config import check_ranges, from_dict, to_dict
+from ..utils.config import ConfigError, check_ranges, from_dict, to_dict
 
 
 @dataclass
@@ -74,7 +77,9 @@ class RunConfig:
 
 @dataclass
 class TrainConfig:
-    method: str = "eg3d"
+    method: Any = field(default_factory=default_method_config)
+    """The training method's own config (its registered config class; `method_name` names it). Its sections read
+    as `cfg.method.<section>` and are set with `--set <section>.<key>=...` (or `method.<section>.<key>`)."""
     preset: str = "tiny"
     data: str = ""
     out: str = ""
@@ -84,22 +89,46 @@ class TrainConfig:
     loss: LossConfig = field(default_factory=LossConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     run: RunConfig = field(default_factory=RunConfig)
-    pose: PoseConfig = field(default_factory=PoseConfig)
-    """Fake-pose prior of the pose-free methods (unused by eg3d)."""
-    posereg: PoseRegConfig = field(default_factory=PoseRegConfig)
-    """Section of the eg3d-posereg method (EG3D†)."""
-    hyperpose: HyperPoseConfig = field(default_factory=HyperPoseConfig)
-    """Section of the hyperpose and hyperpose+pof3d methods."""
-    pof3d: PoF3DConfig = field(default_factory=PoF3DConfig)
-    """Section of the pof3d method and of the PoF3D part of hyperpose+pof3d and eg3d-posereg+pof3d (the pose
-    mapping itself is generator.learned_pose)."""
+
+    @property
+    def spec(self) -> MethodSpec:
+        """The registered method whose config `method` holds."""
+        return method_of(self.method)
+
+    @property
+    def method_name(self) -> str:
+        return self.spec.name
 
     def to_dict(self) -> dict:
-        return to_dict(self)
+        """JSON layout: every section, with `method` = {"name": ..., <the method's sections>}."""
+        data = to_dict(self)
+        data["method"] = {"name": self.method_name, **to_dict(self.method)}
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> TrainConfig:
-        return from_dict(cls, data)
+        """Parse the JSON layout of `to_dict` (and the older one, `migrate_layout`); unknown keys are errors."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"TrainConfig: expected an object, got {type(data).__name__}")
+        data = migrate_layout(data)
+        method = data.get("method", {"name": DEFAULT_METHOD})
+        if not isinstance(method, dict) or not isinstance(method.get("name"), str):
+            raise ConfigError(f"method: expected an object with a name, got {method!r}")
+        spec = get_method(method["name"], ConfigError)
+        cfg = from_dict(cls, {k: v for k, v in data.items() if k != "method"})
+        cfg.method = from_dict(spec.config(), {k: v for k, v in method.items() if k != "name"}, "method.")
+        return cfg
+
+    def with_method(self, name: str) -> TrainConfig:
+        """A copy training method `name` with its default config (the other sections kept)."""
+        return TrainConfig.from_dict({**self.to_dict(), "method": {"name": name}})
+
+    def resolve_key(self, key: str) -> str:
+        """The full path of a config key: `<section>.<key>` of a method section is `method.<section>.<key>`."""
+        head = key.split(".", 1)[0]
+        if head not in self.__dataclass_fields__ and head in method_sections(self.method):
+            return "method." + key
+        return key
 
     def validate(self) -> None:
         """Raise ``ValueError`` on settings that contradict each other.
@@ -108,18 +137,15 @@ class TrainConfig:
         (the generator needs its own at inference), so they must agree: a generator trained on zero conditioning
         but sampled with real cameras (or the reverse) renders off-distribution images.
         """
-        spec = get_method(self.method)
-        if spec.name == "pof3d" and self.pof3d.mechanism != "full":
-            raise ValueError("pof3d.mechanism=learned_only is for the combinations (hyperpose+pof3d, "
-                             "eg3d-posereg+pof3d); the pof3d method is PoF3D's full mechanism")
+        spec, name = self.spec, self.method_name
         if self.discriminator.c_dim != self.d_c_dim:
             raise ValueError(
-                f"method {self.method} needs discriminator.c_dim={self.d_c_dim}, got {self.discriminator.c_dim} "
+                f"method {name} needs discriminator.c_dim={self.d_c_dim}, got {self.discriminator.c_dim} "
                 "(train_preset(name, method) sets it; --set discriminator.c_dim=...)"
             )
         if (spec.pose_source == "learned") != (self.generator.learned_pose is not None):
             raise ValueError(
-                f"method {self.method} {'needs' if spec.pose_source == 'learned' else 'has no use for'} "
+                f"method {name} {'needs' if spec.pose_source == 'learned' else 'has no use for'} "
                 "generator.learned_pose (train_preset(name, method) sets it)"
             )
         if self.generator.c_gen_conditioning_zero == self.loss.gen_pose_cond:
@@ -128,14 +154,14 @@ class TrainConfig:
                 f"generator.c_gen_conditioning_zero={not self.loss.gen_pose_cond} (EG3D sets it to "
                 "not --gen_pose_cond); set both"
             )
+        if spec.check is not None:
+            spec.check(self)
         check_ranges(self, NUMERIC_RULES)
 
     @property
     def d_c_dim(self) -> int:
-        """D's conditioning width for this method: the registry's, or 0 for a PoF3D combination without the
-        pose-aware D (`pof3d.mechanism = learned_only`)."""
-        spec = get_method(self.method)
-        return 0 if "pof3d" in spec.also and self.pof3d.mechanism == "learned_only" else spec.d_c_dim
+        """D's conditioning width for this method (the registry's, which may depend on the method's config)."""
+        return self.spec.disc_c_dim(self.method)
 
     @property
     def ema_kimg(self) -> float:
@@ -225,47 +251,44 @@ def tiny_objects() -> TrainConfig:
     r = cfg.generator.rendering
     r.box_warp, r.ray_start, r.ray_end, r.white_back = 1.6, 0.1, 2.6, True
     r.avg_camera_radius, r.focal = 1.7, 1.7074
-    cfg.pose = PoseConfig(prior="synthetic_objects")
     return cfg
 
 
-def _hyperpose_256(prior: str, lam: float, embed_dim: int = 24, **loss: object) -> TrainConfig:
-    """HyperPose's Table C datasets at 256² (seed 000; 512² only in its supplement §C): EG3D's 256² networks,
-    batch 48 (§D), the dataset's prior, lambda1 = lambda2 = `lam`, FFHQ's rendering constants (seed 000 gives
-    none; the Table C priors put the camera at radius 2.7 with focal 4.2647 like FFHQ)."""
+def _table_c_256(preset: str, **loss: object) -> TrainConfig:
+    """Seed 000's Table C datasets at 256² (seed 000; 512² only in its supplement §C): EG3D's 256² networks,
+    batch 48 (§D), FFHQ's rendering constants (seed 000 gives none; the Table C priors put the camera at radius 2.7
+    with focal 4.2647 like FFHQ). The methods' per-dataset values (prior, m, lambdas) are their preset hooks'."""
     cfg = ffhq256()
-    cfg.preset = prior + "256"
+    cfg.preset = preset
     cfg.optim = OptimConfig(batch=48)
     cfg.loss = _loss(cfg, r1_gamma=1.0, gen_pose_cond=bool(loss.pop("gen_pose_cond", False)), **loss)
     cfg.generator.c_gen_conditioning_zero = not cfg.loss.gen_pose_cond
     cfg.generator.rendering.avg_camera_pivot = (0.0, 0.0, 0.0)
     cfg.run.xflip = True  # seed 000 §D: horizontal flips as augmentation
-    cfg.pose = PoseConfig(prior=prior)
-    cfg.hyperpose = HyperPoseConfig(embed_dim=embed_dim, lambda_soft=lam, lambda_nonmatch=lam)
     return cfg
 
 
 def lsun_bedroom256() -> TrainConfig:
     """LSUN Bedroom 256² (seed 000 Table C prior; m = 24, lambda = 0.7)."""
-    return _hyperpose_256("lsun_bedroom", 0.7)
+    return _table_c_256("lsun_bedroom256")
 
 
 def lsun_church256() -> TrainConfig:
     """LSUN Church 256² (seed 000 Table C prior; m = 96, lambda = 0.9)."""
-    return _hyperpose_256("lsun_church", 0.9, embed_dim=96)
+    return _table_c_256("lsun_church256")
 
 
 def afhq256() -> TrainConfig:
     """AFHQ 256² (seed 000: m = 24, lambda = 0.5; pose-bias handling with p = 0.2 read as EG3D's GPC with the
     true pose 20 % of the time: gpc_reg_prob = 0.8, EG3D's own AFHQ value; R1 gamma 5 as EG3D's AFHQ)."""
-    cfg = _hyperpose_256("afhq", 0.5, gen_pose_cond=True, gpc_reg_prob=0.8)
+    cfg = _table_c_256("afhq256", gen_pose_cond=True, gpc_reg_prob=0.8)
     cfg.loss.r1_gamma = 5.0
     return cfg
 
 
 def cub256() -> TrainConfig:
     """CUB 256² (seed 000: m = 24, lambda = 0.5; birds on white via `prepare cub`'s masks)."""
-    return _hyperpose_256("cub", 0.5)
+    return _table_c_256("cub256")
 
 
 def lp3d_sr_stage(base: TrainConfig, ckpt: str) -> TrainConfig:
@@ -296,36 +319,15 @@ TRAIN_PRESETS: dict[str, Callable[[], TrainConfig]] = {
 }
 
 
-#: Presets trained on cats, where PoF3D's cat.sh values apply to the methods with a pof3d section.
-CAT_PRESETS = ("afhq512", "afhq256")
-
-
-def _pof3d_for_preset(cfg: TrainConfig, name: str) -> None:
-    """PoF3D's release scripts per dataset (methods.md §1.2): ffhq.sh is the default section; cat.sh for the cat
-    presets (dis_cam_weight 10, pose_gd_weight 10, R1 gamma 5, neural rendering fixed at 64: `--gamma 5
-    --neural_rendering_resolution_final 64`); shapenet_cars.sh for white-background objects (2 / 2, the
-    ShapeNet flip, h in [0, 2 pi], v in [0, pi], h_mean pi)."""
-    cfg.generator.learned_pose = LearnedPoseConfig()  # PoF3D ffhq.sh / cat.sh: h_mean pi/2, no clamp
-    if name in CAT_PRESETS:
-        cfg.pof3d = PoF3DConfig(dis_cam_weight=10.0, pose_gd_weight=10.0)
-        cfg.loss.r1_gamma, cfg.loss.nrr_final = 5.0, None
-    elif cfg.method == "pof3d" and cfg.generator.rendering.white_back:  # ShapeNet-like objects
-        cfg.generator.learned_pose = LearnedPoseConfig(h_mean=math.pi, clamp_h=(0.0, 2 * math.pi),
-                                                       clamp_v=(0.0, math.pi))
-        cfg.pof3d = PoF3DConfig(dis_cam_weight=2.0, pose_gd_weight=2.0, flip_type="flip_both_shapenet")
-
-
-def train_preset(name: str, method: str = "eg3d") -> TrainConfig:
-    """A fresh TrainConfig for a named preset and method (pose-free methods get an unconditional D: c_dim 0)."""
+def train_preset(name: str, method: str = DEFAULT_METHOD) -> TrainConfig:
+    """A fresh TrainConfig for a named preset and method: the method's config with its preset hook's values, and
+    D's conditioning width (pose-free methods: an unconditional D, c_dim 0)."""
     if name not in TRAIN_PRESETS:
         raise ValueError(f"unknown preset {name!r}; choose one of: {', '.join(TRAIN_PRESETS)}")
     cfg = TRAIN_PRESETS[name]()
     spec = get_method(method)
-    cfg.method = spec.name
+    cfg.method = spec.default_config()
+    if spec.preset is not None:
+        spec.preset(cfg, name)
     cfg.discriminator.c_dim = cfg.d_c_dim
-    if spec.pose_source == "learned":
-        _pof3d_for_preset(cfg, name)
-        cfg.loss.gen_pose_cond = False
-        cfg.generator.c_gen_conditioning_zero = True
-        cfg.generator.mapping.c_dim = 0  # PoF3D's mapping has no camera input (`embed_features = 0`)
     return cfg

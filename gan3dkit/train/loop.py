@@ -18,8 +18,6 @@ import torch
 from ..cameras import LABEL_DIM
 from ..data.reader import LMDBDataset
 from ..data.validate import check_dataset_cameras
-from ..methods import get_method
-from ..methods.posefree import resolve_prior
 from ..methods.registry import BuildContext, MethodRuntime, MethodSpec, pose_free_methods
 from ..methods.schedule import ema_beta, lazy_reg_adjust
 from ..utils import backends
@@ -65,7 +63,7 @@ def train(
     on_step: Callable[[int, int], None] | None = None,
     device: str = "auto",
 ) -> dict[str, Any]:
-    """Train `cfg.method` on `cfg.data` into `cfg.out`; resumes exactly from `<out>/checkpoint.safetensors`.
+    """Train `cfg`'s method on `cfg.data` into `cfg.out`; resumes exactly from `<out>/checkpoint.safetensors`.
 
     Returns a summary {out, nimg, steps, checkpoint, stopped, world}. Raises TrainingDiverged on NaN/inf.
     The intra-op thread count set for CPU training (`run.cpu_threads`) and the TF32 / cudnn.benchmark flags set for
@@ -90,7 +88,7 @@ def _check_finite(stats: dict[str, float], step: int, nimg: int, phase: str, ckp
 
 
 def _check_resume(cfg: TrainConfig, header: dict[str, Any], path: Path) -> None:
-    old, new = dict(header["config"]), cfg.to_dict()
+    old, new = TrainConfig.from_dict(header["config"]).to_dict(), cfg.to_dict()  # an older layout migrates
     diff = sorted(k for k in new if k not in RESUMABLE_CHANGES and old.get(k) != new[k])
     if diff:
         raise ValueError(
@@ -118,13 +116,8 @@ def _build_runtime(
             gen_cfg, num_fp16_res=0, superres=dataclasses.replace(gen_cfg.superres, num_fp16_res=0)
         )
         disc_cfg = dataclasses.replace(disc_cfg, num_fp16_res=0)
-    spec = get_method(cfg.method)
-    wants_prior = spec.pose_source == "prior" or (spec.pose_source == "learned" and cfg.pose.init_learned)
-    prior = resolve_prior(cfg.pose, dataset_prior) if wants_prior else None
-    section = getattr(cfg, spec.section) if spec.section else None
-    more = {name: getattr(cfg, name) for name in spec.also}
-    ctx = BuildContext(gen_cfg, disc_cfg, cfg.loss, section, cfg.optim.batch, cams, prior, dev, more)
-    return spec.build(ctx)
+    ctx = BuildContext(gen_cfg, disc_cfg, cfg.loss, cfg.method, cfg.optim.batch, cams, dataset_prior, dev)
+    return cfg.spec.build(ctx)
 
 
 def _make_phases(cfg: TrainConfig, G: torch.nn.Module, D: torch.nn.Module) -> list[Phase]:
@@ -163,7 +156,7 @@ class _Trainer:
         torch.manual_seed(cfg.run.seed * self.world + dist_info.rank)
         np.random.seed((cfg.run.seed * self.world + dist_info.rank) % (1 << 31))
 
-        spec = get_method(cfg.method)
+        spec = cfg.spec
         # pose-free methods never read the labels: the camera field is not even loaded
         self.dataset = LMDBDataset(cfg.data, fields=["image", "camera"] if spec.needs_labels else ["image"],
                                    xflip=cfg.run.xflip)
@@ -345,7 +338,7 @@ class _Trainer:
     def _checkpoint_extra(self) -> dict[str, Any]:
         """What samplers need beyond the config: the method and the resolved pose prior of pose-free runs."""
         prior = self.runtime.pose_prior
-        return {"method": self.cfg.method, "pose_source": get_method(self.cfg.method).pose_source,
+        return {"method": self.cfg.method_name, "pose_source": self.cfg.spec.pose_source,
                 "pose_prior": None if prior is None else prior.to_dict()}
 
     def _snapshot(self, record: dict[str, Any]) -> None:

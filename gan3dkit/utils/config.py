@@ -95,19 +95,24 @@ def _coerce(tp: Any, value: Any, path: str) -> Any:
 def apply_overrides(cfg: T, overrides: list[str]) -> T:
     """Return a copy of `cfg` with `a.b=c` overrides applied; values parse as JSON, else as plain strings.
 
+    A config class may define its own JSON layout (`to_dict` / `from_dict`) and short override paths
+    (`resolve_key`: e.g. a TrainConfig's `pose.prior` is `method.pose.prior`); both are used when present.
     Example: apply_overrides(cfg, ["optim.batch=8", "model.generator.rendering.plane_axes=xy_xz_yz"]).
     """
-    data = to_dict(cfg)
+    own_layout = hasattr(cfg, "to_dict") and hasattr(type(cfg), "from_dict")
+    data = typing.cast(Any, cfg).to_dict() if own_layout else to_dict(cfg)
+    resolve = getattr(cfg, "resolve_key", None)
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"override {item!r} must look like key.path=value")
         key, raw = item.split("=", 1)
+        key = key.strip() if resolve is None else resolve(key.strip())
         try:
             value = json.loads(raw)
         except json.JSONDecodeError:
             value = raw
         node = data
-        parts = key.strip().split(".")
+        parts = key.split(".")
         for p in parts[:-1]:
             if not isinstance(node.get(p), dict):
                 raise ConfigError(f"override {key!r}: {p!r} is not a config section")
@@ -115,7 +120,7 @@ def apply_overrides(cfg: T, overrides: list[str]) -> T:
         if parts[-1] not in node:
             raise ConfigError(f"override {key!r}: unknown key {parts[-1]!r}; valid: {sorted(node)}")
         node[parts[-1]] = value
-    return from_dict(type(cfg), data)
+    return typing.cast(Any, type(cfg)).from_dict(data) if own_layout else from_dict(type(cfg), data)
 
 
 def check_ranges(cfg: Any, rules: dict[str, dict[str, Any]]) -> None:

@@ -67,7 +67,7 @@ def test_lp3d_sr_stage_fine_tunes_from_the_checkpoint_and_resumes_exactly(heads_
     assert stage(tmp_path / "ft", 2).exit_code == 0
     conf = json.loads((tmp_path / "ft" / "config.json").read_text())
     assert conf["generator"]["superres"]["latent"] == "one" and conf["run"]["kimg"] == 6800.0
-    assert conf["run"]["init"] == str(ckpt) and conf["method"] == "eg3d"
+    assert conf["run"]["init"] == str(ckpt) and conf["method"] == {"name": "eg3d"}
     assert stage(tmp_path / "ft", 4).exit_code == 0  # resumes its own checkpoint (init is ignored then)
     assert stage(tmp_path / "straight", 4).exit_code == 0
     a = same_training_state(tmp_path / "ft", tmp_path / "straight")

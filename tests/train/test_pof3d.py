@@ -43,7 +43,7 @@ def _nets(method="pof3d", overrides=()):
 
     cfg = apply_overrides(train_preset("tiny", method), list(overrides))
     G = TriPlaneGenerator(cfg.generator)
-    out_dim = 2 if method == "pof3d" else cfg.hyperpose.embed_dim
+    out_dim = 2 if method == "pof3d" else cfg.method.hyperpose.embed_dim
     D = PoseHeadDiscriminator(cfg.discriminator, PoseHeadConfig(out_dim=out_dim, normalize=method != "pof3d"))
     return cfg, G, D
 
@@ -109,7 +109,7 @@ def test_learned_pose_distribution_moves_toward_a_target():
 def test_hyperpose_pof3d_renders_twins_at_learned_poses():
     torch.manual_seed(2)
     cfg, G, D = _nets("hyperpose+pof3d", ["pof3d.mechanism=learned_only", "discriminator.c_dim=0"])
-    loss = HyperPosePoF3DLoss(G, D, cfg.loss, 4, HyperPoseConfig(), cfg.pof3d)
+    loss = HyperPosePoF3DLoss(G, D, cfg.loss, 4, HyperPoseConfig(), cfg.method.pof3d)
     z, c = loss.arrange_fakes(torch.randn(4, G.z_dim), torch.zeros(4, 25))
     gen = loss.run_G(z, c, loss.step_state(0))
     cam = gen["camera"]
@@ -129,7 +129,7 @@ def test_presets_configure_learned_pose_methods(method):
     assert cfg.discriminator.c_dim == 2  # pose-aware D (the combinations default to PoF3D's full mechanism)
     objects = train_preset("tiny_objects", "pof3d")
     assert objects.generator.learned_pose.h_mean == pytest.approx(math.pi)
-    assert objects.pof3d.flip_type == "flip_both_shapenet"
+    assert objects.method.pof3d.flip_type == "flip_both_shapenet"
     with pytest.raises(ValueError, match="learned_pose"):
         bad = train_preset("tiny", "eg3d")
         bad.generator.learned_pose = LearnedPoseConfig()

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from gan3dkit.methods.pof3d import mirror_hv
-from gan3dkit.methods.posefree import pose_angles
+from gan3dkit.methods.posefree import FakeLayout, pose_angles
 from gan3dkit.train.config import train_preset
 from gan3dkit.train.loop import _build_runtime
 from gan3dkit.utils.config import apply_overrides
@@ -22,17 +22,18 @@ def test_cat_presets_follow_pof3d_cat_sh(method):
     for preset in ("afhq256", "afhq512"):
         cfg = train_preset(preset, method)
         cfg.validate()
-        assert (cfg.pof3d.dis_cam_weight, cfg.pof3d.pose_gd_weight, cfg.loss.r1_gamma) == (10.0, 10.0, 5.0)
+        pof = cfg.method.pof3d
+        assert (pof.dis_cam_weight, pof.pose_gd_weight, cfg.loss.r1_gamma) == (10.0, 10.0, 5.0)
         assert cfg.loss.nrr_initial == 64 and cfg.loss.nrr_final is None
     face = train_preset("ffhq256", method)
-    assert (face.pof3d.dis_cam_weight, face.pof3d.pose_gd_weight, face.loss.r1_gamma) == (2.0, 1.0, 1.0)
+    assert (face.method.pof3d.dis_cam_weight, face.method.pof3d.pose_gd_weight, face.loss.r1_gamma) == (2.0, 1.0, 1.0)
     assert train_preset("afhq512", "eg3d").loss.nrr_final == 128  # EG3D's own cats recipe is untouched
 
 
 def test_mechanism_option_and_its_d():
     for method in COMBOS:
         cfg = train_preset("tiny", method)
-        assert cfg.pof3d.mechanism == "full" and cfg.discriminator.c_dim == 2
+        assert cfg.method.pof3d.mechanism == "full" and cfg.discriminator.c_dim == 2
         only = apply_overrides(cfg, ["pof3d.mechanism=learned_only"])
         with pytest.raises(ValueError, match="c_dim=0"):
             only.validate()
@@ -83,10 +84,9 @@ def test_hyperpose_pof3d_full_pose_aware_d_and_consistency():
     D.requires_grad_(False)
     loss, st, gen, c = _fakes(rt, "G")
     heads = list(D(loss.d_input(gen, st), None, with_head=True)[1:])
-    loss._flip = torch.zeros(4, dtype=torch.bool)
-    gd, stats = loss.learned_terms(gen, heads, "G")
+    gd, stats = loss.learned_terms(gen, heads, "G", FakeLayout.plain(4, torch.device("cpu")))
     gd.backward()
-    assert stats["Loss/G/pose_gd"] > 0 and gd.item() == pytest.approx(cfg.pof3d.pose_gd_weight
+    assert stats["Loss/G/pose_gd"] > 0 and gd.item() == pytest.approx(cfg.method.pof3d.pose_gd_weight
                                                                        * stats["Loss/G/pose_gd"])
     assert _norm(G, "pose_mapping") > 0 and _norm(G, "backbone") == 0 and _norm(G, "superresolution") == 0
 
@@ -134,7 +134,7 @@ def test_posereg_pof3d_regresses_the_learned_pose_and_keeps_it_consistent():
     D.requires_grad_(False)
     loss, st, gen, c = _fakes(rt, "G")
     heads = list(D(loss.d_input(gen, st), None, with_head=True)[1:])
-    gd, stats = loss.learned_terms(gen, heads, "G")
+    gd, stats = loss.learned_terms(gen, heads, "G", FakeLayout.plain(4, torch.device("cpu")))
     gd.backward()
     assert stats["Loss/G/pose_gd"] > 0
     assert _norm(G, "pose_mapping") > 0 and _norm(G, "backbone") == 0

@@ -144,7 +144,7 @@ def test_hyperpose_twin_layout_pairs_scenes_and_poses():
     assert torch.equal(c[3:], torch.roll(c0[:3], 1, 0))  # scene k's twin is rendered at scene k-1's pose
     cond = loss.conditioning(c, swap_prob=0.5)
     assert torch.equal(cond[:3], cond[3:])  # same mapping input: the twins are the same scene
-    scene, flip = loss._layout(6, torch.device("cpu"))
+    scene, flip = loss.draw_layout(6, torch.device("cpu"))
     assert torch.equal(scene, torch.tensor([0, 1, 2, 0, 1, 2]))
     assert torch.equal(flip[3:], torch.roll(flip[:3], 1, 0))  # flips follow the pose pairs
 
