@@ -21,19 +21,20 @@ def render_planes(
     fused_modconv: str | bool | None = None,
     depth_resolution: int | None = None,
     depth_resolution_importance: int | None = None,
+    bounds: tuple[float, float] | None = None,
 ) -> dict[str, Tensor]:
     """The second half of EG3D's synthesis, for any volume renderer, decoder and super-resolution.
 
     ``TriPlaneGenerator.render_planes`` (which its ``synthesis`` calls) passes its own parts; the encoders' student
-    renderer its fine-tuned copies, the viewer a renderer with moved bounds. ``depth_resolution`` /
-    ``depth_resolution_importance`` override the renderer's samples per ray (None: its config).
+    renderer its fine-tuned copies. ``depth_resolution`` / ``depth_resolution_importance`` override the renderer's
+    samples per ray and ``bounds`` its (near, far) (None: its config; the viewer moves the bounds with its dolly).
 
     Returns:
         ``image [B, 3, R, R]``, ``image_raw [B, 3, r, r]``, ``image_depth [B, 1, r, r]`` (ray distance) and
         ``feature_image [B, C, r, r]``, with ``r = resolution``.
     """
     origins, directions = ray_bundle(as_cameras(cameras), resolution)  # [B, r*r, 3]
-    out = renderer(planes, decoder, origins, directions, deterministic=deterministic,
+    out = renderer(planes, decoder, origins, directions, deterministic=deterministic, bounds=bounds,
                    depth_resolution=depth_resolution, depth_resolution_importance=depth_resolution_importance)
     b = planes.shape[0]
     feature_image = out.features.permute(0, 2, 1).reshape(b, -1, resolution, resolution).contiguous()

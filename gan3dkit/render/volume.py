@@ -192,15 +192,18 @@ class ImportanceRenderer(nn.Module):
         generator: torch.Generator | None = None,
         device: torch.device | None = None,
         dtype: torch.dtype = torch.float32,
+        bounds: tuple[float, float] | None = None,
     ) -> Tensor:  # [B, M, S, 1]
-        """Coarse depths: EG3D's jittered linspace (or, with ``disparity_space_sampling``, in inverse depth)."""
+        """Coarse depths: EG3D's jittered linspace (or, with ``disparity_space_sampling``, in inverse depth) between
+        ``bounds`` (near, far; None: the config's ray_start, ray_end)."""
         cfg = self.config
+        near, far = (cfg.ray_start, cfg.ray_end) if bounds is None else bounds
+        if not 0 < near < far:
+            raise ValueError(f"ImportanceRenderer: bounds need 0 < near < far, got {near}, {far}.")
         if not cfg.disparity_space_sampling:
-            return stratified_depths(
-                cfg.ray_start, cfg.ray_end, n_samples, batch_shape, jitter, generator, device, dtype
-            )
+            return stratified_depths(near, far, n_samples, batch_shape, jitter, generator, device, dtype)
         t = stratified_depths(0.0, 1.0, n_samples, batch_shape, jitter, generator, device, dtype)
-        return 1.0 / (1.0 / cfg.ray_start * (1.0 - t) + 1.0 / cfg.ray_end * t)
+        return 1.0 / (1.0 / near * (1.0 - t) + 1.0 / far * t)
 
     @staticmethod
     def sample_importance(
@@ -247,6 +250,7 @@ class ImportanceRenderer(nn.Module):
         depth_resolution_importance: int | None = None,
         deterministic: bool = False,
         generator: torch.Generator | None = None,
+        bounds: tuple[float, float] | None = None,
     ) -> RenderOutput:
         """Render features, depth and weights for a batch of rays.
 
@@ -259,6 +263,8 @@ class ImportanceRenderer(nn.Module):
             depth_resolution_importance: Override of ``config.depth_resolution_importance``.
             deterministic: No depth jitter and evenly spaced importance samples (EG3D always jitters).
             generator: Random generator for jitter, importance samples and density noise.
+            bounds: (near, far) distances along the rays instead of the config's ray_start, ray_end (e.g. the
+                viewer's camera dollied away from the average radius).
 
         Returns:
             ``RenderOutput(features [B, M, C], depth [B, M, 1], weights [B, M, S-1, 1])``.
@@ -283,6 +289,7 @@ class ImportanceRenderer(nn.Module):
             generator=generator,
             device=ray_origins.device,
             dtype=ray_origins.dtype,
+            bounds=bounds,
         )  # [B, M, S, 1]
         colors, densities = self.evaluate_samples(planes, decoder, ray_origins, ray_directions, depths, generator)
         if n_fine > 0:

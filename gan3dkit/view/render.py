@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 import time
 from dataclasses import dataclass
@@ -126,19 +125,18 @@ class FrameRenderer:
             self._planes.pop(next(iter(self._planes)))
         return hit
 
-    def bounds_for(self, renderer: ImportanceRenderer, label: torch.Tensor) -> ImportanceRenderer:
-        """The volume renderer with its near/far bounds moved by how much farther from the pivot this camera is than
-        the model's average camera: EG3D's bounds are distances from the camera, so a dollied camera would see
-        nothing. At the average distance (all of `generate`'s cameras) the model's own renderer is returned."""
+    def bounds_for(self, renderer: ImportanceRenderer, label: torch.Tensor) -> tuple[float, float] | None:
+        """The volume renderer's near/far bounds moved by how much farther from the pivot this camera is than the
+        model's average camera: EG3D's bounds are distances from the camera, so a dollied camera would see nothing.
+        At the average distance (all of `generate`'s cameras) None: the model's own bounds."""
         r = self.source.rendering
         pivot = torch.tensor(r.avg_camera_pivot, dtype=label.dtype, device=label.device)
         shift = float((Cameras.from_label(label).origins[0] - pivot).norm()) - r.avg_camera_radius
         if abs(shift) < 1e-3:
-            return renderer
+            return None
         cfg = renderer.config
         near = max(1e-3, cfg.ray_start + shift)
-        moved = dataclasses.replace(cfg, ray_start=near, ray_end=max(near + 1e-3, cfg.ray_end + shift))
-        return ImportanceRenderer(moved).to(label.device)
+        return near, max(near + 1e-3, cfg.ray_end + shift)
 
     def samples(self, s: ViewSettings) -> tuple[int | None, int | None]:
         r = self.source.rendering
@@ -161,9 +159,10 @@ class FrameRenderer:
                 rend = generator_renderer(G) if G is not None else self.source.render
                 if ws is None:
                     ws = rend.const_w
-                out = render_planes(self.bounds_for(rend.renderer, label), rend.decoder, rend.superresolution, planes,
-                                    label, ws.expand(1, -1, -1), nrr, deterministic=True, depth_resolution=coarse,
-                                    depth_resolution_importance=fine)  # fmt: skip
+                out = render_planes(rend.renderer, rend.decoder, rend.superresolution, planes, label,
+                                    ws.expand(1, -1, -1), nrr, deterministic=True, depth_resolution=coarse,
+                                    depth_resolution_importance=fine,
+                                    bounds=self.bounds_for(rend.renderer, label))  # fmt: skip
                 depth = out["image_depth"][0, 0]
                 depth0 = depth if depth0 is None else depth0
                 panels.append(self.picture(s.mode, out, label, depth))

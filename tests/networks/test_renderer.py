@@ -174,3 +174,22 @@ def test_config_validation_and_overrides():
         depth_resolution_importance=0,
     )
     assert out.weights.shape == (1, 16, 7, 1)
+
+
+@pytest.mark.parametrize("disparity", [False, True])
+def test_bounds_override_equals_a_renderer_with_moved_config(disparity):
+    """`bounds` (the viewer's dolly) renders exactly what a renderer configured with those ray_start/ray_end renders,
+    without building one; and the bounds really move the samples (a slab outside them is not seen)."""
+    import dataclasses
+
+    renderer, planes, decoder, origins, dirs, _ = _slab_setup(n_coarse=12, n_fine=12)
+    renderer = ImportanceRenderer(dataclasses.replace(renderer.config, disparity_space_sampling=disparity))
+    moved = ImportanceRenderer(dataclasses.replace(renderer.config, ray_start=2.5, ray_end=3.1))
+    a = renderer(planes, decoder, origins, dirs, deterministic=True, bounds=(2.5, 3.1))
+    b = moved(planes, decoder, origins, dirs, deterministic=True)
+    torch.testing.assert_close(a.depth, b.depth, atol=0, rtol=0)
+    torch.testing.assert_close(a.features, b.features, atol=0, rtol=0)
+    beyond = renderer(planes, decoder, origins, dirs, deterministic=True, bounds=(4.0, 5.0))  # behind the slab
+    assert torch.all(beyond.depth > 3.9)
+    with pytest.raises(ValueError, match="near < far"):
+        renderer(planes, decoder, origins, dirs, bounds=(3.0, 2.0))
