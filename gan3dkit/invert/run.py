@@ -102,9 +102,9 @@ def invert(G: nn.Module, item: InvertItem, cfg: InvertConfig, extras: Extras | N
     perceptual = build_perceptual(cfg.perceptual, "vgg", extras.vgg_weights, cfg.projector.perceptual_resolution)
     if perceptual.info.note:
         notes.append(f"projector loss: {perceptual.info.note}")
-    pose_mode, cam_module, groups, warp_feats = "fixed", None, None, None
-    if cfg.optimizes_pose:
-        pose_mode = "alternating" if cfg.method == "ko" and cfg.algorithm == 1 else "joint"
+    cam_module, groups, warp_feats = None, None, None
+    pose_mode = cfg.pose_mode
+    if pose_mode != "fixed":
         if extras.pose_encoder is not None and cfg.method == "ko" and cfg.pose.encoder_mode == "finetune":
             P = copy.deepcopy(extras.pose_encoder).requires_grad_(True)
             cam_module = EncoderCamera(P, target, cam0, cfg.pose.translation).to(device)
