@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-#: `progress(description, total)` -> a context yielding `update(done, total)` (the CLI's progress bar).
-Progress = Callable[[str, int], AbstractContextManager[Callable[[int, int], None]]]
+from ..utils.progress import Bars, no_bars
 
 
 @dataclass
@@ -70,7 +67,7 @@ def _check(opts: EditOptions) -> tuple[list, tuple[float, ...]]:
     return edit_list, yaw_list
 
 
-def run_edit(opts: EditOptions, progress: Progress) -> dict[str, Any]:
+def run_edit(opts: EditOptions, progress: Bars = no_bars) -> dict[str, Any]:
     """Check the options, load the generator, load or compute the GANSpace components, write the component sheet
     (--list), an edit grid per latent and optional orbit GIFs. Returns the report (`gan3dkit edit --json`)."""
     import numpy as np
