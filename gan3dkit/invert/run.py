@@ -88,10 +88,10 @@ def invert(G: nn.Module, item: InvertItem, cfg: InvertConfig, extras: Extras | N
     w_init = None
     if cfg.method == "ko":
         t = time.perf_counter()
-        if extras.pose_encoder is not None and cfg.algorithm != 2:
+        if extras.pose_encoder is not None and cfg.optimizes_pose:
             cam0 = extras.pose_encoder.predict_label(target, cam0).detach()
             notes.append("camera initialised by the pose encoder P")
-        elif cfg.algorithm != 2:
+        elif cfg.optimizes_pose:
             notes.append("no --pose-encoder: pose initialised from the given/estimated camera")
         if extras.latent_encoder is not None:
             w_init = extras.latent_encoder.predict_w(target).detach()
