@@ -67,10 +67,11 @@ def invert(
     Example: gan3dkit invert me.jpg --ckpt runs/ffhq/checkpoint.safetensors --pose-opt --out me_3d
     """
     from ..encoders.ko import load_ko_encoder
+    from ..invert import METHODS
     from ..invert.entry import OUTPUT_CHOICES, InvertOptions, run_invert
     from ..utils.items import exit_code
 
-    if method is not None and method not in ("w", "wplus", "pti", "ko"):
+    if method is not None and method not in METHODS:
         raise typer.BadParameter(f"--method must be w, wplus, pti or ko, got {method!r}")
     if align not in ("auto", "always", "never"):
         raise typer.BadParameter("--align must be auto, always or never")
