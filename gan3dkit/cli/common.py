@@ -67,6 +67,25 @@ def progress_bar(
         yield update
 
 
+
+@contextlib.contextmanager
+def items_progress(json_mode: bool = False) -> Iterator[tuple[Callable[[int, int, dict], None],
+                                                              Callable[[str, int, int], None]]]:
+    """Two bars on stderr, items and the current item's stage; yields `(on_item(done, total, report),
+    on_stage(name, done, total))`."""
+    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
+    with Progress(*columns, console=err_console, transient=json_mode) as bar:
+        items_task = bar.add_task("items", total=None)
+        stage_task = bar.add_task("stage", total=None)
+
+        def on_item(done: int, total: int, rep: dict) -> None:
+            bar.update(items_task, completed=done, total=total)
+
+        def on_stage(name: str, done: int, total: int) -> None:
+            bar.update(stage_task, description=name, completed=done, total=total)
+
+        yield on_item, on_stage
+
 #: Exceptions that are a person's usage mistake in legacy code paths (library code raises UsageError instead).
 _LEGACY_USAGE = (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, IsADirectoryError, KeyError)
 

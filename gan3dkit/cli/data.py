@@ -37,6 +37,10 @@ def info(
     if json_out:
         emit_json(summary)
         return
+    _print_summary(path, summary, grid)
+
+
+def _print_summary(path: Path, summary: dict, grid: Path | None) -> None:
     from rich.table import Table
 
     meta, stats = summary["meta"], summary["stats"]

@@ -2,34 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import typer
 
 from .common import console, emit_json, handle_errors, progress_bar
 
+#: The outputs to choose from, for --help without torch (encoders.entry.OUTPUTS checks them; a test ties both).
 OUTPUTS = ("triplane", "reconstruction", "views", "depth", "mesh", "video")
-
-
-def _align(image, resolution: int, name: str):
-    """EG3D-style face crop + head-pose camera (the `prepare single` pipeline); DataError when no face is found."""
-    import numpy as np
-    import torch
-
-    from ..prepare.faces.align import CropSpec
-    from ..prepare.faces.backends import load_backend, resolve_backend
-    from ..prepare.faces.pipeline import FaceJob, align_face
-    from ..prepare.faces.pose import mean_shape
-
-    try:
-        backend = resolve_backend("auto")[0]
-        job = FaceJob(backend=backend, crop=CropSpec(output_size=resolution))
-        face = align_face(image, job, load_backend(backend), mean_shape(job.pose_shape))
-    except Exception as exc:  # noqa: BLE001 - no face, backend missing: one clear line
-        from ..utils.errors import DataError
-
-        raise DataError(f"{name}: --align failed ({type(exc).__name__}: {exc})") from None
-    return face.image, torch.from_numpy(np.asarray(face.camera, dtype=np.float32))[None]
 
 
 @handle_errors
@@ -53,54 +34,16 @@ def encode(
 
     Example: gan3dkit encode photo.png --ckpt runs/enc/checkpoint.safetensors --out enc_out
     """
-    from ..encoders.encode import EncodeOptions, encode_source
-    from ..encoders.media import input_kind, video_backend
-    from ..encoders.models import load_encoder
-    from ..utils.device import resolve_device
-    from ..utils.errors import UsageError, check_number
-    from ..utils.items import check_out_folder, exit_code
+    from ..encoders.entry import EncodeRequest, run_encode
+    from ..utils.items import exit_code
 
-    chosen = tuple(o.strip() for o in outputs.split(",") if o.strip())
-    bad = [o for o in chosen if o not in OUTPUTS]
-    if bad or not chosen:
-        raise UsageError(f"--outputs: unknown {bad}; choose from {', '.join(OUTPUTS)}")
-    try:
-        yaw_list = tuple(float(y) for y in yaws.split(",") if y.strip())
-    except ValueError:
-        raise UsageError(f"--yaws must be comma-separated radians, got {yaws!r}") from None
-    for y in yaw_list:
-        check_number("--yaws", y)
-    if not yaw_list:
-        raise UsageError("--yaws needs at least one yaw (radians)")
-    check_number("--smooth", smooth, ge=0.0, lt=1.0)
-    check_number("--refine", refine, ge=0, integer=True)
-    check_number("--mesh-res", mesh_res, ge=16, le=1024, integer=True)
-    check_number("--frames", frames, ge=2, integer=True)
-    check_number("--max-frames", max_frames, ge=1, integer=True, allow_none=True)
-    if refine > 0:
-        try:
-            import gan3dkit.invert  # noqa: F401
-        except ImportError as exc:
-            raise UsageError(
-                f"--refine needs the inversion package gan3dkit.invert, not importable here: {exc}"
-            ) from exc
-    device = resolve_device(device)
-    kind = input_kind(source)
-    check_out_folder(out, source)
-    student, _, header = load_encoder(ckpt, device)
-    opts = EncodeOptions(yaws=yaw_list, outputs=chosen, mesh_resolution=mesh_res, video_frames=frames,
-                         smoothing=smooth, refine_steps=refine)  # fmt: skip
-    res = student.teacher.G.img_resolution
-    with progress_bar(f"encode {kind}", total=None, json_mode=json_out) as update:
-        report = encode_source(student, source, kind, out, opts, max_frames=max_frames, on_item=update,
-                               align=(lambda image, name: _align(image, res, name)) if align else None)  # fmt: skip
-    report.update({"source": str(source), "kind": kind, "camera": "landmarks (--align)" if align else
-                   "encoder pose head" if student.encoder.cfg.pose_head else "frontal",
-                   "video_backend": video_backend(), "encoder": header["extra"].get("arch", "?")})  # fmt: skip
+    req = EncodeRequest(source=source, ckpt=ckpt, out=out, align=align, outputs=outputs, yaws=yaws, smooth=smooth,
+                        max_frames=max_frames, refine=refine, mesh_res=mesh_res, frames=frames, device=device)
+    report, used = run_encode(req, functools.partial(progress_bar, json_mode=json_out))
     if json_out:
         emit_json({k: v for k, v in report.items() if k != "encoder_seconds"})
     else:
-        _print_report(report, kind, out, device)
+        _print_report(report, report["kind"], out, used)
     if exit_code(report):
         raise typer.Exit(code=1)
 

@@ -2,31 +2,20 @@
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import math
-from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
-from .common import command_line, console, emit_json, err_console, handle_errors, number_option
+from .common import command_line, console, emit_json, err_console, handle_errors, number_option, progress_bar
+
+if TYPE_CHECKING:
+    from ..metrics import EvalReport
 
 METRICS_HELP = ("Comma-separated metrics or 'all': fid, kid, pr, psnr, ssim, ms_ssim, mse, lpips, dists, id, depth, "
                 "pose, pose_js, nfs, depth_fid.")
-
-
-@contextlib.contextmanager
-def _threads(n: int | None) -> Iterator[None]:
-    """Set torch's CPU thread count for one command and restore it (CliRunner tests share the process)."""
-    import torch
-
-    old = torch.get_num_threads()
-    if n:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
 
 
 def _fmt(value: float | None) -> str:
@@ -90,13 +79,9 @@ def evaluate(
     Example: gan3dkit evaluate --ckpt runs/heads/checkpoint.safetensors --data heads.lmdb --metrics fid,kid,pr
     --num 2048 --pose-probe heads-pose.safetensors --depth-probe heads-depth.safetensors
     """
-    from ..metrics import EvalOptions, append_jsonl, parse_metrics
-    from ..metrics import evaluate as run_evaluate
-    from ..utils.device import resolve_device
-    from .common import progress_bar
+    from ..metrics import EvalOptions
+    from ..metrics.entry import EvaluateRequest, run_evaluate
 
-    device = resolve_device(device)
-    names = parse_metrics(metrics)
     opts = EvalOptions(num=num, seed=seed, batch=batch, psi=trunc, nrr=nrr, poses=poses, prior=prior, mirror=mirror,
                        max_real=max_real, inception=inception, pr_features=pr_features, vgg16=vgg16,
                        lpips_net=lpips_net, lpips_backbone=lpips_backbone, dists_backbone=dists_backbone,
@@ -105,21 +90,20 @@ def evaluate(
                        pose_probe=str(pose_probe) if pose_probe else None,
                        depth_probe=str(depth_probe) if depth_probe else None, js_bins=js_bins, depth_real=depth_real,
                        cache=cache, device=device, allow_download=not offline)
-    with _threads(threads), progress_bar("evaluate", json_mode=json_out) as update:
+    req = EvaluateRequest(metrics=metrics, data=data, ckpt=ckpt, options=opts, threads=threads, record=record,
+                          command=command_line())
 
-        def progress(stage: str, done: int, total: int) -> None:
-            update(done, total)
+    def on_result(r) -> None:
+        err_console.print(f"  {r.metric}: {_fmt(r.value)}  ({r.time_s:.1f} s)", highlight=False)
 
-        def on_result(r) -> None:
-            err_console.print(f"  {r.metric}: {_fmt(r.value)}  ({r.time_s:.1f} s)", highlight=False)
-
-        report = run_evaluate(names, data, ckpt, opts, progress=progress, on_result=on_result)
-    jsonl = None
-    if record and ckpt is not None:
-        jsonl = append_jsonl(Path(ckpt).parent / "metrics.jsonl", report, command_line())
+    report, jsonl = run_evaluate(req, functools.partial(progress_bar, json_mode=json_out), on_result)
     if json_out:
         emit_json({**report.to_dict(), "jsonl": str(jsonl) if jsonl else None})
         return
+    _print_report(report, jsonl)
+
+
+def _print_report(report: EvalReport, jsonl: Path | None) -> None:
     from rich.table import Table
 
     table = Table(title=f"gan3dkit evaluate  ({report.device}, {report.total_s:.1f} s)")
@@ -163,15 +147,15 @@ def train_probe(
 
     Example: gan3dkit train-probe --target pose --data heads.lmdb --out heads-pose.safetensors
     """
+    from ..metrics.entry import torch_threads
     from ..metrics.probes import ProbeConfig, save_probe
     from ..metrics.probes import train_probe as run_train
     from ..utils.device import resolve_device
-    from .common import progress_bar
 
     device = resolve_device(device)
     cfg = ProbeConfig(target=target, resolution=resolution, width=width, steps=steps, batch=batch, lr=lr,
                       holdout=holdout, seed=seed)
-    with _threads(threads), progress_bar(f"train {target} probe", total=steps, json_mode=json_out) as update:
+    with torch_threads(threads), progress_bar(f"train {target} probe", total=steps, json_mode=json_out) as update:
         probe = run_train(data, cfg, device=device, progress=update)
     path = save_probe(probe, out)
     if json_out:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import math
+import functools
 from pathlib import Path
 
 import typer
@@ -42,60 +42,20 @@ def generate(
 
     Example: gan3dkit generate --ckpt runs/faces/checkpoint.safetensors --pose learned --pose-histogram --data ffhq.lmdb
     """
-    from ..cameras.priors import PosePrior
-    from ..generate import extract_mesh, load_generator, parse_seeds, render_video, render_views, write_ply
-    from ..generate.poses import histogram_series, seed_pose_centers
-    from ..generate.poses import pose_histogram as plot_pose_histogram
-    from ..train.checkpoint import read_header
-    from ..utils.device import resolve_device
-    from ..utils.errors import UsageError
-    from ..utils.files import atomic_save_png
+    from ..generate.entry import GenerateOptions, parse_yaws, run_generate
 
-    seed_list = parse_seeds(seeds)
-    try:
-        yaw_list = tuple(float(y) for y in yaws.split(",") if y.strip())
-    except ValueError:
-        raise UsageError(f"--yaws must be comma-separated radians, e.g. 0.4,0,-0.4; got {yaws!r}") from None
-    if not yaw_list or not all(math.isfinite(y) for y in yaw_list):
-        raise UsageError(f"--yaws needs at least one finite angle, e.g. 0.4,0,-0.4; got {yaws!r}")
-    try:
-        level = None if mesh_level == "auto" else float(mesh_level)
-    except ValueError:
-        raise UsageError(f"--mesh-level must be a number or 'auto', got {mesh_level!r}") from None
-    if level is not None and not math.isfinite(level):
-        raise UsageError(f"--mesh-level must be finite or 'auto', got {mesh_level!r}")
-    device = resolve_device(device)
-    G, cfg = load_generator(ckpt, device=device)
-    trained_nrr = read_header(ckpt)["progress"].get("nrr", cfg.loss.nrr_initial)  # where the NRR fade stopped
-    nrr = nrr or trained_nrr
-    out.mkdir(parents=True, exist_ok=True)
-    written: dict[str, list] = {"views": [], "videos": [], "meshes": []}
-    header = read_header(ckpt)
-    prior = (header.get("extra") or {}).get("pose_prior")
-    centers = seed_pose_centers(G, seed_list, pose, PosePrior.from_dict(prior) if prior else None)
-    grid, _ = render_views(G, seed_list, yaws=yaw_list, pitch=pitch, psi=trunc, nrr=nrr, centers=centers)
-    written["views"].append(str(atomic_save_png(out / "views.png", grid)))
-    if pose_histogram:
-        series = histogram_series(G, prior, data)
-        written["pose_histogram"] = [str(plot_pose_histogram(out / "pose_histogram.png", series))]
-    if video or mesh:
-        with progress_bar("videos/meshes", total=len(seed_list), json_mode=json_out) as update:
-            for i, seed in enumerate(seed_list):
-                if video:
-                    paths = render_video(G, seed, out / f"seed{seed:04d}", frames=frames, psi=trunc, nrr=nrr)
-                    written["videos"] += [str(p) for p in paths]
-                if mesh:
-                    verts, faces, used = extract_mesh(G, seed, resolution=mesh_res, level=level, psi=trunc)
-                    written["meshes"].append(str(write_ply(out / f"seed{seed:04d}.ply", verts, faces)))
-                    written.setdefault("mesh_levels", []).append(used)
-                update(i + 1, len(seed_list))
+    opts = GenerateOptions(ckpt=ckpt, out=out, seeds=seeds, trunc=trunc, yaws=yaws, pitch=pitch, nrr=nrr, pose=pose,
+                           pose_histogram=pose_histogram, data=data, video=video, frames=frames, mesh=mesh,
+                           mesh_res=mesh_res, mesh_level=mesh_level, device=device)
+    report = run_generate(opts, functools.partial(progress_bar, json_mode=json_out))
     if json_out:
-        emit_json({"out": str(out), "seeds": seed_list, **written})
+        emit_json(report)
         return
     c = console()
-    c.print(f"views (rows: seeds; yaws {', '.join(f'{y:+g}' for y in yaw_list)}, then depth): {written['views'][0]}")
+    c.print(f"views (rows: seeds; yaws {', '.join(f'{y:+g}' for y in parse_yaws(yaws))}, then depth): "
+            f"{report['views'][0]}")
     for key in ("videos", "meshes", "pose_histogram"):
-        if written.get(key):
-            c.print(f"{key}: " + ", ".join(written[key]), soft_wrap=True)
-    if written.get("mesh_levels"):
-        c.print("mesh levels used: " + ", ".join(f"{v:.3g}" for v in written["mesh_levels"]))
+        if report.get(key):
+            c.print(f"{key}: " + ", ".join(report[key]), soft_wrap=True)
+    if report.get("mesh_levels"):
+        c.print("mesh levels used: " + ", ".join(f"{v:.3g}" for v in report["mesh_levels"]))

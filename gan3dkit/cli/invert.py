@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.console import Console
 
-from .common import console, emit_json, err_console, handle_errors
+from .common import console, emit_json, handle_errors, items_progress
+
+if TYPE_CHECKING:
+    from ..invert import InvertConfig
 
 METHOD_HELP = ("w | wplus (PTI's projector only) | pti (w pivot + pivotal tuning) | ko (Ko et al. WACV'23). "
                "Default: ko with --pose-opt, else pti.")
@@ -62,94 +66,56 @@ def invert(
 
     Example: gan3dkit invert me.jpg --ckpt runs/ffhq/checkpoint.safetensors --pose-opt --out me_3d
     """
-    from ..generate.loading import load_generator
-    from ..invert import Extras, InputError, invert_source, preset
-    from ..train.checkpoint import expect_kind
-    from ..utils.config import apply_overrides
-    from ..utils.device import resolve_device
-    from ..utils.errors import UsageError, check_number
-    from ..utils.items import check_out_folder, exit_code
+    from ..encoders.ko import load_ko_encoder
+    from ..invert import METHODS
+    from ..invert.entry import OUTPUT_CHOICES, InvertOptions, run_invert
+    from ..utils.items import exit_code
 
-    method = method or ("ko" if pose_opt else "pti")
-    if method not in ("w", "wplus", "pti", "ko"):
+    if method is not None and method not in METHODS:
         raise typer.BadParameter(f"--method must be w, wplus, pti or ko, got {method!r}")
     if align not in ("auto", "always", "never"):
         raise typer.BadParameter("--align must be auto, always or never")
-    check_number("--steps", steps, ge=1, integer=True, allow_none=True)
-    check_number("--tune-steps", tune_steps, ge=0, integer=True, allow_none=True)
-    cfg = preset(method, algorithm)
-    cfg.pose_opt, cfg.perceptual = pose_opt, perceptual
-    if steps is not None:
-        cfg.projector.steps = steps
-        cfg.pose.warmup_steps = min(cfg.pose.warmup_steps, max(0, steps // 8))
-    if tune_steps is not None:
-        cfg.tune.steps = tune_steps
-    cfg = apply_overrides(cfg, set_)
-    cfg.validate()
-    if (pose_encoder or latent_encoder) and method != "ko":
-        raise UsageError(f"--pose-encoder / --latent-encoder are Ko et al.'s initialisers: use them with "
-                                 f"--method ko, not {method}")
-    if pose_encoder and cfg.algorithm == 2:
-        raise UsageError("--pose-encoder contradicts --algorithm 2 (the given camera stays fixed)")
     wanted = tuple(o.strip() for o in outputs.split(",") if o.strip())
-    bad = set(wanted) - {"views", "video", "mesh"}
+    bad = set(wanted) - set(OUTPUT_CHOICES)
     if bad:
         raise typer.BadParameter(f"--outputs: unknown {sorted(bad)}; choose from views, video, mesh")
-    if not source.exists():
-        raise FileNotFoundError(f"input {source} not found")
-    check_out_folder(out, source)
-    device = resolve_device(device)
-    for path, want, option in ((pose_encoder, "ko-pose", "--pose-encoder"),
-                               (latent_encoder, "ko-latent", "--latent-encoder")):  # fmt: skip
-        if path is not None:
-            expect_kind(path, want, option)
-    G, _ = load_generator(ckpt, device=device)
-    extras = Extras(vgg_weights=vgg_weights, outputs=wanted, mesh_resolution=mesh_res, video_frames=frames)
-    if pose_encoder is not None or latent_encoder is not None:
-        from ..encoders.ko import load_ko_encoder
-
-        extras.pose_encoder = load_ko_encoder(pose_encoder, G).to(device) if pose_encoder else None
-        extras.latent_encoder = load_ko_encoder(latent_encoder, G).to(device) if latent_encoder else None
+    opts = InvertOptions(source=source, ckpt=ckpt, out=out, method=method, algorithm=algorithm, camera=camera,
+                         pose_opt=pose_opt, align=align, backend=backend, steps=steps, tune_steps=tune_steps,
+                         perceptual=perceptual, vgg_weights=vgg_weights, pose_encoder=pose_encoder,
+                         latent_encoder=latent_encoder, outputs=wanted, mesh_res=mesh_res, frames=frames,
+                         overrides=set_, device=device, resume=resume)
     c = console(json_out)
-    if not json_out:
-        what = {"w": "W projector", "wplus": "W+ projector", "pti": "W projector + PTI",
-                "ko": f"Ko et al. Alg. {algorithm}"}[method]
-        c.print(f"inverting {source} with {what} ({'pose optimised' if cfg.optimizes_pose else 'camera fixed'})",
-                highlight=False)
-    columns = [TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn()]
-    try:
-        with Progress(*columns, console=err_console, transient=json_out) as bar:
-            items_task = bar.add_task("items", total=None)
-            stage_task = bar.add_task("stage", total=None)
 
-            def on_stage(name: str, done: int, total: int) -> None:
-                bar.update(stage_task, description=name, completed=done, total=total)
+    def announce(cfg: InvertConfig) -> None:
+        if not json_out:
+            what = {"w": "W projector", "wplus": "W+ projector", "pti": "W projector + PTI",
+                    "ko": f"Ko et al. Alg. {algorithm}"}[cfg.method]
+            c.print(f"inverting {source} with {what} "
+                    f"({'pose optimised' if cfg.optimizes_pose else 'camera fixed'})", highlight=False)
 
-            def on_item(done: int, total: int, rep: dict) -> None:
-                bar.update(items_task, completed=done, total=total)
-
-            report = invert_source(G, ckpt, source, out, cfg, camera=camera, align=align, backend=backend,
-                                   resume=resume, extras=extras, on_item=on_item, on_stage=on_stage)
-    except InputError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(code=1) from None
+    report = run_invert(opts, load_encoder=load_ko_encoder, on_ready=announce,
+                        progress=lambda: items_progress(json_out))
     if json_out:
         emit_json(report)
     else:
-        for it in report["items"]:
-            a = it["pose_after"]
-            rec = it["reconstruction"].get("tuned") or it["reconstruction"]["projected"]
-            c.print(f"[green]done[/] {it['name']} -> {it['out']}: yaw {a['yaw']:+.3f}, pitch {a['pitch']:+.3f} rad; "
-                    f"PSNR {rec['psnr']:.2f} dB, SSIM {rec['ssim']:.3f}; {it['time']['total_s']:.1f} s",
-                    highlight=False)
-            for note in it.get("notes", []):
-                c.print(f"[cyan]note[/] {it['name']}: {note}", highlight=False)
-        for it in report["skipped"]:
-            c.print(f"[cyan]skipped[/] {it['name']}: {it['reason']}", highlight=False)
-        for it in report["failed"]:
-            c.print(f"[yellow]failed[/] {it['name']}: {it['error']}", highlight=False)
-        if report["items"]:
-            first = Path(report["items"][0]["out"]) / "metrics.json"
-            c.print(f"metrics (losses that really ran, pose before/after, time per stage): {first}", highlight=False)
+        _print_report(c, report)
     if exit_code(report):
         raise typer.Exit(code=1)
+
+
+def _print_report(c: Console, report: dict) -> None:
+    for it in report["items"]:
+        a = it["pose_after"]
+        rec = it["reconstruction"].get("tuned") or it["reconstruction"]["projected"]
+        c.print(f"[green]done[/] {it['name']} -> {it['out']}: yaw {a['yaw']:+.3f}, pitch {a['pitch']:+.3f} rad; "
+                f"PSNR {rec['psnr']:.2f} dB, SSIM {rec['ssim']:.3f}; {it['time']['total_s']:.1f} s",
+                highlight=False)
+        for note in it.get("notes", []):
+            c.print(f"[cyan]note[/] {it['name']}: {note}", highlight=False)
+    for it in report["skipped"]:
+        c.print(f"[cyan]skipped[/] {it['name']}: {it['reason']}", highlight=False)
+    for it in report["failed"]:
+        c.print(f"[yellow]failed[/] {it['name']}: {it['error']}", highlight=False)
+    if report["items"]:
+        first = Path(report["items"][0]["out"]) / "metrics.json"
+        c.print(f"metrics (losses that really ran, pose before/after, time per stage): {first}", highlight=False)

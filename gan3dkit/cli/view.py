@@ -38,49 +38,25 @@ def view(
 
     Over SSH: keep the default host and forward the port (ssh -L 8080:localhost:8080 server).
     """
-    import importlib.util
-    import os
     import signal
-    import time
 
-    from ..utils.device import resolve_device
-    from ..utils.errors import UsageError
+    from ..view.entry import ViewOptions, open_viewer
 
-    if importlib.util.find_spec("viser") is None:
-        raise UsageError("`gan3dkit view` needs viser: pip install 'gan3dkit[view]'")
-    from ..view.sources import RUN_CHECKPOINT, open_source
-
-    # wait for a training run's first checkpoint: started by `train --view` (parent_pid), or a run folder by hand
-    if wait and source.is_dir() and (parent_pid is not None or (source / "config.json").is_file()):
-        while not (source / RUN_CHECKPOINT).is_file():
-            if parent_pid is not None and os.getppid() != parent_pid:
-                return
-            time.sleep(1.0)
-    src = open_source(source, ckpt, resolve_device(device))
-    gs = None
-    if ganspace is not None:
-        if src.kind == "run" or src.planes is not None:
-            raise UsageError("--ganspace works with a checkpoint file or an invert folder (components belong to one "
-                             "generator; a followed run changes it, a tri-plane file has no latent)")
-        from ..edit.ganspace import load_ganspace
-
-        gs = load_ganspace(ganspace, src.G)
-    from ..view.app import Viewer
-
+    opts = ViewOptions(source=source, port=port, host=host, ckpt=ckpt, ganspace=ganspace, components=components,
+                       out=out, follow=follow, wait=wait, parent_pid=parent_pid, device=device)
+    viewer = open_viewer(opts, lambda message: err_console.print(f"[bold yellow]warning:[/] {message}",
+                                                                 highlight=False))
+    if viewer is None:  # train --view stopped before its first checkpoint
+        return
     c = console(json_out)
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        err_console.print(f"[bold yellow]warning:[/] listening on {host}: anyone who can reach this machine on port "
-                          f"{port} can see and export the model", highlight=False)
-    viewer = Viewer(src, host=host, port=port, out=out, ganspace=gs, components=components,
-                    follow_s=follow if src.kind == "run" else None, parent_pid=parent_pid)  # fmt: skip
     for sig in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C and `kill` stop it cleanly (exit 0), whenever they come
         signal.signal(sig, lambda *_: viewer.stopping.set())
     if viewer.port != port:
         err_console.print(f"port {port} is in use; serving on {viewer.port} instead", highlight=False)
     if json_out:
         emit_json({"url": viewer.url, "port": viewer.port, "requested_port": port, "source": str(source),
-                   "kind": src.kind})  # fmt: skip
+                   "kind": viewer.source.kind})  # fmt: skip
     else:
-        c.print(f"viewing {src.kind} {source} at [bold]{viewer.url}[/] (Ctrl-C stops)", highlight=False)
+        c.print(f"viewing {viewer.source.kind} {source} at [bold]{viewer.url}[/] (Ctrl-C stops)", highlight=False)
     viewer.serve_forever()
     c.print("viewer stopped", highlight=False)

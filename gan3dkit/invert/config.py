@@ -120,6 +120,19 @@ class PoseOptConfig:
     """'vgg-conv3_3' (torchvision VGG16 up to layer 15, as the code), 'rgb' (pixels) or 'auto' (VGG if weights)."""
 
 
+def pose_mode(method: str, algorithm: int, pose_opt: bool) -> str:
+    """Whether and how an inversion optimises the camera, decided here only: 'fixed' (PTI; Ko et al.'s Alg. 2 keeps
+    the given camera), 'joint' (--pose-opt for w/wplus/pti; Alg. 3: one loss, one step on (w, pose)) or
+    'alternating' (Alg. 1: w and pose steps in turn, with the warp loss). --pose-opt with Alg. 2 is a contradiction.
+    """
+    if method != "ko":
+        return "joint" if pose_opt else "fixed"
+    if algorithm == 2 and pose_opt:
+        raise ValueError("--pose-opt contradicts --algorithm 2 (seed 002 Alg. 2 keeps the given camera fixed); "
+                         "use --algorithm 1 or 3 to optimise the pose")
+    return {1: "alternating", 3: "joint"}.get(algorithm, "fixed")
+
+
 @dataclass
 class InvertConfig:
     """One inversion: method, algorithm and the stage settings (saved as `config.json` beside the outputs)."""
@@ -149,9 +162,7 @@ class InvertConfig:
             raise ValueError(f"unknown method {self.method!r}; choose {', '.join(METHODS)}")
         if self.algorithm not in ALGORITHMS:
             raise ValueError(f"--algorithm must be 1, 2 or 3 (seed 002), got {self.algorithm}")
-        if self.method == "ko" and self.algorithm == 2 and self.pose_opt:
-            raise ValueError("--pose-opt contradicts --algorithm 2 (seed 002 Alg. 2 keeps the given camera fixed); "
-                             "use --algorithm 1 or 3 to optimise the pose")
+        pose_mode(self.method, self.algorithm, self.pose_opt)  # raises on a contradiction
         if self.method != "ko" and self.algorithm != 1:
             raise ValueError(f"--algorithm {self.algorithm} is for --method ko (seed 002's algorithms); --method "
                              f"{self.method} takes --pose-opt instead")
@@ -174,8 +185,13 @@ class InvertConfig:
             raise ValueError("pose.warmup_steps must be smaller than projector.steps")
 
     @property
+    def pose_mode(self) -> str:
+        """'fixed', 'joint' or 'alternating' (see `pose_mode`)."""
+        return pose_mode(self.method, self.algorithm, self.pose_opt)
+
+    @property
     def optimizes_pose(self) -> bool:
-        return self.algorithm in (1, 3) if self.method == "ko" else self.pose_opt
+        return self.pose_mode != "fixed"
 
     @property
     def tunes_generator(self) -> bool:

@@ -89,10 +89,10 @@ def invert(G: nn.Module, item: InvertItem, cfg: InvertConfig, extras: Extras | N
     w_init = None
     if cfg.method == "ko":
         t = time.perf_counter()
-        if extras.pose_encoder is not None and cfg.algorithm != 2:
+        if extras.pose_encoder is not None and cfg.optimizes_pose:
             cam0 = extras.pose_encoder.predict_label(target, cam0).detach()
             notes.append("camera initialised by the pose encoder P")
-        elif cfg.algorithm != 2:
+        elif cfg.optimizes_pose:
             notes.append("no --pose-encoder: pose initialised from the given/estimated camera")
         if extras.latent_encoder is not None:
             w_init = extras.latent_encoder.predict_w(target).detach()
@@ -104,9 +104,9 @@ def invert(G: nn.Module, item: InvertItem, cfg: InvertConfig, extras: Extras | N
     perceptual = build_perceptual(cfg.perceptual, "vgg", extras.vgg_weights, cfg.projector.perceptual_resolution)
     if perceptual.info.note:
         notes.append(f"projector loss: {perceptual.info.note}")
-    pose_mode, cam_module, groups, warp_feats = "fixed", None, None, None
-    if cfg.optimizes_pose:
-        pose_mode = "alternating" if cfg.method == "ko" and cfg.algorithm == 1 else "joint"
+    cam_module, groups, warp_feats = None, None, None
+    pose_mode = cfg.pose_mode
+    if pose_mode != "fixed":
         if extras.pose_encoder is not None and cfg.method == "ko" and cfg.pose.encoder_mode == "finetune":
             P = copy.deepcopy(extras.pose_encoder).requires_grad_(True)
             cam_module = EncoderCamera(P, target, start, cfg.pose.translation).to(device)
