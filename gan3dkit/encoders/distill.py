@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,22 +30,54 @@ def distill(
     on_tick: Callable[[dict[str, Any]], None] | None = None,
     device: str = "auto",
     progress: bool = False,
+    ticks: bool | None = None,
 ) -> dict[str, Any]:
     """Train ``cfg.arch`` from the generator ``cfg.generator`` into ``cfg.out``; resumes exactly from its checkpoint.
 
     Returns the engine's summary {out, steps, checkpoint, stopped, world, last, stats} with the student's provenance
-    (lpips, identity, backbone, ...). `progress`: a progress bar and tick lines on stderr.
+    (lpips, identity, backbone, ...). `progress`: a progress bar on stderr; `ticks`: a line per tick (default: as
+    `progress`).
     """
     cfg.validate()
     settings = EngineSettings(out=cfg.out, seed=cfg.run.seed, resume=resume, device=device,
                               cpu_threads=cfg.run.cpu_threads, resumable=RESUMABLE, progress=progress,
-                              tick_lines=progress, label=f"distill {cfg.arch}")
+                              tick_lines=progress if ticks is None else ticks, label=f"distill {cfg.arch}")
     return run_task(lambda ctx: DistillTask(cfg, ctx), settings, on_step, on_tick)
+
+
+def distill_config(arch: str, ckpt: str | Path, out: str | Path, preset: str = "paper", sets: Sequence[str] = (),
+                   *, steps: int | None = None, minutes: float | None = None, init: str | Path | None = None,
+                   random_init: bool = False, **paths: str | Path | None) -> DistillConfig:
+    """The validated config of `distill-encoder`: `preset` for `arch`, the `sets` overrides, then the options.
+
+    `paths`: size, backbone_weights, lpips_backbone, identity_weights, data (None: the preset's).
+    """
+    from ..train.checkpoint import expect_kind
+    from ..utils.config import apply_overrides
+    from ..utils.items import check_out_folder
+    from .config import DISTILL_PRESETS
+    from .registry import ARCHS, EXTERNAL_ARCHS
+
+    if arch not in ARCHS:
+        raise ValueError(f"unknown --arch {arch!r}; choose one of: {', '.join([*ARCHS, *EXTERNAL_ARCHS])}")
+    if preset not in DISTILL_PRESETS:
+        raise ValueError(f"unknown --preset {preset!r}; choose one of {', '.join(DISTILL_PRESETS)}")
+    expect_kind(ckpt, "generator", "--ckpt", accept=("encoder",))  # an encoder checkpoint carries its teacher G
+    check_out_folder(Path(out))
+    overrides = list(sets) + [f"generator={json.dumps(str(ckpt))}", f"out={json.dumps(str(out))}"]
+    overrides += [f"{key}={json.dumps(str(value))}" for key, value in paths.items() if value is not None]
+    for key, option in (("random_init", random_init and "true"), ("init_from", init and json.dumps(str(init))),
+                        ("run.steps", steps), ("run.max_minutes", minutes)):  # fmt: skip
+        if option:
+            overrides.append(f"{key}={option}")
+    cfg = apply_overrides(DISTILL_PRESETS[preset](arch), overrides)
+    cfg.validate()
+    return cfg
 
 
 def _init_architecture(cfg: DistillConfig) -> None:
     """``--init``: the architecture (arch, size, model) of the checkpoint the run starts from."""
-    init = read_header(cfg.init_from).get("config", {})
+    init = read_header(str(cfg.init_from)).get("config", {})
     if init.get("arch") != cfg.arch:
         raise ValueError(f"--init {cfg.init_from} is a {init.get('arch')!r} encoder, not {cfg.arch!r}")
     cfg.size, cfg.model = init["size"], dict(init["model"])
@@ -122,16 +155,17 @@ class DistillTask(Task):
     def _val_set(self, dev: torch.device) -> dict[str, torch.Tensor]:
         """Held-out latents (seed 10**6 + run seed, never used in training) and augmented input cameras."""
         t, n = self.teacher, self.cfg.run.val_samples
+        G: Any = t.G
         g = torch.Generator().manual_seed(10**6 + self.cfg.run.seed)
-        z = torch.randn(n, t.G.z_dim, generator=g).to(dev)
+        z = torch.randn(n, G.z_dim, generator=g).to(dev)
         cams, pose = sample_cameras(self.cfg.cameras, n, t.cam.radius, t.cam.focal, t.cam.lookat, True, g)
         mv, _ = sample_cameras(self.cfg.cameras, n, t.cam.radius, t.cam.focal, t.cam.lookat, False, g)
         with torch.no_grad(), torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
             torch.manual_seed(10**6 + self.cfg.run.seed)  # backbone noise: never touch the training RNG stream
             ws = t.mapping(z, cams.to(dev), self.cfg.run)
-            planes = t.G.synthesize_planes(ws)
-            ref = teacher_render(t.G, planes, cams.to(dev), ws, t.nrr)
-            nov = teacher_render(t.G, planes, mv.to(dev), ws, t.nrr)
+            planes = G.synthesize_planes(ws)
+            ref = teacher_render(G, planes, cams.to(dev), ws, t.nrr)
+            nov = teacher_render(G, planes, mv.to(dev), ws, t.nrr)
         return {"cams": cams.to(dev), "pose": pose.to(dev), "mv": mv.to(dev), "image": ref["image"],
                 "novel": nov["image"], "planes": planes}  # fmt: skip
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections.abc import Callable
@@ -54,7 +53,7 @@ def run_task(
     on_step: Callable[[int, int], None] | None = None,
     on_tick: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
-    """Build the task (`build(ctx)`), restore its checkpoint when resuming, and train it until a stop; returns a summary.
+    """Build the task (`build(ctx)`), restore its checkpoint when resuming, train it until a stop; return a summary.
 
     Summary: {out, steps, nimg, checkpoint, stopped, world, last, stats, **task.summary()}; `stopped` is the reason
     (a Schedule stop, or 'max_minutes'). Raises TrainingDiverged on NaN/inf (the last good checkpoint is kept). The

@@ -7,7 +7,7 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -102,7 +102,8 @@ def _make_phases(cfg: TrainConfig, G: torch.nn.Module, D: torch.nn.Module) -> li
         ("G", G, cfg.optim.glr, cfg.optim.g_reg_interval),
         ("D", D, cfg.optim.dlr, cfg.optim.d_reg_interval),
     ):
-        mlr, betas = lazy_reg_adjust(lr, tuple(cfg.optim.betas), interval)
+        beta1, beta2 = cfg.optim.betas
+        mlr, betas = lazy_reg_adjust(lr, (beta1, beta2), interval)
         opt = torch.optim.Adam(module.parameters(), lr=mlr, betas=betas, eps=cfg.optim.eps)
         phases += [Phase(f"{name}main", name, opt, 1), Phase(f"{name}reg", name, opt, interval)]
     return phases
@@ -145,6 +146,7 @@ class GanTask(Task):
             cams = torch.cat([cams, Cameras.from_label(cams).mirror().to_label()])
         self.runtime = _build_runtime(cfg, cams, self.dataset.meta.get("pose_prior"), dev)
         self.G, self.D, self.loss = self.runtime.G, self.runtime.D, self.runtime.loss
+        self.z_dim = cast(int, self.G.z_dim)
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.phases = _make_phases(cfg, self.G, self.D)
         modules = {"G": self.G, "D": self.D, "G_ema": self.G_ema}
@@ -172,7 +174,7 @@ class GanTask(Task):
             generator=torch.Generator().manual_seed(cfg.run.seed + 17 * step),
         ))
         g = torch.Generator().manual_seed(cfg.run.seed + 123)
-        self.grid_z = torch.randn(cfg.run.grid_size, self.G.z_dim, generator=g).to(dev)
+        self.grid_z = torch.randn(cfg.run.grid_size, self.z_dim, generator=g).to(dev)
         self.grid_c = self.runtime.grid_cameras(cfg.run.grid_size, g).to(dev)
         path = self.ctx.run_dir / "samples" / "reals.png"
         if self.ctx.dist.is_main and not path.exists():
@@ -187,7 +189,7 @@ class GanTask(Task):
         st = self.loss.step_state(self.nimg)
         real = self.loss.real_images(batch_data["image"].to(dev), st)
         real_c = batch_data["camera"].to(dev) if "camera" in batch_data else torch.zeros(bg, 25, device=dev)
-        all_z = torch.randn(len(self.phases) * bg, G.z_dim, device=dev).split(bg)
+        all_z = torch.randn(len(self.phases) * bg, self.z_dim, device=dev).split(bg)
         all_c = self.runtime.fake_cameras(len(self.phases) * bg).to(dev).split(bg)
         sums: dict[str, list[float]] = {}
         for phase, z, c in zip(self.phases, all_z, all_c, strict=True):

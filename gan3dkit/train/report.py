@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 
 class Report:
@@ -17,7 +18,7 @@ class Report:
             from rich.console import Console
 
             self._console = Console(stderr=True)
-        self._progress = None
+        self._progress: Any = None
 
     def resumed(self, step: int, nimg: int, tick: int, ckpt: Path) -> None:
         """Say where a resumed run continues from."""
@@ -36,12 +37,11 @@ class Report:
         if not self.show_bar:
             yield lambda done: None
             return
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
-            TimeRemainingColumn
+        from rich import progress as rp
 
-        columns = [TextColumn(f"[bold]{self.label}[/]"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   TextColumn("eta"), TimeRemainingColumn()]
-        with Progress(*columns, console=self._console) as progress:
+        columns = [rp.TextColumn(f"[bold]{self.label}[/]"), rp.BarColumn(), rp.MofNCompleteColumn(),
+                   rp.TimeElapsedColumn(), rp.TextColumn("eta"), rp.TimeRemainingColumn()]
+        with rp.Progress(*columns, console=self._console) as progress:
             self._progress = progress
             task = progress.add_task(self.label, total=total, completed=done)
             try:

@@ -81,7 +81,7 @@ def test_resume_is_bit_exact_and_logs_every_step_once(tmp_path):
     assert first["steps"] == 3 and first["stopped"] == "steps"
     resumed, task = _run(tmp_path / "b", steps=6)
     assert resumed["steps"] == 6 and resumed["nimg"] == 48 and straight["stopped"] == "steps"
-    a, b = load_tensors(tmp_path / "a" / "checkpoint.safetensors"), load_tensors(tmp_path / "b" / "checkpoint.safetensors")
+    a, b = (load_tensors(tmp_path / run / "checkpoint.safetensors") for run in ("a", "b"))
     assert set(a) == set(b) and any(k.startswith("opt.net.state") for k in a)
     for key in a:
         assert torch.equal(a[key], b[key]), key
