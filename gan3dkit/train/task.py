@@ -93,7 +93,17 @@ class Task:
     """A training task: its networks, optimisers, schedule and one step. Override what the task has; the defaults do
     nothing. The engine owns resume, torchrun, NaN stops, checkpoints, stats, progress, samples and time limits.
 
-    `modules` and `optimizers` are checkpointed under their names (and broadcast from rank 0 under torchrun).
+    `modules` and `optimizers` are checkpointed under their names (and broadcast from rank 0 under torchrun). A new
+    task is a subclass built from a RunContext and handed to the engine::
+
+        class MyTask(Task):
+            def __init__(self, cfg, ctx):  # the engine has seeded this process; ctx.resuming says if it resumes
+                self.net = Net(cfg).to(ctx.device)
+                opt = torch.optim.Adam(self.net.parameters())
+                super().__init__(Schedule(cfg.batch, (("steps", cfg.steps),)), {"net": self.net}, {"net": opt})
+            def step(self, step): ...  # one optimiser step on this process's share (ctx.batch_gpu)
+
+        run_task(lambda ctx: MyTask(cfg, ctx), EngineSettings(out=cfg.out, seed=cfg.seed))
     """
 
     def __init__(self, schedule: Schedule, modules: dict[str, torch.nn.Module] | None = None,
