@@ -8,21 +8,24 @@ from pathlib import Path
 
 import typer
 
-from .common import console, emit_json, err_console, handle_errors, progress_bar
+from .common import console, emit_json, handle_errors, progress_bar
 
 ARCH_HELP = "lp3d | lp3d-lt | triplanenet-v1 | triplanenet-v2 | ko-pose | ko-latent."
 
 
-def _ko(arch: str, ckpt: Path, out: Path, overrides: list[str], steps: int | None, json_out: bool) -> None:
-    try:
-        from ..encoders.ko import KoDistillConfig, distill_ko
-    except ImportError as exc:
-        raise ValueError(
-            f"{arch} needs gan3dkit.encoders.ko (Ko et al.'s encoders), which is not available: {exc}"
-        ) from exc
+def _ko(arch: str, ckpt: Path, out: Path, sets: list[str], backbone_weights: str | None, random_init: bool,
+        steps: int | None, json_out: bool) -> None:
+    """Ko et al.'s P / E pre-training (`encoders.ko.distill_ko`)."""
+    from ..encoders.ko import KoDistillConfig, distill_ko
+    from ..train.checkpoint import expect_kind
     from ..utils.config import apply_overrides
+    from ..utils.items import check_out_folder
 
-    cfg = apply_overrides(KoDistillConfig(), overrides + ([f"steps={steps}"] if steps is not None else []))
+    expect_kind(ckpt, "generator", "--ckpt")
+    check_out_folder(out)
+    sets = sets + ([f"backbone_weights={json.dumps(backbone_weights)}"] if backbone_weights else [])
+    sets += (["random_init=true"] if random_init else []) + ([f"steps={steps}"] if steps is not None else [])
+    cfg = apply_overrides(KoDistillConfig(), sets)
     with progress_bar(f"distill {arch}", total=cfg.steps, json_mode=json_out) as update:
         summary = distill_ko(arch, ckpt, out, cfg, on_step=lambda d, n, *_: update(d, n))
     if json_out:
@@ -62,63 +65,25 @@ def distill_encoder(
     Example: gan3dkit distill-encoder --arch lp3d-lt --ckpt runs/heads/checkpoint.safetensors --out runs/enc
     --preset tiny --minutes 10
     """
-    from ..encoders.config import DISTILL_PRESETS
-    from ..encoders.registry import ARCHS, EXTERNAL_ARCHS
-    from ..train.checkpoint import expect_kind
-    from ..utils.config import apply_overrides
+    from ..encoders.distill import distill, distill_config
+    from ..encoders.registry import EXTERNAL_ARCHS
     from ..utils.device import check_device
     from ..utils.errors import check_number
-    from ..utils.items import check_out_folder
 
     device = check_device(device)
     check_number("--steps", steps, ge=1, integer=True, allow_none=True)
     check_number("--minutes", minutes, gt=0, allow_none=True)
     if arch in EXTERNAL_ARCHS:
-        expect_kind(ckpt, "generator", "--ckpt")
-        check_out_folder(out)
-        ko_sets = [f"backbone_weights={json.dumps(backbone_weights)}"] if backbone_weights else []
-        return _ko(arch, ckpt, out, list(set_) + ko_sets + (["random_init=true"] if random_init else []), steps,
-                   json_out)
-    if arch not in ARCHS:
-        raise ValueError(f"unknown --arch {arch!r}; choose one of: {ARCH_HELP}")
-    if preset not in DISTILL_PRESETS:
-        raise ValueError(f"unknown --preset {preset!r}; choose one of {', '.join(DISTILL_PRESETS)}")
-    expect_kind(ckpt, "generator", "--ckpt", accept=("encoder",))  # an encoder checkpoint carries its teacher G
-    check_out_folder(out)
-    cfg = DISTILL_PRESETS[preset](arch)
-    overrides = list(set_) + [f"generator={json.dumps(str(ckpt))}", f"out={json.dumps(str(out))}"]
-    for key, value in (("size", size), ("backbone_weights", backbone_weights), ("lpips_backbone", lpips_backbone),
-                       ("identity_weights", identity_weights), ("data", data and str(data))):  # fmt: skip
-        if value is not None:
-            overrides.append(f"{key}={json.dumps(value)}")
-    if random_init:
-        overrides.append("random_init=true")
-    if init is not None:
-        overrides.append(f"init_from={json.dumps(str(init))}")
-    if steps is not None:
-        overrides.append(f"run.steps={steps}")
-    if minutes is not None:
-        overrides.append(f"run.max_minutes={minutes}")
-    cfg = apply_overrides(cfg, overrides)
-    cfg.validate()
+        return _ko(arch, ckpt, out, list(set_), backbone_weights, random_init, steps, json_out)
+    cfg = distill_config(arch, ckpt, out, preset, set_, size=size, backbone_weights=backbone_weights,
+                         lpips_backbone=lpips_backbone, identity_weights=identity_weights, data=data, init=init,
+                         random_init=random_init, steps=steps, minutes=minutes)
     if print_config:
         emit_json(cfg.to_dict())
         return
-    from ..encoders.distill import distill
-
     main = int(os.environ.get("RANK", "0")) == 0
-
-    def on_tick(rec: dict) -> None:
-        if not json_out and main:
-            vals = "  ".join(f"{k.split('/')[-1]} {v:.3f}" for k, v in rec.items() if k.startswith("val/"))
-            err_console.print(f"step {rec['step']:>7}  stage {rec['stage']}  loss {rec.get('Loss/E', float('nan')):.3f}"
-                              f"  {rec['sec_per_step']:.2f} s/step  {vals}", highlight=False)  # fmt: skip
-
-    if main:
-        with progress_bar(f"distill {arch}", total=cfg.run.steps, json_mode=json_out) as update:
-            summary = distill(cfg, resume=resume, on_step=update, on_tick=on_tick, device=device)
-    else:
-        summary = distill(cfg, resume=resume, device=device)
+    summary = distill(cfg, resume=resume, device=device, progress=main, ticks=main and not json_out)
+    if not main:
         return
     if json_out:
         emit_json(summary)

@@ -1,10 +1,10 @@
-"""`gan3dkit train`: resolve a typed config (preset + overrides), save it, and run the training loop."""
+"""`gan3dkit train`: parse the options, resolve the typed config (`train.resolve`) and run the training engine."""
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import typer
@@ -65,107 +65,40 @@ def train(
 
     Example: gan3dkit train --stage lp3d-sr --init runs/ffhq/checkpoint.safetensors --data ffhq.lmdb --out runs/sr1
     """
-    from ..train.config import TRAIN_STAGES, TrainConfig, train_preset
-    from ..utils.config import apply_overrides
+    from ..train.loop import train as run_training
+    from ..train.resolve import resolve_train_config
     from ..utils.device import check_device
-    from ..utils.errors import DataError, UsageError
 
     device = check_device(device)
-    if stage is not None and (stage not in TRAIN_STAGES or init is None):
-        raise UsageError(f"--stage {stage} needs --init CKPT" if stage in TRAIN_STAGES
-                         else f"--stage must be one of {', '.join(TRAIN_STAGES)}, got {stage!r}")
-    try:
-        if config:
-            cfg = TrainConfig.from_dict(json.loads(config.read_text()))
-        elif init:
-            from ..train.checkpoint import read_header
-
-            cfg = TrainConfig.from_dict(read_header(init)["config"])
-        else:
-            cfg = train_preset(preset, method or DEFAULT_METHOD)
-    except json.JSONDecodeError as exc:
-        raise DataError(f"--config {config} is not valid JSON ({exc.msg} at line {exc.lineno})") from None
-    if init is not None:
-        if stage:
-            cfg = TRAIN_STAGES[stage](cfg, str(init))
-        else:
-            cfg = apply_overrides(cfg, [f"run.init={json.dumps(str(init))}"])
-    if method is not None and method != cfg.method_name:  # the --config / --init run's method, switched
-        cfg = cfg.with_method(method)
-    overrides = list(set_) + [f"data={json.dumps(str(data))}", f"out={json.dumps(str(out))}"]
-    if kimg is not None:
-        overrides.append(f"run.kimg={kimg}")
-    if max_steps is not None:
-        overrides.append(f"run.max_steps={max_steps}")
-    if minutes is not None:
-        overrides.append(f"run.max_minutes={minutes}")
-    cfg = apply_overrides(cfg, overrides)
-    cfg.validate()
+    cfg = resolve_train_config(data, out, method, preset, config, init, stage, set_, kimg, max_steps, minutes)
     if print_config:
         emit_json(cfg.to_dict())
         return
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    from ..train.loop import train as run_training
-
     main = int(os.environ.get("RANK", "0")) == 0
-    _resume_notice(out, resume, main)
-    total = (
-        int(cfg.run.kimg * 1000)
-        if cfg.run.max_steps is None
-        else min(int(cfg.run.kimg * 1000), cfg.run.max_steps * cfg.optim.batch)
-    )
-    columns = [
-        TextColumn("[bold]training[/]"),
-        BarColumn(),
-        TextColumn("{task.completed:,}/{task.total:,} img"),
-        TimeElapsedColumn(),
-        TextColumn("eta"),
-        TimeRemainingColumn(),
-    ]
-    with contextlib.ExitStack() as stack, Progress(*columns, console=err_console, disable=not main) as bar:
-        if view and main:
-            from ..view.follow import ViewerProcess
-
-            viewer = stack.enter_context(ViewerProcess(out, port=view_port))
-            err_console.print(f"viewer: {viewer.url} (shows each new checkpoint; log {viewer.log})", highlight=False)
-        task = bar.add_task("train", total=total)
-
-        def on_tick(rec: dict) -> None:
-            losses = "  ".join(f"{k.split('/')[-1]} {v:.3f}" for k, v in rec.items() if k.startswith("Loss/"))
-            bar.console.print(
-                f"tick {rec['tick']:>4}  kimg {rec['kimg']:8.3f}  {rec['sec_per_kimg']:7.1f} s/kimg  "
-                f"nrr {rec['nrr']}  {losses}",
-                highlight=False,
-            )
-
-        summary = run_training(
-            cfg,
-            resume=resume,
-            on_tick=on_tick,
-            on_step=lambda n, t: bar.update(task, completed=min(n, total)),
-            device=device,
-        )
+    with _viewer(out, view_port, view and main):
+        summary = run_training(cfg, resume=resume, device=device, progress=main)
     if not main:
         return
     if json_out:
         emit_json(summary)
     else:
         console().print(
-            f"[green]done[/]: {summary['nimg']:,} images in {summary['steps']} steps; "
+            f"[green]done[/]: {summary['nimg']:,} images in {summary['steps']} steps ({summary['stopped']}); "
             f"checkpoint {summary['checkpoint']}; samples in {out / 'samples'}"
         )
 
 
-def _resume_notice(out: Path, resume: bool, main: bool) -> None:
-    """Say where a resumed run continues from (the checkpoint's step and kimg)."""
-    from ..train.checkpoint import read_header
+@contextlib.contextmanager
+def _viewer(out: Path, port: int, enabled: bool) -> Iterator[None]:
+    """`--view`: serve `gan3dkit view <out>` beside the training (a low-priority child, stopped with it)."""
+    if not enabled:
+        yield
+        return
+    from ..view.follow import ViewerProcess
 
-    ckpt = out / "checkpoint.safetensors"
-    if resume and main and ckpt.exists():
-        progress = read_header(ckpt)["progress"]
-        err_console.print(f"resuming from step {progress['step']} (kimg {progress['nimg'] / 1000:.3f}, tick "
-                          f"{progress['tick']}) in {ckpt} (--restart starts over)", highlight=False)
+    with ViewerProcess(out, port=port) as viewer:
+        err_console.print(f"viewer: {viewer.url} (shows each new checkpoint; log {viewer.log})", highlight=False)
+        yield
 
 
 # one line per method in `gan3dkit train --help`, from the registry

@@ -19,8 +19,6 @@ from .config import DistillConfig
 from .registry import arch_config, build_encoder, get_arch
 from .render import PlaneRenderer
 
-CHECKPOINT = "checkpoint.safetensors"
-
 
 @dataclass
 class Teacher:

@@ -27,7 +27,8 @@ from gan3dkit.generate.views import camera_labels
 from gan3dkit.networks import DualDiscriminator, TriPlaneGenerator
 from gan3dkit.train.checkpoint import load_checkpoint, read_header
 from gan3dkit.train.config import TrainConfig, train_preset
-from gan3dkit.train.loop import _check_resume, _make_phases
+from gan3dkit.train.engine import check_resume
+from gan3dkit.train.loop import RESUMABLE_CHANGES, _make_phases
 
 from .eg3d_format import Record, fake_modules, snapshot_bytes
 
@@ -173,7 +174,7 @@ def test_cli_convert_generate_and_resume(tiny_nets, snapshot_pkl, tmp_path):
     cfg = TrainConfig.from_dict(json.loads((tmp_path / "m.config.json").read_text()))
     cfg.validate()
     header = read_header(out)
-    _check_resume(cfg, header, out)
+    check_resume(cfg.to_dict(), header, out, RESUMABLE_CHANGES)
     G, D = TriPlaneGenerator(cfg.generator), DualDiscriminator(cfg.discriminator)
     phases = _make_phases(cfg, G, D)
     opts = {"G": phases[0].opt, "D": phases[2].opt}

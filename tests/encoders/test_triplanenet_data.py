@@ -92,7 +92,8 @@ def test_triplanenet_step_reads_real_images_and_the_cli_passes_data(micro_gen, p
 
 def test_losses_at_the_loss_resolution_and_smooth_l1_in_the_second_branch_mirror(micro_gen, tmp_path, monkeypatch):
     from gan3dkit.encoders import steps
-    from gan3dkit.encoders.distill import _Distiller
+    from gan3dkit.encoders.distill import DistillTask
+    from gan3dkit.train.task import RunContext
 
     calls = []
     real = steps.symmetry_loss
@@ -104,7 +105,7 @@ def test_losses_at_the_loss_resolution_and_smooth_l1_in_the_second_branch_mirror
     monkeypatch.setattr(steps, "symmetry_loss", spy)
     cfg = micro_distill("triplanenet-v2", micro_gen, tmp_path / "r", run__steps=1, triplanenet__offset_start=0,
                         triplanenet__loss_resolution=16)
-    d = _Distiller(cfg, resume=False, device="cpu")
+    d = DistillTask(cfg, RunContext.single(cfg.out))
     sizes = []
     lp = d.student.lpips.forward
     monkeypatch.setattr(d.student.lpips, "forward", lambda a, b: (sizes.append(a.shape[-1]), lp(a, b))[1])

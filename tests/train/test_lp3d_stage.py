@@ -53,11 +53,12 @@ def test_lp3d_sr_stage_fine_tunes_from_the_checkpoint_and_resumes_exactly(heads_
 
     # the fine-tune starts from the base run's weights (G, D, G_ema), with fresh optimisers and kimg 0
     from gan3dkit.train.config import TrainConfig
-    from gan3dkit.train.loop import _Trainer
+    from gan3dkit.train.loop import GanTask
+    from gan3dkit.train.task import RunContext
 
     cfg = TrainConfig.from_dict(json.loads((base / "config.json").read_text()))
     cfg = apply_overrides(cfg, [f'out="{tmp_path / "probe"}"', f'run.init="{ckpt}"', "generator.superres.latent=one"])
-    trainer = _Trainer(cfg, resume=True, device="cpu")
+    trainer = GanTask(cfg, RunContext.single(cfg.out))  # no checkpoint in probe/: a fresh fine-tune
     start = load_tensors(ckpt)
     for name, module in (("G", trainer.G), ("D", trainer.D), ("G_ema", trainer.G_ema)):
         for k, v in module.state_dict().items():

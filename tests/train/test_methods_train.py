@@ -113,10 +113,11 @@ def test_pose_free_training_never_reads_camera_labels(heads_lmdb, tmp_path, monk
 
 def test_pose_free_fake_poses_follow_the_configured_prior(heads_lmdb, tmp_path, make_config):
     from gan3dkit.methods.posefree import pose_angles
-    from gan3dkit.train.loop import _Trainer
+    from gan3dkit.train.loop import GanTask
+    from gan3dkit.train.task import RunContext
 
     cfg = make_config(heads_lmdb, tmp_path / "p", method="eg3d-posereg", pose__prior="synthetic_heads_wide",
                       pose__yaw_std=0.1)
-    trainer = _Trainer(cfg, resume=False, device="cpu")
+    trainer = GanTask(cfg, RunContext.single(cfg.out))
     yaw = pose_angles(trainer.runtime.fake_cameras(4000))[:, 1]
     assert yaw.mean().abs() < 0.01 and yaw.std().item() == pytest.approx(0.1, rel=0.05)
