@@ -13,7 +13,8 @@ from .common import console, emit_json, err_console, handle_errors, progress_bar
 ARCH_HELP = "lp3d | lp3d-lt | triplanenet-v1 | triplanenet-v2 | ko-pose | ko-latent."
 
 
-def _ko(arch: str, ckpt: Path, out: Path, overrides: list[str], steps: int | None, json_out: bool) -> None:
+def _ko(arch: str, ckpt: Path, out: Path, overrides: list[str], steps: int | None, json_out: bool,
+        resume: bool) -> None:
     try:
         from ..encoders.ko import KoDistillConfig, distill_ko
     except ImportError as exc:
@@ -24,7 +25,7 @@ def _ko(arch: str, ckpt: Path, out: Path, overrides: list[str], steps: int | Non
 
     cfg = apply_overrides(KoDistillConfig(), overrides + ([f"steps={steps}"] if steps is not None else []))
     with progress_bar(f"distill {arch}", total=cfg.steps, json_mode=json_out) as update:
-        summary = distill_ko(arch, ckpt, out, cfg, on_step=lambda d, n, *_: update(d, n))
+        summary = distill_ko(arch, ckpt, out, cfg, on_step=lambda d, n, *_: update(d, n), resume=resume)
     if json_out:
         emit_json(summary)
     else:
@@ -50,7 +51,8 @@ def distill_encoder(
                                      "architecture (e.g. `convert triplanenet`; optimisers fresh)."),
     random_init: bool = typer.Option(False, "--random-init", help="Train from nothing pretrained (no ImageNet/IR-SE-50 "
                                      "backbone, random LPIPS backbone, no identity loss); written into every output."),
-    resume: bool = typer.Option(True, "--resume/--restart", help="Continue <out>/checkpoint.safetensors exactly."),
+    resume: bool = typer.Option(True, "--resume/--restart", help="Continue <out>/checkpoint.safetensors "
+                                "(ko-*: <out>/<arch>.train.safetensors) exactly."),
     device: str = typer.Option("auto", help="auto | cpu | cuda."),
     print_config: bool = typer.Option(False, help="Print the resolved config and exit."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary at the end."),
@@ -78,7 +80,7 @@ def distill_encoder(
         check_out_folder(out)
         ko_sets = [f"backbone_weights={json.dumps(backbone_weights)}"] if backbone_weights else []
         return _ko(arch, ckpt, out, list(set_) + ko_sets + (["random_init=true"] if random_init else []), steps,
-                   json_out)
+                   json_out, resume)
     if arch not in ARCHS:
         raise ValueError(f"unknown --arch {arch!r}; choose one of: {ARCH_HELP}")
     if preset not in DISTILL_PRESETS:

@@ -6,7 +6,7 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from ..cameras.camera import Cameras
 from ..cameras.rotations import ypr_to_cam2world
 from ..generate.views import camera_labels
 from ..utils.config import from_dict, to_dict
+from .e4e_train import E4EConfig
 from .ko_nets import ROT_DIMS, KoLatentEncoder, KoPoseEstimator
 
 KO_FORMAT = "gan3dkit-ko-encoder"
@@ -30,7 +31,8 @@ ARCHS = ("ko-pose", "ko-latent")
 @dataclass
 class KoDistillConfig:
     """Pseudo-pair pre-training of P / E (seed 002 §A.2-A.3; Ko et al. `scripts/{gen_pseudo_dataset,
-    train_pose_estimator}.py`, methods.md §4.2). Paper weights not given (lambda_adv, lambda_reg) use e4e's."""
+    train_pose_estimator}.py`, methods.md §4.2). E trains as e4e does (§A.1: "we follow both the implementation
+    and training strategy of e4e"): `e4e` holds e4e's progressive deltas, delta regulariser and latent D."""
 
     steps: int = 10000
     """Optimiser steps (the code validates every 1k iterations; no step count is published)."""
@@ -53,11 +55,15 @@ class KoDistillConfig:
     lambda_trans: float = 1.0
     """Eq. (6) weight of ||t_ps - t_hat||_2 (the code uses 10 * MSE instead)."""
     lambda_adv: float = 0.1
-    """Eq. (5) non-saturating adversarial weight with the checkpoint's D (e4e's w-discriminator lambda 0.1)."""
+    """Eq. (1), (5) image adversarial weight with the checkpoint's D (not given; the magnitude of e4e's 0.1)."""
     lambda_reg: float = 2e-4
-    """Eq. (5) ||delta w||^2 weight (e4e's delta_norm_lambda 2e-4)."""
+    """Eq. (2), (5) ||delta w||^2 weight, delta w = w_0 - w_avg (not given; the magnitude of e4e's 2e-4)."""
+    lpips_weight: float = 1.0
+    """Eq. (5): L_lpips with weight 1 (e4e's own lpips_lambda is 0.8)."""
     l2_weight: float = 1.0
     """Pixel MSE beside LPIPS for E (e4e's l2_lambda 1); the only image term when LPIPS is unavailable offline."""
+    e4e: E4EConfig = field(default_factory=E4EConfig)
+    """E's e4e training: progressive deltas, delta regulariser, latent discriminator (`encoders/e4e_train.py`)."""
     perceptual: str = "auto"
     """LPIPS for E: auto (VGG-LPIPS if its ImageNet backbone is available, else none, noted) or an explicit choice."""
     resolution: int = 256
@@ -81,6 +87,8 @@ class KoDistillConfig:
     """Keep rendered pairs in memory when `pairs` is at most this (small pseudo sets render once)."""
     seed: int = 0
     log_every: int = 50
+    snapshot_every: int = 1000
+    """Write the training state (`<arch>.train.safetensors`) every this many steps and at the end; resumed exactly."""
 
 
 def pseudo_pairs(G: nn.Module, cfg: KoDistillConfig, indices: list[int]) -> dict[str, Tensor]:
@@ -112,12 +120,76 @@ def pose_losses(rot: Tensor, pos: Tensor, camera: Tensor, lambda_trans: float) -
     return l_rot + lambda_trans * l_trans, {"rot": float(l_rot.detach()), "trans": float(l_trans.detach())}
 
 
+def latent_loss(net: nn.Module, G: nn.Module, D: nn.Module | None, perceptual: Any, e4e: Any, cfg: KoDistillConfig,
+                step: int, batch: dict[str, Tensor]) -> tuple[Tensor, dict]:
+    """One step of E's loss (Eq. 5 trained as e4e): LPIPS + l2 + lambda_reg ||w_0 - w_avg||^2 + lambda_adv image
+    adversarial with G's D, and e4e's terms on the staged W+ (latent D, whose own step runs first, and deltas)."""
+    from .e4e_train import discriminator_step, encoder_terms, progressive_stage, sample_real_w, staged_codes
+
+    n = min(len(net.encoder.styles), G.num_ws)
+    stage = progressive_stage(step, cfg.e4e, n)
+    codes = staged_codes(net.wplus(batch["image"])[:, :n], stage)
+    w = net.w_avg + codes  # [B, n, w_dim]
+    rec: dict[str, Any] = {"stage": stage}
+    if e4e is not None:
+        real = sample_real_w(G, len(w), e4e.gen)
+        rec.update(discriminator_step(e4e, cfg.e4e, step, real, w, stage if cfg.e4e.progressive_start is not None
+                                      else None))  # fmt: skip
+    ws = torch.cat([w, w[:, :1].expand(-1, G.num_ws - n, -1)], 1)  # layers past E's styles take w_0
+    o = G.synthesis(ws, batch["camera"], noise_mode="const", deterministic_render=True)
+    mse = F.mse_loss(o["image"], batch["image"])
+    lp = perceptual.distance(o["image"], batch["image"]).mean() if perceptual.available else mse * 0
+    reg = codes[:, 0].square().sum(-1).mean()
+    extra, e4e_rec = encoder_terms(e4e, cfg.e4e, w, stage)
+    loss = cfg.lpips_weight * lp + cfg.l2_weight * mse + cfg.lambda_reg * reg + extra
+    rec.update(lpips=float(lp.detach()), mse=float(mse.detach()), reg=float(reg.detach()), **e4e_rec)
+    if D is not None:
+        adv = F.softplus(-D({"image": o["image"], "image_raw": o["image_raw"]}, batch["camera"])).mean()
+        loss = loss + cfg.lambda_adv * adv
+        rec["adv"] = float(adv.detach())
+    return loss, rec
+
+
+def _snapshot(path: Path, cfg: KoDistillConfig, net: nn.Module, opt: torch.optim.Optimizer, e4e: Any, step: int,
+              first: dict) -> None:
+    """The training state after ``step`` steps (atomic; the RNG included)."""
+    from ..train.checkpoint import save_checkpoint
+
+    mods, opts = {"net": net}, {"net": opt}
+    if e4e is not None:
+        mods["Dw"], opts["Dw"] = e4e.D, e4e.opt
+    save_checkpoint(path, mods, opts, to_dict(cfg), {"step": step, "first": first},
+                    extra_tensors=e4e.tensors() if e4e is not None else None)
+
+
+def _resume(path: Path, cfg: KoDistillConfig, net: nn.Module, opt: torch.optim.Optimizer, e4e: Any
+            ) -> tuple[int, dict]:  # fmt: skip
+    """Load the state written by ``_snapshot``; a config that differs (beyond steps and logging) is an error."""
+    from ..train.checkpoint import load_checkpoint, load_tensors, read_header
+
+    loose = ("steps", "log_every", "snapshot_every")
+    old = {k: v for k, v in read_header(path)["config"].items() if k not in loose}
+    new = {k: v for k, v in to_dict(cfg).items() if k not in loose}
+    if old != new:
+        diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        raise ValueError(f"{path}: written with another config ({', '.join(diff)} differ); pass --restart")
+    mods, opts = {"net": net}, {"net": opt}
+    if e4e is not None:
+        mods["Dw"], opts["Dw"] = e4e.D, e4e.opt
+    header = load_checkpoint(path, mods, opts)
+    if e4e is not None:
+        e4e.load_tensors(load_tensors(path, None))
+    return int(header["progress"]["step"]), header["progress"]["first"]
+
+
 def distill_ko(arch: str, ckpt: Path, out: Path, cfg: KoDistillConfig,
-               on_step: Callable[[int, int, dict], None] | None = None) -> dict:
+               on_step: Callable[[int, int, dict], None] | None = None, resume: bool = True) -> dict:
     """Pre-train Ko et al.'s P ('ko-pose') or E ('ko-latent') on pseudo pairs of the generator in `ckpt`.
 
     Writes `out/<arch>.safetensors` (weights + JSON header: format, version, arch, config, generator sha256) and
-    `out/config.json`, atomically. Returns {checkpoint, steps, first, last, seconds, notes}.
+    `out/config.json`, atomically; the training state (optimisers, e4e's latent D and pools, RNG) goes to
+    `out/<arch>.train.safetensors`, from which ``resume`` continues exactly. Returns {checkpoint, steps, first, last,
+    seconds, notes}.
     """
     from ..generate.loading import load_generator
     from ..invert.losses import build_perceptual
@@ -163,9 +235,16 @@ def distill_ko(arch: str, ckpt: Path, out: Path, cfg: KoDistillConfig,
             else:
                 notes.append("checkpoint holds no D: adversarial term skipped")
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    e4e = None
+    if arch != "ko-pose" and cfg.e4e.w_discriminator_lambda > 0:
+        from .e4e_train import init_state
+
+        e4e = init_state(cfg.e4e, G.w_dim, next(G.parameters()).device, cfg.seed)
+    state = Path(out) / f"{arch}.train.safetensors"
+    start, first = _resume(state, cfg, net, opt, e4e) if resume and state.exists() else (0, None)
     cache: dict[int, dict[str, Tensor]] = {}
-    history: list[dict] = []
-    for step in range(cfg.steps):
+    history: list[dict] = [first] if first is not None else []
+    for step in range(start, cfg.steps):
         idx = [(step * cfg.batch + j) % cfg.pairs for j in range(cfg.batch)]
         if cfg.pairs <= cfg.cache_pairs:
             missing = [i for i in idx if i not in cache]
@@ -181,23 +260,14 @@ def distill_ko(arch: str, ckpt: Path, out: Path, cfg: KoDistillConfig,
             rot, pos = net(batch["image"])
             loss, rec = pose_losses(rot, pos, batch["camera"], cfg.lambda_trans)
         else:
-            dw = net(batch["image"])
-            ws = (net.w_avg + dw).expand(-1, G.num_ws, -1)
-            o = G.synthesis(ws, batch["camera"], noise_mode="const", deterministic_render=True)
-            mse = F.mse_loss(o["image"], batch["image"])
-            lp = perceptual.distance(o["image"], batch["image"]).mean() if perceptual.available else mse * 0
-            reg = dw.square().sum(-1).mean()
-            loss = lp + cfg.l2_weight * mse + cfg.lambda_reg * reg
-            rec = {"lpips": float(lp.detach()), "mse": float(mse.detach()), "reg": float(reg.detach())}
-            if D is not None:
-                adv = F.softplus(-D({"image": o["image"], "image_raw": o["image_raw"]}, batch["camera"])).mean()
-                loss = loss + cfg.lambda_adv * adv
-                rec["adv"] = float(adv.detach())
+            loss, rec = latent_loss(net, G, D, perceptual, e4e, cfg, step, batch)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         rec.update(step=step, loss=float(loss.detach()))
         history.append(rec)
+        if (step + 1) % cfg.snapshot_every == 0 or step + 1 == cfg.steps:
+            _snapshot(state, cfg, net, opt, e4e, step + 1, history[0])
         if on_step is not None:
             on_step(step + 1, cfg.steps, rec)
     out = Path(out)

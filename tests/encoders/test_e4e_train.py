@@ -1,0 +1,114 @@
+"""e4e's training of Ko et al.'s E: delta regulariser gradient, progressive schedule, latent D's R1, exact resume."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from encoder_helpers import ko_micro_ckpt as _micro_ckpt
+from encoder_helpers import ko_small as _small
+
+from gan3dkit.encoders.e4e_train import (
+    E4EConfig,
+    LatentCodesDiscriminator,
+    LatentCodesPool,
+    delta_loss,
+    discriminator_step,
+    encoder_terms,
+    init_state,
+    progressive_stage,
+    r1_penalty,
+    staged_codes,
+)
+from gan3dkit.encoders.ko import distill_ko
+from gan3dkit.train.checkpoint import load_tensors
+
+torch.set_num_threads(1)
+
+
+def test_delta_regulariser_gradient_is_analytic():
+    torch.manual_seed(0)
+    w = torch.randn(3, 5, 8, dtype=torch.float64, requires_grad=True)
+    cfg = E4EConfig(progressive_start=0, w_discriminator_lambda=0)
+    loss, rec = encoder_terms(None, cfg, w, stage=3)
+    loss.backward()
+    d = (w[:, 1:4] - w[:, :1]).detach()  # deltas 1..3 on; 4 is off at stage 3
+    unit = d / d.norm(dim=-1, keepdim=True) / w.shape[0]  # d/dw_i mean_b ||w_i - w_0||_2
+    want = torch.zeros_like(w)
+    want[:, 1:4] = cfg.delta_norm_lambda * unit
+    want[:, 0] = -cfg.delta_norm_lambda * unit.sum(1)
+    assert torch.allclose(w.grad, want, atol=1e-12)
+    assert rec["delta"] == pytest.approx(float(d.norm(dim=-1).mean(0).sum()))
+    assert float(delta_loss(w, 0, 2)) == 0.0  # stage 0: w_0 alone, nothing to regularise
+
+
+def test_progressive_schedule_enables_style_i_at_its_step():
+    cfg = E4EConfig(progressive_start=20000, progressive_step_every=2000)
+    # e4e's progressive_steps = [0, 20000, 22000, ...]: delta i from 20000 + (i - 1) * 2000
+    for i in range(1, 14):
+        at = 20000 + (i - 1) * 2000
+        assert progressive_stage(at - 1, cfg, 14) == i - 1 and progressive_stage(at, cfg, 14) == i
+    assert progressive_stage(10**7, cfg, 14) == 13
+    assert progressive_stage(0, E4EConfig(progressive_start=None), 14) == 13
+    codes = torch.randn(2, 5, 4, requires_grad=True)
+    out = staged_codes(codes, 2)
+    assert torch.equal(out[:, :3], codes[:, :3]) and torch.equal(out[:, 3:], codes[:, :1].expand(-1, 2, -1))
+    out.sum().backward()
+    assert (codes.grad[:, 3:] == 0).all() and (codes.grad[:, 0] == 3).all()  # style 0 also feeds layers 3, 4
+
+
+def test_latent_discriminator_r1_and_its_schedule():
+    D = LatentCodesDiscriminator(8, 1)  # one Linear: D(w) = a.w + b, so grad_w D = a
+    real = torch.randn(4, 8)
+    r1 = r1_penalty(D, real)
+    a = D.mlp[0].weight
+    assert torch.allclose(r1, a.square().sum())
+    (g,) = torch.autograd.grad(r1, a)
+    assert torch.allclose(g, 2 * a)
+    cfg = E4EConfig(w_pool_size=0, d_reg_every=4, r1=10.0)
+    st = init_state(cfg, 8, torch.device("cpu"), 0)
+    fake = torch.randn(4, 3, 8)
+    rec0 = discriminator_step(st, cfg, 8, real, fake, stage=1)
+    a0 = st.D.mlp[0].weight
+    want = cfg.r1 / 2 * cfg.d_reg_every * r1_penalty(st.D, real).detach()
+    assert "d_w_r1" in rec0 and "d_w_r1" not in discriminator_step(st, cfg, 9, real, fake, stage=1)
+    assert rec0["d_w_r1"] > 0 and float(want) == pytest.approx(rec0["d_w_r1"], rel=0.05)  # one Adam step apart
+    assert not a0.requires_grad  # D is frozen again for the encoder's step
+
+
+def test_pool_fills_then_swaps_deterministically():
+    g1, g2 = torch.Generator().manual_seed(3), torch.Generator().manual_seed(3)
+    p1, p2 = LatentCodesPool(3, 2), LatentCodesPool(3, 2)
+    first = p1.query(torch.arange(8.0).view(4, 2), g1)
+    assert torch.equal(first, torch.arange(8.0).view(4, 2)) and len(p1.ws) == 3  # not full: passes through
+    p2.query(torch.arange(8.0).view(4, 2), g2)
+    seen = torch.cat([torch.arange(8.0).view(4, 2), 100 + torch.arange(8.0).view(4, 2)])
+    for _ in range(5):
+        a, b = p1.query(100 + torch.arange(8.0).view(4, 2), g1), p2.query(100 + torch.arange(8.0).view(4, 2), g2)
+        assert torch.equal(a, b) and all((row == seen).all(1).any() for row in a)
+    picked = LatentCodesPool(1, 2).query(torch.arange(6.0).view(1, 3, 2), g1)  # one of an item's codes
+    assert picked.shape == (1, 2) and (picked[0] == torch.arange(6.0).view(3, 2)).all(1).any()
+
+
+def _e4e_small(steps: int, **kw):
+    e4e = E4EConfig(progressive_start=1, progressive_step_every=1, d_reg_every=2, w_pool_size=3)
+    return _small(steps=steps, batch=2, e4e=e4e, **kw)
+
+
+def test_ko_latent_trains_progressively_and_resumes_bit_exactly(tmp_path):
+    ckpt, G = _micro_ckpt(tmp_path, True)
+    recs: list[dict] = []
+    straight = distill_ko("ko-latent", ckpt, tmp_path / "a", _e4e_small(5), on_step=lambda s, n, r: recs.append(r))
+    assert [r["stage"] for r in recs] == [0, 1, 2, 3, 4]
+    assert "delta" in recs[2] and recs[2]["delta"] > 0 and "d_w_r1" in recs[0] and "d_w_r1" not in recs[1]
+    assert "adv_w" in recs[0] and "adv" in recs[0]
+    distill_ko("ko-latent", ckpt, tmp_path / "b", _e4e_small(2))
+    resumed = distill_ko("ko-latent", ckpt, tmp_path / "b", _e4e_small(5))
+    assert resumed["last"] == straight["last"] and resumed["first"] == straight["first"]
+    for name in ("ko-latent.safetensors", "ko-latent.train.safetensors"):
+        a, b = load_tensors(tmp_path / "a" / name), load_tensors(tmp_path / "b" / name)
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
+    state = load_tensors(tmp_path / "b" / "ko-latent.train.safetensors")
+    assert any(k.startswith("Dw.") for k in state) and any(k.startswith("opt.Dw") for k in state)
+    assert state["e4e.fake_pool"].shape == (3, G.w_dim)
+    with pytest.raises(ValueError, match="another config"):
+        distill_ko("ko-latent", ckpt, tmp_path / "b", _e4e_small(6, lr=1e-3))
