@@ -15,6 +15,8 @@ Metrics: input-view PSNR / SSIM on [0, 1] at the method's own camera, LPIPS only
 the method's camera against the true input-view depth inside the true mask, pose error (rotation geodesic to the
 true camera), seconds and CPU seconds per image (1 thread).
 
+Encoders distilled with `--data` are named `<arch>+data`; `--refine '' --no-pti` scores the encoders alone.
+
 Example: python tools/bench_encoder_compare.py --gen G.safetensors --encoders E1.safetensors,E2.safetensors \
     --heads 8 --refine 10,30 --out compare.json --figure compare.png
 """
@@ -48,7 +50,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=12345, help="seed of the held-out scene parameters and poses")
     ap.add_argument("--max-yaw", type=float, default=0.35, help="true yaw ~ U(+-max_yaw) (rad)")
     ap.add_argument("--max-pitch", type=float, default=0.15, help="true pitch ~ U(+-max_pitch) (rad)")
-    ap.add_argument("--refine", default="10,30", help="refine step counts N (also PTI's step budgets)")
+    ap.add_argument("--refine", default="10,30", help="refine step counts N (also PTI's step budgets); '' = none")
     ap.add_argument("--no-pti", action="store_true")
     ap.add_argument("--target", default="heads", choices=["heads", "self"], help="as tools/bench_invert.py")
     ap.add_argument("--threads", type=int, default=1)
@@ -72,7 +74,9 @@ def main() -> None:
 
     paths = args.encoders.split(",")
     students = [load_encoder(p) for p in paths]
-    names = [f"{cfg.arch}" for _, cfg, _ in students]
+    names = [f"{cfg.arch}" + ("+data" if cfg.data else "") for _, cfg, _ in students]
+    if len(set(names)) < len(names):  # same arch twice (e.g. two budgets): the run folders tell them apart
+        names = [f"{n} ({Path(p).parent.name})" for n, p in zip(names, paths, strict=True)]
     G = students[0][0].teacher.G  # every encoder checkpoint carries its teacher; all must share it
     nrr = students[0][0].teacher.nrr
     sums = {sum(float(p.double().sum()) for p in st.teacher.G.parameters()) for st, _, _ in students}
@@ -174,7 +178,7 @@ def main() -> None:
                 "pose_error_deg", "seconds", "cpu_seconds")
         summary[method] = {k: mean_of(sel, k) for k in keys}
         summary[method]["heads"] = len(sel)
-    doc = {"encoders": {n: {"ckpt": p, "steps": hd["progress"]["step"], "size": c.size,
+    doc = {"encoders": {n: {"ckpt": p, "steps": hd["progress"]["step"], "size": c.size, "data": c.data or None,
                             "params_M": sum(q.numel() for q in s.encoder.parameters()) / 1e6,
                             "provenance": {k: v for k, v in s.provenance.items() if isinstance(v, str)}}
                         for n, p, (s, c, hd) in zip(names, paths, students, strict=False)},
