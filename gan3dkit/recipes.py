@@ -181,6 +181,11 @@ ROWS: tuple[Row, ...] = (
         ("lp3d-model",), False),
     # ---------------------------------------------------------------- seed 004: TriPlaneNet supplement
     Row("004 A", "λ_m", "0.1", "loss.mirror", ("distill:paper/triplanenet-v2",), 0.1),
+    Row("004 A eq. (5)", "σ(x_m)", "\"pre-trained network from [19]\" (unsup3d), 64² in, up to 256²", "random_init",
+        ("distill:paper/triplanenet-v2",), False, "paper",
+        "False: unsup3d's CelebA ConfNet is required (`weights add ... --name unsup3d-celeba`), frozen; as the "
+        "public conf_map.py: flip channel of the original's map, mirrored; eq. (4)'s jointly trained σ only with "
+        "--random-init"),
     Row("004 A", "λ1 = λ4 (L2 / L_symm)", "1.0", "loss.rec_l2", ("distill:paper/triplanenet-v2",), 1.0),
     Row("004 A", "λ4 (L_symm)", "1.0", "loss.symm", ("distill:paper/triplanenet-v2",), 1.0),
     Row("004 A", "λ2 (LPIPS)", "1.0", "loss.rec_lpips", ("distill:paper/triplanenet-v2",), 1.0),
@@ -286,9 +291,8 @@ def render() -> str:
         lines.append(f"| {r.seed} | {r.quantity} | {r.stated} | `{r.field}` | {vals} | {kind} |")
     lines += [
         "",
-        "Not in this table yet (their rows come with the changes that make them configurable): TriPlaneNet's",
-        "pretrained unsup3d confidence net (seed 004 eq. 5) and the architecture numbers (14 styles, skip taps",
-        "3/7/21/22, LP3D's 87M/63M encoders).",
+        "Not in this table yet (their rows come with the changes that make them configurable): the architecture",
+        "numbers (14 styles, skip taps 3/7/21/22, LP3D's 87M/63M encoders).",
         "",
     ]
     return "\n".join(lines)
