@@ -55,7 +55,8 @@ def main() -> None:
     ap.add_argument("--target", default="heads", choices=["heads", "self"], help="as tools/bench_invert.py")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=None)
-    ap.add_argument("--figure", default=None, help="PNG: input | recon (enc, enc+refine, PTI) | novel (same) | true")
+    ap.add_argument("--figure", default=None, help="PNG: input | recon (each encoder, the first + refine, PTI) | "
+                    "novel (same) | true")
     ap.add_argument("--figure-heads", type=int, default=4)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -127,9 +128,10 @@ def main() -> None:
                    "seconds": secs, "cpu_seconds": enc_cpu, "true_yaw": true_yaw[h], "true_pitch": true_pitch[h],
                    **metrics(img, dep, cam, gt_img, gt_depth, gt_mask, nov, true)}
             rows.append(row)
+            tag = "enc" if e == 0 else f"enc{e}"
+            fig[tag], fig[f"{tag}_novel"] = to_u8(img)[0], to_u8(nov[:1])[0]
             if e == 0:
                 first_cam, enc0_secs = cam, secs
-                fig["enc"], fig["enc_novel"] = to_u8(img)[0], to_u8(nov[:1])[0]
             for n in refine_steps:
                 cpu0 = time.process_time()
                 out_r, cam_r, rep = refine(st, image, cam, n, f"head{h}", out)
@@ -188,8 +190,9 @@ def main() -> None:
     if args.figure and figure:
         from PIL import Image
 
-        keys = [k for k in ("input", "enc", "refine", "pti", "enc_novel", "refine_novel", "pti_novel", "true_novel")
-                if k in figure[0]]
+        more = [f"enc{e}" for e in range(1, len(students))]
+        keys = [k for k in ("input", "enc", *more, "refine", "pti", "enc_novel", *(f"{m}_novel" for m in more),
+                            "refine_novel", "pti_novel", "true_novel") if k in figure[0]]
         Image.fromarray(make_grid([f[k] for f in figure for k in keys], len(keys))).save(args.figure)
 
 
