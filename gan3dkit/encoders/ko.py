@@ -151,19 +151,19 @@ def latent_loss(net: nn.Module, G: nn.Module, D: nn.Module | None, perceptual: A
 
 
 def _snapshot(path: Path, cfg: KoDistillConfig, net: nn.Module, opt: torch.optim.Optimizer, e4e: Any, step: int,
-              first: dict) -> None:
+              history: list[dict]) -> None:
     """The training state after ``step`` steps (atomic; the RNG included)."""
     from ..train.checkpoint import save_checkpoint
 
     mods, opts = {"net": net}, {"net": opt}
     if e4e is not None:
         mods["Dw"], opts["Dw"] = e4e.D, e4e.opt
-    save_checkpoint(path, mods, opts, to_dict(cfg), {"step": step, "first": first},
+    save_checkpoint(path, mods, opts, to_dict(cfg), {"step": step, "first": history[0], "last": history[-1]},
                     extra_tensors=e4e.tensors() if e4e is not None else None)
 
 
 def _resume(path: Path, cfg: KoDistillConfig, net: nn.Module, opt: torch.optim.Optimizer, e4e: Any
-            ) -> tuple[int, dict]:  # fmt: skip
+            ) -> tuple[int, list[dict]]:  # fmt: skip
     """Load the state written by ``_snapshot``; a config that differs (beyond steps and logging) is an error."""
     from ..train.checkpoint import load_checkpoint, load_tensors, read_header
 
@@ -179,7 +179,8 @@ def _resume(path: Path, cfg: KoDistillConfig, net: nn.Module, opt: torch.optim.O
     header = load_checkpoint(path, mods, opts)
     if e4e is not None:
         e4e.load_tensors(load_tensors(path, None))
-    return int(header["progress"]["step"]), header["progress"]["first"]
+    progress = header["progress"]
+    return int(progress["step"]), [progress["first"], progress["last"]]
 
 
 def distill_ko(arch: str, ckpt: Path, out: Path, cfg: KoDistillConfig,
@@ -241,9 +242,8 @@ def distill_ko(arch: str, ckpt: Path, out: Path, cfg: KoDistillConfig,
 
         e4e = init_state(cfg.e4e, G.w_dim, next(G.parameters()).device, cfg.seed)
     state = Path(out) / f"{arch}.train.safetensors"
-    start, first = _resume(state, cfg, net, opt, e4e) if resume and state.exists() else (0, None)
+    start, history = _resume(state, cfg, net, opt, e4e) if resume and state.exists() else (0, [])
     cache: dict[int, dict[str, Tensor]] = {}
-    history: list[dict] = [first] if first is not None else []
     for step in range(start, cfg.steps):
         idx = [(step * cfg.batch + j) % cfg.pairs for j in range(cfg.batch)]
         if cfg.pairs <= cfg.cache_pairs:
@@ -267,7 +267,7 @@ def distill_ko(arch: str, ckpt: Path, out: Path, cfg: KoDistillConfig,
         rec.update(step=step, loss=float(loss.detach()))
         history.append(rec)
         if (step + 1) % cfg.snapshot_every == 0 or step + 1 == cfg.steps:
-            _snapshot(state, cfg, net, opt, e4e, step + 1, history[0])
+            _snapshot(state, cfg, net, opt, e4e, step + 1, history)
         if on_step is not None:
             on_step(step + 1, cfg.steps, rec)
     out = Path(out)

@@ -112,3 +112,32 @@ def test_ko_latent_trains_progressively_and_resumes_bit_exactly(tmp_path):
     assert state["e4e.fake_pool"].shape == (3, G.w_dim)
     with pytest.raises(ValueError, match="another config"):
         distill_ko("ko-latent", ckpt, tmp_path / "b", _e4e_small(6, lr=1e-3))
+
+
+def test_cli_resumes_ko_latent_and_restart_starts_over(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from gan3dkit.cli.main import app
+    from gan3dkit.train.checkpoint import read_header
+
+    ckpt, _ = _micro_ckpt(tmp_path, False)
+    sets = ["batch=2", "pairs=2", "resolution=32", "irse_widths=[8, 12, 16, 24]", "irse_units=[1, 1, 2, 1]",
+            "e4e_styles=6", "e4e.progressive_start=1", "e4e.w_pool_size=2"]
+    base = ["distill-encoder", "--arch", "ko-latent", "--ckpt", str(ckpt), "--out", str(tmp_path / "o"),
+            "--random-init", "--json", *(a for s in sets for a in ("--set", s))]
+
+    def run(*extra):
+        res = CliRunner().invoke(app, [*base, *extra])
+        assert res.exit_code == 0, res.output
+        return json.loads(res.output[res.output.index("{"):])
+
+    state = tmp_path / "o" / "ko-latent.train.safetensors"
+    first = run("--steps", "1")
+    assert read_header(state)["progress"]["step"] == 1
+    more = run("--steps", "2")  # resumes: step 0's record is kept, one more step is trained
+    assert more["first"] == first["first"] and more["last"]["step"] == 1 and more["last"]["stage"] == 1
+    assert read_header(state)["progress"]["step"] == 2
+    again = run("--steps", "1", "--restart")
+    assert again["first"] == first["first"] and read_header(state)["progress"]["step"] == 1
