@@ -12,6 +12,7 @@ from torch import Tensor, nn
 
 if TYPE_CHECKING:
     from ..networks.generator import TriPlaneGenerator
+    from .psp import GradualStyleEncoder
 
 
 @dataclass
@@ -39,6 +40,9 @@ class E4EConfig:
     """Latent codes pool for D's real and fake w (README: --use_w_pool, --w_pool_size default 50; 0 = no pool)."""
     d_layers: int = 4
     """LatentCodesDiscriminator(512, 4): 3 x (Linear w_dim + LeakyReLU 0.2) + Linear 1 (coach.py)."""
+    optimizer: str = "ranger"
+    """E's optimiser: "ranger" (--optim_name default: RAdam + gradient centralisation + Lookahead, `ranger.py`) or
+    "adam" (Ko et al.'s P code)."""
 
 
 class LatentCodesDiscriminator(nn.Module):
@@ -125,6 +129,17 @@ def staged_codes(codes: Tensor, stage: int) -> Tensor:  # [B, n, w_dim] (w_0 + d
     """e4e's Encoder4Editing at ProgressiveStage(stage): w_i = w_0 + delta_i for 1 <= i <= stage, w_0 elsewhere."""
     on = torch.arange(codes.shape[1], device=codes.device) <= stage
     return torch.where(on[None, :, None], codes, codes[:, :1])
+
+
+def drop_inactive_grads(encoder: GradualStyleEncoder, stage: int) -> None:
+    """Gradients of what e4e's forward at ``stage`` never runs set to None (so Adam / Ranger skip them and keep their
+    step counts): style blocks past ``stage``, the middle FPN lateral before style 3, the fine one before style 7."""
+    unused: list[nn.Module] = [blk for i, blk in enumerate(encoder.styles) if i > stage]
+    unused += [encoder.latlayer1] if stage < encoder.coarse else []
+    unused += [encoder.latlayer2] if stage < encoder.middle else []
+    for module in unused:
+        for p in module.parameters():
+            p.grad = None
 
 
 def delta_loss(w: Tensor, stage: int, p: int) -> Tensor:  # W+ [B, n, w_dim] -> scalar

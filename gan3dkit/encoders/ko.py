@@ -39,7 +39,7 @@ class KoDistillConfig:
     batch: int = 32
     """Pseudo pairs per step (the code's batch 32)."""
     lr: float = 1e-4
-    """Adam learning rate (the code: 1e-4)."""
+    """Learning rate (Ko et al.'s P code: Adam 1e-4; e4e: Ranger 1e-4, `e4e.optimizer` for E)."""
     pairs: int = 30000
     """Distinct pseudo pairs (paper: 30,000 human faces, 10,000 cats); pair i is a pure function of (seed, i)."""
     truncation: float = 0.7
@@ -202,6 +202,8 @@ def distill_ko(arch: str, ckpt: Path, out: Path, cfg: KoDistillConfig,
         raise ValueError(f"arch must be one of {', '.join(ARCHS)}, got {arch!r}")
     if cfg.representation not in ROT_DIMS:
         raise ValueError(f"representation must be one of {', '.join(ROT_DIMS)}")
+    if cfg.e4e.optimizer not in ("ranger", "adam"):
+        raise ValueError(f"e4e.optimizer must be ranger or adam, got {cfg.e4e.optimizer!r}")
     if cfg.steps < 1 or cfg.batch < 1 or cfg.pairs < 1:
         raise ValueError("steps, batch and pairs must be >= 1")
     t0 = time.perf_counter()
@@ -235,7 +237,12 @@ def distill_ko(arch: str, ckpt: Path, out: Path, cfg: KoDistillConfig,
                 D.eval().requires_grad_(False)
             else:
                 notes.append("checkpoint holds no D: adversarial term skipped")
-    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    if arch != "ko-pose" and cfg.e4e.optimizer == "ranger":
+        from .ranger import Ranger
+
+        opt: torch.optim.Optimizer = Ranger(net.parameters(), lr=cfg.lr)
+    else:
+        opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     e4e = None
     if arch != "ko-pose" and cfg.e4e.w_discriminator_lambda > 0:
         from .e4e_train import init_state
@@ -263,6 +270,10 @@ def distill_ko(arch: str, ckpt: Path, out: Path, cfg: KoDistillConfig,
             loss, rec = latent_loss(net, G, D, perceptual, e4e, cfg, step, batch)
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        if arch != "ko-pose":
+            from .e4e_train import drop_inactive_grads
+
+            drop_inactive_grads(net.encoder, rec["stage"])
         opt.step()
         rec.update(step=step, loss=float(loss.detach()))
         history.append(rec)

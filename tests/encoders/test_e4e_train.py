@@ -141,3 +141,27 @@ def test_cli_resumes_ko_latent_and_restart_starts_over(tmp_path):
     assert read_header(state)["progress"]["step"] == 2
     again = run("--steps", "1", "--restart")
     assert again["first"] == first["first"] and read_header(state)["progress"]["step"] == 1
+
+
+def test_styles_not_yet_enabled_get_no_gradient():
+    from gan3dkit.encoders.e4e_train import drop_inactive_grads
+    from gan3dkit.encoders.ko_nets import KoLatentEncoder
+    from gan3dkit.encoders.ranger import Ranger
+
+    cfg = _small(e4e_styles=8)
+    E = KoLatentEncoder(cfg, 16)
+    for blk in E.encoder.styles:  # away from the zero init, so every style has a gradient path
+        torch.nn.init.normal_(blk.linear.weight)
+    opt = Ranger(E.parameters(), lr=1e-3)
+    before = {k: v.clone() for k, v in E.state_dict().items()}
+    staged_codes(E.wplus(torch.rand(2, 3, 32, 32) * 2 - 1), 4).square().sum().backward()
+    drop_inactive_grads(E.encoder, 4)
+    opt.step()
+    styles = E.encoder.styles
+    assert all(p.grad is not None for blk in styles[:5] for p in blk.parameters())
+    assert all(p.grad is None for blk in styles[5:] for p in blk.parameters())
+    assert E.encoder.latlayer1.weight.grad is not None and E.encoder.latlayer2.weight.grad is None  # p1 from style 7
+    after = E.state_dict()
+    assert all(torch.equal(after[k], v) for k, v in before.items() if k.startswith(("encoder.styles.5",
+                                                                                   "encoder.latlayer2")))
+    assert not torch.equal(after["encoder.styles.4.linear.weight"], before["encoder.styles.4.linear.weight"])
