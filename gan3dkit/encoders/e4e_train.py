@@ -168,13 +168,13 @@ def discriminator_step(state: E4EState, cfg: E4EConfig, step: int, real_w: Tenso
     if fake.ndim == 3:
         fake = fake[:, 0]
     loss = F.softplus(-D(real)).mean() + F.softplus(D(fake)).mean()
-    state.opt.zero_grad(set_to_none=True)
+    state.opt.zero_grad(set_to_none=False)  # e4e's torch 1.6 zeroes: the R1 step then moves every D parameter
     loss.backward()
     state.opt.step()
     rec["d_w"] = float(loss.detach())
     if cfg.d_reg_every > 0 and step % cfg.d_reg_every == 0:
         r1 = cfg.r1 / 2 * r1_penalty(D, real) * cfg.d_reg_every
-        state.opt.zero_grad(set_to_none=True)
+        state.opt.zero_grad(set_to_none=False)  # the last bias gets no R1 gradient but keeps Adam's momentum step
         r1.backward()
         state.opt.step()
         rec["d_w_r1"] = float(r1.detach())

@@ -73,6 +73,8 @@ def test_latent_discriminator_r1_and_its_schedule():
     assert "d_w_r1" in rec0 and "d_w_r1" not in discriminator_step(st, cfg, 9, real, fake, stage=1)
     assert rec0["d_w_r1"] > 0 and float(want) == pytest.approx(rec0["d_w_r1"], rel=0.05)  # one Adam step apart
     assert not a0.requires_grad  # D is frozen again for the encoder's step
+    last_bias = st.D.mlp[-1].bias  # no R1 gradient, yet Adam steps it (zeroed, not None, as in e4e's torch 1.6)
+    assert st.opt.state[last_bias]["step"] == 3 and st.opt.state[a0]["step"] == 3
 
 
 def test_pool_fills_then_swaps_deterministically():
