@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -22,6 +22,9 @@ from ..generate.views import camera_labels
 from ..utils.config import from_dict, to_dict
 from .e4e_train import E4EConfig
 from .ko_nets import ROT_DIMS, KoLatentEncoder, KoPoseEstimator
+
+if TYPE_CHECKING:
+    from ..networks.generator import TriPlaneGenerator
 
 KO_FORMAT = "gan3dkit-ko-encoder"
 KO_VERSION = 1
@@ -91,7 +94,7 @@ class KoDistillConfig:
     """Write the training state (`<arch>.train.safetensors`) every this many steps and at the end; resumed exactly."""
 
 
-def pseudo_pairs(G: nn.Module, cfg: KoDistillConfig, indices: list[int]) -> dict[str, Tensor]:
+def pseudo_pairs(G: TriPlaneGenerator, cfg: KoDistillConfig, indices: list[int]) -> dict[str, Tensor]:
     """Pairs {w [B,1,w_dim], camera [B,25], image [B,3,R,R]}; pair i from RandomState((seed, i)) (z, then yaw,
     pitch, roll), the latent mapped with the frontal conditioning camera at `truncation` (Ko et al.'s generator)."""
     device = next(G.parameters()).device
@@ -120,8 +123,8 @@ def pose_losses(rot: Tensor, pos: Tensor, camera: Tensor, lambda_trans: float) -
     return l_rot + lambda_trans * l_trans, {"rot": float(l_rot.detach()), "trans": float(l_trans.detach())}
 
 
-def latent_loss(net: nn.Module, G: nn.Module, D: nn.Module | None, perceptual: Any, e4e: Any, cfg: KoDistillConfig,
-                step: int, batch: dict[str, Tensor]) -> tuple[Tensor, dict]:
+def latent_loss(net: KoLatentEncoder, G: TriPlaneGenerator, D: nn.Module | None, perceptual: Any, e4e: Any,
+                cfg: KoDistillConfig, step: int, batch: dict[str, Tensor]) -> tuple[Tensor, dict]:
     """One step of E's loss (Eq. 5 trained as e4e): LPIPS + l2 + lambda_reg ||w_0 - w_avg||^2 + lambda_adv image
     adversarial with G's D, and e4e's terms on the staged W+ (latent D, whose own step runs first, and deltas)."""
     from .e4e_train import discriminator_step, encoder_terms, progressive_stage, sample_real_w, staged_codes
@@ -212,18 +215,16 @@ def distill_ko(arch: str, ckpt: Path, out: Path, cfg: KoDistillConfig,
     r = G.config.rendering
     notes: list[str] = []
     D, perceptual = None, None
-    if arch == "ko-pose":
-        net: nn.Module = KoPoseEstimator(cfg, r.avg_camera_radius, r.focal)
-    else:
-        net = KoLatentEncoder(cfg, G.w_dim)
+    E = KoLatentEncoder(cfg, G.w_dim) if arch != "ko-pose" else None
+    net: nn.Module = KoPoseEstimator(cfg, r.avg_camera_radius, r.focal) if E is None else E
     if cfg.random_init:
         notes.append("RANDOM INIT (--random-init): no ImageNet / IR-SE-50 backbone")
     else:
         from .pretrained import load_ko_backbone, require_pretrained
 
         notes.append(require_pretrained(f"{arch} backbone", lambda: load_ko_backbone(net, arch, cfg.backbone_weights)))
-    if arch != "ko-pose":
-        net.w_avg.copy_(latent_stats(G, min(cfg.pairs, 5000), cfg.truncation, cfg.seed)[0])
+    if E is not None:
+        E.w_avg.copy_(latent_stats(G, min(cfg.pairs, 5000), cfg.truncation, cfg.seed)[0])
         perceptual = build_perceptual(cfg.perceptual, "vgg")
         if perceptual.info.note:
             notes.append(f"E loss: {perceptual.info.note}")
@@ -267,13 +268,14 @@ def distill_ko(arch: str, ckpt: Path, out: Path, cfg: KoDistillConfig,
             rot, pos = net(batch["image"])
             loss, rec = pose_losses(rot, pos, batch["camera"], cfg.lambda_trans)
         else:
-            loss, rec = latent_loss(net, G, D, perceptual, e4e, cfg, step, batch)
+            assert E is not None
+            loss, rec = latent_loss(E, G, D, perceptual, e4e, cfg, step, batch)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        if arch != "ko-pose":
+        if E is not None:
             from .e4e_train import drop_inactive_grads
 
-            drop_inactive_grads(net.encoder, rec["stage"])
+            drop_inactive_grads(E.encoder, rec["stage"])
         opt.step()
         rec.update(step=step, loss=float(loss.detach()))
         history.append(rec)
@@ -336,6 +338,7 @@ def load_ko_encoder(path: str | Path, G: nn.Module | None = None, with_w_avg: bo
             raise ValueError(f"{path}: this E takes w_avg from the generator; load it with the generator")
         from ..invert.projector import latent_stats
 
-        net.w_avg.copy_(latent_stats(G, 10000, 0.7, 123)[0].to(net.w_avg))
-    net.header = header
+        w_avg = cast(Tensor, net.w_avg)
+        w_avg.copy_(latent_stats(G, 10000, 0.7, 123)[0].to(w_avg))
+    setattr(net, "header", header)  # noqa: B010 (a plain attribute beside the weights, read by `invert`)
     return net.eval()
