@@ -118,6 +118,31 @@ ROWS: tuple[Row, ...] = (
         "configs/hyperparameters.py LPIPS_value_threshold"),
     Row("002 (code)", "steps", "400 pivot/pose + 400 tuning", "projector.steps", ("invert:ko/1",), 400, "code",
         "configs/hyperparameters.py"),
+    *(Row("002 A.1 (e4e)", q, f"\"training strategy of e4e\"; e4e: {said}", f"e4e.{f}", ("ko-distill",), v, "code",
+          f"omertov/encoder4editing {src}") for q, said, f, v, src in (
+        ("delta 1 starts", "--progressive_start 20000", "progressive_start", 20000, "README training command"),
+        ("steps per new delta", "--progressive_step_every 2000", "progressive_step_every", 2000,
+         "options/train_options.py default"),
+        ("delta regulariser norm", "‖w_i − w_0‖₂ (not squared)", "delta_norm", 2, "--delta_norm default"),
+        ("delta regulariser λ", "--delta_norm_lambda 2e-4", "delta_norm_lambda", 2e-4, "options default"),
+        ("latent D λ", "--w_discriminator_lambda 0.1", "w_discriminator_lambda", 0.1, "README training command"),
+        ("latent D learning rate", "Adam, --w_discriminator_lr 2e-5", "w_discriminator_lr", 2e-5, "options default"),
+        ("latent D R1", "--r1 10 on real w", "r1", 10.0, "options default"),
+        ("latent D R1 interval", "--d_reg_every 16 (lazy)", "d_reg_every", 16, "options default"),
+        ("w pool", "--use_w_pool, --w_pool_size 50", "w_pool_size", 50, "README command + options default"),
+        ("latent D depth", "LatentCodesDiscriminator(512, 4)", "d_layers", 4, "training/coach.py"),
+        ("E's optimiser", "--optim_name ranger (RAdam + GC + Lookahead)", "optimizer", "ranger",
+         "options default, training/ranger.py"))),
+    Row("002 A.1 (e4e)", "learning rate", "e4e: --learning_rate 1e-4; Ko et al.'s P code: Adam 1e-4", "lr",
+        ("ko-distill",), 1e-4, "code", "encoder4editing options default = scripts/train_pose_estimator.py"),
+    Row("002 A.2 eq. (5)", "L_lpips weight", "L_lpips + λ_adv L_adv + λ_reg L_reg", "lpips_weight", ("ko-distill",),
+        1.0),
+    Row("002 A.2 eq. (5)", "λ_adv (image D)", "not given", "lambda_adv", ("ko-distill",), 0.1, "choice",
+        "the magnitude of e4e's w_discriminator_lambda"),
+    Row("002 A.2 eq. (5)", "λ_reg on ‖Δw‖²", "not given", "lambda_reg", ("ko-distill",), 2e-4, "choice",
+        "the magnitude of e4e's delta_norm_lambda"),
+    Row("002 A.1 (e4e)", "pixel ℓ2", "e4e: --l2_lambda 1 (the seed names LPIPS only)", "l2_weight", ("ko-distill",),
+        1.0, "code", "encoder4editing options default; ID loss (e4e's id_lambda) left out: eq. (5) has none"),
     # ---------------------------------------------------------------- seed 003: LP3D
     Row("003 A2", "SR latent", "replaced with a constant 1", "generator.superres.latent", ("stage:lp3d-sr",), "one"),
     Row("003 A2", "SR latent of the student", "constant 1", "lp3d.sr_latent", ("distill:paper/lp3d",), "one"),
@@ -160,6 +185,11 @@ ROWS: tuple[Row, ...] = (
         ("lp3d-model",), False),
     # ---------------------------------------------------------------- seed 004: TriPlaneNet supplement
     Row("004 A", "λ_m", "0.1", "loss.mirror", ("distill:paper/triplanenet-v2",), 0.1),
+    Row("004 A eq. (5)", "σ(x_m)", "\"pre-trained network from [19]\" (unsup3d), 64² in, up to 256²", "random_init",
+        ("distill:paper/triplanenet-v2",), False, "paper",
+        "False: unsup3d's CelebA ConfNet is required (`weights add ... --name unsup3d-celeba`), frozen; as the "
+        "public conf_map.py: flip channel of the original's map, mirrored; eq. (4)'s jointly trained σ only with "
+        "--random-init"),
     Row("004 A", "λ1 = λ4 (L2 / L_symm)", "1.0", "loss.rec_l2", ("distill:paper/triplanenet-v2",), 1.0),
     Row("004 A", "λ4 (L_symm)", "1.0", "loss.symm", ("distill:paper/triplanenet-v2",), 1.0),
     Row("004 A", "λ2 (LPIPS)", "1.0", "loss.rec_lpips", ("distill:paper/triplanenet-v2",), 1.0),
@@ -266,10 +296,8 @@ def render() -> str:
         lines.append(f"| {r.seed} | {r.quantity} | {r.stated} | `{r.field}` | {vals} | {kind} |")
     lines += [
         "",
-        "Not in this table yet (their rows come with the changes that make them configurable): Ko et al.'s latent",
-        "encoder trained as e4e (seed 002 A.1-A.2: progressive W+ deltas, delta regulariser, latent discriminator),",
-        "TriPlaneNet's pretrained unsup3d confidence net (seed 004 eq. 5) and the architecture numbers (14 styles,",
-        "skip taps 3/7/21/22, LP3D's 87M/63M encoders).",
+        "Not in this table yet (their rows come with the changes that make them configurable): the architecture",
+        "numbers (14 styles, skip taps 3/7/21/22, LP3D's 87M/63M encoders).",
         "",
     ]
     return "\n".join(lines)

@@ -15,6 +15,8 @@ Metrics: input-view PSNR / SSIM on [0, 1] at the method's own camera, LPIPS only
 the method's camera against the true input-view depth inside the true mask, pose error (rotation geodesic to the
 true camera), seconds and CPU seconds per image (1 thread).
 
+Encoders distilled with `--data` are named `<arch>+data`; `--refine '' --no-pti` scores the encoders alone.
+
 Example: python tools/bench_encoder_compare.py --gen G.safetensors --encoders E1.safetensors,E2.safetensors \
     --heads 8 --refine 10,30 --out compare.json --figure compare.png
 """
@@ -48,12 +50,13 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=12345, help="seed of the held-out scene parameters and poses")
     ap.add_argument("--max-yaw", type=float, default=0.35, help="true yaw ~ U(+-max_yaw) (rad)")
     ap.add_argument("--max-pitch", type=float, default=0.15, help="true pitch ~ U(+-max_pitch) (rad)")
-    ap.add_argument("--refine", default="10,30", help="refine step counts N (also PTI's step budgets)")
+    ap.add_argument("--refine", default="10,30", help="refine step counts N (also PTI's step budgets); '' = none")
     ap.add_argument("--no-pti", action="store_true")
     ap.add_argument("--target", default="heads", choices=["heads", "self"], help="as tools/bench_invert.py")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=None)
-    ap.add_argument("--figure", default=None, help="PNG: input | recon (enc, enc+refine, PTI) | novel (same) | true")
+    ap.add_argument("--figure", default=None, help="PNG: input | recon (each encoder, the first + refine, PTI) | "
+                    "novel (same) | true")
     ap.add_argument("--figure-heads", type=int, default=4)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -72,7 +75,9 @@ def main() -> None:
 
     paths = args.encoders.split(",")
     students = [load_encoder(p) for p in paths]
-    names = [f"{cfg.arch}" for _, cfg, _ in students]
+    names = [f"{cfg.arch}" + ("+data" if cfg.data else "") for _, cfg, _ in students]
+    if len(set(names)) < len(names):  # same arch twice (e.g. two budgets): the run folders tell them apart
+        names = [f"{n} ({Path(p).parent.name})" for n, p in zip(names, paths, strict=True)]
     G = students[0][0].teacher.G  # every encoder checkpoint carries its teacher; all must share it
     nrr = students[0][0].teacher.nrr
     sums = {sum(float(p.double().sum()) for p in st.teacher.G.parameters()) for st, _, _ in students}
@@ -123,9 +128,10 @@ def main() -> None:
                    "seconds": secs, "cpu_seconds": enc_cpu, "true_yaw": true_yaw[h], "true_pitch": true_pitch[h],
                    **metrics(img, dep, cam, gt_img, gt_depth, gt_mask, nov, true)}
             rows.append(row)
+            tag = "enc" if e == 0 else f"enc{e}"
+            fig[tag], fig[f"{tag}_novel"] = to_u8(img)[0], to_u8(nov[:1])[0]
             if e == 0:
                 first_cam, enc0_secs = cam, secs
-                fig["enc"], fig["enc_novel"] = to_u8(img)[0], to_u8(nov[:1])[0]
             for n in refine_steps:
                 cpu0 = time.process_time()
                 out_r, cam_r, rep = refine(st, image, cam, n, f"head{h}", out)
@@ -174,7 +180,7 @@ def main() -> None:
                 "pose_error_deg", "seconds", "cpu_seconds")
         summary[method] = {k: mean_of(sel, k) for k in keys}
         summary[method]["heads"] = len(sel)
-    doc = {"encoders": {n: {"ckpt": p, "steps": hd["progress"]["step"], "size": c.size,
+    doc = {"encoders": {n: {"ckpt": p, "steps": hd["progress"]["step"], "size": c.size, "data": c.data or None,
                             "params_M": sum(q.numel() for q in s.encoder.parameters()) / 1e6,
                             "provenance": {k: v for k, v in s.provenance.items() if isinstance(v, str)}}
                         for n, p, (s, c, hd) in zip(names, paths, students, strict=False)},
@@ -184,8 +190,9 @@ def main() -> None:
     if args.figure and figure:
         from PIL import Image
 
-        keys = [k for k in ("input", "enc", "refine", "pti", "enc_novel", "refine_novel", "pti_novel", "true_novel")
-                if k in figure[0]]
+        more = [f"enc{e}" for e in range(1, len(students))]
+        keys = [k for k in ("input", "enc", *more, "refine", "pti", "enc_novel", *(f"{m}_novel" for m in more),
+                            "refine_novel", "pti_novel", "true_novel") if k in figure[0]]
         Image.fromarray(make_grid([f[k] for f in figure for k in keys], len(keys))).save(args.figure)
 
 

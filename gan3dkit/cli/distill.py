@@ -14,7 +14,7 @@ ARCH_HELP = "lp3d | lp3d-lt | triplanenet-v1 | triplanenet-v2 | ko-pose | ko-lat
 
 
 def _ko(arch: str, ckpt: Path, out: Path, sets: list[str], backbone_weights: str | None, random_init: bool,
-        steps: int | None, json_out: bool) -> None:
+        steps: int | None, json_out: bool, resume: bool) -> None:
     """Ko et al.'s P / E pre-training (`encoders.ko.distill_ko`)."""
     from ..encoders.ko import KoDistillConfig, distill_ko
     from ..train.checkpoint import expect_kind
@@ -27,7 +27,7 @@ def _ko(arch: str, ckpt: Path, out: Path, sets: list[str], backbone_weights: str
     sets += (["random_init=true"] if random_init else []) + ([f"steps={steps}"] if steps is not None else [])
     cfg = apply_overrides(KoDistillConfig(), sets)
     with progress_bar(f"distill {arch}", total=cfg.steps, json_mode=json_out) as update:
-        summary = distill_ko(arch, ckpt, out, cfg, on_step=lambda d, n, *_: update(d, n))
+        summary = distill_ko(arch, ckpt, out, cfg, on_step=lambda d, n, *_: update(d, n), resume=resume)
     if json_out:
         emit_json(summary)
     else:
@@ -53,7 +53,8 @@ def distill_encoder(
                                      "architecture (e.g. `convert triplanenet`; optimisers fresh)."),
     random_init: bool = typer.Option(False, "--random-init", help="Train from nothing pretrained (no ImageNet/IR-SE-50 "
                                      "backbone, random LPIPS backbone, no identity loss); written into every output."),
-    resume: bool = typer.Option(True, "--resume/--restart", help="Continue <out>/checkpoint.safetensors exactly."),
+    resume: bool = typer.Option(True, "--resume/--restart", help="Continue <out>/checkpoint.safetensors "
+                                "(ko-*: <out>/<arch>.train.safetensors) exactly."),
     device: str = typer.Option("auto", help="auto | cpu | cuda."),
     print_config: bool = typer.Option(False, help="Print the resolved config and exit."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary at the end."),
@@ -74,7 +75,7 @@ def distill_encoder(
     check_number("--steps", steps, ge=1, integer=True, allow_none=True)
     check_number("--minutes", minutes, gt=0, allow_none=True)
     if arch in EXTERNAL_ARCHS:
-        return _ko(arch, ckpt, out, list(set_), backbone_weights, random_init, steps, json_out)
+        return _ko(arch, ckpt, out, list(set_), backbone_weights, random_init, steps, json_out, resume)
     cfg = distill_config(arch, ckpt, out, preset, set_, size=size, backbone_weights=backbone_weights,
                          lpips_backbone=lpips_backbone, identity_weights=identity_weights, data=data, init=init,
                          random_init=random_init, steps=steps, minutes=minutes)

@@ -154,7 +154,9 @@ class DistillConfig:
     pretrained parts, so without this a missing file is an error naming `gan3dkit weights add`; with it every
     output (checkpoint, summary) says RANDOM INIT."""
     confidence_weights: str | None = None
-    """TriPlaneNet v2 confidence network (unsup3d ConfNet-like); None: trained jointly with eq. 4."""
+    """TriPlaneNet v2's sigma: unsup3d's CelebA ConfNet (path or URL); None: the cache (`gan3dkit weights add ...
+    --name unsup3d-celeba`). Pretrained and frozen as the paper (eq. 5); with --random-init and no file, a random
+    one trained jointly with eq. 4's likelihood."""
 
     def to_dict(self) -> dict:
         return to_dict(self)

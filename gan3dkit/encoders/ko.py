@@ -6,9 +6,9 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -20,7 +20,11 @@ from ..cameras.camera import Cameras
 from ..cameras.rotations import ypr_to_cam2world
 from ..generate.views import camera_labels
 from ..utils.config import from_dict, to_dict
+from .e4e_train import E4EConfig
 from .ko_nets import ROT_DIMS, KoLatentEncoder, KoPoseEstimator
+
+if TYPE_CHECKING:
+    from ..networks.generator import TriPlaneGenerator
 
 KO_FORMAT = "gan3dkit-ko-encoder"
 KO_VERSION = 1
@@ -30,14 +34,15 @@ ARCHS = ("ko-pose", "ko-latent")
 @dataclass
 class KoDistillConfig:
     """Pseudo-pair pre-training of P / E (seed 002 §A.2-A.3; Ko et al. `scripts/{gen_pseudo_dataset,
-    train_pose_estimator}.py`, methods.md §4.2). Paper weights not given (lambda_adv, lambda_reg) use e4e's."""
+    train_pose_estimator}.py`, methods.md §4.2). E trains as e4e does (§A.1: "we follow both the implementation
+    and training strategy of e4e"): `e4e` holds e4e's progressive deltas, delta regulariser and latent D."""
 
     steps: int = 10000
     """Optimiser steps (the code validates every 1k iterations; no step count is published)."""
     batch: int = 32
     """Pseudo pairs per step (the code's batch 32)."""
     lr: float = 1e-4
-    """Adam learning rate (the code: 1e-4)."""
+    """Learning rate (Ko et al.'s P code: Adam 1e-4; e4e: Ranger 1e-4, `e4e.optimizer` for E)."""
     pairs: int = 30000
     """Distinct pseudo pairs (paper: 30,000 human faces, 10,000 cats); pair i is a pure function of (seed, i)."""
     truncation: float = 0.7
@@ -53,11 +58,15 @@ class KoDistillConfig:
     lambda_trans: float = 1.0
     """Eq. (6) weight of ||t_ps - t_hat||_2 (the code uses 10 * MSE instead)."""
     lambda_adv: float = 0.1
-    """Eq. (5) non-saturating adversarial weight with the checkpoint's D (e4e's w-discriminator lambda 0.1)."""
+    """Eq. (1), (5) image adversarial weight with the checkpoint's D (not given; the magnitude of e4e's 0.1)."""
     lambda_reg: float = 2e-4
-    """Eq. (5) ||delta w||^2 weight (e4e's delta_norm_lambda 2e-4)."""
+    """Eq. (2), (5) ||delta w||^2 weight, delta w = w_0 - w_avg (not given; the magnitude of e4e's 2e-4)."""
+    lpips_weight: float = 1.0
+    """Eq. (5): L_lpips with weight 1 (e4e's own lpips_lambda is 0.8)."""
     l2_weight: float = 1.0
     """Pixel MSE beside LPIPS for E (e4e's l2_lambda 1); the only image term when LPIPS is unavailable offline."""
+    e4e: E4EConfig = field(default_factory=E4EConfig)
+    """E's e4e training: progressive deltas, delta regulariser, latent discriminator (`encoders/e4e_train.py`)."""
     perceptual: str = "auto"
     """LPIPS for E: auto (VGG-LPIPS if its ImageNet backbone is available, else none, noted) or an explicit choice."""
     resolution: int = 256
@@ -81,9 +90,11 @@ class KoDistillConfig:
     """Keep rendered pairs in memory when `pairs` is at most this (small pseudo sets render once)."""
     seed: int = 0
     log_every: int = 50
+    snapshot_every: int = 1000
+    """Write the training state (`<arch>.train.safetensors`) every this many steps and at the end; resumed exactly."""
 
 
-def pseudo_pairs(G: nn.Module, cfg: KoDistillConfig, indices: list[int]) -> dict[str, Tensor]:
+def pseudo_pairs(G: TriPlaneGenerator, cfg: KoDistillConfig, indices: list[int]) -> dict[str, Tensor]:
     """Pairs {w [B,1,w_dim], camera [B,25], image [B,3,R,R]}; pair i from RandomState((seed, i)) (z, then yaw,
     pitch, roll), the latent mapped with the frontal conditioning camera at `truncation` (Ko et al.'s generator)."""
     device = next(G.parameters()).device
@@ -112,12 +123,77 @@ def pose_losses(rot: Tensor, pos: Tensor, camera: Tensor, lambda_trans: float) -
     return l_rot + lambda_trans * l_trans, {"rot": float(l_rot.detach()), "trans": float(l_trans.detach())}
 
 
+def latent_loss(net: KoLatentEncoder, G: TriPlaneGenerator, D: nn.Module | None, perceptual: Any, e4e: Any,
+                cfg: KoDistillConfig, step: int, batch: dict[str, Tensor]) -> tuple[Tensor, dict]:
+    """One step of E's loss (Eq. 5 trained as e4e): LPIPS + l2 + lambda_reg ||w_0 - w_avg||^2 + lambda_adv image
+    adversarial with G's D, and e4e's terms on the staged W+ (latent D, whose own step runs first, and deltas)."""
+    from .e4e_train import discriminator_step, encoder_terms, progressive_stage, sample_real_w, staged_codes
+
+    n = min(len(net.encoder.styles), G.num_ws)
+    stage = progressive_stage(step, cfg.e4e, n)
+    codes = staged_codes(net.wplus(batch["image"])[:, :n], stage)
+    w = net.w_avg + codes  # [B, n, w_dim]
+    rec: dict[str, Any] = {"stage": stage}
+    if e4e is not None:
+        real = sample_real_w(G, len(w), e4e.gen)
+        rec.update(discriminator_step(e4e, cfg.e4e, step, real, w, stage if cfg.e4e.progressive_start is not None
+                                      else None))  # fmt: skip
+    ws = torch.cat([w, w[:, :1].expand(-1, G.num_ws - n, -1)], 1)  # layers past E's styles take w_0
+    o = G.synthesis(ws, batch["camera"], noise_mode="const", deterministic_render=True)
+    mse = F.mse_loss(o["image"], batch["image"])
+    lp = perceptual.distance(o["image"], batch["image"]).mean() if perceptual.available else mse * 0
+    reg = codes[:, 0].square().sum(-1).mean()
+    extra, e4e_rec = encoder_terms(e4e, cfg.e4e, w, stage)
+    loss = cfg.lpips_weight * lp + cfg.l2_weight * mse + cfg.lambda_reg * reg + extra
+    rec.update(lpips=float(lp.detach()), mse=float(mse.detach()), reg=float(reg.detach()), **e4e_rec)
+    if D is not None:
+        adv = F.softplus(-D({"image": o["image"], "image_raw": o["image_raw"]}, batch["camera"])).mean()
+        loss = loss + cfg.lambda_adv * adv
+        rec["adv"] = float(adv.detach())
+    return loss, rec
+
+
+def _snapshot(path: Path, cfg: KoDistillConfig, net: nn.Module, opt: torch.optim.Optimizer, e4e: Any, step: int,
+              history: list[dict]) -> None:
+    """The training state after ``step`` steps (atomic; the RNG included)."""
+    from ..train.checkpoint import save_checkpoint
+
+    mods, opts = {"net": net}, {"net": opt}
+    if e4e is not None:
+        mods["Dw"], opts["Dw"] = e4e.D, e4e.opt
+    save_checkpoint(path, mods, opts, to_dict(cfg), {"step": step, "first": history[0], "last": history[-1]},
+                    extra_tensors=e4e.tensors() if e4e is not None else None)
+
+
+def _resume(path: Path, cfg: KoDistillConfig, net: nn.Module, opt: torch.optim.Optimizer, e4e: Any
+            ) -> tuple[int, list[dict]]:  # fmt: skip
+    """Load the state written by ``_snapshot``; a config that differs (beyond steps and logging) is an error."""
+    from ..train.checkpoint import load_checkpoint, load_tensors, read_header
+
+    loose = ("steps", "log_every", "snapshot_every")
+    old = {k: v for k, v in read_header(path)["config"].items() if k not in loose}
+    new = {k: v for k, v in to_dict(cfg).items() if k not in loose}
+    if old != new:
+        diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
+        raise ValueError(f"{path}: written with another config ({', '.join(diff)} differ); pass --restart")
+    mods, opts = {"net": net}, {"net": opt}
+    if e4e is not None:
+        mods["Dw"], opts["Dw"] = e4e.D, e4e.opt
+    header = load_checkpoint(path, mods, opts)
+    if e4e is not None:
+        e4e.load_tensors(load_tensors(path, None))
+    progress = header["progress"]
+    return int(progress["step"]), [progress["first"], progress["last"]]
+
+
 def distill_ko(arch: str, ckpt: Path, out: Path, cfg: KoDistillConfig,
-               on_step: Callable[[int, int, dict], None] | None = None) -> dict:
+               on_step: Callable[[int, int, dict], None] | None = None, resume: bool = True) -> dict:
     """Pre-train Ko et al.'s P ('ko-pose') or E ('ko-latent') on pseudo pairs of the generator in `ckpt`.
 
     Writes `out/<arch>.safetensors` (weights + JSON header: format, version, arch, config, generator sha256) and
-    `out/config.json`, atomically. Returns {checkpoint, steps, first, last, seconds, notes}.
+    `out/config.json`, atomically; the training state (optimisers, e4e's latent D and pools, RNG) goes to
+    `out/<arch>.train.safetensors`, from which ``resume`` continues exactly. Returns {checkpoint, steps, first, last,
+    seconds, notes}.
     """
     from ..generate.loading import load_generator
     from ..invert.losses import build_perceptual
@@ -129,6 +205,8 @@ def distill_ko(arch: str, ckpt: Path, out: Path, cfg: KoDistillConfig,
         raise ValueError(f"arch must be one of {', '.join(ARCHS)}, got {arch!r}")
     if cfg.representation not in ROT_DIMS:
         raise ValueError(f"representation must be one of {', '.join(ROT_DIMS)}")
+    if cfg.e4e.optimizer not in ("ranger", "adam"):
+        raise ValueError(f"e4e.optimizer must be ranger or adam, got {cfg.e4e.optimizer!r}")
     if cfg.steps < 1 or cfg.batch < 1 or cfg.pairs < 1:
         raise ValueError("steps, batch and pairs must be >= 1")
     t0 = time.perf_counter()
@@ -137,18 +215,16 @@ def distill_ko(arch: str, ckpt: Path, out: Path, cfg: KoDistillConfig,
     r = G.config.rendering
     notes: list[str] = []
     D, perceptual = None, None
-    if arch == "ko-pose":
-        net: nn.Module = KoPoseEstimator(cfg, r.avg_camera_radius, r.focal)
-    else:
-        net = KoLatentEncoder(cfg, G.w_dim)
+    E = KoLatentEncoder(cfg, G.w_dim) if arch != "ko-pose" else None
+    net: nn.Module = KoPoseEstimator(cfg, r.avg_camera_radius, r.focal) if E is None else E
     if cfg.random_init:
         notes.append("RANDOM INIT (--random-init): no ImageNet / IR-SE-50 backbone")
     else:
         from .pretrained import load_ko_backbone, require_pretrained
 
         notes.append(require_pretrained(f"{arch} backbone", lambda: load_ko_backbone(net, arch, cfg.backbone_weights)))
-    if arch != "ko-pose":
-        net.w_avg.copy_(latent_stats(G, min(cfg.pairs, 5000), cfg.truncation, cfg.seed)[0])
+    if E is not None:
+        E.w_avg.copy_(latent_stats(G, min(cfg.pairs, 5000), cfg.truncation, cfg.seed)[0])
         perceptual = build_perceptual(cfg.perceptual, "vgg")
         if perceptual.info.note:
             notes.append(f"E loss: {perceptual.info.note}")
@@ -162,10 +238,21 @@ def distill_ko(arch: str, ckpt: Path, out: Path, cfg: KoDistillConfig,
                 D.eval().requires_grad_(False)
             else:
                 notes.append("checkpoint holds no D: adversarial term skipped")
-    opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    if arch != "ko-pose" and cfg.e4e.optimizer == "ranger":
+        from .ranger import Ranger
+
+        opt: torch.optim.Optimizer = Ranger(net.parameters(), lr=cfg.lr)
+    else:
+        opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
+    e4e = None
+    if arch != "ko-pose" and cfg.e4e.w_discriminator_lambda > 0:
+        from .e4e_train import init_state
+
+        e4e = init_state(cfg.e4e, G.w_dim, next(G.parameters()).device, cfg.seed)
+    state = Path(out) / f"{arch}.train.safetensors"
+    start, history = _resume(state, cfg, net, opt, e4e) if resume and state.exists() else (0, [])
     cache: dict[int, dict[str, Tensor]] = {}
-    history: list[dict] = []
-    for step in range(cfg.steps):
+    for step in range(start, cfg.steps):
         idx = [(step * cfg.batch + j) % cfg.pairs for j in range(cfg.batch)]
         if cfg.pairs <= cfg.cache_pairs:
             missing = [i for i in idx if i not in cache]
@@ -181,23 +268,19 @@ def distill_ko(arch: str, ckpt: Path, out: Path, cfg: KoDistillConfig,
             rot, pos = net(batch["image"])
             loss, rec = pose_losses(rot, pos, batch["camera"], cfg.lambda_trans)
         else:
-            dw = net(batch["image"])
-            ws = (net.w_avg + dw).expand(-1, G.num_ws, -1)
-            o = G.synthesis(ws, batch["camera"], noise_mode="const", deterministic_render=True)
-            mse = F.mse_loss(o["image"], batch["image"])
-            lp = perceptual.distance(o["image"], batch["image"]).mean() if perceptual.available else mse * 0
-            reg = dw.square().sum(-1).mean()
-            loss = lp + cfg.l2_weight * mse + cfg.lambda_reg * reg
-            rec = {"lpips": float(lp.detach()), "mse": float(mse.detach()), "reg": float(reg.detach())}
-            if D is not None:
-                adv = F.softplus(-D({"image": o["image"], "image_raw": o["image_raw"]}, batch["camera"])).mean()
-                loss = loss + cfg.lambda_adv * adv
-                rec["adv"] = float(adv.detach())
+            assert E is not None
+            loss, rec = latent_loss(E, G, D, perceptual, e4e, cfg, step, batch)
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        if E is not None:
+            from .e4e_train import drop_inactive_grads
+
+            drop_inactive_grads(E.encoder, rec["stage"])
         opt.step()
         rec.update(step=step, loss=float(loss.detach()))
         history.append(rec)
+        if (step + 1) % cfg.snapshot_every == 0 or step + 1 == cfg.steps:
+            _snapshot(state, cfg, net, opt, e4e, step + 1, history)
         if on_step is not None:
             on_step(step + 1, cfg.steps, rec)
     out = Path(out)
@@ -255,6 +338,7 @@ def load_ko_encoder(path: str | Path, G: nn.Module | None = None, with_w_avg: bo
             raise ValueError(f"{path}: this E takes w_avg from the generator; load it with the generator")
         from ..invert.projector import latent_stats
 
-        net.w_avg.copy_(latent_stats(G, 10000, 0.7, 123)[0].to(net.w_avg))
-    net.header = header
+        w_avg = cast(Tensor, net.w_avg)
+        w_avg.copy_(latent_stats(G, 10000, 0.7, 123)[0].to(w_avg))
+    setattr(net, "header", header)  # noqa: B010 (a plain attribute beside the weights, read by `invert`)
     return net.eval()

@@ -101,7 +101,8 @@ class KoPoseEstimator(nn.Module):
 
 class KoLatentEncoder(nn.Module):
     """E: e4e's Encoder4Editing on IR-SE-50 (18 styles for a 1024² StyleGAN, as released). Ko et al. use w_0 only:
-    w = w_avg + w_0, one w broadcast to every layer (seed 002 §A.1; ``pSp2.forward`` returns ``codes[:, 0]``)."""
+    w = w_avg + w_0, one w broadcast to every layer (seed 002 §A.1; ``pSp2.forward`` returns ``codes[:, 0]``).
+    Training uses all of ``wplus`` as e4e does (`encoders/e4e_train.py`: progressive deltas)."""
 
     w_avg: torch.Tensor
 

@@ -138,11 +138,14 @@ def build_student(cfg: DistillConfig, teacher: Teacher, device: torch.device, tr
         uses_d = model_cfg.version == 2 and cfg.loss.adv_tpn > 0
         if model_cfg.version == 2:
             st.conf = ConfidenceNet().to(device)
-            prov["confidence"] = "trained jointly (eq. 4 likelihood; no --confidence-weights)"
-            if cfg.confidence_weights and training:
-                st.conf.load_state_dict(torch.load(cfg.confidence_weights, map_location="cpu", weights_only=True))
+            if training and cfg.random_init and not cfg.confidence_weights:
+                prov["confidence"] = "RANDOM INIT, trained jointly (eq. 4 likelihood) [--random-init]"
+            elif training:
+                from .pretrained import load_confidence
+
+                desc = require_pretrained("confidence net", lambda: load_confidence(st.conf, cfg.confidence_weights))
                 st.conf.requires_grad_(False)
-                prov["confidence"] = f"pretrained, frozen (eq. 5): {cfg.confidence_weights}"
+                prov["confidence"] = f"pretrained, frozen (eq. 5): {desc}"
     if uses_d:
         st.D, prov["discriminator"] = _discriminator(teacher, device)
         st.D.requires_grad_(False)

@@ -1,5 +1,5 @@
-"""Pretrained backbones for the encoders: ImageNet ResNet34 (LP3D with BN folded into convs; Ko et al.'s P as is)
-and IR-SE-50 (TriPlaneNet, e4e).
+"""Pretrained backbones for the encoders: ImageNet ResNet34 (LP3D with BN folded into convs; Ko et al.'s P as is),
+IR-SE-50 (TriPlaneNet, e4e) and unsup3d's confidence net (TriPlaneNet v2).
 
 Files come through ``metrics.weights.fetch`` (a user path or URL, an installed package, the cache filled by
 ``gan3dkit weights add``, or the standard URL). The papers start from them, so a missing file is an error
@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from ..metrics.identity import ARCFACE
-from ..metrics.weight_registry import RESNET34
+from ..metrics.weight_registry import RESNET34, UNSUP3D_CELEBA
 from ..metrics.weights import fetch
 
 IRSE50 = ARCFACE  # one registry entry for model_ir_se50.pth (metrics.weight_registry "ir-se50")
@@ -118,3 +118,16 @@ def load_ko_backbone(net: nn.Module, arch: str, source: str | Path | None) -> st
     else:
         n = load_irse50_body(net.encoder.input_layer, net.encoder.body, sd)
     return f"{spec.name} from {Path(path).name} ({n} tensors)"
+
+
+def load_confidence(net: nn.Module, source: str | Path | None) -> str:
+    """unsup3d's ConfNet into TriPlaneNet's confidence net, from its checkpoint (the ``netC`` entry) or a bare state
+    dict; strict. Returns a one-line description."""
+    path = fetch(UNSUP3D_CELEBA, source)
+    sd = torch.load(path, map_location="cpu", weights_only=True)
+    sd = sd.get("netC", sd)
+    try:
+        net.load_state_dict(sd)
+    except RuntimeError as exc:
+        raise ValueError(f"{path} is not unsup3d's ConfNet (netC): {str(exc).splitlines()[0]}") from None
+    return f"{UNSUP3D_CELEBA.name} from {Path(path).name} ({len(sd)} tensors)"

@@ -183,27 +183,44 @@ class TriPlaneNetEncoder(nn.Module):
 
 
 class ConfidenceNet(nn.Module):
-    """unsup3d-style ConfNet: 64x64 image -> per-pixel sigma > 0 (encoder-decoder, softplus), upsampled to the input.
+    """unsup3d's ConfNet (cin 3, cout 2, nf 64, zdim 128; module names as the netC of its CelebA checkpoint030.pth),
+    used as TriPlaneNet v2 does (``dataset_preprocessing/ffhq/conf_map.py``): the sigma map of the mirror loss.
 
-    TriPlaneNet uses the pretrained unsup3d network (frozen, L_symm = mean(l2 / sigma), eq. 5); when no weights are
-    given it is trained from scratch with the Laplacian likelihood of eq. 4 (the paper's stated alternative).
+    ``forward`` takes the mirrored input and returns sigma aligned with it: the original image, bilinear to 256 then
+    64, into ConfNet; the flip channel of its L1 sigma, bilinear back to the input's size, mirrored (the dataset
+    mirrors the saved map). Pretrained and frozen by default (eq. 5); random and trained jointly with the
+    likelihood of eq. 4 only with --random-init.
     """
 
-    def __init__(self, width: int = 32) -> None:
+    def __init__(self, nf: int = 64, zdim: int = 128) -> None:
         super().__init__()
-        w = width
-        self.enc = nn.Sequential(
-            nn.Conv2d(3, w, 4, 2, 1), nn.GroupNorm(4, w), nn.LeakyReLU(0.2),
-            nn.Conv2d(w, 2 * w, 4, 2, 1), nn.GroupNorm(4, 2 * w), nn.LeakyReLU(0.2),
-            nn.Conv2d(2 * w, 4 * w, 4, 2, 1), nn.LeakyReLU(0.2),
-        )  # fmt: skip
-        self.dec = nn.Sequential(
-            nn.ConvTranspose2d(4 * w, 2 * w, 4, 2, 1), nn.ReLU(),
-            nn.ConvTranspose2d(2 * w, w, 4, 2, 1), nn.ReLU(),
-            nn.ConvTranspose2d(w, 1, 4, 2, 1),
-        )  # fmt: skip
 
-    def forward(self, x: Tensor) -> Tensor:  # [B, 3, H, W] -> [B, 1, H, W]
-        small = F.interpolate(x, size=(64, 64), mode="bilinear", antialias=True, align_corners=False)
-        sigma = F.softplus(self.dec(self.enc(small))) + 1e-3
-        return F.interpolate(sigma, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        def gn(c: int) -> nn.GroupNorm:
+            return nn.GroupNorm(c // 4, c)  # unsup3d: GroupNorm(16 * k, 64 * k)
+
+        def down(ci: int, co: int) -> nn.Conv2d:
+            return nn.Conv2d(ci, co, 4, 2, 1, bias=False)
+
+        def up(ci: int, co: int) -> nn.ConvTranspose2d:
+            return nn.ConvTranspose2d(ci, co, 4, 2, 1, bias=False)
+
+        lrelu = nn.LeakyReLU(0.2)
+        self.network = nn.Sequential(
+            down(3, nf), gn(nf), lrelu, down(nf, nf * 2), gn(nf * 2), lrelu, down(nf * 2, nf * 4), gn(nf * 4), lrelu,
+            down(nf * 4, nf * 8), lrelu, nn.Conv2d(nf * 8, zdim, 4, 1, 0, bias=False), nn.ReLU(),
+            nn.ConvTranspose2d(zdim, nf * 8, 4, 1, 0, bias=False), nn.ReLU(), up(nf * 8, nf * 4), gn(nf * 4),
+            nn.ReLU(), up(nf * 4, nf * 2), gn(nf * 2), nn.ReLU(),
+        )  # fmt: skip
+        self.out_net1 = nn.Sequential(
+            up(nf * 2, nf), gn(nf), nn.ReLU(), up(nf, nf), gn(nf), nn.ReLU(), nn.Conv2d(nf, 2, 5, 1, 2, bias=False),
+            nn.Softplus(),
+        )  # fmt: skip
+        self.out_net2 = nn.Sequential(nn.Conv2d(nf * 2, 2, 3, 1, 1, bias=False), nn.Softplus())  # perceptual sigma
+
+    def forward(self, x_mirror: Tensor) -> Tensor:  # [B, 3, H, W] in [-1, 1] (mirrored input) -> sigma [B, 1, H, W]
+        im = (x_mirror.flip(-1) + 1) / 2
+        for size in (256, 64):
+            im = F.interpolate(im, size=(size, size), mode="bilinear", align_corners=False)
+        sigma = self.out_net1(self.network(im * 2 - 1))[:, 1:]
+        sigma = F.interpolate(sigma, size=x_mirror.shape[-2:], mode="bilinear", align_corners=False)
+        return sigma.flip(-1) + 1e-3  # gan3dkit: a floor, as the loss divides by sigma

@@ -21,6 +21,15 @@ RESNET34 = WeightSpec(
     hint="pass --backbone-weights PATH (torchvision resnet34-b627a593.pth)",
 )
 
+#: unsup3d's CelebA model (TriPlaneNet v2's confidence net: the netC of checkpoint030.pth), shipped inside a zip.
+UNSUP3D_CELEBA = WeightSpec(
+    "unsup3d CelebA (checkpoint030.pth, netC = ConfNet)",
+    "unsup3d_celeba_checkpoint030.pth",
+    hint="download https://www.robots.ox.ac.uk/~vgg/research/unsup3d/data/pretrained_celeba.zip, unzip it, then "
+    "`gan3dkit weights add pretrained_celeba/checkpoint030.pth --name unsup3d-celeba` (or --set "
+    "confidence_weights=PATH)",
+)
+
 
 @dataclass(frozen=True)
 class Entry:
@@ -62,6 +71,10 @@ def _entries() -> dict[str, Entry]:
                                     "TriPlaneNet's ID similarity metric",
                                     "https://drive.google.com/file/d/1f4IwVa2-Bn9vWLwB-bUwm53U_MlvinAj/view",
                                     "unknown"),
+        "unsup3d-celeba": Entry(UNSUP3D_CELEBA, "TriPlaneNet v2's confidence net sigma (distill-encoder "
+                                "--arch triplanenet-v2)", "MIT (elliottwu/unsup3d)",
+                                page="https://github.com/elliottwu/unsup3d/blob/master/pretrained/"
+                                "download_pretrained_celeba.sh"),
         "inception": Entry(INCEPTION, "FID / KID (evaluate)"),
         "vgg16-nvidia": Entry(VGG16_NV, "precision/recall features (evaluate)"),
         "eg3d-ffhq512-128": Entry(WeightSpec(
