@@ -1,4 +1,4 @@
-"""`gan3dkit convert`: EG3D pickles, EG3D-fork state dicts, released encoders -> gan3dkit checkpoints (no code run)."""
+"""`gan3dkit convert`: EG3D/PoF3D pickles, EG3D-fork state dicts, released encoders -> gan3dkit checkpoints."""
 
 from __future__ import annotations
 
@@ -31,7 +31,8 @@ def _report(summary: dict, json_out: bool) -> None:
     )
     for note in summary["notes"]:
         c.print(f"note: {note}", soft_wrap=True)
-    c.print(f"use it: gan3dkit generate --ckpt {summary['out']} --out gen", soft_wrap=True)
+    learned = " --pose learned" if summary["source"].get("kind") == "pof3d-pkl" else ""
+    c.print(f"use it: gan3dkit generate --ckpt {summary['out']}{learned} --out gen", soft_wrap=True)
     if summary["resumable"]:
         c.print(
             "fine-tune: copy it to <run>/checkpoint.safetensors and run gan3dkit train --config "
@@ -66,6 +67,37 @@ def eg3d_pkl(
                          "state-dict`")
     with progress_bar("converting", total=2, json_mode=json_out) as update, naming_source(pkl):
         conv = convert_eg3d_pickle(pkl, focal=focal, audit_source=audit_source)
+        update(1, 2)
+        summary = write_converted(conv, out, pkl)
+        update(2, 2)
+    _report(summary, json_out)
+
+
+@app.command("pof3d")
+@handle_errors
+def pof3d(
+    pkl: Path = typer.Argument(..., help="VivianSZF/pof3d snapshot (network-snapshot-*.pkl: G, G_ema, D)."),
+    out: Path = typer.Option(..., "--out", help="Output checkpoint (.safetensors); <stem>.config.json is written too."),
+    focal: float | None = typer.Option(None, help="Normalised focal of the cameras (default 4.2647, ShapeNet 1.7074)."),
+    audit_source: bool = typer.Option(
+        True, "--audit-source/--no-audit-source", help="Refuse records whose (never run) source would run code."
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+) -> None:
+    """Read a PoF3D snapshot (EG3D's pickle format with the learned pose mapping and D's camera head) with the
+    refusing unpickler and write it for the pof3d method: generate --pose learned, evaluate, train --resume.
+
+    Example: gan3dkit convert pof3d ffhq256-pof3d.pkl --out pof3d.safetensors
+    """
+    from ..convert import write_converted
+    from ..convert.pof3d import convert_pof3d_pickle
+    from ..utils.errors import UsageError, check_number
+
+    check_number("--focal", focal, gt=0, allow_none=True)
+    if _starts_like_zip(pkl):
+        raise UsageError(f"{pkl} is a torch.save (zip) file, not a PoF3D pickle")
+    with progress_bar("converting", total=2, json_mode=json_out) as update, naming_source(pkl):
+        conv = convert_pof3d_pickle(pkl, focal=focal, audit_source=audit_source)
         update(1, 2)
         summary = write_converted(conv, out, pkl)
         update(2, 2)
