@@ -57,11 +57,10 @@ def _import_torchvision() -> str:
 def _public(repo: Path):
     sys.path.insert(0, str(repo))
     tv = _import_torchvision()
-    import segmentation_models_pytorch as smp
-    from segmentation_models_pytorch.decoders.deeplabv3 import DeepLabV3
-
     import models.model as M
+    import segmentation_models_pytorch as smp
     from models.eg3d.volumetric_rendering import renderer as R
+    from segmentation_models_pytorch.decoders.deeplabv3 import DeepLabV3
 
     M.DeepLabV3 = functools.partial(DeepLabV3, encoder_weights=None)
     zeros = types.SimpleNamespace(**{k: getattr(torch, k) for k in dir(torch) if not k.startswith("__")})

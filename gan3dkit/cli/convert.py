@@ -236,3 +236,28 @@ def e4e(
     from ..convert.ko import convert_e4e
 
     _report_encoder(convert_e4e(pt, out), json_out, KO_USE.format(flag="--latent-encoder"))
+
+
+@app.command("lp3d")
+@handle_errors
+def lp3d(
+    pt: Path = typer.Argument(..., help="Live3DPortrait checkpoint (encoder_state_dict + renderer_state_dict)."),
+    generator: Path = typer.Option(..., "--generator", help="The EG3D generator it was trained on, as a gan3dkit "
+                                   "checkpoint (`gan3dkit convert eg3d-pkl ffhq512-128.pkl`)."),
+    out: Path = typer.Option(..., "--out", help="Output encoder checkpoint (.safetensors)."),
+    json_out: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+) -> None:
+    """Convert a released LP3D or LP3D-LT (Dong142857/Live3DPortrait; mode read from the shapes) into an encoder
+    checkpoint that encode loads and distill-encoder fine-tunes; nothing in the file is run.
+
+    Example: gan3dkit convert lp3d encoder_render.pt --generator ffhq512-128.safetensors --out lp3d.safetensors
+    """
+    from ..convert.encoders import write_encoder
+    from ..convert.lp3d import convert_lp3d
+
+    with progress_bar("converting", total=2, json_mode=json_out) as update, naming_source(pt):
+        conv = convert_lp3d(pt, generator)
+        update(1, 2)
+        summary = write_encoder(conv, out, pt)
+        update(2, 2)
+    _report_encoder(summary, json_out, "gan3dkit encode photo.png --align --ckpt {out}")

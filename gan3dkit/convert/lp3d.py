@@ -9,6 +9,7 @@ ffhq512-128 separately): ``--generator`` names a gan3dkit generator checkpoint (
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -18,7 +19,8 @@ from ..encoders.config import DistillConfig
 from ..encoders.lp3d_release import LP3DReleaseConfig, LP3DReleaseEncoder, lt_defaults
 from ..encoders.render import PlaneRenderer
 from ..generate.loading import load_generator
-from .eg3d import ArchitectureMismatch
+from ..networks import DualDiscriminator
+from .eg3d import ArchitectureMismatch, match_state
 from .encoders import ConvertedEncoder, load_mapped
 from .torchfile import read_torch_file
 
@@ -47,15 +49,33 @@ def release_key(key: str) -> str:
 
 def release_config(sd: dict[str, torch.Tensor], triplane_resolution: int, triplane_channels: int
                    ) -> LP3DReleaseConfig:  # fmt: skip
-    """Normal or LT from the file's shapes (LT's E_high has 7 convs and stride 2 twice; E_F 2 blocks)."""
-    need = ("F_encoder.patchembed.proj.weight", "EHigh_encoder.net.0.weight", "Final_encoder.output_net.0.weight")
-    if not all(k in sd for k in need):
-        raise ArchitectureMismatch(f"not an LP3D encoder_state_dict (no {', '.join(k for k in need if k not in sd)})")
+    """Normal or LT and the widths from the file's shapes (LT's E_high has 7 convs). Not stored in the weights and
+    taken from the release: the ASPP rates (12, 24, 36), the heads (4; fusion 2, sr 2) and the input size (twice
+    the planes': 512 for EG3D's 256² planes)."""
     lt = "EHigh_encoder.net.12.weight" in sd
-    cfg = lt_defaults() if lt else LP3DReleaseConfig()
-    blocks = len({k.split(".")[2] for k in sd if k.startswith("F_encoder.blocks.")})
-    return LP3DReleaseConfig(**{**cfg.__dict__, "f_blocks": blocks, "triplane_resolution": triplane_resolution,
-                                "triplane_channels": triplane_channels})  # fmt: skip
+    out1 = f"Final_encoder.output_net.{3 if lt else 2}.weight"  # LT upsamples before its second conv
+    need = ("encoder.conv1.weight", "encoder.layer2.0.conv1.weight", "decoder.1.weight",
+            "F_encoder.patchembed.proj.weight", "F_encoder.net.0.weight", "EHigh_encoder.net.2.weight",
+            "Final_encoder.net.0.weight", out1)  # fmt: skip
+    missing = [k for k in need if k not in sd]
+    if missing:
+        raise ArchitectureMismatch(f"not an LP3D encoder_state_dict (no {', '.join(missing[:4])})")
+    base = lt_defaults() if lt else LP3DReleaseConfig()
+
+    def count(prefix: str) -> int:
+        return len({k[len(prefix) :].split(".")[0] for k in sd if k.startswith(prefix)})
+
+    shape = {k: int(sd[k].shape[0]) for k in need}
+    return dataclasses.replace(
+        base, input_resolution=2 * triplane_resolution, triplane_resolution=triplane_resolution,
+        triplane_channels=triplane_channels,
+        resnet_widths=(shape["encoder.conv1.weight"], shape["encoder.layer2.0.conv1.weight"]),
+        resnet_blocks=(count("encoder.layer1."), count("encoder.layer2.")),
+        deeplab_channels=shape["decoder.1.weight"], vit_dim=shape["F_encoder.patchembed.proj.weight"],
+        f_blocks=count("F_encoder.blocks."), f_channels=shape["F_encoder.net.0.weight"],
+        high_channels=shape["EHigh_encoder.net.2.weight"],
+        fuse_channels=(shape["Final_encoder.net.0.weight"], shape[out1]),
+    )  # fmt: skip
 
 
 def convert_lp3d(path: str | Path, generator: str | Path) -> ConvertedEncoder:
@@ -75,8 +95,9 @@ def convert_lp3d(path: str | Path, generator: str | Path) -> ConvertedEncoder:
     load_mapped(E, sd, release_key, "LP3D encoder (encoder_state_dict)", path)
     notes = []
     if unused:
-        notes.append(f"encoder.layer3/layer4 ({len(unused)} tensors, {sum(data['encoder_state_dict'][k].numel() for k in unused):,} "
-                     "parameters) are in the file but never run (smp DeepLabV3 at encoder_depth 3): not converted")
+        n = sum(data["encoder_state_dict"][k].numel() for k in unused)
+        notes.append(f"encoder.layer3/layer4 ({len(unused)} tensors, {n:,} parameters) are in the file but never run "
+                     "(smp DeepLabV3 at encoder_depth 3): not converted")
     R = PlaneRenderer(G, "learned")
     rsd = data.get("renderer_state_dict")
     if not isinstance(rsd, dict):
@@ -86,11 +107,20 @@ def convert_lp3d(path: str | Path, generator: str | Path) -> ConvertedEncoder:
     dcfg = DistillConfig(arch=arch, size="paper", model=dict(cfg.__dict__), generator=Path(generator).name)
     dcfg.lp3d.sr_latent = "learned"
     dcfg.run.nrr = G.neural_rendering_resolution
-    for k in sorted(set(map(str, data)) - {"encoder_state_dict", "renderer_state_dict"}):
+    modules: dict[str, torch.nn.Module] = {"E": E, "G": G, "R": R}
+    dis = data.get("discriminator_state")
+    if isinstance(dis, dict) and dis:  # the coach's D (EG3D's dual D, fine-tuned on the encoder's renders)
+        D = DualDiscriminator(dataclasses.replace(tcfg.discriminator, num_fp16_res=0))
+        D.load_state_dict(match_state("discriminator_state", dict(dis), D))
+        modules["D"] = D
+    else:
+        dcfg.loss.adv_ref = dcfg.loss.adv_mv = 0.0
+        notes.append("no discriminator_state in the file: the adversarial losses are off for fine-tuning")
+    for k in sorted(set(map(str, data)) - {"encoder_state_dict", "renderer_state_dict", "discriminator_state"}):
         notes.append(f"not converted: {k}")
     extra = {"generator_config": tcfg.to_dict(), "nrr": G.neural_rendering_resolution, "arch": arch,
              "backbone": f"released LP3D{'-LT' if cfg.lt else ''} weights ({path.name})",
              "identity": "n/a (converted)", "lpips": "n/a (converted)"}  # fmt: skip
     summary = {"arch": arch, "encoder_parameters": sum(p.numel() for p in E.parameters()),
                "file_encoder_parameters": sum(v.numel() for v in data["encoder_state_dict"].values())}  # fmt: skip
-    return ConvertedEncoder(arch, {"E": E, "G": G, "R": R}, dcfg.to_dict(), extra, notes, summary)
+    return ConvertedEncoder(arch, modules, dcfg.to_dict(), extra, notes, summary)

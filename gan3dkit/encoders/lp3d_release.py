@@ -53,8 +53,12 @@ class LP3DReleaseConfig:
     """Widths of the fusion's input convs (LT: one conv of the concatenation's width) and output convs."""
     coordinates: str = "index"
     """The 2 extra input channels: "index" (the public code: row, column as 0..H-1) or "normalized" ([-1, 1])."""
+    pose_head: bool = False
+    """The release predicts no camera (`encode` uses the given or the frontal one and says which)."""
 
     def validate(self) -> None:
+        if self.pose_head:
+            raise ValueError("the released LP3D layout has no pose head (use the lp3d arch with pose_head)")
         if self.coordinates not in ("index", "normalized"):
             raise ValueError(f"coordinates must be index or normalized, got {self.coordinates!r}")
         if self.vit_dim % 4 or self.input_resolution % 16:

@@ -50,12 +50,13 @@ def _lp3d_release_config(G: Any, size: str, lt: bool) -> LP3DReleaseConfig:
     """The public code's layout (`lp3d_release`); its sizes are fixed by the release ("paper") or tiny for tests."""
     cfg = lt_defaults() if lt else LP3DReleaseConfig()
     if size == "tiny":
-        cfg = dataclasses.replace(cfg, input_resolution=max(64, G.config.img_resolution), resnet_widths=(16, 32),
+        cfg = dataclasses.replace(cfg, resnet_widths=(16, 32),
                                   resnet_blocks=(1, 1), deeplab_channels=32, aspp_rates=(2, 4, 6), vit_dim=64,
                                   f_blocks=1, f_heads=2, f_channels=32, high_channels=32, fuse_channels=(64, 32))
     elif size != "paper":
         raise ValueError(f"the released LP3D layout has sizes paper or tiny, got {size!r}")
-    return dataclasses.replace(cfg, triplane_resolution=G.config.triplane_resolution,
+    r = G.config.triplane_resolution  # the release's output is half its input size (512 -> 256)
+    return dataclasses.replace(cfg, input_resolution=2 * r, triplane_resolution=r,
                                triplane_channels=G.config.triplane_channels)
 
 
