@@ -59,7 +59,8 @@ class KoDistillConfig:
     l2_weight: float = 1.0
     """Pixel MSE beside LPIPS for E (e4e's l2_lambda 1); the only image term when LPIPS is unavailable offline."""
     perceptual: str = "auto"
-    """LPIPS for E: auto (VGG-LPIPS if its ImageNet backbone is available, else none, noted) or an explicit choice."""
+    """LPIPS for E: auto (e4e's VGG-LPIPS, pretrained: a missing backbone is an error naming `gan3dkit weights add`;
+    with `random_init`, a random VGG, noted) or an explicit choice (none, random-vgg-lpips, vgg-lpips, alex-lpips)."""
     resolution: int = 256
     """Input size of P and E (the code: 256; images reach them as [0, 255], area-downsampled)."""
     width: int = 64
@@ -149,7 +150,8 @@ def distill_ko(arch: str, ckpt: Path, out: Path, cfg: KoDistillConfig,
         notes.append(require_pretrained(f"{arch} backbone", lambda: load_ko_backbone(net, arch, cfg.backbone_weights)))
     if arch != "ko-pose":
         net.w_avg.copy_(latent_stats(G, min(cfg.pairs, 5000), cfg.truncation, cfg.seed)[0])
-        perceptual = build_perceptual(cfg.perceptual, "vgg")
+        choice = "random-vgg-lpips" if cfg.random_init and cfg.perceptual == "auto" else cfg.perceptual
+        perceptual = build_perceptual(choice, "vgg")
         if perceptual.info.note:
             notes.append(f"E loss: {perceptual.info.note}")
         if cfg.lambda_adv > 0:
