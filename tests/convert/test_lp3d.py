@@ -144,3 +144,27 @@ def test_cli_convert_then_encode(tmp_path, gen_ckpt):
                               "--outputs", "triplane,reconstruction", "--json"])  # fmt: skip
     assert res.exit_code == 0, res.output
     assert json.loads(res.stdout)["encoder"] == "lp3d-lt-release"
+
+
+def test_distill_encoder_fine_tunes_from_a_converted_file(tmp_path, gen_ckpt):
+    """--init takes the release layout and its E/R/D weights (optimisers fresh); the file's G is the teacher."""
+    from typer.testing import CliRunner
+
+    from gan3dkit.cli.main import app
+    from gan3dkit.train.checkpoint import load_tensors, read_header
+
+    src = tmp_path / "encoder_render.pt"
+    _release_file(src, gen_ckpt, True)
+    conv = tmp_path / "lp3d.safetensors"
+    write_encoder(convert_lp3d(src, gen_ckpt), conv, src)
+    run = tmp_path / "run"
+    res = CliRunner().invoke(app, ["distill-encoder", "--arch", "lp3d-lt-release", "--ckpt", str(conv), "--init",
+                                   str(conv), "--out", str(run), "--preset", "tiny", "--steps", "1", "--random-init",
+                                   "--set", "optim.batch=2", "--set", "run.val_samples=2", "--set", "run.tick_steps=1",
+                                   "--set", "run.cpu_threads=1", "--json"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    header = read_header(run / "checkpoint.safetensors")
+    assert header["config"]["arch"] == "lp3d-lt-release" and header["config"]["model"]["vit_dim"] == 32
+    assert header["config"]["lp3d"]["sr_latent"] == "learned"
+    before, after = load_tensors(conv, "E"), load_tensors(run / "checkpoint.safetensors", "E")
+    assert before.keys() == after.keys() and not all(torch.equal(before[k], after[k]) for k in before)
