@@ -63,6 +63,9 @@ class LP3DReleaseConfig:
             raise ValueError(f"coordinates must be index or normalized, got {self.coordinates!r}")
         if self.vit_dim % 4 or self.input_resolution % 16:
             raise ValueError("vit_dim must be divisible by 4 and input_resolution by 16")
+        if self.input_resolution != 2 * self.triplane_resolution:
+            raise ValueError(f"the released LP3D layout outputs planes half its input size: input_resolution must be "
+                             f"{2 * self.triplane_resolution} for {self.triplane_resolution}² planes")
 
 
 def lt_defaults() -> LP3DReleaseConfig:
