@@ -19,7 +19,7 @@ from gan3dkit.encoders.render import PlaneRenderer
 from gan3dkit.generate import load_generator
 from gan3dkit.generate.views import camera_labels
 
-from .encoder_files import randomize
+from .encoder_files import convert_cli, fine_tune, randomize
 
 #: The public EG3DInvEncoder (Live3DPortrait with smp 0.3.3, counted by tools/parity_lp3d.py): all parameters of
 #: encoder_state_dict, and without smp's never-run layer3/layer4 (19,929,856).
@@ -134,10 +134,7 @@ def test_cli_convert_then_encode(tmp_path, gen_ckpt):
     _release_file(src, gen_ckpt, True)
     out = tmp_path / "lp3d.safetensors"
     runner = CliRunner()
-    res = runner.invoke(app, ["convert", "lp3d", str(src), "--generator", str(gen_ckpt), "--out", str(out),
-                              "--json"])  # fmt: skip
-    assert res.exit_code == 0, res.output
-    summary = json.loads(res.stdout[res.stdout.index("{") :])
+    summary = convert_cli("lp3d", src, "--generator", gen_ckpt, "--out", out)
     assert summary["arch"] == "lp3d-lt-release" and set(summary["parameters"]) == {"E", "G", "R"}
     Image.fromarray((torch.rand(32, 32, 3) * 255).byte().numpy()).save(tmp_path / "face.png")
     res = runner.invoke(app, ["encode", str(tmp_path / "face.png"), "--ckpt", str(out), "--out", str(tmp_path / "e"),
@@ -148,9 +145,6 @@ def test_cli_convert_then_encode(tmp_path, gen_ckpt):
 
 def test_distill_encoder_fine_tunes_from_a_converted_file(tmp_path, gen_ckpt):
     """--init takes the release layout and its E/R/D weights (optimisers fresh); the file's G is the teacher."""
-    from typer.testing import CliRunner
-
-    from gan3dkit.cli.main import app
     from gan3dkit.train.checkpoint import load_tensors, read_header
 
     src = tmp_path / "encoder_render.pt"
@@ -158,10 +152,7 @@ def test_distill_encoder_fine_tunes_from_a_converted_file(tmp_path, gen_ckpt):
     conv = tmp_path / "lp3d.safetensors"
     write_encoder(convert_lp3d(src, gen_ckpt), conv, src)
     run = tmp_path / "run"
-    res = CliRunner().invoke(app, ["distill-encoder", "--arch", "lp3d-lt-release", "--ckpt", str(conv), "--init",
-                                   str(conv), "--out", str(run), "--preset", "tiny", "--steps", "1", "--random-init",
-                                   "--set", "optim.batch=2", "--set", "run.val_samples=2", "--set", "run.tick_steps=1",
-                                   "--set", "run.cpu_threads=1", "--json"])  # fmt: skip
+    res = fine_tune("lp3d-lt-release", conv, run)
     assert res.exit_code == 0, res.output
     header = read_header(run / "checkpoint.safetensors")
     assert header["config"]["arch"] == "lp3d-lt-release" and header["config"]["model"]["vit_dim"] == 32

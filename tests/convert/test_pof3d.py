@@ -23,6 +23,7 @@ from gan3dkit.train.checkpoint import load_checkpoint, read_header
 from gan3dkit.train.config import TrainConfig, train_preset
 from gan3dkit.train.loop import _check_resume
 
+from .encoder_files import convert_cli
 from .pof3d_format import pof3d_snapshot_bytes
 
 
@@ -117,9 +118,7 @@ def test_other_kinds_refused_naming_the_keys(pof3d_nets, snapshot_pkl, tmp_path)
 def test_cli_convert_and_generate_learned(pof3d_nets, pof3d_pkl, tmp_path):
     runner = CliRunner()
     out = tmp_path / "p.safetensors"
-    res = runner.invoke(app, ["convert", "pof3d", str(pof3d_pkl), "--out", str(out), "--json"])
-    assert res.exit_code == 0, res.output
-    summary = json.loads(res.stdout[res.stdout.index("{") :])
+    summary = convert_cli("pof3d", pof3d_pkl, "--out", out)
     assert summary["networks"] == ["D", "G", "G_ema"] and summary["resumable"]
     res = runner.invoke(app, ["generate", "--ckpt", str(out), "--seeds", "0", "--pose", "learned",
                               "--out", str(tmp_path / "gen")])  # fmt: skip
