@@ -1,4 +1,4 @@
-"""`gan3dkit convert`: EG3D pickles, EG3D-fork state dicts, released encoders -> gan3dkit checkpoints (no code run)."""
+"""`gan3dkit convert`: EG3D/PoF3D pickles, EG3D-fork state dicts, released encoders -> gan3dkit checkpoints."""
 
 from __future__ import annotations
 
@@ -31,7 +31,8 @@ def _report(summary: dict, json_out: bool) -> None:
     )
     for note in summary["notes"]:
         c.print(f"note: {note}", soft_wrap=True)
-    c.print(f"use it: gan3dkit generate --ckpt {summary['out']} --out gen", soft_wrap=True)
+    learned = " --pose learned" if summary["source"].get("kind") == "pof3d-pkl" else ""
+    c.print(f"use it: gan3dkit generate --ckpt {summary['out']}{learned} --out gen", soft_wrap=True)
     if summary["resumable"]:
         c.print(
             "fine-tune: copy it to <run>/checkpoint.safetensors and run gan3dkit train --config "
@@ -41,35 +42,65 @@ def _report(summary: dict, json_out: bool) -> None:
         )
 
 
+PKL_OUT = typer.Option(..., "--out", help="Output checkpoint (.safetensors); <stem>.config.json is written too.")
+FOCAL = typer.Option(None, help="Normalised focal of the cameras (default 4.2647, ShapeNet 1.7074).")
+AUDIT = typer.Option(True, "--audit-source/--no-audit-source",
+                     help="Refuse records whose (never run) source would run code.")  # fmt: skip
+JSON_OUT = typer.Option(False, "--json", help="Print machine-readable JSON.")
+
+
+def _convert_pickle(pkl: Path, out: Path, focal: float | None, audit_source: bool, json_out: bool, kind: str) -> None:
+    """One snapshot pickle (`kind` eg3d or pof3d) through the refusing reader into a generator checkpoint."""
+    from ..convert import convert_eg3d_pickle, write_converted
+    from ..convert.pof3d import convert_pof3d_pickle
+    from ..utils.errors import UsageError, check_number
+
+    check_number("--focal", focal, gt=0, allow_none=True)
+    if _starts_like_zip(pkl):
+        hint = "; convert it with `gan3dkit convert state-dict`" if kind == "eg3d" else ""
+        what = "an EG3D" if kind == "eg3d" else "a PoF3D"
+        raise UsageError(f"{pkl} is a torch.save (zip) file, not {what} pickle{hint}")
+    reader = convert_eg3d_pickle if kind == "eg3d" else convert_pof3d_pickle
+    with progress_bar("converting", total=2, json_mode=json_out) as update, naming_source(pkl):
+        conv = reader(pkl, focal=focal, audit_source=audit_source)
+        update(1, 2)
+        summary = write_converted(conv, out, pkl)
+        update(2, 2)
+    _report(summary, json_out)
+
+
 @app.command("eg3d-pkl")
 @handle_errors
 def eg3d_pkl(
     pkl: Path = typer.Argument(..., help="NVIDIA EG3D pickle (ffhq512-128.pkl, network-snapshot-*.pkl, ...)."),
-    out: Path = typer.Option(..., "--out", help="Output checkpoint (.safetensors); <stem>.config.json is written too."),
-    focal: float | None = typer.Option(None, help="Normalised focal of the cameras (default 4.2647, ShapeNet 1.7074)."),
-    audit_source: bool = typer.Option(
-        True, "--audit-source/--no-audit-source", help="Refuse records whose (never run) source would run code."
-    ),
-    json_out: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+    out: Path = PKL_OUT,
+    focal: float | None = FOCAL,
+    audit_source: bool = AUDIT,
+    json_out: bool = JSON_OUT,
 ) -> None:
     """Read an EG3D pickle with a refusing unpickler (tensors, containers and persistence records only) and write
     G, G_ema and D as a gan3dkit checkpoint for generate, evaluate, invert and train --resume.
 
     Example: gan3dkit convert eg3d-pkl ffhq512-128.pkl --out ffhq512-128.safetensors
     """
-    from ..convert import convert_eg3d_pickle, write_converted
-    from ..utils.errors import UsageError, check_number
+    _convert_pickle(pkl, out, focal, audit_source, json_out, "eg3d")
 
-    check_number("--focal", focal, gt=0, allow_none=True)
-    if _starts_like_zip(pkl):
-        raise UsageError(f"{pkl} is a torch.save (zip) file, not an EG3D pickle; convert it with `gan3dkit convert "
-                         "state-dict`")
-    with progress_bar("converting", total=2, json_mode=json_out) as update, naming_source(pkl):
-        conv = convert_eg3d_pickle(pkl, focal=focal, audit_source=audit_source)
-        update(1, 2)
-        summary = write_converted(conv, out, pkl)
-        update(2, 2)
-    _report(summary, json_out)
+
+@app.command("pof3d")
+@handle_errors
+def pof3d(
+    pkl: Path = typer.Argument(..., help="VivianSZF/pof3d snapshot (network-snapshot-*.pkl: G, G_ema, D)."),
+    out: Path = PKL_OUT,
+    focal: float | None = FOCAL,
+    audit_source: bool = AUDIT,
+    json_out: bool = JSON_OUT,
+) -> None:
+    """Read a PoF3D snapshot (EG3D's pickle format with the learned pose mapping and D's camera head) with the
+    refusing unpickler and write it for the pof3d method: generate --pose learned, evaluate, train --resume.
+
+    Example: gan3dkit convert pof3d ffhq256-pof3d.pkl --out pof3d.safetensors
+    """
+    _convert_pickle(pkl, out, focal, audit_source, json_out, "pof3d")
 
 
 def _starts_like_zip(path: Path) -> bool:
@@ -204,3 +235,28 @@ def e4e(
     from ..convert.ko import convert_e4e
 
     _report_encoder(convert_e4e(pt, out), json_out, KO_USE.format(flag="--latent-encoder"))
+
+
+@app.command("lp3d")
+@handle_errors
+def lp3d(
+    pt: Path = typer.Argument(..., help="Live3DPortrait checkpoint (encoder_state_dict + renderer_state_dict)."),
+    generator: Path = typer.Option(..., "--generator", help="The EG3D generator it was trained on, as a gan3dkit "
+                                   "checkpoint (`gan3dkit convert eg3d-pkl ffhq512-128.pkl`)."),
+    out: Path = typer.Option(..., "--out", help="Output encoder checkpoint (.safetensors)."),
+    json_out: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+) -> None:
+    """Convert a released LP3D or LP3D-LT (Dong142857/Live3DPortrait; mode read from the shapes) into an encoder
+    checkpoint that encode loads and distill-encoder fine-tunes; nothing in the file is run.
+
+    Example: gan3dkit convert lp3d encoder_render.pt --generator ffhq512-128.safetensors --out lp3d.safetensors
+    """
+    from ..convert.encoders import write_encoder
+    from ..convert.lp3d import convert_lp3d
+
+    with progress_bar("converting", total=2, json_mode=json_out) as update, naming_source(pt):
+        conv = convert_lp3d(pt, generator)
+        update(1, 2)
+        summary = write_encoder(conv, out, pt)
+        update(2, 2)
+    _report_encoder(summary, json_out, "gan3dkit encode photo.png --align --ckpt {out}")

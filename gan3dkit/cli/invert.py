@@ -40,8 +40,8 @@ def invert(
     steps: int | None = typer.Option(None, help="Projector steps (PTI 450, Ko 400)."),
     tune_steps: int | None = typer.Option(None, help="Generator tuning steps (PTI 350, Ko 400; 0 = none)."),
     perceptual: str = typer.Option("auto", help="Projector loss: auto | vgg-lpips | alex-lpips | random-vgg-lpips | "
-                                   "none. auto = VGG-LPIPS if its ImageNet weights are available, else pixel L2 "
-                                   "(said in metrics.json)."),
+                                   "none. auto = VGG-LPIPS (PTI's), pretrained: a missing backbone is an error naming "
+                                   "`gan3dkit weights add`; none / random-vgg-lpips only when asked for."),
     vgg_weights: str | None = typer.Option(None, help="torchvision vgg16-397923af.pth (file or URL) for VGG-LPIPS "
                                            "and the warp features."),
     pose_encoder: Path | None = typer.Option(None, help="Ko et al. pose estimator P (`distill-encoder --arch "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,14 +58,18 @@ class Converted:
     nrr: int
     source: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    make_d: Callable[[TrainConfig], torch.nn.Module] | None = None
+    """Builds D from the config (None: EG3D's DualDiscriminator)."""
 
 
-def _check_tree(name: str, rec: PersistentRecord, tree: ModuleTree, audit_source: bool) -> None:
+def check_tree(name: str, rec: PersistentRecord, tree: ModuleTree, audit_source: bool,
+               known: frozenset[str] = EG3D_RECORD_CLASSES) -> None:
+    """Every record class in the tree is one of ``known``; the record's (never run) source defines names only."""
     for path, cls in tree.classes.items():
         where = f"{name}.{path}".rstrip(".")
         if "." in cls:  # ObjectStub: allow-listed by the unpickler already
             continue
-        if cls not in EG3D_RECORD_CLASSES:
+        if cls not in known:
             raise ArchitectureMismatch(f"{where} is a {cls!r} record; gan3dkit maps only EG3D's networks")
     if audit_source:
         problems = audit_module_source(rec.module_src, rec.class_name)
@@ -214,13 +219,13 @@ def match_state(name: str, src: dict[str, torch.Tensor], module: torch.nn.Module
     return {k: src[k].to(want[k].dtype) for k in want}
 
 
-def _train_config(gen: GeneratorConfig, disc: DiscriminatorConfig | None) -> TrainConfig:
+def train_config(gen: GeneratorConfig, disc: DiscriminatorConfig | None, method: str = "eg3d") -> TrainConfig:
     """A TrainConfig for fine-tuning: the closest preset's training values, EG3D's resume behaviour (no blur,
     no GPC fade, no EMA ramp-up), the NRR fixed at the converted one."""
     same = [n for n, f in TRAIN_PRESETS.items() if f().generator.img_resolution == gen.img_resolution]
     pivot = gen.rendering.avg_camera_pivot
     pick = next((n for n in same if train_preset(n).generator.rendering.avg_camera_pivot == pivot), None)
-    cfg = train_preset(pick or (same[0] if same else "tiny"))
+    cfg = train_preset(pick or (same[0] if same else "tiny"), method)
     cfg.generator = gen
     cfg.discriminator = disc if disc is not None else cfg.discriminator
     cfg.loss.gen_pose_cond = not gen.c_gen_conditioning_zero
@@ -247,7 +252,7 @@ def convert_eg3d_pickle(path: str | Path, focal: float | None = None, audit_sour
         if rec.class_name != want:
             raise ArchitectureMismatch(f"{path}: {name} is a {rec.class_name!r}; gan3dkit converts EG3D's {want}")
         trees[name] = module_state(rec)
-        _check_tree(name, rec, trees[name], audit_source)
+        check_tree(name, rec, trees[name], audit_source)
     for key in sorted(set(map(str, data)) - set(NETWORKS)):
         if data[key] is None:
             continue
@@ -257,7 +262,7 @@ def convert_eg3d_pickle(path: str | Path, focal: float | None = None, audit_sour
     disc = discriminator_config(data["D"]) if "D" in trees else None
     if disc is None:
         notes.append("the file has no D: train --resume is not possible")
-    cfg = _train_config(gen, disc)
+    cfg = train_config(gen, disc)
     tensors = {n: t.tensors for n, t in trees.items()}
     return Converted(cfg, tensors, gen.neural_rendering_resolution, {"kind": "eg3d-pkl"}, notes)
 
@@ -288,7 +293,7 @@ def convert_state_dict(path: str | Path, config: TrainConfig, nrr: int | None = 
         cfg.generator.neural_rendering_resolution = nrr
     if "D" not in nets:
         notes.append("the file has no D: train --resume is not possible")
-    cfg = _train_config(cfg.generator, cfg.discriminator)
+    cfg = train_config(cfg.generator, cfg.discriminator)
     return Converted(cfg, nets, cfg.generator.neural_rendering_resolution, {"kind": "state-dict"}, notes)
 
 
@@ -301,7 +306,7 @@ def build_modules(conv: Converted) -> dict[str, torch.nn.Module]:
         if name not in conv.tensors:
             continue
         if name == "D":
-            module = DualDiscriminator(conv.config.discriminator)
+            module = conv.make_d(conv.config) if conv.make_d else DualDiscriminator(conv.config.discriminator)
         else:
             module = TriPlaneGenerator(conv.config.generator)
         module.load_state_dict(match_state(name, conv.tensors[name], module))

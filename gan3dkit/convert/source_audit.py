@@ -13,7 +13,8 @@ import ast
 #: Top-level packages imported by EG3D's persisted network modules (networks_stylegan2, triplane,
 #: superresolution, dual_discriminator, augment).
 ALLOWED_IMPORT_ROOTS = frozenset(
-    {"__future__", "numpy", "scipy", "torch", "torch_utils", "training", "dnnlib", "math", "copy", "typing"}
+    {"__future__", "numpy", "scipy", "torch", "torch_utils", "training", "dnnlib", "math", "copy", "typing",
+     "camera_utils", "einops"}  # the last two: PoF3D's triplane_autopose.py
 )
 #: Decorators EG3D's modules use (resolved names); anything else is a call at import.
 ALLOWED_DECORATORS = frozenset(

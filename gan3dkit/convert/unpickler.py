@@ -121,6 +121,7 @@ STUB_CLASSES: frozenset[str] = frozenset(
         "torch.nn.modules.activation.LeakyReLU",
         "torch.nn.modules.activation.ReLU",
         "training.triplane.OSGDecoder",
+        "training.triplane_autopose.OSGDecoder",  # VivianSZF/pof3d
         "training.volumetric_rendering.renderer.ImportanceRenderer",
         "training.volumetric_rendering.ray_sampler.RaySampler",
         "training.volumetric_rendering.ray_marcher.MipRayMarcher2",

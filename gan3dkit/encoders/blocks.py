@@ -97,15 +97,16 @@ class OverlapPatchEmbed(nn.Module):
 
 
 class EfficientSelfAttention(nn.Module):
-    """Segformer attention with spatial reduction ``sr`` of keys/values (qkv bias, no dropout)."""
+    """Segformer attention with spatial reduction ``sr`` of keys/values (no dropout; q/kv biases optional: smp's
+    ``mix_transformer`` has none, ``qkv_bias=False``)."""
 
-    def __init__(self, dim: int, heads: int, sr: int = 1) -> None:
+    def __init__(self, dim: int, heads: int, sr: int = 1, qkv_bias: bool = True) -> None:
         super().__init__()
         if dim % heads:
             raise ValueError(f"attention dim {dim} is not divisible by {heads} heads")
         self.heads, self.scale = heads, (dim // heads) ** -0.5
-        self.q = nn.Linear(dim, dim, bias=True)
-        self.kv = nn.Linear(dim, 2 * dim, bias=True)
+        self.q = nn.Linear(dim, dim, bias=qkv_bias)
+        self.kv = nn.Linear(dim, 2 * dim, bias=qkv_bias)
         self.proj = nn.Linear(dim, dim)
         self.sr = nn.Conv2d(dim, dim, sr, sr) if sr > 1 else None
         self.norm = nn.LayerNorm(dim) if sr > 1 else None
@@ -140,10 +141,10 @@ class MixFFN(nn.Module):
 class SegformerBlock(nn.Module):
     """Pre-norm Segformer block: x + attn(LN(x)), x + MixFFN(LN(x)); no dropout or drop-path (LP3D A2)."""
 
-    def __init__(self, dim: int, heads: int, mlp_ratio: float = 2.0, sr: int = 1) -> None:
+    def __init__(self, dim: int, heads: int, mlp_ratio: float = 2.0, sr: int = 1, qkv_bias: bool = True) -> None:
         super().__init__()
         self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
-        self.attn = EfficientSelfAttention(dim, heads, sr)
+        self.attn = EfficientSelfAttention(dim, heads, sr, qkv_bias)
         self.mlp = MixFFN(dim, mlp_ratio)
 
     def forward(self, x: Tensor, h: int, w: int) -> Tensor:

@@ -68,7 +68,8 @@ class KoDistillConfig:
     e4e: E4EConfig = field(default_factory=E4EConfig)
     """E's e4e training: progressive deltas, delta regulariser, latent discriminator (`encoders/e4e_train.py`)."""
     perceptual: str = "auto"
-    """LPIPS for E: auto (VGG-LPIPS if its ImageNet backbone is available, else none, noted) or an explicit choice."""
+    """LPIPS for E: auto (e4e's VGG-LPIPS, pretrained: a missing backbone is an error naming `gan3dkit weights add`;
+    with `random_init`, a random VGG, noted) or an explicit choice (none, random-vgg-lpips, vgg-lpips, alex-lpips)."""
     resolution: int = 256
     """Input size of P and E (the code: 256; images reach them as [0, 255], area-downsampled)."""
     width: int = 64
@@ -225,7 +226,8 @@ def distill_ko(arch: str, ckpt: Path, out: Path, cfg: KoDistillConfig,
         notes.append(require_pretrained(f"{arch} backbone", lambda: load_ko_backbone(net, arch, cfg.backbone_weights)))
     if E is not None:
         E.w_avg.copy_(latent_stats(G, min(cfg.pairs, 5000), cfg.truncation, cfg.seed)[0])
-        perceptual = build_perceptual(cfg.perceptual, "vgg")
+        choice = "random-vgg-lpips" if cfg.random_init and cfg.perceptual == "auto" else cfg.perceptual
+        perceptual = build_perceptual(choice, "vgg")
         if perceptual.info.note:
             notes.append(f"E loss: {perceptual.info.note}")
         if cfg.lambda_adv > 0:

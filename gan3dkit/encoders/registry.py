@@ -11,6 +11,7 @@ from torch import nn
 
 from ..utils.config import from_dict, to_dict
 from .lp3d import LP3DConfig, LP3DEncoder
+from .lp3d_release import LP3DReleaseConfig, LP3DReleaseEncoder, lt_defaults
 from .triplanenet import TriPlaneNetConfig, TriPlaneNetEncoder
 
 #: Size presets: "paper" = the published sizes; "small" = a GPU-friendly fraction; "tiny" = seconds on a CPU.
@@ -45,6 +46,20 @@ def _lp3d_config(G: Any, size: str, lt: bool) -> LP3DConfig:
     return LP3DConfig(**base)
 
 
+def _lp3d_release_config(G: Any, size: str, lt: bool) -> LP3DReleaseConfig:
+    """The public code's layout (`lp3d_release`); its sizes are fixed by the release ("paper") or tiny for tests."""
+    cfg = lt_defaults() if lt else LP3DReleaseConfig()
+    if size == "tiny":
+        cfg = dataclasses.replace(cfg, resnet_widths=(16, 32),
+                                  resnet_blocks=(1, 1), deeplab_channels=32, aspp_rates=(2, 4, 6), vit_dim=64,
+                                  f_blocks=1, f_heads=2, f_channels=32, high_channels=32, fuse_channels=(64, 32))
+    elif size != "paper":
+        raise ValueError(f"the released LP3D layout has sizes paper or tiny, got {size!r}")
+    r = G.config.triplane_resolution  # the release's output is half its input size (512 -> 256)
+    return dataclasses.replace(cfg, input_resolution=2 * r, triplane_resolution=r,
+                               triplane_channels=G.config.triplane_channels)
+
+
 def _tpn_config(G: Any, size: str, version: int) -> TriPlaneNetConfig:
     gc = G.config
     base = dict(version=version, input_resolution=max(64, min(256, gc.img_resolution)),
@@ -68,6 +83,12 @@ ARCHS: dict[str, ArchSpec] = {
                      lambda G, s: _lp3d_config(G, s, False), lambda c, G: LP3DEncoder(c)),
     "lp3d-lt": ArchSpec("lp3d-lt", "lp3d", LP3DConfig, "LP3D-LT: 2 low ViT blocks, E_high on backbone features",
                         lambda G, s: _lp3d_config(G, s, True), lambda c, G: LP3DEncoder(c)),
+    "lp3d-release": ArchSpec("lp3d-release", "lp3d", LP3DReleaseConfig,
+                             "LP3D as Live3DPortrait builds it (loads its released files; convert lp3d)",
+                             lambda G, s: _lp3d_release_config(G, s, False), lambda c, G: LP3DReleaseEncoder(c)),
+    "lp3d-lt-release": ArchSpec("lp3d-lt-release", "lp3d", LP3DReleaseConfig,
+                                "LP3D-LT as Live3DPortrait builds it (loads its released LT file)",
+                                lambda G, s: _lp3d_release_config(G, s, True), lambda c, G: LP3DReleaseEncoder(c)),
     "triplanenet-v1": ArchSpec("triplanenet-v1", "triplanenet", TriPlaneNetConfig,
                                "TriPlaneNet v1: pSp W+ + offset U-Net on [y, x - y]",
                                lambda G, s: _tpn_config(G, s, 1), lambda c, G: TriPlaneNetEncoder(c, G)),

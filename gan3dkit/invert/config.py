@@ -42,8 +42,8 @@ class ProjectorConfig:
     w_avg_psi: float = 1.0
     """Truncation of those samples (PTI 1.0; Ko et al. 0.7)."""
     l2_weight: float = 0.0
-    """Extra pixel MSE weight ([-1, 1] images); 0 in PTI's projector. `auto` perceptual falls back to 1 when no
-    perceptual network is available (said in the report)."""
+    """Extra pixel MSE weight ([-1, 1] images); 0 in PTI's projector. With `perceptual none` (asked for) it is at
+    least 1 (said in the report)."""
     perceptual_resolution: int = 256
     """Images larger than this are area-downsampled before the perceptual net (PTI: 256)."""
     optimize_noise: bool = True
@@ -146,10 +146,10 @@ class InvertConfig:
     """Optimise the pose in the projector of 'w'/'wplus'/'pti' too (Alg. 3 style); 'ko' decides by algorithm."""
     perceptual: str = "auto"
     """Projector / pose loss network: 'vgg-lpips' (NVIDIA's projector feature distance = LPIPS-VGG), 'alex-lpips',
-    'random-vgg-lpips' (uncalibrated, for tests), 'none' (pixel L2 only) or 'auto' (VGG-LPIPS if its weights are
-    available, else 'none' with a note in the report)."""
+    'random-vgg-lpips' (uncalibrated, for tests), 'none' (pixel L2 only) or 'auto' (VGG-LPIPS, pretrained: a
+    missing backbone is an error naming `gan3dkit weights add`, never a fallback)."""
     tune_perceptual: str = "auto"
-    """Tuning loss network; PTI uses LPIPS-alex. Same choices; 'auto' = alex-lpips if available, else none."""
+    """Tuning loss network; PTI uses LPIPS-alex. Same choices; 'auto' = alex-lpips, pretrained (else an error)."""
     deterministic_render: bool = True
     """No depth jitter / random importance samples while optimising (EG3D's projector uses the stochastic default;
     deterministic rendering makes the loss a function of the variables and the run reproducible)."""

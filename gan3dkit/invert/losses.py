@@ -17,9 +17,10 @@ def build_perceptual(choice: str, default_net: str, backbone: str | Path | None 
                      resolution: int = 256) -> PerceptualLoss:
     """Resolve a `perceptual` choice ('auto', 'vgg-lpips', 'alex-lpips', 'random-vgg-lpips', 'none').
 
-    'auto' tries `default_net` ('vgg' for the projector, 'alex' for tuning, as PTI) with its ImageNet backbone (user
-    file, cache, download: `metrics.weights.fetch`) and falls back to no perceptual term, saying so. An explicit
-    calibrated choice whose weights are missing raises WeightsUnavailable. A random backbone is never calibrated.
+    'auto' is the paper's network for this use, `default_net` ('vgg' for the projector, 'alex' for tuning, as PTI),
+    with its ImageNet backbone (user file, cache, download: `metrics.weights.fetch`). A missing file is a one-line
+    WeightsUnavailable naming `gan3dkit weights add`, never a silent fallback: 'none' (pixel L2 only) and
+    'random-vgg-lpips' (uncalibrated, said in every report) must be asked for.
     """
     if choice == "none":
         return PerceptualLoss(None, PerceptualInfo("none (pixel L2 only)", False, "requested"), resolution)
@@ -30,11 +31,11 @@ def build_perceptual(choice: str, default_net: str, backbone: str | Path | None 
     try:
         net = LPIPS(net_name, backbone=backbone)
     except (WeightsUnavailable, FileNotFoundError, ValueError) as exc:
-        if choice != "auto":
-            raise
-        return PerceptualLoss(None, PerceptualInfo(
-            "none (pixel L2 only)", False,
-            f"LPIPS-{net_name} unavailable, so no perceptual term ran: {str(exc).split('. Options')[0]}"), resolution)
+        reason = str(exc).split(". Options")[0].splitlines()[0]
+        raise WeightsUnavailable(
+            f"LPIPS-{net_name} ({choice}) needs its ImageNet backbone, which the paper uses pretrained: {reason}. Add "
+            "the file with `gan3dkit weights add FILE` (see `gan3dkit weights list`), or choose explicitly: "
+            "perceptual none (pixel L2) or random-vgg-lpips (uncalibrated)") from None
     return PerceptualLoss(net, PerceptualInfo(net.description, True), resolution)
 
 

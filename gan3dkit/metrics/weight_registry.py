@@ -56,6 +56,8 @@ def _entries() -> dict[str, Entry]:
     ko_page = "https://drive.google.com/drive/folders/1HRSRRZLhWfQI3eBP3Fen-TcHeocj2GkE"
     ko_lic = "unknown (no licence file in cvlab-kaist/3DGAN-Inversion)"
     tpn_lic = "MIT (anantarb/triplanenet)"
+    lp3d_page = "https://drive.google.com/drive/folders/1Z6uri8pH048Qzyhu0PE3llxO5EC7ic_v"
+    lp3d_lic = "Apache-2.0 (Dong142857/Live3DPortrait)"
     lpips_lic = "BSD-2-Clause (richzhang/PerceptualSimilarity)"
     return {
         "resnet34": Entry(RESNET34, "LP3D backbone init (distill-encoder --arch lp3d*)", tv),
@@ -93,6 +95,12 @@ def _entries() -> dict[str, Entry]:
                                   ko_lic),
         "e4e-ffhq": _released("Ko et al. E (e4e, FFHQ)", "e4e_ffhq.pt", "convert e4e", ko_page, ko_lic),
         "e4e-afhq": _released("Ko et al. E (e4e, AFHQ)", "e4e_afhq.pt", "convert e4e", ko_page, ko_lic),
+        "lp3d": _released("LP3D encoder + renderer (Live3DPortrait)", "encoder_render.pt", "convert lp3d", lp3d_page,
+                          lp3d_lic),
+        "lp3d-eg3d-ffhqrebalanced512-128": _released(
+            "EG3D ffhqrebalanced512-128 (Live3DPortrait's G, torch.save of {G, D, ...})", "ffhqrebalanced512-128.pth",
+            "convert state-dict --preset ffhq512 --nrr 128 (the --generator of convert lp3d)", lp3d_page,
+            "NVIDIA Source Code License for EG3D (non-commercial)"),
     }  # fmt: skip
 
 

@@ -31,6 +31,7 @@ from gan3dkit.train.engine import check_resume
 from gan3dkit.train.loop import RESUMABLE_CHANGES, _make_phases
 
 from .eg3d_format import Record, fake_modules, snapshot_bytes
+from .encoder_files import convert_cli
 
 
 def _render(G, z):
@@ -157,9 +158,7 @@ def test_cli_convert_generate_and_resume(tiny_nets, snapshot_pkl, tmp_path):
     """CLI convert -> generate; a malicious file via the CLI; the checkpoint passes train --resume's setup."""
     runner = CliRunner()
     out = tmp_path / "m.safetensors"
-    res = runner.invoke(app, ["convert", "eg3d-pkl", str(snapshot_pkl), "--out", str(out), "--json"])
-    assert res.exit_code == 0, res.output
-    summary = json.loads(res.stdout[res.stdout.index("{") :])
+    summary = convert_cli("eg3d-pkl", snapshot_pkl, "--out", out)
     assert summary["resumable"] and summary["plane_axes"] == "eg3d"
     res = runner.invoke(app, ["generate", "--ckpt", str(out), "--seeds", "0", "--out", str(tmp_path / "gen")])
     assert res.exit_code == 0, res.output

@@ -17,7 +17,7 @@ from gan3dkit.generate.views import camera_labels
 from gan3dkit.networks import TriPlaneGenerator
 from gan3dkit.train.config import train_preset
 
-from .encoder_files import randomize
+from .encoder_files import fine_tune, randomize
 
 #: Parameters of the public networks (anantarb/triplanenet at 25df29b, counted by tools/parity_triplanenet.py):
 #: psp_encoder 209,450,688 + triplanenet_encoder 42,106,496 (v1), 41,368,416 (v2, nearest), 42,191,168 (v2, shuffle).
@@ -157,9 +157,7 @@ def test_parameter_count_matches_the_release():
 
 def test_distill_encoder_fine_tunes_from_a_converted_file(tmp_path):
     """--init takes the converted architecture and weights (optimisers fresh); the file's G is the teacher."""
-    from typer.testing import CliRunner
 
-    from gan3dkit.cli.main import app
     from gan3dkit.train.checkpoint import load_tensors, read_header
 
     src = tmp_path / "best_model.pt"
@@ -167,10 +165,7 @@ def test_distill_encoder_fine_tunes_from_a_converted_file(tmp_path):
     conv = tmp_path / "tpn.safetensors"
     write_encoder(convert_triplanenet(src, preset="tiny", nrr=32), conv, src)
     run = tmp_path / "run"
-    res = CliRunner().invoke(app, ["distill-encoder", "--arch", "triplanenet-v1", "--ckpt", str(conv), "--init",
-                                   str(conv), "--out", str(run), "--preset", "tiny", "--steps", "1", "--random-init",
-                                   "--set", "optim.batch=2", "--set", "run.val_samples=2", "--set", "run.tick_steps=1",
-                                   "--set", "run.cpu_threads=1", "--json"])  # fmt: skip
+    res = fine_tune("triplanenet-v1", conv, run)
     assert res.exit_code == 0, res.output
     header = read_header(run / "checkpoint.safetensors")
     assert "weights of tpn.safetensors (E)" in header["extra"]["init"]

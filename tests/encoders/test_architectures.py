@@ -32,7 +32,8 @@ def test_output_shapes_each_arch(img, tri, ch):
 
     cams = camera_labels(G, [0.2, -0.1], 0.0, "cpu")
     for name in ARCHS:
-        cfg = arch_config(name, G, "tiny", {"input_resolution": max(32, img // 2) if "lp3d" in name else 32})
+        size = 2 * tri if "release" in name else max(32, img // 2) if "lp3d" in name else 32  # release: planes = in / 2
+        cfg = arch_config(name, G, "tiny", {"input_resolution": size})
         E = build_encoder(name, cfg, G)
         with torch.no_grad():
             out = E(x, cams if "triplanenet" in name else None)
