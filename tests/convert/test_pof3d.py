@@ -21,7 +21,8 @@ from gan3dkit.networks import TriPlaneGenerator
 from gan3dkit.networks.pose_heads import PoseHeadConfig, PoseHeadDiscriminator
 from gan3dkit.train.checkpoint import load_checkpoint, read_header
 from gan3dkit.train.config import TrainConfig, train_preset
-from gan3dkit.train.loop import _check_resume
+from gan3dkit.train.engine import check_resume
+from gan3dkit.train.loop import RESUMABLE_CHANGES
 
 from .encoder_files import convert_cli
 from .pof3d_format import pof3d_snapshot_bytes
@@ -93,7 +94,7 @@ def test_round_trip_renders_identically(pof3d_nets, pof3d_pkl, tmp_path):
     header = read_header(tmp_path / "p.safetensors")
     cfg2 = TrainConfig.from_dict(json.loads((tmp_path / "p.config.json").read_text()))
     cfg2.validate()
-    _check_resume(cfg2, header, tmp_path / "p.safetensors")
+    check_resume(cfg2.to_dict(), header, tmp_path / "p.safetensors", RESUMABLE_CHANGES)
     Gr = TriPlaneGenerator(cfg2.generator)
     Dr = PoseHeadDiscriminator(cfg2.discriminator, PoseHeadConfig(out_dim=2, hidden_dim=cfg2.method.pof3d.head_hidden))
     load_checkpoint(tmp_path / "p.safetensors", {"G": Gr, "D": Dr, "G_ema": copy.deepcopy(Gr)}, {})
