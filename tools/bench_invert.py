@@ -91,6 +91,9 @@ def main() -> None:
                     help="heads: held-out synthetic heads; self: the generator's own samples (seed = --seed + head),"
                          " so pose, depth and other views are exactly representable")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--set", dest="sets", action="append", default=[],
+                    help="override for every variant, e.g. --set perceptual=none --set pose.warp_features=rgb "
+                    "(offline: the pretrained VGG16/LPIPS are the defaults and their absence is an error)")
     ap.add_argument("--out", default=None, help="write the JSON here too")
     ap.add_argument("--figure", default=None, help="PNG: per offset, input | recon and novel view per method")
     args = ap.parse_args()
@@ -125,7 +128,7 @@ def main() -> None:
                 cfg.projector.steps, cfg.tune.steps = args.steps, args.tune_steps
                 cfg.projector.w_avg_samples = args.w_avg_samples
                 cfg.pose.warmup_steps = min(cfg.pose.warmup_steps, args.warmup)
-                cfg = apply_overrides(cfg, [f"{k}={v}" for k, v in sets.items()])
+                cfg = apply_overrides(cfg, [f"{k}={v}" for k, v in sets.items()] + args.sets)
                 given = true if name == "ko-alg2" else start  # Alg. 2 is the oracle: it is given the true camera
                 item = InvertItem(f"head{h}", gt["image"][0], given[0].numpy(), "bench")
                 cpu0 = time.process_time()

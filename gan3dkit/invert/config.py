@@ -117,7 +117,8 @@ class PoseOptConfig:
     """Weight of the image loss in the pose step of Alg. 1. The paper's Alg. 1 line 6 drives the pose by the warp
     term only (0, the default); the public code sums everything into one loss that also drives the pose (1)."""
     warp_features: str = "auto"
-    """'vgg-conv3_3' (torchvision VGG16 up to layer 15, as the code), 'rgb' (pixels) or 'auto' (VGG if weights)."""
+    """'vgg-conv3_3' or 'auto' (torchvision VGG16 up to layer 15, as the code; ImageNet weights required) or 'rgb'
+    (pixels; only when asked for, recorded in metrics.json)."""
 
 
 def pose_mode(method: str, algorithm: int, pose_opt: bool) -> str:

@@ -47,7 +47,8 @@ def reproject(depth: Tensor, camera: Cameras | Tensor, source: Cameras | Tensor)
 
 class WarpFeatures(nn.Module):
     """Features compared by the warp loss: torchvision VGG16 `features[:16]` (conv3_3 + ReLU; Ko et al.) on
-    ImageNet-normalised [0, 1] images, or the pixels themselves ('rgb', the offline fallback)."""
+    ImageNet-normalised [0, 1] images ('auto' and 'vgg-conv3_3': the paper's; a missing ImageNet VGG16 is an error
+    naming `gan3dkit weights add`), or the pixels themselves ('rgb', only when asked for)."""
 
     def __init__(self, kind: str = "auto", backbone: str | Path | None = None) -> None:
         super().__init__()
@@ -56,16 +57,20 @@ class WarpFeatures(nn.Module):
         if kind in ("auto", "vgg-conv3_3"):
             try:
                 features, desc = load_backbone("vgg", backbone)
-                self.vgg = features[:16]
-                self.kind = "vgg-conv3_3"
-                self.note = desc
             except (WeightsUnavailable, FileNotFoundError) as exc:
-                if kind != "auto":
-                    raise
-                self.kind = "rgb"
-                self.note = f"VGG16 weights unavailable, warp loss compares pixels: {str(exc).split('. Options')[0]}"
-        else:
+                reason = str(exc).split(". Options")[0].splitlines()[0]
+                raise WeightsUnavailable(
+                    f"Ko et al.'s warp loss compares ImageNet VGG16 conv3_3 features: {reason}. Add the file with "
+                    "`gan3dkit weights add FILE` (see `gan3dkit weights list`), or choose pixels explicitly: "
+                    "--set pose.warp_features=rgb") from None
+            self.vgg = features[:16]
+            self.kind = "vgg-conv3_3"
+            self.note = desc
+        elif kind == "rgb":
             self.kind = "rgb"
+            self.note = "warp loss on pixels (pose.warp_features=rgb), not Ko et al.'s VGG16 conv3_3 features"
+        else:
+            raise ValueError(f"warp features must be auto, vgg-conv3_3 or rgb, got {kind!r}")
         self.register_buffer("mean", torch.tensor(_MEAN).view(1, 3, 1, 1))
         self.register_buffer("std", torch.tensor(_STD).view(1, 3, 1, 1))
 

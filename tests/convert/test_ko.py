@@ -135,7 +135,8 @@ def test_cli_convert_then_invert_with_both(tmp_path):
                               "--pose-encoder", str(tmp_path / "P.safetensors"), "--latent-encoder",
                               str(tmp_path / "E.safetensors"), "--align", "never", "--steps", "2", "--tune-steps", "0",
                               "--outputs", "", "--set", "projector.w_avg_samples=16", "--out", str(tmp_path / "inv"),
-                              "--perceptual", "none", "--set", "tune_perceptual=none", "--json"])  # fmt: skip
+                              "--perceptual", "none", "--set", "tune_perceptual=none",
+                              "--set", "pose.warp_features=rgb", "--json"])  # fmt: skip
     assert res.exit_code == 0, res.output
     text = " ".join(p.read_text() for p in (tmp_path / "inv").rglob("metrics.json"))
     assert "camera initialised by the pose encoder P" in text and "w initialised by the latent encoder E" in text

@@ -17,7 +17,8 @@ from .conftest import render_target
 
 runner = CliRunner()
 FAST = ["--steps", "4", "--tune-steps", "2", "--mesh-res", "16", "--frames", "4", "--perceptual", "none", "--set",
-        "tune_perceptual=none", "--set", "projector.w_avg_samples=16"]  # no LPIPS files in CI: asked for explicitly
+        "tune_perceptual=none", "--set", "projector.w_avg_samples=16", "--set", "pose.warp_features=rgb"]
+# no LPIPS / VGG files in CI: pixels asked for explicitly
 
 
 def _crop(G, tmp_path, name="face", yaw=0.2):

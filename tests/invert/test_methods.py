@@ -18,6 +18,7 @@ from .conftest import render_target
 def _small(method: str, algorithm: int = 1, steps: int = 6, tune: int = 3):
     cfg = preset(method, algorithm)
     cfg.perceptual = cfg.tune_perceptual = "none"
+    cfg.pose.warp_features = "rgb"  # no ImageNet VGG16 offline: pixels asked for explicitly
     cfg.projector.steps, cfg.projector.w_avg_samples, cfg.tune.steps = steps, 64, tune
     cfg.pose.warmup_steps = min(cfg.pose.warmup_steps, 2)
     return cfg

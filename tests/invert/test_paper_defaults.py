@@ -41,6 +41,7 @@ def test_contradictory_flags_are_one_line_usage_errors(tmp_path, args, words):
 def _small(method, algorithm=1, **pose):
     cfg = preset(method, algorithm)
     cfg.perceptual = cfg.tune_perceptual = "none"
+    cfg.pose.warp_features = "rgb"  # no ImageNet VGG16 offline: pixels asked for explicitly
     cfg.projector.steps, cfg.projector.w_avg_samples, cfg.tune.steps = 4, 16, 2
     cfg.pose.warmup_steps = 1
     for k, v in pose.items():
