@@ -24,6 +24,8 @@ def encode(
     smooth: float = typer.Option(0.0, help="Video: temporal smoothing of pose and tri-plane in [0, 1) (EMA weight)."),
     max_frames: int | None = typer.Option(None, help="Video: encode at most this many frames."),
     refine: int = typer.Option(0, help="Refine each result with N steps of pose-optimising inversion (slow)."),
+    refine_set: list[str] = typer.Option([], "--refine-set", help="Override the refinement's inversion config, e.g. "
+                                         "--refine-set perceptual=none (pixel L2 instead of the pretrained LPIPS)."),
     mesh_res: int = typer.Option(64, help="Mesh grid resolution."),
     frames: int = typer.Option(24, help="Orbit video frames."),
     device: str = typer.Option("cpu", help="cpu | cuda."),
@@ -38,7 +40,8 @@ def encode(
     from ..utils.items import exit_code
 
     req = EncodeRequest(source=source, ckpt=ckpt, out=out, align=align, outputs=outputs, yaws=yaws, smooth=smooth,
-                        max_frames=max_frames, refine=refine, mesh_res=mesh_res, frames=frames, device=device)
+                        max_frames=max_frames, refine=refine, refine_set=tuple(refine_set), mesh_res=mesh_res,
+                        frames=frames, device=device)
     report, used = run_encode(req, functools.partial(progress_bar, json_mode=json_out))
     if json_out:
         emit_json({k: v for k, v in report.items() if k != "encoder_seconds"})

@@ -17,6 +17,7 @@ from torch import Tensor
 from ..generate.mesh import planes_density_grid, surface_mesh, write_ply
 from ..generate.video import orbit_cameras
 from ..generate.views import camera_labels
+from ..utils.config import apply_overrides
 from ..utils.files import atomic_save_png, atomic_write_json, atomic_write_safetensors, remove_stale_temps_in
 from ..utils.items import Item, run_items
 from ..utils.visual import depth_to_rgb, make_grid, to_uint8_hwc
@@ -35,6 +36,8 @@ class EncodeOptions:
     smoothing: float = 0.0
     """Temporal smoothing of a video: EMA weight of the previous state (0 = off; 0.5 = half the new frame)."""
     refine_steps: int = 0
+    refine_set: tuple[str, ...] = ()
+    """`--refine-set KEY=VALUE` overrides of the refinement's inversion config (e.g. perceptual=none)."""
 
 
 def to_tensor(image: np.ndarray, size: int, device: torch.device) -> Tensor:  # uint8 [H, W, 3] -> [1, 3, S, S]
@@ -164,7 +167,8 @@ class _GivenW:
 
 
 def refine(student: Student, image: np.ndarray, cam: Tensor, steps: int, name: str,
-           out: EncoderOutput | None = None) -> tuple[EncoderOutput, Tensor, dict]:  # fmt: skip
+           out: EncoderOutput | None = None, sets: tuple[str, ...] = ()
+           ) -> tuple[EncoderOutput, Tensor, dict]:  # fmt: skip
     """``--refine N``: N steps of pose-optimising inversion (gan3dkit.invert, Ko et al. Alg. 3: joint w + pose
     descent, no generator tuning) starting from the encoder's camera and, when the encoder gives a W+ latent
     (TriPlaneNet's ``out.ws``), from the mean of its W+ vectors (else from w_avg: LP3D has no latent); returns its
@@ -184,6 +188,7 @@ def refine(student: Student, image: np.ndarray, cam: Tensor, steps: int, name: s
     cfg.tune.steps = 0
     cfg.pose.warmup_steps = min(cfg.pose.warmup_steps, max(0, steps // 4))
     cfg.projector.w_avg_samples = min(cfg.projector.w_avg_samples, 256)
+    cfg = apply_overrides(cfg, list(sets))
     G = student.teacher.G
     size = G.img_resolution
     img = to_uint8_hwc(to_tensor(image, size, cam.device))[0]
@@ -225,7 +230,7 @@ def encode_items(student: Student, items: list[Item], load: Callable[[Item], tup
             c = student.teacher.cam.labels(out.pose)
         entry: dict[str, Any] = {"name": item.key, "pose": None if out.pose is None else out.pose[0].tolist()}
         if opts.refine_steps > 0:
-            out, c, entry["refine"] = refine(student, image, c, opts.refine_steps, item.key, out)
+            out, c, entry["refine"] = refine(student, image, c, opts.refine_steps, item.key, out, opts.refine_set)
         entry.update(write_item(student, out, c, image, dest, item.key, per_frame_outputs))
         if video:
             with torch.no_grad():

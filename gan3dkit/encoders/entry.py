@@ -27,6 +27,7 @@ class EncodeRequest:
     smooth: float = 0.0
     max_frames: int | None = None
     refine: int = 0
+    refine_set: tuple[str, ...] = ()
     mesh_res: int = 64
     frames: int = 24
     device: str = "cpu"
@@ -52,6 +53,7 @@ def face_align(image: np.ndarray, resolution: int, name: str) -> tuple[np.ndarra
 
 def _check(req: EncodeRequest) -> tuple[tuple[str, ...], tuple[float, ...]]:
     """Usage errors before anything loads; returns the chosen outputs and the view yaws."""
+    from ..utils.config import ConfigError, apply_overrides
     from ..utils.errors import UsageError, check_number
 
     chosen = tuple(o.strip() for o in req.outputs.split(",") if o.strip())
@@ -73,11 +75,17 @@ def _check(req: EncodeRequest) -> tuple[tuple[str, ...], tuple[float, ...]]:
     check_number("--max-frames", req.max_frames, ge=1, integer=True, allow_none=True)
     if req.refine > 0:
         try:
-            import gan3dkit.invert  # noqa: F401
+            import gan3dkit.invert as inv
         except ImportError as exc:
             raise UsageError(
                 f"--refine needs the inversion package gan3dkit.invert, not importable here: {exc}"
             ) from exc
+        try:
+            apply_overrides(inv.preset("ko", 3), list(req.refine_set))
+        except ConfigError as exc:
+            raise UsageError(f"--refine-set: {exc}") from None
+    elif req.refine_set:
+        raise UsageError("--refine-set needs --refine N")
     return chosen, yaw_list
 
 
@@ -98,7 +106,7 @@ def run_encode(req: EncodeRequest, progress: Bars = no_bars) -> tuple[dict[str, 
     student, _, header = load_encoder(req.ckpt, device)
     nets: Any = student  # (nn.Module attributes: typed Tensor | Module)
     opts = EncodeOptions(yaws=yaw_list, outputs=chosen, mesh_resolution=req.mesh_res, video_frames=req.frames,
-                         smoothing=req.smooth, refine_steps=req.refine)  # fmt: skip
+                         smoothing=req.smooth, refine_steps=req.refine, refine_set=req.refine_set)  # fmt: skip
     res = nets.teacher.G.img_resolution
     with progress(f"encode {kind}", None) as update:
         report = encode_source(student, source, kind, out, opts, max_frames=req.max_frames, on_item=update,

@@ -64,6 +64,13 @@ def test_bad_inputs_exit_with_one_line(lp3d_ckpt, tmp_path):
     assert res.exit_code == 2 and "unsupported" in res.output
     res = runner.invoke(app, ["distill-encoder", "--arch", "lp4d", "--ckpt", str(lp3d_ckpt), "--out", str(tmp_path)])
     assert res.exit_code == 2 and "unknown --arch" in res.output
+    Image.fromarray(_img(1)).save(tmp_path / "face.png")
+    for extra, said in ((["--refine-set", "perceptual=none"], "--refine-set needs --refine N"),
+                        (["--refine", "2", "--refine-set", "projector.stepz=3"], "stepz")):
+        res = runner.invoke(app, ["encode", str(tmp_path / "face.png"), "--ckpt", str(lp3d_ckpt), "--out",
+                                  str(tmp_path / "o"), *extra])
+        assert res.exit_code == 2 and "--refine-set" in res.output and said in res.output, res.output
+        assert not (tmp_path / "o").exists()
 
 
 def test_temporal_smoothing_reduces_frame_to_frame_change(lp3d_ckpt):
@@ -85,19 +92,13 @@ def test_temporal_smoothing_reduces_frame_to_frame_change(lp3d_ckpt):
     assert raw > 0 and smoothed < 0.6 * raw
 
 
-def test_refine_starts_from_the_encoders_w_when_it_has_one(lp3d_ckpt, monkeypatch):
+def test_refine_starts_from_the_encoders_w_when_it_has_one(lp3d_ckpt):
     """With one step the projector's lr ramp is still 0, so the refined w is exactly where refine started it."""
-    import gan3dkit.invert as inv
     from gan3dkit.encoders.encode import refine
     from gan3dkit.invert import preset
     from gan3dkit.invert.projector import latent_stats
 
-    def pixel_l2(*args):  # no LPIPS files in CI: pixel L2 asked for explicitly (the default is the pretrained LPIPS)
-        cfg = preset(*args)
-        cfg.perceptual = cfg.tune_perceptual = "none"
-        return cfg
-
-    monkeypatch.setattr(inv, "preset", pixel_l2)
+    pixels = ("perceptual=none", "tune_perceptual=none")  # no LPIPS files in CI: pixel L2 asked for explicitly
 
     student, _, _ = load_encoder(lp3d_ckpt)
     G = student.teacher.G
@@ -106,10 +107,10 @@ def test_refine_starts_from_the_encoders_w_when_it_has_one(lp3d_ckpt, monkeypatc
     with torch.no_grad():
         ws = G.mapping(torch.randn(1, G.z_dim, generator=torch.Generator().manual_seed(3)), cam)
     planes = torch.zeros(1, 3, 8, 32, 32)
-    given, rep = refine(student, img, cam, 1, "w", EncoderOutput(planes, ws))[::2]
+    given, rep = refine(student, img, cam, 1, "w", EncoderOutput(planes, ws), pixels)[::2]
     assert rep["w_start"].startswith("encoder")
     assert torch.allclose(given.ws[:, 0], ws.mean(1))
-    avg, rep = refine(student, img, cam, 1, "avg", EncoderOutput(planes))[::2]  # LP3D: no latent
+    avg, rep = refine(student, img, cam, 1, "avg", EncoderOutput(planes), pixels)[::2]  # LP3D: no latent
     ko = preset("ko", 3).projector
     w_avg, _ = latent_stats(G, min(ko.w_avg_samples, 256), ko.w_avg_psi, ko.seed)
     assert rep["w_start"] == "w_avg" and torch.allclose(avg.ws[:, 0], w_avg[:, 0])
