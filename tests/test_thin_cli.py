@@ -79,3 +79,14 @@ def test_help_lists_match_the_library():
     from gan3dkit.encoders import entry
 
     assert encode.OUTPUTS == entry.OUTPUTS
+
+
+def test_distill_help_lists_every_encoder_arch():
+    """The --arch help is a literal (the CLI's help imports no torch): it must name every registered arch."""
+    import re
+
+    from gan3dkit.cli.distill import ARCH_HELP
+    from gan3dkit.encoders.registry import ARCHS, EXTERNAL_ARCHS
+
+    listed = set(re.findall(r"[a-z0-9][a-z0-9-]*(?= \||\.$| \()", ARCH_HELP))
+    assert listed == set(ARCHS) | set(EXTERNAL_ARCHS)

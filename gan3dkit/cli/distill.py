@@ -10,7 +10,8 @@ import typer
 
 from .common import console, emit_json, handle_errors, progress_bar
 
-ARCH_HELP = "lp3d | lp3d-lt | triplanenet-v1 | triplanenet-v2 | ko-pose | ko-latent."
+ARCH_HELP = ("lp3d | lp3d-lt | lp3d-release | lp3d-lt-release (Live3DPortrait's layout) | triplanenet-v1 | "
+             "triplanenet-v2 | ko-pose | ko-latent.")
 
 
 def _ko(arch: str, ckpt: Path, out: Path, sets: list[str], backbone_weights: str | None, random_init: bool,
