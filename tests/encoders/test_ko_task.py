@@ -73,3 +73,29 @@ def test_time_limit_stops_ko_latent_and_resumes_bit_exactly(tmp_path, monkeypatc
     assert math.isfinite(done["last"]["loss"]) and done["last"]["stage"] == 4
     for name in ("ko-latent.safetensors", "checkpoint.safetensors"):
         _same_tensors(tmp_path / "t" / name, tmp_path / "s" / name)
+
+
+@pytest.mark.slow
+def test_ko_latent_under_torchrun_keeps_replicas_and_latent_d_in_sync(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    ckpt, _ = _micro_ckpt(tmp_path, True)
+    sets = ["batch=2", "pairs=2", "resolution=32", "irse_widths=[8, 12, 16, 24]", "irse_units=[1, 1, 2, 1]",
+            "e4e_styles=6", "e4e.progressive_start=1", "e4e.w_pool_size=3", "e4e.d_reg_every=2", "log_every=1",
+            "snapshot_every=1"]
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "gan3dkit",
+           "distill-encoder", "--arch", "ko-latent", "--ckpt", str(ckpt), "--out", str(tmp_path / "o"), "--steps",
+           "2", "--random-init", "--device", "cpu", "--json", *(a for s in sets for a in ("--set", s))]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "GAN3DKIT_NO_EXTENSION": "1"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=400, env=env)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads(proc.stdout[proc.stdout.index("{"):])
+    assert summary["world"] == 2 and summary["steps"] == 2 and summary["last"]["stage"] == 1
+    records = [json.loads(line) for line in (tmp_path / "o" / "stats.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [1, 2] and all(r["replicas_in_sync"] for r in records)  # E and latent D
+    state = load_tensors(tmp_path / "o" / "checkpoint.safetensors")
+    assert state["e4e.fake_pool"].shape[0] == 3  # both processes' codes went through the one pool (2 x 2 > 3)
+    assert (tmp_path / "o" / "ko-latent.safetensors").exists()
