@@ -13,7 +13,8 @@ ARCH_HELP = "lp3d | lp3d-lt | triplanenet-v1 | triplanenet-v2 | ko-pose | ko-lat
 
 
 def _ko(arch: str, ckpt: Path, out: Path, sets: list[str], backbone_weights: str | None, random_init: bool,
-        steps: int | None, minutes: float | None, json_out: bool, resume: bool, device: str) -> None:
+        steps: int | None, minutes: float | None, json_out: bool, resume: bool, device: str,
+        print_config: bool) -> None:
     """Ko et al.'s P / E pre-training (`encoders.ko_task.distill_ko`) on the training engine."""
     from ..encoders.ko_task import distill_ko, ko_config
     from ..train.checkpoint import expect_kind
@@ -22,6 +23,11 @@ def _ko(arch: str, ckpt: Path, out: Path, sets: list[str], backbone_weights: str
     expect_kind(ckpt, "generator", "--ckpt")
     check_out_folder(out)
     cfg = ko_config(sets, backbone_weights, random_init, steps, minutes)
+    if print_config:
+        from ..utils.config import to_dict
+
+        emit_json(to_dict(cfg))
+        return
     main = int(os.environ.get("RANK", "0")) == 0
     summary = distill_ko(arch, ckpt, out, cfg, resume=resume, device=device, progress=main)
     if not main:
@@ -74,7 +80,8 @@ def distill_encoder(
     check_number("--steps", steps, ge=1, integer=True, allow_none=True)
     check_number("--minutes", minutes, gt=0, allow_none=True)
     if arch in EXTERNAL_ARCHS:
-        return _ko(arch, ckpt, out, list(set_), backbone_weights, random_init, steps, minutes, json_out, resume, device)
+        return _ko(arch, ckpt, out, list(set_), backbone_weights, random_init, steps, minutes, json_out, resume, device,
+                   print_config)
     cfg = distill_config(arch, ckpt, out, preset, set_, size=size, backbone_weights=backbone_weights,
                          lpips_backbone=lpips_backbone, identity_weights=identity_weights, data=data, init=init,
                          random_init=random_init, steps=steps, minutes=minutes)

@@ -99,3 +99,20 @@ def test_ko_latent_under_torchrun_keeps_replicas_and_latent_d_in_sync(tmp_path):
     state = load_tensors(tmp_path / "o" / "checkpoint.safetensors")
     assert state["e4e.fake_pool"].shape[0] == 3  # both processes' codes went through the one pool (2 x 2 > 3)
     assert (tmp_path / "o" / "ko-latent.safetensors").exists()
+
+
+def test_cli_passes_minutes_and_prints_ko_config(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from gan3dkit.cli.main import app
+
+    ckpt, _ = _micro_ckpt(tmp_path, False)
+    res = CliRunner().invoke(app, ["distill-encoder", "--arch", "ko-pose", "--ckpt", str(ckpt), "--out",
+                                   str(tmp_path / "o"), "--minutes", "2.5", "--steps", "7", "--set", "batch=2",
+                                   "--print-config"])
+    assert res.exit_code == 0, res.output
+    cfg = json.loads(res.output[res.output.index("{"):])
+    assert (cfg["max_minutes"], cfg["steps"], cfg["batch"]) == (2.5, 7, 2)
+    assert not (tmp_path / "o").exists()  # printing the config trains nothing
