@@ -98,6 +98,7 @@ class KoTask(Task):
         self.cache: dict[int, dict[str, Tensor]] = {}
         self.first: dict[str, Any] | None = None
         self.last: dict[str, Any] | None = None
+        self._sha: str | None = None
         schedule = Schedule(cfg.batch, (("steps", cfg.steps),), tick_steps=cfg.log_every,
                             snapshot_ticks=math.ceil(cfg.snapshot_every / cfg.log_every), max_minutes=cfg.max_minutes)
         super().__init__(schedule, modules, opts)
@@ -121,9 +122,11 @@ class KoTask(Task):
     def header_extra(self) -> dict[str, Any]:
         from ..utils.files import sha256_file
 
+        if self._sha is None:  # once per run, not at every snapshot
+            self._sha = sha256_file(self.ckpt)
         r = self.G.config.rendering
-        return {"generator_sha256": sha256_file(self.ckpt), "radius": r.avg_camera_radius, "focal": r.focal,
-                "w_dim": self.G.w_dim, "notes": self.notes}
+        return {"generator_sha256": self._sha, "radius": r.avg_camera_radius, "focal": r.focal, "w_dim": self.G.w_dim,
+                "notes": self.notes}
 
     def state_tensors(self) -> dict[str, Tensor]:
         return self.e4e.tensors() if self.e4e is not None else {}
