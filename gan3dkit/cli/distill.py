@@ -2,37 +2,42 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 import typer
 
-from .common import console, emit_json, handle_errors, progress_bar
+from .common import console, emit_json, handle_errors
 
 ARCH_HELP = ("lp3d | lp3d-lt | lp3d-release | lp3d-lt-release (Live3DPortrait's layout) | triplanenet-v1 | "
              "triplanenet-v2 | ko-pose | ko-latent.")
 
 
 def _ko(arch: str, ckpt: Path, out: Path, sets: list[str], backbone_weights: str | None, random_init: bool,
-        steps: int | None, json_out: bool, resume: bool) -> None:
-    """Ko et al.'s P / E pre-training (`encoders.ko.distill_ko`)."""
-    from ..encoders.ko import KoDistillConfig, distill_ko
+        steps: int | None, minutes: float | None, json_out: bool, resume: bool, device: str,
+        print_config: bool) -> None:
+    """Ko et al.'s P / E pre-training (`encoders.ko_task.distill_ko`) on the training engine."""
+    from ..encoders.ko_task import distill_ko, ko_config
     from ..train.checkpoint import expect_kind
-    from ..utils.config import apply_overrides
     from ..utils.items import check_out_folder
 
     expect_kind(ckpt, "generator", "--ckpt")
     check_out_folder(out)
-    sets = sets + ([f"backbone_weights={json.dumps(backbone_weights)}"] if backbone_weights else [])
-    sets += (["random_init=true"] if random_init else []) + ([f"steps={steps}"] if steps is not None else [])
-    cfg = apply_overrides(KoDistillConfig(), sets)
-    with progress_bar(f"distill {arch}", total=cfg.steps, json_mode=json_out) as update:
-        summary = distill_ko(arch, ckpt, out, cfg, on_step=lambda d, n, *_: update(d, n), resume=resume)
+    cfg = ko_config(sets, backbone_weights, random_init, steps, minutes)
+    if print_config:
+        from ..utils.config import to_dict
+
+        emit_json(to_dict(cfg))
+        return
+    main = int(os.environ.get("RANK", "0")) == 0
+    summary = distill_ko(arch, ckpt, out, cfg, resume=resume, device=device, progress=main)
+    if not main:
+        return
     if json_out:
         emit_json(summary)
     else:
-        console().print(f"[green]done[/]: {arch} -> {summary.get('checkpoint')}")
+        console().print(f"[green]done[/]: {arch}, {summary['steps']} steps ({summary['stopped']}) -> "
+                        f"{summary['checkpoint']}")
 
 
 @handle_errors
@@ -55,7 +60,7 @@ def distill_encoder(
     random_init: bool = typer.Option(False, "--random-init", help="Train from nothing pretrained (no ImageNet/IR-SE-50 "
                                      "backbone, random LPIPS backbone, no identity loss); written into every output."),
     resume: bool = typer.Option(True, "--resume/--restart", help="Continue <out>/checkpoint.safetensors "
-                                "(ko-*: <out>/<arch>.train.safetensors) exactly."),
+                                "exactly."),
     device: str = typer.Option("auto", help="auto | cpu | cuda."),
     print_config: bool = typer.Option(False, help="Print the resolved config and exit."),
     json_out: bool = typer.Option(False, "--json", help="Print a JSON summary at the end."),
@@ -76,7 +81,8 @@ def distill_encoder(
     check_number("--steps", steps, ge=1, integer=True, allow_none=True)
     check_number("--minutes", minutes, gt=0, allow_none=True)
     if arch in EXTERNAL_ARCHS:
-        return _ko(arch, ckpt, out, list(set_), backbone_weights, random_init, steps, json_out, resume)
+        return _ko(arch, ckpt, out, list(set_), backbone_weights, random_init, steps, minutes, json_out, resume, device,
+                   print_config)
     cfg = distill_config(arch, ckpt, out, preset, set_, size=size, backbone_weights=backbone_weights,
                          lpips_backbone=lpips_backbone, identity_weights=identity_weights, data=data, init=init,
                          random_init=random_init, steps=steps, minutes=minutes)

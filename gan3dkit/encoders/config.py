@@ -90,8 +90,21 @@ class DistillOptim:
     lr_renderer: float = 1e-4
     """Fine-tuned decoder, SR and constant w (stage 2)."""
     betas: tuple[float, float] = (0.9, 0.999)
+    """Adam's betas (optimizer "adam")."""
     optimizer: str = "adam"
-    """"adam" (LP3D; the paper names none) or "ranger" (TriPlaneNet: RAdam + Lookahead k=6, alpha=0.5)."""
+    """"adam" (LP3D; the paper names none) or "ranger" (TriPlaneNet: `encoders/ranger.py`, RAdam + gradient
+    centralisation + Lookahead, with the `ranger_*` values)."""
+    ranger_betas: tuple[float, float] = (0.95, 0.999)
+    """Ranger's betas (anantarb/triplanenet `training/ranger.py` defaults; `coach.py` passes only lr)."""
+    ranger_eps: float = 1e-5
+    """Ranger's eps (triplanenet `training/ranger.py` default)."""
+    ranger_gc: bool = True
+    """Gradient centralisation of every weight with more than one dimension (triplanenet `training/ranger.py`:
+    use_gc=True, gc_conv_only=False)."""
+    ranger_k: int = 6
+    """Lookahead period (triplanenet `training/ranger.py`: k=6)."""
+    ranger_alpha: float = 0.5
+    """Lookahead step towards the fast weights (triplanenet `training/ranger.py`: alpha=0.5)."""
     dlr: float = 0.002
     """D learning rate (EG3D's), Adam betas (0, 0.99)."""
     r1_gamma: float = 1.0
@@ -170,6 +183,10 @@ class DistillConfig:
             raise ValueError(f"run.conditioning must be frontal or render, got {self.run.conditioning!r}")
         if self.optim.optimizer not in ("adam", "ranger"):
             raise ValueError(f"optim.optimizer must be adam or ranger, got {self.optim.optimizer!r}")
+        o = self.optim
+        if o.ranger_k < 1 or not 0 <= o.ranger_alpha <= 1 or not o.ranger_eps > 0:
+            raise ValueError(f"optim.ranger_k must be >= 1, optim.ranger_alpha in [0, 1] and optim.ranger_eps > 0; got "
+                             f"{o.ranger_k}, {o.ranger_alpha}, {o.ranger_eps}")
         if self.data and not self.arch.startswith("triplanenet"):
             raise ValueError(f"--data is for the TriPlaneNet archs (seed 004); {self.arch} trains on the generator's "
                              "renders only")

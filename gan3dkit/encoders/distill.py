@@ -124,19 +124,11 @@ class DistillTask(Task):
     def config(self) -> dict[str, Any]:
         return self.cfg.to_dict()
 
-    def restore(self, ckpt: Path, header: dict[str, Any]) -> None:
-        for name, la in self.stepper.lookaheads.items():
-            la.load(load_tensors(ckpt, f"lookahead.{name}"))
-
     def start(self, step: int) -> None:
         self.val = self._val_set(self.ctx.device)
 
     def step(self, step: int) -> dict[str, float]:
         return self.stepper.step(step, self.ctx.batch_gpu, self.ctx.dist.world)
-
-    def state_tensors(self) -> dict[str, torch.Tensor]:
-        return {f"lookahead.{name}.{k}": v for name, la in self.stepper.lookaheads.items()
-                for k, v in la.state().items()}
 
     def header_extra(self) -> dict[str, Any]:
         return {"generator_config": self.teacher.train_config, "nrr": self.teacher.nrr, **self.student.provenance}

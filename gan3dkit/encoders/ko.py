@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -19,9 +17,9 @@ from torch import Tensor, nn
 from ..cameras.camera import Cameras
 from ..cameras.rotations import ypr_to_cam2world
 from ..generate.views import camera_labels
-from ..utils.config import from_dict, to_dict
+from ..utils.config import from_dict
 from .e4e_train import E4EConfig
-from .ko_nets import ROT_DIMS, KoLatentEncoder, KoPoseEstimator
+from .ko_nets import KoLatentEncoder, KoPoseEstimator
 
 if TYPE_CHECKING:
     from ..networks.generator import TriPlaneGenerator
@@ -91,8 +89,12 @@ class KoDistillConfig:
     """Keep rendered pairs in memory when `pairs` is at most this (small pseudo sets render once)."""
     seed: int = 0
     log_every: int = 50
+    """Steps per tick: one stats record (`stats.jsonl`), one progress line."""
     snapshot_every: int = 1000
-    """Write the training state (`<arch>.train.safetensors`) every this many steps and at the end; resumed exactly."""
+    """Write the training state (`checkpoint.safetensors`) every this many steps (rounded up to whole ticks of
+    `log_every`) and at every stop; resumed exactly."""
+    max_minutes: float | None = None
+    """Stop this call after so many minutes with a resumable checkpoint (no encoder file until `steps` is reached)."""
 
 
 def pseudo_pairs(G: TriPlaneGenerator, cfg: KoDistillConfig, indices: list[int]) -> dict[str, Tensor]:
@@ -125,9 +127,12 @@ def pose_losses(rot: Tensor, pos: Tensor, camera: Tensor, lambda_trans: float) -
 
 
 def latent_loss(net: KoLatentEncoder, G: TriPlaneGenerator, D: nn.Module | None, perceptual: Any, e4e: Any,
-                cfg: KoDistillConfig, step: int, batch: dict[str, Tensor]) -> tuple[Tensor, dict]:
+                cfg: KoDistillConfig, step: int, batch: dict[str, Tensor], world: int = 1) -> tuple[Tensor, dict]:
     """One step of E's loss (Eq. 5 trained as e4e): LPIPS + l2 + lambda_reg ||w_0 - w_avg||^2 + lambda_adv image
-    adversarial with G's D, and e4e's terms on the staged W+ (latent D, whose own step runs first, and deltas)."""
+    adversarial with G's D, and e4e's terms on the staged W+ (latent D, whose own step runs first, and deltas).
+    Under torchrun the latent D steps on every process's codes (gathered), so D, its pools and their generator stay
+    identical on every process."""
+    from ..train.distributed import gather_batch
     from .e4e_train import discriminator_step, encoder_terms, progressive_stage, sample_real_w, staged_codes
 
     n = min(len(net.encoder.styles), G.num_ws)
@@ -136,8 +141,9 @@ def latent_loss(net: KoLatentEncoder, G: TriPlaneGenerator, D: nn.Module | None,
     w = net.w_avg + codes  # [B, n, w_dim]
     rec: dict[str, Any] = {"stage": stage}
     if e4e is not None:
-        real = sample_real_w(G, len(w), e4e.gen)
-        rec.update(discriminator_step(e4e, cfg.e4e, step, real, w, stage if cfg.e4e.progressive_start is not None
+        fake = gather_batch(w.detach(), world)
+        real = sample_real_w(G, len(fake), e4e.gen)
+        rec.update(discriminator_step(e4e, cfg.e4e, step, real, fake, stage if cfg.e4e.progressive_start is not None
                                       else None))  # fmt: skip
     ws = torch.cat([w, w[:, :1].expand(-1, G.num_ws - n, -1)], 1)  # layers past E's styles take w_0
     o = G.synthesis(ws, batch["camera"], noise_mode="const", deterministic_render=True)
@@ -152,151 +158,6 @@ def latent_loss(net: KoLatentEncoder, G: TriPlaneGenerator, D: nn.Module | None,
         loss = loss + cfg.lambda_adv * adv
         rec["adv"] = float(adv.detach())
     return loss, rec
-
-
-def _snapshot(path: Path, cfg: KoDistillConfig, net: nn.Module, opt: torch.optim.Optimizer, e4e: Any, step: int,
-              history: list[dict]) -> None:
-    """The training state after ``step`` steps (atomic; the RNG included)."""
-    from ..train.checkpoint import save_checkpoint
-
-    mods, opts = {"net": net}, {"net": opt}
-    if e4e is not None:
-        mods["Dw"], opts["Dw"] = e4e.D, e4e.opt
-    save_checkpoint(path, mods, opts, to_dict(cfg), {"step": step, "first": history[0], "last": history[-1]},
-                    extra_tensors=e4e.tensors() if e4e is not None else None)
-
-
-def _resume(path: Path, cfg: KoDistillConfig, net: nn.Module, opt: torch.optim.Optimizer, e4e: Any
-            ) -> tuple[int, list[dict]]:  # fmt: skip
-    """Load the state written by ``_snapshot``; a config that differs (beyond steps and logging) is an error."""
-    from ..train.checkpoint import load_checkpoint, load_tensors, read_header
-
-    loose = ("steps", "log_every", "snapshot_every")
-    old = {k: v for k, v in read_header(path)["config"].items() if k not in loose}
-    new = {k: v for k, v in to_dict(cfg).items() if k not in loose}
-    if old != new:
-        diff = sorted(k for k in set(old) | set(new) if old.get(k) != new.get(k))
-        raise ValueError(f"{path}: written with another config ({', '.join(diff)} differ); pass --restart")
-    mods, opts = {"net": net}, {"net": opt}
-    if e4e is not None:
-        mods["Dw"], opts["Dw"] = e4e.D, e4e.opt
-    header = load_checkpoint(path, mods, opts)
-    if e4e is not None:
-        e4e.load_tensors(load_tensors(path, None))
-    progress = header["progress"]
-    return int(progress["step"]), [progress["first"], progress["last"]]
-
-
-def distill_ko(arch: str, ckpt: Path, out: Path, cfg: KoDistillConfig,
-               on_step: Callable[[int, int, dict], None] | None = None, resume: bool = True) -> dict:
-    """Pre-train Ko et al.'s P ('ko-pose') or E ('ko-latent') on pseudo pairs of the generator in `ckpt`.
-
-    Writes `out/<arch>.safetensors` (weights + JSON header: format, version, arch, config, generator sha256) and
-    `out/config.json`, atomically; the training state (optimisers, e4e's latent D and pools, RNG) goes to
-    `out/<arch>.train.safetensors`, from which ``resume`` continues exactly. Returns {checkpoint, steps, first, last,
-    seconds, notes}.
-    """
-    from ..generate.loading import load_generator
-    from ..invert.losses import build_perceptual
-    from ..invert.projector import latent_stats
-    from ..train.checkpoint import load_tensors, read_header
-    from ..utils.files import sha256_file
-
-    if arch not in ARCHS:
-        raise ValueError(f"arch must be one of {', '.join(ARCHS)}, got {arch!r}")
-    if cfg.representation not in ROT_DIMS:
-        raise ValueError(f"representation must be one of {', '.join(ROT_DIMS)}")
-    if cfg.e4e.optimizer not in ("ranger", "adam"):
-        raise ValueError(f"e4e.optimizer must be ranger or adam, got {cfg.e4e.optimizer!r}")
-    if cfg.steps < 1 or cfg.batch < 1 or cfg.pairs < 1:
-        raise ValueError("steps, batch and pairs must be >= 1")
-    t0 = time.perf_counter()
-    torch.manual_seed(cfg.seed)
-    G, _ = load_generator(ckpt)
-    r = G.config.rendering
-    notes: list[str] = []
-    D, perceptual = None, None
-    E = KoLatentEncoder(cfg, G.w_dim) if arch != "ko-pose" else None
-    net: nn.Module = KoPoseEstimator(cfg, r.avg_camera_radius, r.focal) if E is None else E
-    if cfg.random_init:
-        notes.append("RANDOM INIT (--random-init): no ImageNet / IR-SE-50 backbone")
-    else:
-        from .pretrained import load_ko_backbone, require_pretrained
-
-        notes.append(require_pretrained(f"{arch} backbone", lambda: load_ko_backbone(net, arch, cfg.backbone_weights)))
-    if E is not None:
-        E.w_avg.copy_(latent_stats(G, min(cfg.pairs, 5000), cfg.truncation, cfg.seed)[0])
-        choice = "random-vgg-lpips" if cfg.random_init and cfg.perceptual == "auto" else cfg.perceptual
-        perceptual = build_perceptual(choice, "vgg")
-        if perceptual.info.note:
-            notes.append(f"E loss: {perceptual.info.note}")
-        if cfg.lambda_adv > 0:
-            if "D" in read_header(ckpt)["modules"]:
-                from ..networks import DualDiscriminator
-                from ..train.config import TrainConfig
-
-                D = DualDiscriminator(TrainConfig.from_dict(read_header(ckpt)["config"]).discriminator)
-                D.load_state_dict(load_tensors(ckpt, "D"))
-                D.eval().requires_grad_(False)
-            else:
-                notes.append("checkpoint holds no D: adversarial term skipped")
-    if arch != "ko-pose" and cfg.e4e.optimizer == "ranger":
-        from .ranger import Ranger
-
-        opt: torch.optim.Optimizer = Ranger(net.parameters(), lr=cfg.lr)
-    else:
-        opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
-    e4e = None
-    if arch != "ko-pose" and cfg.e4e.w_discriminator_lambda > 0:
-        from .e4e_train import init_state
-
-        e4e = init_state(cfg.e4e, G.w_dim, next(G.parameters()).device, cfg.seed)
-    state = Path(out) / f"{arch}.train.safetensors"
-    start, history = _resume(state, cfg, net, opt, e4e) if resume and state.exists() else (0, [])
-    cache: dict[int, dict[str, Tensor]] = {}
-    for step in range(start, cfg.steps):
-        idx = [(step * cfg.batch + j) % cfg.pairs for j in range(cfg.batch)]
-        if cfg.pairs <= cfg.cache_pairs:
-            missing = [i for i in idx if i not in cache]
-            if missing:
-                fresh = pseudo_pairs(G, cfg, missing)
-                for k, i in enumerate(missing):
-                    cache[i] = {key: v[k : k + 1] for key, v in fresh.items()}
-            batch = {key: torch.cat([cache[i][key] for i in idx]) for key in ("w", "camera", "image")}
-        else:
-            batch = pseudo_pairs(G, cfg, idx)
-        net.train()
-        if arch == "ko-pose":
-            rot, pos = net(batch["image"])
-            loss, rec = pose_losses(rot, pos, batch["camera"], cfg.lambda_trans)
-        else:
-            assert E is not None
-            loss, rec = latent_loss(E, G, D, perceptual, e4e, cfg, step, batch)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if E is not None:
-            from .e4e_train import drop_inactive_grads
-
-            drop_inactive_grads(E.encoder, rec["stage"])
-        opt.step()
-        rec.update(step=step, loss=float(loss.detach()))
-        history.append(rec)
-        if (step + 1) % cfg.snapshot_every == 0 or step + 1 == cfg.steps:
-            _snapshot(state, cfg, net, opt, e4e, step + 1, history)
-        if on_step is not None:
-            on_step(step + 1, cfg.steps, rec)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    header = {"format": KO_FORMAT, "version": KO_VERSION, "arch": arch, "config": to_dict(cfg),
-              "generator": str(Path(ckpt).resolve()), "generator_sha256": sha256_file(ckpt),
-              "radius": r.avg_camera_radius, "focal": r.focal, "w_dim": G.w_dim, "notes": notes,
-              "steps": cfg.steps, "last": history[-1]}
-    path = save_ko_encoder(net, header, out / f"{arch}.safetensors")
-    from ..utils.files import atomic_write_json
-
-    atomic_write_json(out / "config.json", {"arch": arch, "config": to_dict(cfg), "notes": notes})
-    return {"checkpoint": str(path), "steps": cfg.steps, "first": history[0], "last": history[-1],
-            "seconds": time.perf_counter() - t0, "notes": notes}
 
 
 def save_ko_encoder(net: nn.Module, header: dict, path: Path) -> Path:

@@ -96,7 +96,7 @@ ARCHS: dict[str, ArchSpec] = {
                                "TriPlaneNet v2: 9-channel offset input, mirror loss, adversarial stage",
                                lambda G, s: _tpn_config(G, s, 2), lambda c, G: TriPlaneNetEncoder(c, G)),
 }  # fmt: skip
-#: Archs built by other modules (dispatched by the CLI): Ko et al.'s pose / latent encoders (gan3dkit.encoders.ko).
+#: Archs built by other modules (dispatched by the CLI): Ko et al.'s pose / latent encoders (gan3dkit.encoders.ko_task).
 EXTERNAL_ARCHS = ("ko-pose", "ko-latent")
 
 

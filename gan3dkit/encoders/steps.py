@@ -13,6 +13,7 @@ from ..train.distributed import sync_gradients
 from .config import DistillConfig
 from .losses import discriminator_loss, generator_adv_loss, r1_penalty, symmetry_loss
 from .models import Student, Teacher
+from .ranger import Ranger
 from .realdata import RealMix
 from .render import sample_cameras
 
@@ -21,45 +22,18 @@ def _num(x: Tensor | float) -> float:
     return float(x.detach()) if isinstance(x, Tensor) else float(x)
 
 
-class Lookahead:
-    """Lookahead (Zhang et al. 2019) around an optimiser: every k steps slow <- slow + alpha (fast - slow),
-    fast <- slow.
-
-    With RAdam this is Ranger (TriPlaneNet's optimiser). The slow weights are checkpointed for exact resume.
-    """
-
-    def __init__(self, params: list[nn.Parameter], k: int = 6, alpha: float = 0.5) -> None:
-        self.params, self.k, self.alpha, self.count = params, k, alpha, 0
-        self.slow = [p.detach().clone() for p in params]
-
-    @torch.no_grad()
-    def after_step(self) -> None:
-        self.count += 1
-        if self.count % self.k == 0:
-            for p, s in zip(self.params, self.slow, strict=False):
-                s.add_(p.detach() - s, alpha=self.alpha)
-                p.copy_(s)
-
-    def state(self) -> dict[str, Tensor]:
-        return {"count": torch.tensor([self.count]), **{str(i): s for i, s in enumerate(self.slow)}}
-
-    def load(self, d: dict[str, Tensor]) -> None:
-        self.count = int(d["count"][0])
-        for i, s in enumerate(self.slow):
-            s.copy_(d[str(i)])
-
-
 def _opt(cfg: DistillConfig, groups: list[dict[str, Any]]) -> torch.optim.Optimizer:
-    if cfg.optim.optimizer == "ranger":
-        return torch.optim.RAdam(groups, betas=tuple(cfg.optim.betas))
-    return torch.optim.Adam(groups, betas=tuple(cfg.optim.betas))
+    o = cfg.optim
+    if o.optimizer == "ranger":  # TriPlaneNet's Ranger: Lookahead and its slow weights live in the optimiser state
+        return Ranger(groups, lr=o.lr, alpha=o.ranger_alpha, k=o.ranger_k, betas=(o.ranger_betas[0],
+                      o.ranger_betas[1]), eps=o.ranger_eps, use_gc=o.ranger_gc)  # fmt: skip
+    return torch.optim.Adam(groups, betas=tuple(o.betas))
 
 
 class _Base:
     def __init__(self, cfg: DistillConfig, teacher: Teacher, student: Student, dev: torch.device) -> None:
         self.cfg, self.t, self.s, self.dev = cfg, teacher, student, dev
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
-        self.lookaheads: dict[str, Lookahead] = {}
         if student.D is not None:
             self.optimizers["D"] = torch.optim.Adam(student.D.parameters(), lr=cfg.optim.dlr, betas=(0.0, 0.99))
 
@@ -67,14 +41,10 @@ class _Base:
         if not params:
             return
         self.optimizers[name] = _opt(self.cfg, groups or [{"params": params, "lr": self.cfg.optim.lr}])
-        if self.cfg.optim.optimizer == "ranger":
-            self.lookaheads[name] = Lookahead(params)
 
     def _apply(self, name: str, params: list[nn.Parameter], world: int) -> None:
         sync_gradients(params, world)
         self.optimizers[name].step()
-        if name in self.lookaheads:
-            self.lookaheads[name].after_step()
 
     def _sample(self, bg: int) -> dict[str, Tensor]:
         """A fresh batch of teacher identities with per-sample reference (augmented) and multiview cameras."""

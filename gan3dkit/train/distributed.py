@@ -82,3 +82,12 @@ def gather_rng_states(world: int) -> list[torch.Tensor]:
     gathered = [torch.zeros_like(state) for _ in range(world)]
     dist.all_gather(gathered, state)
     return gathered
+
+
+def gather_batch(t: torch.Tensor, world: int) -> torch.Tensor:
+    """Every process's `t` (same shape on each, no gradient) concatenated along dim 0 in rank order."""
+    if world <= 1:
+        return t
+    gathered = [torch.zeros_like(t) for _ in range(world)]
+    dist.all_gather(gathered, t.contiguous())
+    return torch.cat(gathered)

@@ -72,9 +72,9 @@ def check_resume(config: dict[str, Any], header: dict[str, Any], path: Path, res
     old = dict(header["config"])
     diff = sorted(k for k in config if k not in resumable and old.get(k) != config[k])
     if diff:
-        may = ", ".join(f"{k}.*" if k not in ("out", "data") else k for k in resumable)
-        raise ValueError(f"{path} was trained with different settings in {diff}; resume with the same config "
-                         f"(only {may} may change) or choose a new --out")
+        may = ", ".join(f"{k}.*" if isinstance(config.get(k), dict) else k for k in resumable)
+        raise ValueError(f"{path} was written with another config: different settings in {diff}; resume with the "
+                         f"same config (only {may} may change) or choose a new --out")
 
 
 class _Engine:

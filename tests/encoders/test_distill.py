@@ -80,7 +80,8 @@ def test_triplanenet_v2_runs_every_phase(micro_gen, tmp_path):
     assert "Loss/psp_symm" in recs[0] and "Loss/offsets_symm" in recs[1] and "Loss/D" in recs[2]
     t = load_tensors(tmp_path / "tpn" / "checkpoint.safetensors")
     assert t["E.offsets.head.4.weight"].abs().sum() > 0  # the offset branch trained (it starts at zero)
-    assert any(k.startswith("lookahead.psp.") for k in t) and any(k.startswith("C.") for k in t)
+    assert any(k.startswith("opt.psp.") and k.endswith(".slow_buffer") for k in t)  # Ranger's Lookahead weights
+    assert any(k.startswith("C.") for k in t)
 
 
 def test_bad_config_is_refused(micro_gen, tmp_path):

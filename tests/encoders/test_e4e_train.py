@@ -19,7 +19,7 @@ from gan3dkit.encoders.e4e_train import (
     r1_penalty,
     staged_codes,
 )
-from gan3dkit.encoders.ko import distill_ko
+from gan3dkit.encoders.ko_task import distill_ko
 from gan3dkit.train.checkpoint import load_tensors
 
 torch.set_num_threads(1)
@@ -106,10 +106,10 @@ def test_ko_latent_trains_progressively_and_resumes_bit_exactly(tmp_path):
     distill_ko("ko-latent", ckpt, tmp_path / "b", _e4e_small(2))
     resumed = distill_ko("ko-latent", ckpt, tmp_path / "b", _e4e_small(5))
     assert resumed["last"] == straight["last"] and resumed["first"] == straight["first"]
-    for name in ("ko-latent.safetensors", "ko-latent.train.safetensors"):
+    for name in ("ko-latent.safetensors", "checkpoint.safetensors"):
         a, b = load_tensors(tmp_path / "a" / name), load_tensors(tmp_path / "b" / name)
         assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), name
-    state = load_tensors(tmp_path / "b" / "ko-latent.train.safetensors")
+    state = load_tensors(tmp_path / "b" / "checkpoint.safetensors")
     assert any(k.startswith("Dw.") for k in state) and any(k.startswith("opt.Dw") for k in state)
     assert state["e4e.fake_pool"].shape == (3, G.w_dim)
     with pytest.raises(ValueError, match="another config"):
@@ -135,7 +135,7 @@ def test_cli_resumes_ko_latent_and_restart_starts_over(tmp_path):
         assert res.exit_code == 0, res.output
         return json.loads(res.output[res.output.index("{"):])
 
-    state = tmp_path / "o" / "ko-latent.train.safetensors"
+    state = tmp_path / "o" / "checkpoint.safetensors"
     first = run("--steps", "1")
     assert read_header(state)["progress"]["step"] == 1
     more = run("--steps", "2")  # resumes: step 0's record is kept, one more step is trained

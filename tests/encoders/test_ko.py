@@ -8,7 +8,8 @@ from encoder_helpers import ko_micro_ckpt as _micro_ckpt
 from encoder_helpers import ko_small as _small
 
 from gan3dkit.cameras import check_label
-from gan3dkit.encoders.ko import distill_ko, load_ko_encoder, pseudo_pairs
+from gan3dkit.encoders.ko import load_ko_encoder, pseudo_pairs
+from gan3dkit.encoders.ko_task import distill_ko
 
 torch.set_num_threads(1)
 

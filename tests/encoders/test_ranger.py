@@ -63,3 +63,46 @@ def test_parameters_without_gradient_keep_their_state():
     m[2].requires_grad_(False)
     _steps(m, opt, 3)
     assert all(not opt.state[p] for p in m[2].parameters()) and opt.state[m[0].weight]["step"] == 3
+
+
+def test_triplanenet_distillation_steps_with_its_ranger(micro_gen, tmp_path):
+    """TriPlaneNet's optimiser is this Ranger with its code's values (anantarb/triplanenet training/ranger.py); the
+    first update of every pSp weight is -lr times the centred gradient (RAdam's first steps are momentum SGD, and
+    gradient centralisation removes each output's mean: torch's RAdam, used before, moved by the raw gradient)."""
+    from encoder_helpers import micro_distill
+
+    from gan3dkit.encoders.config import paper_distill
+    from gan3dkit.encoders.distill import DistillTask
+    from gan3dkit.train.task import RunContext
+
+    for arch in ("triplanenet-v1", "triplanenet-v2"):
+        o = paper_distill(arch).optim
+        assert (o.optimizer, o.ranger_betas, o.ranger_eps, o.ranger_gc, o.ranger_k, o.ranger_alpha) == (
+            "ranger", (0.95, 0.999), 1e-5, True, 6, 0.5)
+    cfg = micro_distill("triplanenet-v1", micro_gen, tmp_path / "t", optim__optimizer="ranger")
+    ctx = RunContext.single(tmp_path / "t")
+    ctx.batch = cfg.optim.batch
+    task = DistillTask(cfg, ctx)
+    opt = task.optimizers["psp"]
+    assert isinstance(opt, Ranger)
+    group = opt.param_groups[0]
+    assert (tuple(group["betas"]), group["eps"], group["use_gc"], group["k"], group["alpha"]) == (
+        (0.95, 0.999), 1e-5, True, 6, 0.5)
+    params = [p for g in opt.param_groups for p in g["params"]]
+    before = [p.detach().clone() for p in params]
+    task.start(0)
+    task.step(0)
+    centred, ulp = 0, torch.finfo(torch.float32).eps
+    for p, b in zip(params, before, strict=True):
+        if p.grad is None:
+            continue
+        g = p.grad
+        if g.dim() > 1:
+            g = g - g.mean(dim=tuple(range(1, g.dim())), keepdim=True)
+            centred += int(g.abs().sum() > 0)
+        state = opt.state[p]  # the moments see the centred gradient with TriPlaneNet's betas
+        assert torch.allclose(state["exp_avg"], 0.05 * g, rtol=1e-5, atol=1e-12)
+        assert torch.allclose(state["exp_avg_sq"], 0.001 * g * g, rtol=1e-5, atol=1e-20)
+        step = cfg.optim.lr * g  # RAdam below N_sma 5: momentum SGD, bias-corrected (float32 rounding allowed)
+        assert ((p.detach() - b + step).abs() <= 2 * ulp * (b.abs() + step.abs()) + 1e-12).all()
+    assert centred > 10

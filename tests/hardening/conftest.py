@@ -210,7 +210,8 @@ def models(tmp_path_factory) -> Models:
     import os
 
     from gan3dkit.encoders.distill import distill
-    from gan3dkit.encoders.ko import KoDistillConfig, distill_ko
+    from gan3dkit.encoders.ko import KoDistillConfig
+    from gan3dkit.encoders.ko_task import distill_ko
     from gan3dkit.networks import DualDiscriminator, TriPlaneGenerator, get_preset
     from gan3dkit.train.checkpoint import save_checkpoint
     from gan3dkit.train.config import train_preset
