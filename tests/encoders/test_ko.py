@@ -58,6 +58,7 @@ def test_latent_encoder_and_invert_with_encoders(tmp_path):
     assert w.shape == (1, 1, G.w_dim) and torch.equal(E.w_avg, load_ko_encoder(res["checkpoint"]).w_avg)
     cfg = preset("ko", 1)
     cfg.perceptual = cfg.tune_perceptual = "none"
+    cfg.pose.warp_features = "rgb"  # no ImageNet VGG16 offline: pixels asked for explicitly
     cfg.projector.steps, cfg.projector.w_avg_samples, cfg.pose.warmup_steps, cfg.tune.steps = 3, 16, 1, 1
     item = InvertItem("p", to_uint8(pairs["image"]), pairs["camera"][0].numpy(), "test")
     inv = invert(G, item, cfg, Extras(pose_encoder=P, latent_encoder=E))
