@@ -12,7 +12,7 @@ from typing import Any, cast
 import numpy as np
 import torch
 
-from ..cameras import LABEL_DIM
+from ..cameras import LABEL_DIM, Cameras
 from ..data.reader import LMDBDataset
 from ..data.validate import check_dataset_cameras
 from ..methods.registry import BuildContext, MethodRuntime, MethodSpec, pose_free_methods
@@ -185,7 +185,8 @@ class GanTask(Task):
         batch_data = next(self.data_iter)
         st = self.loss.step_state(self.nimg)
         real = self.loss.real_images(batch_data["image"].to(dev), st)
-        real_c = batch_data["camera"].to(dev) if "camera" in batch_data else torch.zeros(bg, LABEL_DIM, device=dev)
+        real_c = Cameras.from_label(  # dataset records; pose-free runs read none (zeros, D never conditions on them)
+            batch_data["camera"].to(dev) if "camera" in batch_data else torch.zeros(bg, LABEL_DIM, device=dev))
         all_z = torch.randn(len(self.phases) * bg, self.z_dim, device=dev).split(bg)
         all_c = self.runtime.fake_cameras(len(self.phases) * bg).to(dev).split(bg)
         sums: dict[str, list[float]] = {}

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from gan3dkit.cameras import get_prior
+from gan3dkit.cameras import Cameras, get_prior
+from gan3dkit.methods.pof3d import flip_cameras
 from gan3dkit.train.config import train_preset
 from gan3dkit.train.loop import _build_runtime
 from gan3dkit.utils.config import apply_overrides
@@ -114,6 +115,27 @@ def test_two_steps_are_bit_identical_to_the_label_code(method):
             assert _fingerprint(method) == RECORDED[method]
         finally:
             torch.set_num_threads(threads)
+
+
+def _old_flip(c: torch.Tensor, entries) -> torch.Tensor:
+    """The label arithmetic `flip_cameras` was before typed cameras (bd9dd42)."""
+    sign = torch.ones(4, 4, dtype=c.dtype)
+    for i, j in entries:
+        sign[i, j] = -1.0
+    return torch.cat([(c[:, :16].reshape(-1, 4, 4) * sign).reshape(-1, 16), c[:, 16:]], dim=1)
+
+
+@pytest.mark.parametrize(("kind", "flip_type", "entries"), [
+    ("yaw", "flip_both", ((2, 0), (0, 1), (0, 2), (0, 3))),
+    ("yaw", "flip_both_shapenet", ((0, 0), (2, 1), (2, 2), (2, 3))),
+    ("pitch", "flip_both", ((2, 1), (0, 1), (1, 0), (1, 2), (1, 3))),
+])
+def test_pof3d_flip_is_a_cameras_operation_equal_to_the_label_arithmetic(kind, flip_type, entries):
+    labels = get_prior("synthetic_heads").sample(5, torch.Generator().manual_seed(1)).to_label().float()
+    flipped = flip_cameras(Cameras.from_label(labels), kind, flip_type)
+    assert isinstance(flipped, Cameras)
+    assert torch.equal(flipped.to_label(), _old_flip(labels, entries))
+    assert torch.equal(flip_cameras(labels, kind, flip_type), _old_flip(labels, entries))  # labels give labels
 
 
 if __name__ == "__main__":  # prints the numbers pinned below
