@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..cameras import LABEL_DIM, Cameras
+from ..cameras import Cameras
 from ..networks import DualDiscriminator, TriPlaneGenerator
 from .eg3d import EG3DLoss
 from .registry import BuildContext
@@ -36,9 +36,8 @@ class EG3DRuntime:
 
 def build_eg3d(ctx: BuildContext) -> EG3DRuntime:
     cams = ctx.cameras
-    if cams is None or cams.ndim != 2 or cams.shape[1] != LABEL_DIM or len(cams) == 0:
+    if cams is None or len(cams) == 0:
         raise ValueError("the eg3d method needs a dataset with camera labels")
     G = TriPlaneGenerator(ctx.generator).to(ctx.device)
     D = DualDiscriminator(ctx.discriminator).to(ctx.device)
-    return EG3DRuntime(G, D, EG3DLoss(G, D, ctx.loss, ctx.batch),
-                       Cameras.from_label(cams.to(ctx.device)))
+    return EG3DRuntime(G, D, EG3DLoss(G, D, ctx.loss, ctx.batch), cams.to(ctx.device))

@@ -56,8 +56,8 @@ class BuildContext:
     method_cfg: Any
     """The method's own config object (an instance of `MethodSpec.config`)."""
     batch: int
-    cameras: torch.Tensor | None
-    """[N, 25] dataset labels (mirrored copies included with xflip); None for pose-free methods (never read)."""
+    cameras: Cameras | None
+    """The dataset's cameras (mirrored copies included with xflip); None for pose-free methods (never read)."""
     dataset_prior: dict[str, Any] | None
     """The pose prior recorded in the dataset's meta (a `PosePrior.to_dict()` record), or None."""
     device: torch.device

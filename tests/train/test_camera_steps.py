@@ -24,7 +24,8 @@ def _fingerprint(method: str) -> list[float]:
     torch.manual_seed(0)
     gen = torch.Generator().manual_seed(5)
     labels = get_prior("synthetic_heads").sample(8, gen).to_label().float() if cfg.spec.needs_labels else None
-    rt = _build_runtime(cfg, labels, get_prior("synthetic_heads").to_dict(), torch.device("cpu"))
+    cams = None if labels is None else Cameras.from_label(labels)
+    rt = _build_runtime(cfg, cams, get_prior("synthetic_heads").to_dict(), torch.device("cpu"))
     out: list[float] = []
     for _ in range(2):
         real = rt.loss.real_images(torch.randint(0, 256, (4, 3, 64, 64), dtype=torch.uint8), rt.loss.step_state(0))
