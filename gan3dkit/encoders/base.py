@@ -39,9 +39,6 @@ class CameraModel:
         c2w = ypr_to_cam2world(p[:, 0], p[:, 1], p[:, 2], self.radius, self.lookat).float()
         return Cameras.from_matrices(c2w, self.focal).to(pose.device)
 
-    def labels(self, pose: Tensor) -> Tensor:  # [B, 3] -> [B, 25]: `cameras` for the records encode writes
-        return self.cameras(pose).to_label()
-
     def pose(self, cams: Cameras | Tensor) -> Tensor:  # B cameras ([B, 25] labels) -> [B, 3]; inverse of `cameras`
         c = cams if isinstance(cams, Cameras) else Cameras.from_label(cams)
         return cam2world_to_ypr(c.cam2world.detach().cpu().double()).float().to(c.device)

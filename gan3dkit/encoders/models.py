@@ -30,8 +30,11 @@ class Teacher:
     D_state: dict[str, Tensor] | None = None
     path: str = ""
 
-    def frontal(self, n: int, device: torch.device) -> Tensor:  # [n, 25]
-        return self.cam.labels(torch.zeros(n, 3, device=device))
+    def frontal_cameras(self, n: int, device: torch.device) -> Cameras:
+        return self.cam.cameras(torch.zeros(n, 3, device=device))
+
+    def frontal(self, n: int, device: torch.device) -> Tensor:  # [n, 25]: the mapping's input and file records
+        return self.frontal_cameras(n, device).to_label()
 
     def mapping(self, z: Tensor, cams: Cameras, run: Any) -> Tensor:
         """ws for z; the mapping sees the frontal camera or the render camera (``run.conditioning``), as labels."""
