@@ -185,3 +185,22 @@ def test_label_problems_catch_bad_cameras():
     assert any("distance" in p for p in label_problems(far))
     with pytest.raises(CameraError, match="invalid camera label"):
         check_label(np.asarray(bad))
+
+
+def test_batch_operations_equal_the_label_arithmetic_they_replace():
+    labels = get_prior("synthetic_heads").sample(6, torch.Generator().manual_seed(3)).to_label().float()
+    cams = Cameras.from_label(labels)
+    assert [c.to_label().tolist() for c in cams.split(4)] == [s.tolist() for s in labels.split(4)]
+    assert torch.equal(Cameras.cat([cams[:2], cams[4:]]).to_label(), torch.cat([labels[:2], labels[4:]]))
+    assert torch.equal(cams.roll(1).to_label(), torch.roll(labels, 1, 0))
+    mask = torch.tensor([True, False, True, True, False, False])
+    mirrored = cams.mirror()
+    assert torch.equal(mirrored.where(mask, cams).to_label(),
+                       torch.where(mask[:, None], mirrored.to_label(), labels))
+    entries = ((2, 0), (0, 1), (0, 2), (0, 3))
+    sign = torch.ones(4, 4)
+    for i, j in entries:
+        sign[i, j] = -1.0
+    old = torch.cat([(labels[:, :16].reshape(-1, 4, 4) * sign).reshape(-1, 16), labels[:, 16:]], dim=1)
+    assert torch.equal(cams.negate_entries(entries).to_label(), old)
+    assert torch.equal(cams.negate_entries(entries).negate_entries(entries).to_label(), labels)

@@ -154,7 +154,7 @@ def main() -> None:
                 cfg.projector.steps = max(1, round(n * 450 / 800))
                 cfg.tune.steps = n - cfg.projector.steps
                 cfg.projector.w_avg_samples = min(preset("ko", 3).projector.w_avg_samples, 256)  # as refine
-                item = InvertItem(f"head{h}", image, first_cam[0].numpy().astype(np.float32), "encoder pose")
+                item = InvertItem(f"head{h}", image, first_cam.to_label()[0].numpy().astype(np.float32), "encoder pose")
                 cpu0 = time.process_time()
                 t0 = time.perf_counter()
                 inv = invert(G, item, cfg)

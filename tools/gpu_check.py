@@ -209,6 +209,7 @@ class _nullcontext:
 def stage_train_step(sz: dict[str, Any], device: Any, limit: float) -> dict[str, Any]:
     import torch
 
+    from gan3dkit.cameras import Cameras
     from gan3dkit.train.config import train_preset
     from gan3dkit.train.loop import _build_runtime, _make_phases
     from gan3dkit.utils import backends
@@ -220,7 +221,7 @@ def stage_train_step(sz: dict[str, Any], device: Any, limit: float) -> dict[str,
     cams = _cameras(64, torch.device("cpu"))
     torch.manual_seed(0)
     with backends.scoped(backends.BackendPolicy(allow_tf32=cfg.run.allow_tf32)):
-        runtime = _build_runtime(cfg, cams, None, device)
+        runtime = _build_runtime(cfg, Cameras.from_label(cams), None, device)
         G, D, loss = runtime.G, runtime.D, runtime.loss
         phases = _make_phases(cfg, G, D)
         st = loss.step_state(0)

@@ -83,8 +83,30 @@ class Cameras:
     def detach(self) -> Cameras:
         return Cameras(self.cam2world.detach(), self.intrinsics.detach())
 
+    def split(self, size: int) -> tuple[Cameras, ...]:
+        """Consecutive batches of `size` cameras (the last may be smaller), like `Tensor.split`."""
+        return tuple(self[i : i + size] for i in range(0, len(self), size))
+
+    @staticmethod
+    def cat(batches: Sequence[Cameras]) -> Cameras:
+        """One batch of the given batches in order."""
+        return Cameras(torch.cat([b.cam2world for b in batches]), torch.cat([b.intrinsics for b in batches]))
+
+    def where(self, mask: Tensor, other: Cameras) -> Cameras:
+        """Per camera, this one where mask [B] is set, else `other`'s (`torch.where` on both matrices)."""
+        return Cameras(torch.where(mask[:, None, None], self.cam2world, other.cam2world),
+                       torch.where(mask[:, None, None], self.intrinsics, other.intrinsics))
+
+    def roll(self, shifts: int) -> Cameras:
+        """The batch rotated by `shifts` places (`torch.roll` along the batch)."""
+        return Cameras(torch.roll(self.cam2world, shifts, 0), torch.roll(self.intrinsics, shifts, 0))
+
     def to(self, *args, **kwargs) -> Cameras:
         return Cameras(self.cam2world.to(*args, **kwargs), self.intrinsics.to(*args, **kwargs))
+
+    @property
+    def device(self) -> torch.device:
+        return self.cam2world.device
 
     @property
     def origins(self) -> Tensor:  # [B, 3]
@@ -124,6 +146,14 @@ class Cameras:
         k[:, 0, 2] = 1.0 - k[:, 0, 2]
         k[:, 0, 1] = -k[:, 0, 1]
         return Cameras(c2w, k)
+
+    def negate_entries(self, entries: Sequence[tuple[int, int]]) -> Cameras:
+        """Cameras with the given (row, column) entries of cam2world negated, intrinsics kept (PoF3D's yaw and pitch
+        flips are such sign patterns, `methods.pof3d.flip_cameras`)."""
+        sign = torch.ones(4, 4, dtype=self.cam2world.dtype, device=self.cam2world.device)
+        for i, j in entries:
+            sign[i, j] = -1.0
+        return Cameras(self.cam2world * sign, self.intrinsics)
 
     def problems(self, **limits: float) -> list[list[str]]:
         """Per camera, a list of convention violations (empty when valid). See `label_problems` for limits."""

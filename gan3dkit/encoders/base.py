@@ -34,14 +34,14 @@ class CameraModel:
         r = G.config.rendering
         return cls(float(r.avg_camera_radius), tuple(float(v) for v in r.avg_camera_pivot), float(r.focal))
 
-    def labels(self, pose: Tensor) -> Tensor:  # [B, 3] orbit (yaw, pitch, roll) -> [B, 25]
+    def cameras(self, pose: Tensor) -> Cameras:  # [B, 3] orbit (yaw, pitch, roll) -> B cameras
         p = pose.detach().double().cpu()
         c2w = ypr_to_cam2world(p[:, 0], p[:, 1], p[:, 2], self.radius, self.lookat).float()
-        return Cameras.from_matrices(c2w, self.focal).to_label().to(pose.device)
+        return Cameras.from_matrices(c2w, self.focal).to(pose.device)
 
-    def pose(self, labels: Tensor) -> Tensor:  # [B, 25] -> [B, 3] (yaw, pitch, roll); inverse of `labels`
-        c2w = Cameras.from_label(labels.detach().cpu()).cam2world.double()
-        return cam2world_to_ypr(c2w).float().to(labels.device)
+    def pose(self, cams: Cameras | Tensor) -> Tensor:  # B cameras ([B, 25] labels) -> [B, 3]; inverse of `cameras`
+        c = cams if isinstance(cams, Cameras) else Cameras.from_label(cams)
+        return cam2world_to_ypr(c.cam2world.detach().cpu().double()).float().to(c.device)
 
 
 class InputPoseHead(nn.Module):

@@ -144,7 +144,7 @@ class DistillTask(Task):
     def summary(self) -> dict[str, Any]:
         return dict(self.student.provenance)
 
-    def _val_set(self, dev: torch.device) -> dict[str, torch.Tensor]:
+    def _val_set(self, dev: torch.device) -> dict[str, Any]:
         """Held-out latents (seed 10**6 + run seed, never used in training) and augmented input cameras."""
         t, n = self.teacher, self.cfg.run.val_samples
         G: Any = t.G

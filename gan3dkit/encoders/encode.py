@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..cameras.camera import Cameras, as_cameras
 from ..generate.mesh import planes_density_grid, surface_mesh, write_ply
 from ..generate.video import orbit_cameras
 from ..generate.views import camera_labels
@@ -73,23 +74,25 @@ class TemporalSmoother:
 
 
 @torch.no_grad()
-def encode_one(student: Student, image: Tensor, camera: Tensor | None = None) -> tuple[EncoderOutput, Tensor, float]:
-    """(encoder output, input camera [1, 25], seconds of the encoder pass). The camera is the given one (e.g. from
+def encode_one(student: Student, image: Tensor, camera: Cameras | Tensor | None = None
+               ) -> tuple[EncoderOutput, Cameras, float]:
+    """(encoder output, input camera, seconds of the encoder pass). The camera is the given one (e.g. a label from
     --align), else the pose head's prediction, else the generator's frontal camera (the CLI reports which)."""
+    camera = None if camera is None else as_cameras(camera)
     if camera is None and not getattr(getattr(student.encoder, "cfg", None), "pose_head", True):
-        camera = student.teacher.frontal(image.shape[0], image.device)  # e.g. converted TriPlaneNet: no pose head
+        camera = student.teacher.frontal_cameras(image.shape[0], image.device)  # e.g. converted TriPlaneNet
     t0 = time.perf_counter()
     out = student.encode(image, camera)
     secs = time.perf_counter() - t0
     return out, input_camera(student, out, camera), secs
 
 
-def input_camera(student: Student, out: EncoderOutput, camera: Tensor | None) -> Tensor:
+def input_camera(student: Student, out: EncoderOutput, camera: Cameras | None) -> Cameras:
     if camera is not None:
         return camera
     if out.pose is not None:
-        return student.teacher.cam.labels(out.pose)
-    return student.teacher.frontal(out.planes.shape[0], out.planes.device)
+        return student.teacher.cam.cameras(out.pose)
+    return student.teacher.frontal_cameras(out.planes.shape[0], out.planes.device)
 
 
 def mesh_from_planes(student: Student, out: EncoderOutput, resolution: int) -> tuple[np.ndarray, np.ndarray, float]:
@@ -101,7 +104,7 @@ def mesh_from_planes(student: Student, out: EncoderOutput, resolution: int) -> t
 
 
 @torch.no_grad()
-def write_item(student: Student, out: EncoderOutput, cam: Tensor, image: np.ndarray, dest: Path, stem: str,
+def write_item(student: Student, out: EncoderOutput, cam: Cameras, image: np.ndarray, dest: Path, stem: str,
                opts: EncodeOptions) -> dict[str, Any]:  # fmt: skip
     """Write the requested outputs of one encoded image; returns {output: path}."""
     t, written = student.teacher, {}
@@ -111,7 +114,7 @@ def write_item(student: Student, out: EncoderOutput, cam: Tensor, image: np.ndar
     inp = to_uint8_hwc(to_tensor(image, size, out.planes.device))[0]
     if "triplane" in opts.outputs:
         path = dest / f"{stem}_triplane.safetensors"
-        tensors = {"planes": out.planes[:1].cpu().contiguous(), "camera": cam[:1].cpu().contiguous()}
+        tensors = {"planes": out.planes[:1].cpu().contiguous(), "camera": cam[:1].to_label().cpu().contiguous()}
         if out.pose is not None:
             tensors["pose"] = out.pose[:1].cpu().contiguous()
         if out.ws is not None:
@@ -166,9 +169,9 @@ class _GivenW:
         return self.w
 
 
-def refine(student: Student, image: np.ndarray, cam: Tensor, steps: int, name: str,
+def refine(student: Student, image: np.ndarray, cam: Cameras | Tensor, steps: int, name: str,
            out: EncoderOutput | None = None, sets: tuple[str, ...] = ()
-           ) -> tuple[EncoderOutput, Tensor, dict]:  # fmt: skip
+           ) -> tuple[EncoderOutput, Cameras, dict]:  # fmt: skip
     """``--refine N``: N steps of pose-optimising inversion (gan3dkit.invert, Ko et al. Alg. 3: joint w + pose
     descent, no generator tuning) starting from the encoder's camera and, when the encoder gives a W+ latent
     (TriPlaneNet's ``out.ws``), from the mean of its W+ vectors (else from w_avg: LP3D has no latent); returns its
@@ -191,8 +194,10 @@ def refine(student: Student, image: np.ndarray, cam: Tensor, steps: int, name: s
     cfg = apply_overrides(cfg, list(sets))
     G = student.teacher.G
     size = G.img_resolution
+    cam = as_cameras(cam)
     img = to_uint8_hwc(to_tensor(image, size, cam.device))[0]
-    item = inv.InvertItem(name, img, cam[0].detach().cpu().numpy().astype(np.float32), "encoder")
+    label = cam[:1].to_label()[0].detach().cpu().numpy().astype(np.float32)  # an inversion item holds its label
+    item = inv.InvertItem(name, img, label, "encoder")
     start = out is not None and out.ws is not None
     extras = inv.Extras(latent_encoder=_GivenW(out.ws[:1].mean(1, keepdim=True))) if start else None
     t0 = time.perf_counter()
@@ -203,7 +208,7 @@ def refine(student: Student, image: np.ndarray, cam: Tensor, steps: int, name: s
     report = {"steps": steps, "seconds": time.perf_counter() - t0, "method": "ko alg. 3 (no tuning)",
               "w_start": "encoder (mean of its W+)" if start else "w_avg",
               "pose_change": res.report.get("pose_change")}  # fmt: skip
-    return EncoderOutput(planes, res.ws), res.camera.to_label(), report  # the label: encode's outputs take it
+    return EncoderOutput(planes, res.ws), res.camera, report
 
 
 def encode_items(student: Student, items: list[Item], load: Callable[[Item], tuple[np.ndarray, Tensor | None]],
@@ -227,7 +232,7 @@ def encode_items(student: Student, items: list[Item], load: Callable[[Item], tup
         seconds.append(secs)
         out = smoother(out)
         if video and out.pose is not None and cam is None:
-            c = student.teacher.cam.labels(out.pose)
+            c = student.teacher.cam.cameras(out.pose)
         entry: dict[str, Any] = {"name": item.key, "pose": None if out.pose is None else out.pose[0].tolist()}
         if opts.refine_steps > 0:
             out, c, entry["refine"] = refine(student, image, c, opts.refine_steps, item.key, out, opts.refine_set)

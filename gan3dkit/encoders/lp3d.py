@@ -113,7 +113,7 @@ class LP3DEncoder(nn.Module):
         """Parameters of the ViT stages (LP3D trains them at lr 5e-5, the rest at 1e-4)."""
         return list(self.low_vit.parameters()) + list(self.fuse_vit.parameters())
 
-    def forward(self, image: Tensor, camera: Tensor | None = None) -> EncoderOutput:
+    def forward(self, image: Tensor, camera: object = None) -> EncoderOutput:
         del camera  # LP3D is pose-free
         cfg, r = self.cfg, self.cfg.triplane_resolution
         size = (cfg.input_resolution, cfg.input_resolution)

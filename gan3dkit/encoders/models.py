@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ..cameras.camera import Cameras
 from ..generate.loading import load_generator
 from ..networks import DualDiscriminator, TriPlaneGenerator
 from ..train.checkpoint import CheckpointError, check_finite, expect_kind, load_tensors, read_header
@@ -29,12 +30,15 @@ class Teacher:
     D_state: dict[str, Tensor] | None = None
     path: str = ""
 
-    def frontal(self, n: int, device: torch.device) -> Tensor:  # [n, 25]
-        return self.cam.labels(torch.zeros(n, 3, device=device))
+    def frontal_cameras(self, n: int, device: torch.device) -> Cameras:
+        return self.cam.cameras(torch.zeros(n, 3, device=device))
 
-    def mapping(self, z: Tensor, cams: Tensor, run: Any) -> Tensor:
-        """ws for z; the mapping sees the frontal camera or the render camera (``run.conditioning``)."""
-        cond = self.frontal(len(z), z.device) if run.conditioning == "frontal" else cams
+    def frontal(self, n: int, device: torch.device) -> Tensor:  # [n, 25]: the mapping's input and file records
+        return self.frontal_cameras(n, device).to_label()
+
+    def mapping(self, z: Tensor, cams: Cameras, run: Any) -> Tensor:
+        """ws for z; the mapping sees the frontal camera or the render camera (``run.conditioning``), as labels."""
+        cond = self.frontal(len(z), z.device) if run.conditioning == "frontal" else cams.to_label()
         return self.G.mapping(z, cond, truncation_psi=run.truncation_psi)
 
 
@@ -91,10 +95,11 @@ class Student:
             if k != "G":
                 m.train()
 
-    def encode(self, image: Tensor, camera: Tensor | None = None) -> EncoderOutput:
+    def encode(self, image: Tensor, camera: Cameras | Tensor | None = None) -> EncoderOutput:
         return self.encoder(image, camera)
 
-    def render(self, out: EncoderOutput, cams: Tensor, nrr: int, deterministic: bool = True) -> dict[str, Tensor]:
+    def render(self, out: EncoderOutput, cams: Cameras | Tensor, nrr: int, deterministic: bool = True
+               ) -> dict[str, Tensor]:
         if self.renderer is not None:
             return self.renderer(out.planes, cams, nrr, deterministic=deterministic)
         return self.teacher.G.render_planes(out.planes, cams, out.ws.detach(), neural_rendering_resolution=nrr,

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..cameras.camera import mirror_labels
+from ..cameras.camera import Cameras
 from ..data.reader import LMDBDataset
 from .models import Teacher
 
@@ -40,7 +40,7 @@ class RealMix:
                              "each photo's own camera")
         if not 0.0 <= real_fraction <= 1.0 or not 0.0 <= mirror_prob <= 1.0:
             raise ValueError("triplanenet.real_fraction and triplanenet.mirror_prob must lie in [0, 1]")
-        self.cams = self.data.cameras().float()
+        self.cams = Cameras.from_label(self.data.cameras().float())  # the records, decoded once
         self.t, self.real_fraction, self.mirror_prob, self.dev = teacher, real_fraction, mirror_prob, device
 
     def sample(self, bg: int, run, deterministic: bool) -> dict[str, Any]:
@@ -49,10 +49,10 @@ class RealMix:
         idx = torch.randint(len(self.data), (n_real,))
         rows = [self.data[int(i)] for i in idx]  # each sampled item read and decoded once
         real = (torch.stack([r["image"] for r in rows]).float() / 127.5 - 1).to(self.dev) if n_real else None
-        c_real = torch.stack([r["camera"] for r in rows]).to(self.dev) if n_real else None
+        c_real = Cameras.from_label(torch.stack([r["camera"] for r in rows]).to(self.dev)) if n_real else None
         n_fake = bg - n_real
         parts: list[Tensor] = []
-        cams: list[Tensor] = []
+        cams: list[Cameras] = []
         if real is not None and c_real is not None:
             parts.append(real)
             cams.append(c_real)
@@ -60,16 +60,16 @@ class RealMix:
             z = torch.randn(n_fake, G.z_dim).to(self.dev)
             c_fake = self.cams[torch.randint(len(self.cams), (n_fake,))].to(self.dev)
             flip_pose = torch.rand(n_fake, device=self.dev) < 0.5  # "poses from FFHQ and their flipped versions"
-            c_fake = torch.where(flip_pose[:, None], mirror_labels(c_fake), c_fake)
+            c_fake = c_fake.mirror().where(flip_pose, c_fake)
             with torch.no_grad():
                 ws = t.mapping(z, c_fake, run)
                 parts.append(G.render_planes(G.synthesize_planes(ws), c_fake, ws, neural_rendering_resolution=t.nrr,
                                                 deterministic_render=deterministic)["image"])
             cams.append(c_fake)
-        x, c = torch.cat(parts), torch.cat(cams)
+        x, c = torch.cat(parts), Cameras.cat(cams)
         flip = torch.rand(bg, device=self.dev) < self.mirror_prob
         x = torch.where(flip[:, None, None, None], x.flip(-1), x)
-        c = torch.where(flip[:, None], mirror_labels(c), c)
+        c = c.mirror().where(flip, c)
         raw = F.interpolate(x, size=(t.nrr, t.nrr), mode="area")
         is_real = torch.arange(bg, device=self.dev) < n_real
         return {"ref": {"image": x, "image_raw": raw}, "c_ref": c, "pose": t.cam.pose(c), "real": is_real}

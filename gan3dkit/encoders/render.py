@@ -45,7 +45,7 @@ class PlaneRenderer(nn.Module):
         self.w_dim = G.w_dim
 
     def forward(
-        self, planes: Tensor, cams: Tensor, nrr: int, ws: Tensor | None = None, deterministic: bool = True
+        self, planes: Tensor, cams: Cameras | Tensor, nrr: int, ws: Tensor | None = None, deterministic: bool = True
     ) -> dict[str, Tensor]:
         if ws is None:  # latent "one": the SR ignores the values and reads only the batch size
             ws = (planes.new_ones(planes.shape[0], 1, self.w_dim) if self.const_w is None
@@ -96,8 +96,8 @@ def sample_cameras(
     lookat: tuple[float, float, float],
     reference: bool,
     generator: torch.Generator | None = None,
-) -> tuple[Tensor, Tensor]:
-    """([n, 25] labels, [n, 3] (yaw, pitch, roll)); every sample draws its own yaw, pitch, focal, radius, pp, roll."""
+) -> tuple[Cameras, Tensor]:
+    """(n cameras, [n, 3] (yaw, pitch, roll)); every sample draws its own yaw, pitch, focal, radius, pp, roll."""
     g = generator
     yaw_r = math.radians(cfg.yaw_range_deg if reference else cfg.mv_yaw_range_deg)
     pit_r = math.radians(cfg.pitch_range_deg if reference else cfg.mv_pitch_range_deg)
@@ -119,5 +119,4 @@ def sample_cameras(
     k[:, 0, 2] = pp[:, 0] if pp is not None else 0.5
     k[:, 1, 2] = pp[:, 1] if pp is not None else 0.5
     k[:, 2, 2] = 1.0
-    labels = Cameras(c2w.float(), k.float()).to_label()
-    return labels, torch.stack([yaw, pitch, roll], -1).float()
+    return Cameras(c2w.float(), k.float()), torch.stack([yaw, pitch, roll], -1).float()

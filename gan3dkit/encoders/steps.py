@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..cameras.camera import mirror_labels
+from ..cameras.camera import Cameras
 from ..train.distributed import sync_gradients
 from .config import DistillConfig
 from .losses import discriminator_loss, generator_adv_loss, r1_penalty, symmetry_loss
@@ -46,7 +46,7 @@ class _Base:
         sync_gradients(params, world)
         self.optimizers[name].step()
 
-    def _sample(self, bg: int) -> dict[str, Tensor]:
+    def _sample(self, bg: int) -> dict[str, Any]:
         """A fresh batch of teacher identities with per-sample reference (augmented) and multiview cameras."""
         t, cams, dev = self.t, self.cfg.cameras, self.dev
         z = torch.randn(bg, t.G.z_dim).to(dev)
@@ -61,18 +61,20 @@ class _Base:
             mv = t.G.render_planes(planes, c_mv, ws, neural_rendering_resolution=t.nrr, deterministic_render=det)
         return {"ws": ws, "planes": planes, "c_ref": c_ref, "c_mv": c_mv, "pose": pose, "ref": ref, "mv": mv}
 
-    def _d_step(self, pairs: list[tuple[dict, dict, Tensor]], step: int, world: int) -> dict[str, float]:
-        """D on frozen-teacher renders (real) vs encoder renders (fake, detached); lazy R1."""
+    def _d_step(self, pairs: list[tuple[dict, dict, Cameras]], step: int, world: int) -> dict[str, float]:
+        """D on frozen-teacher renders (real) vs encoder renders (fake, detached), conditioned on the cameras' labels;
+        lazy R1."""
         D, o = self.s.D, self.cfg.optim
         D.requires_grad_(True)
         self.optimizers["D"].zero_grad(set_to_none=True)
         loss = 0.0
-        for fake, real, c in pairs:
+        for fake, real, cams in pairs:
             fk = {"image": fake["image"].detach(), "image_raw": fake["image_raw"].detach()}
+            c = cams.to_label()
             loss = loss + discriminator_loss(D(real, c), D(fk, c))
         stats = {"Loss/D": _num(loss)}
         if o.r1_gamma > 0 and step % o.r1_interval == 0:
-            r1 = r1_penalty(D, pairs[0][1], pairs[0][2])
+            r1 = r1_penalty(D, pairs[0][1], pairs[0][2].to_label())
             loss = loss + r1 * (o.r1_gamma / 2) * o.r1_interval
             stats["Loss/r1"] = _num(r1)
         loss.backward()
@@ -135,7 +137,8 @@ class LP3DStep(_Base):
             if L.depth > 0:
                 terms["depth"] = L.depth * (r["image_depth"] - tgt["image_depth"]).abs().mean()
             if use_adv and adv_w > 0:
-                terms["adv"] = adv_w * generator_adv_loss(s.D({"image": r["image"], "image_raw": r["image_raw"]}, c))
+                fake = {"image": r["image"], "image_raw": r["image_raw"]}
+                terms["adv"] = adv_w * generator_adv_loss(s.D(fake, c.to_label()))
             if stage2 and s.identity is not None and L.identity > 0:
                 terms["id"] = L.identity * s.identity(r["image"], tgt["image"])
             for k, v in terms.items():
@@ -184,7 +187,7 @@ class TriPlaneNetStep(_Base):
         res = self.cfg.triplanenet.loss_resolution
         return img if res is None or img.shape[-1] <= res else F.interpolate(img, size=(res, res), mode="area")
 
-    def _branch_loss(self, x: Tensor, planes: Tensor, ws: Tensor, c: Tensor, smooth: bool, name: str, stats) -> Tensor:
+    def _branch_loss(self, x: Tensor, planes: Tensor, ws: Tensor, c: Cameras, smooth: bool, name: str, stats) -> Tensor:
         L, s, v2 = self.cfg.loss, self.s, self.s.encoder.cfg.version == 2
         y = self.t.G.render_planes(planes, c, ws, neural_rendering_resolution=self.t.nrr,
                                    deterministic_render=self.cfg.run.deterministic_render)["image"]
@@ -195,8 +198,7 @@ class TriPlaneNetStep(_Base):
         if s.identity is not None and L.rec_id > 0:
             loss = loss + L.rec_id * s.identity(y, x)
         if v2 and L.mirror > 0:
-            cm = mirror_labels(c)
-            ym = self.t.G.render_planes(planes, cm, ws, neural_rendering_resolution=self.t.nrr,
+            ym = self.t.G.render_planes(planes, c.mirror(), ws, neural_rendering_resolution=self.t.nrr,
                                         deterministic_render=self.cfg.run.deterministic_render)["image"]
             xm = x.flip(-1)
             yms, xms = self._small(ym), self._small(xm)
@@ -234,7 +236,8 @@ class TriPlaneNetStep(_Base):
             if adv_on and L.adv_tpn > 0:
                 r = self.t.G.render_planes(out.planes, c, out.ws.detach(), neural_rendering_resolution=self.t.nrr,
                                            deterministic_render=True)
-                loss = loss + L.adv_tpn * generator_adv_loss(s.D({"image": r["image"], "image_raw": r["image_raw"]}, c))
+                fake = {"image": r["image"], "image_raw": r["image_raw"]}
+                loss = loss + L.adv_tpn * generator_adv_loss(s.D(fake, c.to_label()))
                 pairs.append((r, {"image": x, "image_raw": b["ref"]["image_raw"]}, c))
         for opt in self.optimizers.values():
             opt.zero_grad(set_to_none=True)

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..cameras.camera import Cameras, as_cameras
 from .base import CameraModel, EncoderOutput, InputPoseHead
 from .psp import GradualStyleEncoder, irse_body, stage_ends
 
@@ -111,7 +112,7 @@ class OffsetUNet(nn.Module):
 
 
 class TriPlaneNetEncoder(nn.Module):
-    """``E(x [B, 3, H, W], camera [B, 25] | None) -> EncoderOutput(planes, w+, pose, G.planes(w+))``.
+    """``E(x [B, 3, H, W], camera (Cameras or [B, 25] labels) | None) -> EncoderOutput(planes, w+, pose, base)``.
 
     The generator ``G`` is frozen and not part of this module's state dict. Without a camera the pose head's
     prediction is used (TriPlaneNet itself takes the camera from Deep3DFaceRecon preprocessing). Backbone noise is
@@ -143,11 +144,12 @@ class TriPlaneNetEncoder(nn.Module):
             return F.adaptive_avg_pool2d(img, (size, size))
         return F.interpolate(img, size=(size, size), mode="bilinear", antialias=True)
 
-    def _render(self, planes: Tensor, cams: Tensor, ws: Tensor, size: int) -> Tensor:
+    def _render(self, planes: Tensor, cams: Cameras, ws: Tensor, size: int) -> Tensor:
         return self.resize(self.G.render_planes(planes, cams, ws, neural_rendering_resolution=self.nrr,
                                                      deterministic_render=True)["image"], size)
 
-    def forward(self, image: Tensor, camera: Tensor | None = None, use_offsets: bool = True) -> EncoderOutput:
+    def forward(self, image: Tensor, camera: Cameras | Tensor | None = None, use_offsets: bool = True
+                ) -> EncoderOutput:
         cfg, size = self.cfg, self.cfg.input_resolution
         if image.shape[-1] == size:
             x = image
@@ -159,7 +161,8 @@ class TriPlaneNetEncoder(nn.Module):
         if camera is None:
             if pose is None:
                 raise ValueError("TriPlaneNet needs the input camera (this model has no pose head): pass --align")
-            camera = self.camera_model.labels(pose)
+            camera = self.camera_model.cameras(pose)
+        camera = as_cameras(camera)
         base = self.G.synthesize_planes(ws, noise_mode="const")  # [B, 3, C, R, R]
         if not use_offsets:
             return EncoderOutput(base, ws, pose, base)
@@ -169,10 +172,7 @@ class TriPlaneNetEncoder(nn.Module):
         y_hat = self._render(base.detach(), camera, wd, size)
         mirror = None
         if cfg.version == 2:
-            from ..cameras.camera import mirror_labels
-
-            cam_m = mirror_labels(camera)
-            mirror = x.flip(-1) - self._render(base.detach(), cam_m, wd, size)
+            mirror = x.flip(-1) - self._render(base.detach(), camera.mirror(), wd, size)
         planes = flat
         for step in range(1 + cfg.cascade_steps):  # CTTR: each pass predicts offsets from scratch (public code)
             inp = [y_hat, x - y_hat] + ([mirror] if mirror is not None else [])

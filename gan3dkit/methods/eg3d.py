@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
+from ..cameras.camera import Cameras, as_cameras
 from ..ops import filter2d
 from .schedule import blur_sigma, gaussian_blur_kernel, gpc_swap_prob, neural_rendering_resolution
 
@@ -87,23 +88,25 @@ class EG3DLoss:
         )
 
     # ----------------------------------------------------------------------------------------------- networks
-    def conditioning(self, c: torch.Tensor, swap_prob: float | None) -> torch.Tensor:
-        """[B, 25] conditioning camera for the mapping network (GPC swap, or zeros when GPC is off)."""
+    def conditioning(self, c: Cameras, swap_prob: float | None) -> torch.Tensor:
+        """The mapping network's [B, 25] conditioning label of cameras c (GPC swap, or zeros when GPC is off)."""
+        label = c.to_label()
         if swap_prob is None:
-            return torch.zeros_like(c)
-        swapped = torch.roll(c.clone(), 1, 0)
-        return torch.where(torch.rand((c.shape[0], 1), device=c.device) < swap_prob, swapped, c)
+            return torch.zeros_like(label)
+        swapped = torch.roll(label.clone(), 1, 0)
+        return torch.where(torch.rand((label.shape[0], 1), device=label.device) < swap_prob, swapped, label)
 
     def run_G(
-        self, z: torch.Tensor, c: torch.Tensor, st: StepState, update_emas: bool = False
+        self, z: torch.Tensor, c: Cameras | torch.Tensor, st: StepState, update_emas: bool = False
     ) -> dict[str, torch.Tensor]:
+        c = as_cameras(c)
         ws = self.G.mapping(z, self.conditioning(c, st.swap_prob), update_emas=update_emas)
         if self.cfg.style_mixing_prob > 0:
             ws = self._style_mix(ws, z, c, st, update_emas)
         return self.G.synthesis(ws, c, neural_rendering_resolution=st.nrr, update_emas=update_emas)
 
     def _style_mix(
-        self, ws: torch.Tensor, z: torch.Tensor, c: torch.Tensor, st: StepState, update_emas: bool
+        self, ws: torch.Tensor, z: torch.Tensor, c: Cameras, st: StepState, update_emas: bool
     ) -> torch.Tensor:
         cutoff = torch.empty([], dtype=torch.int64, device=ws.device).random_(1, ws.shape[1])
         cutoff = torch.where(
@@ -115,9 +118,10 @@ class EG3DLoss:
         return ws
 
     def run_D(
-        self, img: dict[str, torch.Tensor], c: torch.Tensor, st: StepState, update_emas: bool = False
+        self, img: dict[str, torch.Tensor], c: Cameras | torch.Tensor, st: StepState, update_emas: bool = False
     ) -> torch.Tensor:
-        return self.D(self.d_input(img, st), c, update_emas=update_emas)
+        """D's logits on img conditioned on cameras c (their label: D's conditioning input)."""
+        return self.D(self.d_input(img, st), as_cameras(c).to_label(), update_emas=update_emas)
 
     def d_input(self, img: dict[str, torch.Tensor], st: StepState) -> dict[str, torch.Tensor]:
         """D's input: the image blurred by the fading Gaussian (EG3D's blur_sigma), image_raw as is."""
@@ -127,12 +131,13 @@ class EG3DLoss:
             img = {**img, "image": filter2d(img["image"], f)}
         return img
 
-    def arrange_fakes(self, z: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Hook: how the fakes of a G or D phase are laid out ([B, z_dim], [B, 25]); EG3D: as drawn."""
-        return z, c
+    def arrange_fakes(self, z: torch.Tensor, c: Cameras | torch.Tensor) -> tuple[torch.Tensor, Cameras]:
+        """Hook: how the fakes of a G or D phase are laid out ([B, z_dim], B cameras); EG3D: as drawn."""
+        return z, as_cameras(c)
 
     def fake_terms(
-        self, gen: dict[str, torch.Tensor], c: torch.Tensor, st: StepState, phase: str, update_emas: bool = False
+        self, gen: dict[str, torch.Tensor], c: Cameras | torch.Tensor, st: StepState, phase: str,
+        update_emas: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor | None, dict[str, float]]:
         """Hook: D's logits [B, 1] on fakes, the method's extra loss on them (None for EG3D) and its stats.
 
@@ -154,14 +159,15 @@ class EG3DLoss:
         self,
         phase: str,
         real: dict[str, torch.Tensor],
-        real_c: torch.Tensor,
+        real_c: Cameras | torch.Tensor,
         gen_z: torch.Tensor,
-        gen_c: torch.Tensor,
+        gen_c: Cameras | torch.Tensor,
         gain: float,
         st: StepState,
     ) -> dict[str, float]:
         """Run one phase's forward and backward (gradients scaled by `gain`); returns logged scalars."""
         stats: dict[str, float] = {}
+        real_c, gen_c = as_cameras(real_c), as_cameras(gen_c)
         if phase in ("Gmain", "Dmain"):
             gen_z, gen_c = self.arrange_fakes(gen_z, gen_c)
         if phase == "Gmain":
@@ -208,7 +214,7 @@ class EG3DLoss:
             raise ValueError(f"unknown phase {phase!r}")
         return stats
 
-    def density_regularization(self, gen_z: torch.Tensor, gen_c: torch.Tensor, st: StepState) -> torch.Tensor:
+    def density_regularization(self, gen_z: torch.Tensor, gen_c: Cameras, st: StepState) -> torch.Tensor:
         """EG3D 'l1' density regularisation, times `density_reg`."""
         cfg = self.cfg
         ws = self.G.mapping(gen_z, self.conditioning(gen_c, st.swap_prob), update_emas=False)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..cameras import LABEL_DIM
+from ..cameras import Cameras
 from ..networks import DualDiscriminator, TriPlaneGenerator
 from .eg3d import EG3DLoss
 from .registry import BuildContext
@@ -22,21 +22,21 @@ class EG3DRuntime:
     G: torch.nn.Module
     D: torch.nn.Module
     loss: EG3DLoss
-    cameras: torch.Tensor  # [N, 25] dataset labels (mirrored copies included when the dataset is x-flipped)
+    cameras: Cameras  # the dataset's cameras (mirrored copies included when the dataset is x-flipped)
     pose_prior: None = None
 
-    def fake_cameras(self, n: int) -> torch.Tensor:
-        """EG3D: the rendering camera of each fake is a dataset label drawn uniformly at random."""
+    def fake_cameras(self, n: int) -> Cameras:
+        """EG3D: the rendering camera of each fake is a dataset camera drawn uniformly at random."""
         idx = torch.randint(len(self.cameras), (n,))
         return self.cameras[idx]
 
-    def grid_cameras(self, n: int, generator: torch.Generator) -> torch.Tensor:
+    def grid_cameras(self, n: int, generator: torch.Generator) -> Cameras:
         return self.cameras[torch.randint(len(self.cameras), (n,), generator=generator)]
 
 
 def build_eg3d(ctx: BuildContext) -> EG3DRuntime:
     cams = ctx.cameras
-    if cams is None or cams.ndim != 2 or cams.shape[1] != LABEL_DIM or len(cams) == 0:
+    if cams is None or len(cams) == 0:
         raise ValueError("the eg3d method needs a dataset with camera labels")
     G = TriPlaneGenerator(ctx.generator).to(ctx.device)
     D = DualDiscriminator(ctx.discriminator).to(ctx.device)

@@ -39,7 +39,7 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from ..cameras import mirror_labels
+from ..cameras.camera import Cameras, as_cameras
 from ..networks.pose_heads import PoseHeadConfig
 from .posefree import (
     FakeLayout,
@@ -141,14 +141,15 @@ class HyperPoseLoss(PoseFreeLoss):
     def _twin(self, n: int) -> bool:
         return self.method_cfg.pairing == "twin" and n >= 4 and n % 2 == 0
 
-    def arrange_fakes(self, z: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def arrange_fakes(self, z: torch.Tensor, c: Cameras | torch.Tensor) -> tuple[torch.Tensor, Cameras]:
         """'twin' layout: z = [z_0..z_{h-1}, z_0..z_{h-1}], c = [c_0..c_{h-1}, c_{h-1}, c_0..c_{h-2}]."""
+        c = as_cameras(c)
         if not self._twin(len(z)):
             return z, c
         h = len(z) // 2
-        return torch.cat([z[:h], z[:h]]), torch.cat([c[:h], torch.roll(c[:h], 1, 0)])
+        return torch.cat([z[:h], z[:h]]), Cameras.cat([c[:h], c[:h].roll(1)])
 
-    def conditioning(self, c: torch.Tensor, swap_prob: float | None) -> torch.Tensor:
+    def conditioning(self, c: Cameras, swap_prob: float | None) -> torch.Tensor:
         cond = super().conditioning(c, swap_prob)
         if self._twin(len(c)):  # both renders of a scene get the same mapping input: the same w
             h = len(c) // 2
@@ -165,20 +166,20 @@ class HyperPoseLoss(PoseFreeLoss):
             return scene, torch.cat([flip_a, torch.roll(flip_a, 1, 0)])
         return torch.arange(n, device=device), torch.rand(n, device=device) < p
 
-    def prepare_fakes(self, gen: dict[str, torch.Tensor], c: torch.Tensor
-                      ) -> tuple[dict[str, torch.Tensor], torch.Tensor, FakeLayout]:
+    def prepare_fakes(self, gen: dict[str, torch.Tensor], c: Cameras
+                      ) -> tuple[dict[str, torch.Tensor], Cameras, FakeLayout]:
         """Mirror the drawn pose pairs (images and cameras); a mirrored scene counts as another scene."""
         scene, flip = self.draw_layout(len(c), c.device)
         if bool(flip.any()):
             f = flip[:, None, None, None]
             gen = {k: torch.where(f, v.flip(-1), v) if k in ("image", "image_raw") else v for k, v in gen.items()}
-            c = torch.where(flip[:, None], mirror_labels(c), c)
+            c = c.mirror().where(flip, c)
         return gen, c, FakeLayout(scene * 2 + flip.long(), flip)
 
-    def aux_loss(self, head: torch.Tensor, c: torch.Tensor, phase: str, layout: FakeLayout
+    def aux_loss(self, head: torch.Tensor, c: Cameras, phase: str, layout: FakeLayout
                  ) -> tuple[torch.Tensor, dict[str, float]]:
         cfg = self.method_cfg
-        dirs = view_directions(c.double())
+        dirs = view_directions(c.to(torch.float64))
         sim = pose_similarity(dirs, cfg.sigma).to(head.dtype)
         same_pose = torch.arccos((dirs @ dirs.T).clamp(-1, 1)) < cfg.same_pose_tol
         soft = soft_contrastive_loss(head, sim, cfg.tau)

@@ -28,7 +28,8 @@ from typing import Any, Literal
 import torch
 import torch.nn.functional as F
 
-from ..cameras import PosePrior
+from ..cameras import LABEL_DIM, PosePrior
+from ..cameras.camera import Cameras, as_cameras
 from ..networks import TriPlaneGenerator
 from ..networks.config import LearnedPoseConfig
 from ..networks.pose_heads import PoseHeadConfig, PoseHeadDiscriminator
@@ -123,14 +124,15 @@ def combination_d_c_dim(method_cfg: Any) -> int:
     return 0 if method_cfg.pof3d.mechanism == "learned_only" else 2
 
 
-def flip_cameras(c: torch.Tensor, kind: Literal["yaw", "pitch"], flip_type: str = "flip_both") -> torch.Tensor:
-    """PoF3D's camera mirror: negate a fixed set of cam2world entries of c [B, 25] (intrinsics unchanged)."""
+def flip_cameras(c: Cameras | torch.Tensor, kind: Literal["yaw", "pitch"], flip_type: str = "flip_both"
+                 ) -> Cameras | torch.Tensor:
+    """PoF3D's camera mirror: negate a fixed set of cam2world entries (`Cameras.negate_entries`), intrinsics
+    unchanged. Cameras give cameras; [B, 25] labels (G's output record) give labels."""
     entries = _PITCH_FLIP if kind == "pitch" else (_YAW_FLIP_SHAPENET if flip_type == "flip_both_shapenet"
                                                    else _YAW_FLIP)
-    sign = torch.ones(4, 4, dtype=c.dtype, device=c.device)
-    for i, j in entries:
-        sign[i, j] = -1.0
-    return torch.cat([(c[:, :16].reshape(-1, 4, 4) * sign).reshape(-1, 16), c[:, 16:]], dim=1)
+    if isinstance(c, Cameras):
+        return c.negate_entries(entries)
+    return Cameras.from_label(c).negate_entries(entries).to_label()
 
 
 def mirror_hv(hv: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
@@ -170,16 +172,17 @@ class LearnedPoseMixin:
         """Hook: rearrange per-sample pose data of a batch ([B, ...]); identity here."""
         return x
 
-    def run_G(self, z: torch.Tensor, c: torch.Tensor, st: StepState, update_emas: bool = False
+    def run_G(self, z: torch.Tensor, c: Cameras | torch.Tensor, st: StepState, update_emas: bool = False
               ) -> dict[str, torch.Tensor]:
-        """G's output plus 'camera' [B, 25] and 'pose' [B, 2] (h, v) it rendered at, and 'pose_w' [B, w_dim]: the
-        untruncated w each pose was read from (the layout may render a scene at another scene's pose)."""
-        ws = self.G.mapping(z, torch.zeros_like(c), update_emas=update_emas)
+        """G's output plus 'camera' [B, 25] (the label record of the cameras) and 'pose' [B, 2] (h, v) it rendered
+        at, and 'pose_w' [B, w_dim]: the untruncated w each pose was read from (the layout may render a scene at
+        another scene's pose). `c` only sizes the mapping's (unread) conditioning input."""
+        ws = self.G.mapping(z, torch.zeros(len(c), LABEL_DIM, device=z.device), update_emas=update_emas)
         pose_w = self.learned_layout(ws[:, 0])
         pose = self.G.pose_mapping(pose_w)  # from the untruncated w
-        cam = self.G.pose_mapping.cameras(pose)
-        out = self.G.synthesis(ws, cam, neural_rendering_resolution=st.nrr, update_emas=update_emas)
-        return {**out, "ws": ws, "camera": cam, "pose": pose, "pose_w": pose_w}
+        cams = self.G.pose_mapping.camera_batch(pose)
+        out = self.G.synthesis(ws, cams, neural_rendering_resolution=st.nrr, update_emas=update_emas)
+        return {**out, "ws": ws, "camera": cams.to_label(), "pose": pose, "pose_w": pose_w}
 
 
 class PoF3DCombination(LearnedPoseMixin):
@@ -214,7 +217,8 @@ class PoF3DLoss(LearnedPoseMixin, EG3DLoss):
         return "yaw" if bool(torch.rand([]) < 0.5) else "pitch"
 
     def fake_terms(
-        self, gen: dict[str, torch.Tensor], c: torch.Tensor, st: StepState, phase: str, update_emas: bool = False
+        self, gen: dict[str, torch.Tensor], c: Cameras | torch.Tensor, st: StepState, phase: str,
+        update_emas: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor | None, dict[str, float]]:
         mc = self.method_cfg
         logits, pred = self.D(self.d_input(gen, st), None, with_head=True)
@@ -224,7 +228,7 @@ class PoF3DLoss(LearnedPoseMixin, EG3DLoss):
         if phase == "D":
             aux = aux + (mc.flip_to_disd_weight - 1) * F.softplus(logits).mean()
         if mc.flip_to_dis:
-            cam_f = flip_cameras(gen["camera"], self._flip_kind(), mc.flip_type)
+            cam_f = flip_cameras(as_cameras(gen["camera"]), self._flip_kind(), mc.flip_type)
             flip = self.G.synthesis(gen["ws"], cam_f, neural_rendering_resolution=st.nrr, update_emas=update_emas)
             if phase == "D":
                 flip = {k: flip[k].detach() for k in ("image", "image_raw")}
@@ -246,14 +250,14 @@ class LearnedPoseRuntime:
     loss: EG3DLoss
     pose_prior: None = None
 
-    def _frontal(self, n: int) -> torch.Tensor:
+    def _frontal(self, n: int) -> Cameras:
         hv = torch.full((n, 2), math.pi / 2)
-        return self.G.pose_mapping.cameras(hv).float()
+        return self.G.pose_mapping.camera_batch(hv).to(torch.float32)
 
-    def fake_cameras(self, n: int) -> torch.Tensor:
+    def fake_cameras(self, n: int) -> Cameras:
         return self._frontal(n)
 
-    def grid_cameras(self, n: int, generator: torch.Generator) -> torch.Tensor:
+    def grid_cameras(self, n: int, generator: torch.Generator) -> Cameras:
         return self._frontal(n)
 
 

@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import torch
 
-from ..cameras.camera import Cameras
+from ..cameras.camera import Cameras, as_cameras
 from ..cameras.priors import AngleDist, PosePrior, get_prior
 from ..networks import TriPlaneGenerator
 from ..networks.pose_heads import PoseHeadConfig, PoseHeadDiscriminator
@@ -76,13 +76,14 @@ def resolve_prior(cfg: PoseConfig, dataset_prior: dict[str, Any] | None) -> Pose
     )
 
 
-def view_directions(c: torch.Tensor) -> torch.Tensor:  # [B, 25] -> [B, 3]
+def view_directions(c: Cameras | torch.Tensor) -> torch.Tensor:  # B cameras (or [B, 25] labels) -> [B, 3]
     """Unit vectors from the world origin to each camera: EG3D's samplers place cameras on a sphere about the
     origin whatever their look-at point, so these directions are what a pose similarity should compare."""
-    return torch.nn.functional.normalize(Cameras.from_label(c).origins, dim=1)
+    cams = c if isinstance(c, Cameras) else Cameras.from_label(c)  # a label keeps its dtype
+    return torch.nn.functional.normalize(cams.origins, dim=1)
 
 
-def pose_angles(c: torch.Tensor) -> torch.Tensor:  # [B, 25] -> [B, 2]
+def pose_angles(c: Cameras | torch.Tensor) -> torch.Tensor:  # B cameras (or [B, 25] labels) -> [B, 2]
     """(pitch, yaw) offsets from the frontal pose in EG3D's (v, h) angles: (v - pi/2, h - pi/2), radians.
 
     Inverts EG3D's position formula (`eg3d_positions`, a sphere about the origin): h = pi - atan2(z, x),
@@ -120,17 +121,18 @@ class PoseFreeLoss(EG3DLoss):
         super().__init__(G, D, cfg, batch)
         self.method_cfg, self.prior = method_cfg, prior
 
-    def prepare_fakes(self, gen: dict[str, torch.Tensor], c: torch.Tensor
-                      ) -> tuple[dict[str, torch.Tensor], torch.Tensor, FakeLayout]:
+    def prepare_fakes(self, gen: dict[str, torch.Tensor], c: Cameras
+                      ) -> tuple[dict[str, torch.Tensor], Cameras, FakeLayout]:
         """Hook: arrange (e.g. mirror) the fakes before D; returns them, their cameras and how they were arranged."""
         return gen, c, FakeLayout.plain(len(c), c.device)
 
     def fake_terms(
-        self, gen: dict[str, torch.Tensor], c: torch.Tensor, st: StepState, phase: str, update_emas: bool = False
+        self, gen: dict[str, torch.Tensor], c: Cameras | torch.Tensor, st: StepState, phase: str,
+        update_emas: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor | None, dict[str, float]]:
-        if "camera" in gen:  # a generator that chose its own cameras
+        if "camera" in gen:  # a generator that chose its own cameras (G's output keeps them as labels)
             c = gen["camera"].detach()
-        gen, c, layout = self.prepare_fakes(gen, c)
+        gen, c, layout = self.prepare_fakes(gen, as_cameras(c))
         logits, *heads = self.D(self.d_input(gen, st), None, with_head=True)
         aux, stats = self.aux_loss(heads[0], c, phase, layout)
         if "pose" in gen:  # learned poses: the combination's PoF3D terms
@@ -143,9 +145,9 @@ class PoseFreeLoss(EG3DLoss):
         """Hook for the learned-pose combinations: extra terms on G's poses and D's heads; none here."""
         return heads[0].new_zeros(()), {}
 
-    def aux_loss(self, head: torch.Tensor, c: torch.Tensor, phase: str, layout: FakeLayout
+    def aux_loss(self, head: torch.Tensor, c: Cameras, phase: str, layout: FakeLayout
                  ) -> tuple[torch.Tensor, dict[str, float]]:
-        """The method's weighted pose loss on D's head output for fakes rendered at cameras c [B, 25]."""
+        """The method's weighted pose loss on D's head output for fakes rendered at cameras c."""
         raise NotImplementedError
 
 
@@ -158,11 +160,11 @@ class PriorRuntime:
     loss: PoseFreeLoss
     pose_prior: PosePrior
 
-    def fake_cameras(self, n: int) -> torch.Tensor:
-        return self.pose_prior.sample(n).to_label().float()
+    def fake_cameras(self, n: int) -> Cameras:
+        return self.pose_prior.sample(n).to(torch.float32)
 
-    def grid_cameras(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        return self.pose_prior.sample(n, generator).to_label().float()
+    def grid_cameras(self, n: int, generator: torch.Generator) -> Cameras:
+        return self.pose_prior.sample(n, generator).to(torch.float32)
 
 
 def build_pose_free(ctx: BuildContext, head: PoseHeadConfig, loss_cls: type[PoseFreeLoss], section: Any

@@ -15,6 +15,7 @@ from typing import Literal
 
 import torch
 
+from ..cameras.camera import Cameras
 from ..networks.pose_heads import PoseHeadConfig
 from .posefree import FakeLayout, PoseConfig, PoseFreeLoss, PriorRuntime, build_pose_free, pose_angles, prior_preset
 from .registry import BuildContext, TrainSettings
@@ -55,7 +56,7 @@ def regression_loss(pred: torch.Tensor, target: torch.Tensor, norm: str) -> torc
 class PoseRegLoss(PoseFreeLoss):
     method_cfg: PoseRegConfig
 
-    def aux_loss(self, head: torch.Tensor, c: torch.Tensor, phase: str, layout: FakeLayout
+    def aux_loss(self, head: torch.Tensor, c: Cameras, phase: str, layout: FakeLayout
                  ) -> tuple[torch.Tensor, dict[str, float]]:
         target = pose_angles(c).to(head.dtype)  # [B, 2] rendering pose: known for fakes
         loss = regression_loss(head, target, self.method_cfg.norm)

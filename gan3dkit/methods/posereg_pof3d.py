@@ -51,7 +51,7 @@ posereg_pof3d_preset = combination_preset(posereg_preset)
 class PoseRegPoF3DLoss(PoF3DCombination, PoseRegLoss):
     def angles(self, hv: torch.Tensor) -> torch.Tensor:  # [B, 2] (h, v) -> [B, 2] (pitch, yaw), differentiable
         """EG3D†'s (pitch, yaw) of the camera G renders at for (h, v): the regression target's coordinates."""
-        return pose_angles(self.G.pose_mapping.cameras(hv))
+        return pose_angles(self.G.pose_mapping.camera_batch(hv))
 
     def pof3d_terms(self, gen: dict[str, torch.Tensor], heads: list[torch.Tensor], phase: str, layout: FakeLayout
                     ) -> tuple[torch.Tensor, dict[str, float]]:

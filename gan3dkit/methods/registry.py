@@ -13,6 +13,7 @@ from ..utils.config import ConfigError
 if TYPE_CHECKING:  # the table below is read by `gan3dkit --help`, which must not import torch
     import torch
 
+    from ..cameras.camera import Cameras
     from ..cameras.priors import PosePrior
     from ..networks.config import DiscriminatorConfig, GeneratorConfig
     from .eg3d import LossConfig
@@ -27,12 +28,12 @@ class MethodRuntime(Protocol):
     pose_prior: PosePrior | None
     """The prior fake poses are drawn from (pose-free methods); None when they come from the dataset labels."""
 
-    def fake_cameras(self, n: int) -> torch.Tensor:
-        """[n, 25] rendering cameras for fake images, drawn from the global torch RNG (so resume is exact)."""
+    def fake_cameras(self, n: int) -> Cameras:
+        """n rendering cameras for fake images, drawn from the global torch RNG (so resume is exact)."""
         ...
 
-    def grid_cameras(self, n: int, generator: torch.Generator) -> torch.Tensor:
-        """[n, 25] fixed cameras for the tick grids."""
+    def grid_cameras(self, n: int, generator: torch.Generator) -> Cameras:
+        """n fixed cameras for the tick grids."""
         ...
 
 
@@ -55,8 +56,8 @@ class BuildContext:
     method_cfg: Any
     """The method's own config object (an instance of `MethodSpec.config`)."""
     batch: int
-    cameras: torch.Tensor | None
-    """[N, 25] dataset labels (mirrored copies included with xflip); None for pose-free methods (never read)."""
+    cameras: Cameras | None
+    """The dataset's cameras (mirrored copies included with xflip); None for pose-free methods (never read)."""
     dataset_prior: dict[str, Any] | None
     """The pose prior recorded in the dataset's meta (a `PosePrior.to_dict()` record), or None."""
     device: torch.device

@@ -132,7 +132,10 @@ class LearnedPose(nn.Module):
             last.weight[i] *= scale  # out_i -> scale * out_i + shift
             last.bias[i] = (scale * last.bias[i] * last.bias_gain + shift) / last.bias_gain
 
-    def cameras(self, hv: Tensor) -> Tensor:  # [B, 2] -> [B, 25], differentiable in hv
+    def camera_batch(self, hv: Tensor) -> Cameras:  # [B, 2] -> B cameras, differentiable in hv
         """EG3D's LookAt camera at (h, v): theta = h, phi = arccos(1 - 2 v / pi) (`lookat_cam2world`)."""
-        c2w = lookat_cam2world(hv[:, 0], hv[:, 1], self.radius, self.pivot)
-        return Cameras.from_matrices(c2w, self.focal).to_label()
+        return Cameras.from_matrices(lookat_cam2world(hv[:, 0], hv[:, 1], self.radius, self.pivot), self.focal)
+
+    def cameras(self, hv: Tensor) -> Tensor:  # [B, 2] -> [B, 25], differentiable in hv
+        """`camera_batch` as labels: the record G's learned-pose output and the metrics' samples keep."""
+        return self.camera_batch(hv).to_label()

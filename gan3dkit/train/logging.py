@@ -10,6 +10,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..cameras.camera import Cameras
 from ..utils.files import atomic_save_png, atomic_write_bytes
 from ..utils.visual import depth_to_rgb, make_grid, to_uint8_hwc
 
@@ -65,7 +66,7 @@ def truncate_stats(path: Path, step: int) -> int:
 
 @torch.no_grad()
 def render_grid(
-    G: torch.nn.Module, z: torch.Tensor, c: torch.Tensor, ncols: int = 4, psi: float = 1.0, nrr: int | None = None
+    G: torch.nn.Module, z: torch.Tensor, c: Cameras, ncols: int = 4, psi: float = 1.0, nrr: int | None = None
 ) -> dict[str, np.ndarray]:
     """Render fixed latents at fixed cameras: {'rgb', 'raw', 'depth'} uint8 grids (depth: near = bright).
 
@@ -73,7 +74,7 @@ def render_grid(
     """
     with torch.random.fork_rng(devices=[z.device] if z.is_cuda else []):
         torch.manual_seed(0)
-        ws = G.mapping(z, c, truncation_psi=psi)
+        ws = G.mapping(z, c.to_label(), truncation_psi=psi)
         out = G.synthesis(ws, c, neural_rendering_resolution=nrr)
     size = out["image"].shape[-1]
     rgb = list(to_uint8_hwc(out["image"]))

@@ -12,7 +12,7 @@ from typing import Any, cast
 import numpy as np
 import torch
 
-from ..cameras import LABEL_DIM
+from ..cameras import LABEL_DIM, Cameras
 from ..data.reader import LMDBDataset
 from ..data.validate import check_dataset_cameras
 from ..methods.registry import BuildContext, MethodRuntime, MethodSpec, pose_free_methods
@@ -76,7 +76,7 @@ def _check_camera_source(spec: MethodSpec, dataset: LMDBDataset, path: str) -> N
 
 
 def _build_runtime(
-    cfg: TrainConfig, cams: torch.Tensor | None, dataset_prior: dict | None, dev: torch.device
+    cfg: TrainConfig, cams: Cameras | None, dataset_prior: dict | None, dev: torch.device
 ) -> MethodRuntime:
     """The method's G, D and loss; without mixed precision EG3D's fp16 blocks (SR, D top resolutions) are fp32."""
     gen_cfg, disc_cfg = cfg.generator, cfg.discriminator
@@ -131,13 +131,13 @@ class GanTask(Task):
                 f"dataset resolution {self.dataset.resolution} != generator img_resolution "
                 f"{cfg.generator.img_resolution}; pick a matching preset or --set generator.img_resolution"
             )
-        cams = self.dataset.cameras() if spec.needs_labels else None
-        if cams is not None:  # refuse NaN/invalid labels now, naming the samples, instead of diverging later
-            check_dataset_cameras(cams.numpy(), cfg.data)
+        labels = self.dataset.cameras() if spec.needs_labels else None
+        cams = None
+        if labels is not None:  # refuse NaN/invalid labels now, naming the samples, instead of diverging later
+            check_dataset_cameras(labels.numpy(), cfg.data)
+            cams = Cameras.from_label(labels)  # the dataset's records, decoded once
         if cams is not None and cfg.run.xflip:
-            from ..cameras.camera import Cameras
-
-            cams = torch.cat([cams, Cameras.from_label(cams).mirror().to_label()])
+            cams = Cameras.cat([cams, cams.mirror()])
         self.runtime = _build_runtime(cfg, cams, self.dataset.meta.get("pose_prior"), dev)
         self.G, self.D, self.loss = self.runtime.G, self.runtime.D, self.runtime.loss
         self.z_dim = cast(int, self.G.z_dim)
@@ -185,7 +185,8 @@ class GanTask(Task):
         batch_data = next(self.data_iter)
         st = self.loss.step_state(self.nimg)
         real = self.loss.real_images(batch_data["image"].to(dev), st)
-        real_c = batch_data["camera"].to(dev) if "camera" in batch_data else torch.zeros(bg, LABEL_DIM, device=dev)
+        real_c = Cameras.from_label(  # dataset records; pose-free runs read none (zeros, D never conditions on them)
+            batch_data["camera"].to(dev) if "camera" in batch_data else torch.zeros(bg, LABEL_DIM, device=dev))
         all_z = torch.randn(len(self.phases) * bg, self.z_dim, device=dev).split(bg)
         all_c = self.runtime.fake_cameras(len(self.phases) * bg).to(dev).split(bg)
         sums: dict[str, list[float]] = {}

@@ -57,8 +57,7 @@ def test_symmetry_loss_weights_by_confidence():
 def test_camera_augmentation_is_per_sample_with_the_seed_distributions():
     cfg = CameraAugConfig()
     g = torch.Generator().manual_seed(0)
-    labels, pose = sample_cameras(cfg, 4000, 2.7, 4.2647, (0.0, 0.0, 0.2), True, g)
-    cams = Cameras.from_label(labels)
+    cams, pose = sample_cameras(cfg, 4000, 2.7, 4.2647, (0.0, 0.0, 0.2), True, g)
     assert all(not p for p in cams[:5].problems())
     pp = cams.principal_point
     assert abs(pp[:, 0].std().item() - 14 / 512) < 0.003 and abs(pp.mean().item() - 0.5) < 0.002
@@ -66,8 +65,7 @@ def test_camera_augmentation_is_per_sample_with_the_seed_distributions():
     assert abs(math.degrees(pose[:, 2].std().item()) - 2.0) < 0.15
     assert pose[:, 0].abs().max() <= math.radians(49) + 1e-6 and pose[:, 0].std() > 0.4
     assert len(torch.unique(cams.focal[:, 0])) > 3990  # one focal per sample, not one per batch
-    mv, mv_pose = sample_cameras(cfg, 100, 2.7, 4.2647, (0.0, 0.0, 0.2), False, g)
-    mvc = Cameras.from_label(mv)
+    mvc, mv_pose = sample_cameras(cfg, 100, 2.7, 4.2647, (0.0, 0.0, 0.2), False, g)
     assert torch.allclose(mvc.focal, torch.full_like(mvc.focal, 4.2647)) and torch.all(mv_pose[:, 2] == 0)
     assert torch.allclose(mvc.principal_point, torch.full((100, 2), 0.5))
 

@@ -139,10 +139,11 @@ def test_hyperpose_twin_layout_pairs_scenes_and_poses():
     cfg, G, D = _tiny_nets("hyperpose", out_dim=24, normalize=True)
     loss = HyperPoseLoss(G, D, cfg.loss, 6, HyperPoseConfig(), get_prior("synthetic_heads"))
     z0, c0 = torch.randn(6, G.z_dim), loss.prior.sample(6).to_label()
-    z, c = loss.arrange_fakes(z0, c0)
+    z, cams = loss.arrange_fakes(z0, c0)
+    c = cams.to_label()
     assert torch.equal(z[:3], z[3:]) and torch.equal(c[:3], c0[:3])
     assert torch.equal(c[3:], torch.roll(c0[:3], 1, 0))  # scene k's twin is rendered at scene k-1's pose
-    cond = loss.conditioning(c, swap_prob=0.5)
+    cond = loss.conditioning(cams, swap_prob=0.5)
     assert torch.equal(cond[:3], cond[3:])  # same mapping input: the twins are the same scene
     scene, flip = loss.draw_layout(6, torch.device("cpu"))
     assert torch.equal(scene, torch.tensor([0, 1, 2, 0, 1, 2]))
