@@ -81,7 +81,7 @@ def load_irse50_body(input_layer: nn.Module, body: nn.Module, sd: dict[str, Tens
     return len(own)
 
 
-def load_backbone_weights(encoder: nn.Module, family: str, source: str | Path) -> str:
+def load_backbone_weights(encoder: nn.Module, family: str, source: str | Path | None) -> str:
     """Load the pretrained backbone of an encoder from ``source`` (path or URL); returns a one-line description."""
     spec = RESNET34 if family == "lp3d" else IRSE50
     path = fetch(spec, source)
