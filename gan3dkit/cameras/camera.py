@@ -219,7 +219,7 @@ def label_problems(
     return out
 
 
-def check_label(label: Tensor | Sequence[float], **limits: float) -> None:
+def check_label(label: Tensor | np.ndarray | Sequence[float], **limits: float) -> None:
     """Raise `CameraError` listing every problem of one label (see `label_problems`)."""
     problems = label_problems(label, **limits)
     if problems:

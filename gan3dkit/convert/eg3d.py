@@ -6,7 +6,7 @@ import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -143,7 +143,9 @@ def generator_config(rec: PersistentRecord, tensors: dict[str, torch.Tensor], fo
         decoder_output_dim=int(out1) - 1,
         decoder_lr_mul=float(rk.get("decoder_lr_mul", 1.0)),
         avg_camera_radius=float(rk.get("avg_camera_radius", 2.7)),
-        avg_camera_pivot=tuple(float(v) for v in rk.get("avg_camera_pivot", (0.0, 0.0, 0.2))),
+        avg_camera_pivot=cast(
+            "tuple[float, float, float]", tuple(float(v) for v in rk.get("avg_camera_pivot", (0.0, 0.0, 0.2)))
+        ),
         focal=float(focal if focal is not None else (SHAPENET_FOCAL if white_back else FFHQ_FOCAL)),
     )
     g_fp16 = int(kw.get("num_fp16_res", 0))

@@ -26,7 +26,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -63,6 +63,8 @@ class ObjectStub:
     """An instance of an allow-listed plain class: ``qualname``, constructor args and ``BUILD`` state only."""
 
     qualname = "?"
+    args: tuple[Any, ...]
+    state: dict[str, Any]
 
     def __new__(cls, *args: Any) -> ObjectStub:  # NEWOBJ calls cls.__new__(cls, *args)
         obj = object.__new__(cls)
@@ -199,7 +201,7 @@ def _reconstructor(cls: Any, base: Any, state: Any = None) -> Any:
     """``copyreg._reconstructor`` (pickle protocols 0/1), only for the stand-in classes."""
     if not (isinstance(cls, type) and issubclass(cls, (ObjectStub, EasyDictStub, OrderedDict)) and base is object):
         raise RefusedPickle(f"refused: copyreg._reconstructor of {cls!r}")
-    return cls.__new__(cls)
+    return cast(Any, cls).__new__(cls)
 
 
 class SafeUnpickler(pickle.Unpickler):

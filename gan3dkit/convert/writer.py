@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -18,13 +18,13 @@ def fresh_optimizers(conv: Converted, modules: dict[str, torch.nn.Module]) -> di
     """Adam for G and D exactly as the trainer builds them (lazy-regularisation lr/betas), with empty state, so
     ``train --resume`` accepts the checkpoint and starts the optimiser afresh (EG3D's pickles hold no optimiser)."""
     cfg = conv.config
-    opts = {}
+    opts: dict[str, torch.optim.Optimizer] = {}
     for name, lr, interval in (
         ("G", cfg.optim.glr, cfg.optim.g_reg_interval),
         ("D", cfg.optim.dlr, cfg.optim.d_reg_interval),
     ):
         if name in modules:
-            mlr, betas = lazy_reg_adjust(lr, tuple(cfg.optim.betas), interval)
+            mlr, betas = lazy_reg_adjust(lr, cast("tuple[float, float]", tuple(cfg.optim.betas)), interval)
             opts[name] = torch.optim.Adam(modules[name].parameters(), lr=mlr, betas=betas, eps=cfg.optim.eps)
     return opts
 

@@ -5,12 +5,16 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 
 from ..utils.errors import DataError, UsageError
 from .ganspace import GanSpace
+
+if TYPE_CHECKING:
+    from ..networks.generator import TriPlaneGenerator
 
 EDIT_MODES = ("additive", "set")
 
@@ -81,7 +85,7 @@ def apply_edit(ws: torch.Tensor, gs: GanSpace, edit: Edit) -> torch.Tensor:  # [
     return out
 
 
-def triplane_offset_edit(G: torch.nn.Module, ws: torch.Tensor, ws_edit: torch.Tensor,
+def triplane_offset_edit(G: TriPlaneGenerator, ws: torch.Tensor, ws_edit: torch.Tensor,
                          delta_planes: torch.Tensor | None = None,
                          noise_mode: str = "const") -> torch.Tensor:  # fmt: skip
     """``T_edit = (G(w) + ΔT) + G(w_edit) − G(w)`` (TriPlaneNet, Bhattarai et al., eq. 6): the edit moves the

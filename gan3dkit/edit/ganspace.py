@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from safetensors import safe_open
@@ -15,6 +15,9 @@ from safetensors import safe_open
 from ..generate.views import camera_labels
 from ..utils.errors import DataError, UsageError
 from ..utils.files import atomic_write_safetensors
+
+if TYPE_CHECKING:
+    from ..networks.generator import TriPlaneGenerator
 
 GANSPACE_FORMAT = "gan3dkit-ganspace"
 GANSPACE_VERSION = 1
@@ -70,13 +73,13 @@ def generator_hash(G: torch.nn.Module) -> str:
     return h.hexdigest()
 
 
-def conditioning_camera(G: torch.nn.Module, yaw: float = 0.0, pitch: float = 0.0) -> torch.Tensor:
+def conditioning_camera(G: TriPlaneGenerator, yaw: float = 0.0, pitch: float = 0.0) -> torch.Tensor:
     """[1, 25] label at (yaw, pitch) around the generator's pivot and radius (frontal by default)."""
     return camera_labels(G, [yaw], pitch, next(G.parameters()).device)
 
 
 @torch.no_grad()
-def sample_w(G: torch.nn.Module, n: int, cam: torch.Tensor, psi: float, seed: int, batch: int,
+def sample_w(G: TriPlaneGenerator, n: int, cam: torch.Tensor, psi: float, seed: int, batch: int,
              progress: Callable[[int, int], None] | None = None) -> torch.Tensor:  # fmt: skip
     """[n, w_dim] w's of z ~ N(0, I) (seeded) mapped at the conditioning camera ``cam [1, 25]``."""
     gen = torch.Generator().manual_seed(seed)
@@ -112,7 +115,7 @@ def pca(w: torch.Tensor, k: int | None = None) -> tuple[torch.Tensor, torch.Tens
     return comps[:k].float(), evals[:k].sqrt().float(), mean.float(), ratio[:k].float()
 
 
-def compute_ganspace(G: torch.nn.Module, cfg: GanSpaceConfig,
+def compute_ganspace(G: TriPlaneGenerator, cfg: GanSpaceConfig,
                      progress: Callable[[int, int], None] | None = None) -> GanSpace:  # fmt: skip
     """Sample, map and decompose; the result carries the generator hash and the conditioning camera."""
     if cfg.num_samples < 2:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -16,11 +17,14 @@ from ..utils.visual import depth_to_rgb, make_grid, to_uint8_hwc
 from .edits import Edit, apply_edit, triplane_offset_edit
 from .ganspace import GanSpace
 
+if TYPE_CHECKING:
+    from ..networks.generator import TriPlaneGenerator
+
 PAD = 2
 
 
 @torch.no_grad()
-def render(G: torch.nn.Module, ws: torch.Tensor, cams: torch.Tensor, nrr: int | None = None,
+def render(G: TriPlaneGenerator, ws: torch.Tensor, cams: torch.Tensor, nrr: int | None = None,
            planes: torch.Tensor | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
     """One latent ``ws [1, L, D]`` (or its planes) from every camera ``[V, 25]``; fixed noise and samples, so two
     renders differ only by the latent."""
@@ -46,7 +50,7 @@ def label_rows(grid: np.ndarray, labels: list[str], row_h: int, width: int = 110
 
 
 @torch.no_grad()
-def edit_grid(G: torch.nn.Module, ws: torch.Tensor, gs: GanSpace, edits: list[Edit], yaws: tuple[float, ...],
+def edit_grid(G: TriPlaneGenerator, ws: torch.Tensor, gs: GanSpace, edits: list[Edit], yaws: tuple[float, ...],
               pitch: float, nrr: int | None = None, delta_planes: torch.Tensor | None = None
               ) -> tuple[np.ndarray, dict[str, torch.Tensor]]:  # fmt: skip
     """Rows: the original then each edit; columns: the views, then their depth maps. With ``delta_planes`` the
@@ -81,7 +85,7 @@ def edit_grid(G: torch.nn.Module, ws: torch.Tensor, gs: GanSpace, edits: list[Ed
 
 
 @torch.no_grad()
-def component_sheet(G: torch.nn.Module, ws_list: list[torch.Tensor], gs: GanSpace, top: int, sigma: float = 1.0,
+def component_sheet(G: TriPlaneGenerator, ws_list: list[torch.Tensor], gs: GanSpace, top: int, sigma: float = 1.0,
                     nrr: int | None = None,
                     progress: Callable[[int, int], None] | None = None) -> np.ndarray:  # fmt: skip
     """Rows: the top components; per latent three frontal columns at −sigma σ, 0, +sigma σ (additive, all layers)."""
@@ -103,7 +107,7 @@ def component_sheet(G: torch.nn.Module, ws_list: list[torch.Tensor], gs: GanSpac
 
 
 @torch.no_grad()
-def edit_orbit(G: torch.nn.Module, ws: torch.Tensor, ws_edit: torch.Tensor, out: str | Path, frames: int = 24,
+def edit_orbit(G: TriPlaneGenerator, ws: torch.Tensor, ws_edit: torch.Tensor, out: str | Path, frames: int = 24,
                fps: int = 12, nrr: int | None = None, planes: tuple[torch.Tensor, torch.Tensor] | None = None
                ) -> Path:  # fmt: skip
     """GIF along EG3D's orbit: original | edited side by side (same cameras, same noise)."""

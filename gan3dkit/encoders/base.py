@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
 
 from torch import Tensor, nn
 
 from ..cameras.camera import Cameras
 from ..cameras.rotations import cam2world_to_ypr, ypr_to_cam2world
+
+if TYPE_CHECKING:
+    from ..networks.generator import TriPlaneGenerator
 
 
 @dataclass
@@ -30,9 +34,10 @@ class CameraModel:
     focal: float
 
     @classmethod
-    def from_generator(cls, G: nn.Module) -> CameraModel:
+    def from_generator(cls, G: TriPlaneGenerator) -> CameraModel:
         r = G.config.rendering
-        return cls(float(r.avg_camera_radius), tuple(float(v) for v in r.avg_camera_pivot), float(r.focal))
+        lookat = cast("tuple[float, float, float]", tuple(float(v) for v in r.avg_camera_pivot))
+        return cls(float(r.avg_camera_radius), lookat, float(r.focal))
 
     def cameras(self, pose: Tensor) -> Cameras:  # [B, 3] orbit (yaw, pitch, roll) -> B cameras
         p = pose.detach().double().cpu()
@@ -55,8 +60,9 @@ class InputPoseHead(nn.Module):
     def __init__(self, channels: int, hidden: int = 128) -> None:
         super().__init__()
         self.net = nn.Sequential(nn.Linear(channels, hidden), nn.LeakyReLU(0.2), nn.Linear(hidden, 3))
-        nn.init.zeros_(self.net[2].weight)
-        nn.init.zeros_(self.net[2].bias)
+        last = cast(nn.Linear, self.net[2])
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
 
     def forward(self, feats: Tensor) -> Tensor:  # [B, C, h, w] -> [B, 3]
         return self.net(feats.mean(dim=(2, 3)))

@@ -116,6 +116,7 @@ class EfficientSelfAttention(nn.Module):
         q = self.q(x).reshape(b, n, self.heads, c // self.heads).transpose(1, 2)
         kv_in = x
         if self.sr is not None:
+            assert self.norm is not None  # built together with self.sr
             kv_in = self.norm(self.sr(x.transpose(1, 2).reshape(b, c, h, w)).flatten(2).transpose(1, 2))
         k, v = self.kv(kv_in).reshape(b, -1, 2, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
         out = F.scaled_dot_product_attention(q, k, v)  # softmax(q k^T / sqrt(d)) v

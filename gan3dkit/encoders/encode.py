@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -56,6 +56,9 @@ class TemporalSmoother:
     latency (a lag of about a / (1 - a) frames) for stability. Angles are smoothed as numbers (no wrap-around
     needed within +-pi/2).
     """
+
+    planes: Tensor | None
+    pose: Tensor | None
 
     def __init__(self, alpha: float) -> None:
         if not 0.0 <= alpha < 1.0:
@@ -107,7 +110,8 @@ def mesh_from_planes(student: Student, out: EncoderOutput, resolution: int) -> t
 def write_item(student: Student, out: EncoderOutput, cam: Cameras, image: np.ndarray, dest: Path, stem: str,
                opts: EncodeOptions) -> dict[str, Any]:  # fmt: skip
     """Write the requested outputs of one encoded image; returns {output: path}."""
-    t, written = student.teacher, {}
+    t = student.teacher
+    written: dict[str, Any] = {}
     (dest / stem).parent.mkdir(parents=True, exist_ok=True)  # a key may be a relative path (sub/x.png)
     nrr = t.nrr
     size = t.G.img_resolution
@@ -198,8 +202,9 @@ def refine(student: Student, image: np.ndarray, cam: Cameras | Tensor, steps: in
     img = to_uint8_hwc(to_tensor(image, size, cam.device))[0]
     label = cam[:1].to_label()[0].detach().cpu().numpy().astype(np.float32)  # an inversion item holds its label
     item = inv.InvertItem(name, img, label, "encoder")
-    start = out is not None and out.ws is not None
-    extras = inv.Extras(latent_encoder=_GivenW(out.ws[:1].mean(1, keepdim=True))) if start else None
+    ws0 = out.ws if out is not None else None
+    start = ws0 is not None
+    extras = inv.Extras(latent_encoder=_GivenW(ws0[:1].mean(1, keepdim=True))) if ws0 is not None else None
     t0 = time.perf_counter()
     with torch.enable_grad():
         res = inv.invert(G, item, cfg, extras)
@@ -218,7 +223,7 @@ def encode_items(student: Student, items: list[Item], load: Callable[[Item], tup
     reported in `failed` and the others go on. A video is encoded in order with the smoother and written as
     ``video_side_by_side`` (input | reconstruction | fixed novel view)."""
     dev = next(student.encoder.parameters()).device
-    size = student.encoder.cfg.input_resolution
+    size: int = cast(Any, student.encoder).cfg.input_resolution
     smoother = TemporalSmoother(opts.smoothing if video else 0.0)
     seconds: list[float] = []
     side: list[np.ndarray] = []
@@ -271,8 +276,9 @@ def encode_source(student: Student, source: Path, kind: str, out: Path, opts: En
     from .media import IMAGE_EXTS, read_video
 
     dev = next(student.encoder.parameters()).device
-    size = student.encoder.cfg.input_resolution
-    fps, frames = 12.0, []
+    size: int = cast(Any, student.encoder).cfg.input_resolution
+    fps = 12.0
+    frames: list[np.ndarray] = []
     if kind == "video":
         frames, fps = read_video(source, max_frames)
         items = [Item(f"frame{i:05d}", None, i) for i in range(len(frames))]
@@ -283,6 +289,7 @@ def encode_source(student: Student, source: Path, kind: str, out: Path, opts: En
 
     def load(item: Item) -> tuple[np.ndarray, Tensor | None]:
         if item.path is None:
+            assert item.index is not None  # a video frame's item carries its index
             image = frames[item.index]
         else:
             image, item.notes = load_still_image(item.path)
@@ -290,7 +297,7 @@ def encode_source(student: Student, source: Path, kind: str, out: Path, opts: En
         if align is not None:
             image, cam = align(image, item.key)
             cam = cam.to(dev)
-        item.notes += resize_notes(*image.shape[:2], size)
+        item.notes += resize_notes(*cast("tuple[int, int]", image.shape[:2]), size)
         return image, cam
 
     with output_folder(out):

@@ -169,7 +169,7 @@ def save_ko_encoder(net: nn.Module, header: dict, path: Path) -> Path:
                                     {KO_FORMAT: json.dumps(header)})
 
 
-def load_ko_encoder(path: str | Path, G: nn.Module | None = None, with_w_avg: bool = True) -> nn.Module:
+def load_ko_encoder(path: str | Path, G: TriPlaneGenerator | None = None, with_w_avg: bool = True) -> nn.Module:
     """P or E from `distill_ko`'s or `convert ko-pose|e4e`'s checkpoint (eval mode); checks format, version and
     w_dim. A converted E carries no w_avg: it is computed from ``G`` as Ko et al.'s projector does (10,000 z of
     RandomState(123), psi 0.7, frontal conditioning); ``with_w_avg=False`` leaves it at zero (tools comparing e4e's

@@ -15,7 +15,7 @@ class IdentityLoss(nn.Module):
     Only built when weights are given: no face-recognition weights ship offline (offline-assets §2.4).
     """
 
-    def __init__(self, weights: str | Path) -> None:
+    def __init__(self, weights: str | Path | None) -> None:
         super().__init__()
         from ..metrics.identity import ArcFaceEmbedder
 

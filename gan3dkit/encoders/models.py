@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
@@ -20,10 +20,14 @@ from .config import DistillConfig
 from .registry import arch_config, build_encoder, get_arch
 from .render import PlaneRenderer
 
+if TYPE_CHECKING:
+    from ..metrics.perceptual_loss import PerceptualLoss
+    from .losses import IdentityLoss
+
 
 @dataclass
 class Teacher:
-    G: nn.Module
+    G: TriPlaneGenerator
     train_config: dict[str, Any]
     nrr: int
     cam: CameraModel
@@ -75,8 +79,8 @@ class Student:
     D: nn.Module | None = None
     conf: nn.Module | None = None
     provenance: dict[str, str] = field(default_factory=dict)
-    lpips: nn.Module | None = None
-    identity: nn.Module | None = None
+    lpips: PerceptualLoss | None = None
+    identity: IdentityLoss | None = None
 
     def modules(self) -> dict[str, nn.Module]:
         mods: dict[str, nn.Module] = {"E": self.encoder, "G": self.teacher.G}
@@ -102,6 +106,7 @@ class Student:
                ) -> dict[str, Tensor]:
         if self.renderer is not None:
             return self.renderer(out.planes, cams, nrr, deterministic=deterministic)
+        assert out.ws is not None  # a W+ encoder (TriPlaneNet) when there is no plane renderer
         return self.teacher.G.render_planes(out.planes, cams, out.ws.detach(), neural_rendering_resolution=nrr,
                                             deterministic_render=deterministic)
 

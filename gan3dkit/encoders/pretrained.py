@@ -9,6 +9,7 @@ Files come through ``metrics.weights.fetch`` (a user path or URL, an installed p
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
 import torch
 from torch import Tensor, nn
@@ -16,6 +17,10 @@ from torch import Tensor, nn
 from ..metrics.identity import ARCFACE
 from ..metrics.weight_registry import RESNET34, UNSUP3D_CELEBA
 from ..metrics.weights import fetch
+
+if TYPE_CHECKING:
+    from .psp import GradualStyleEncoder
+    from .triplanenet import TriPlaneNetEncoder
 
 IRSE50 = ARCFACE  # one registry entry for model_ir_se50.pth (metrics.weight_registry "ir-se50")
 
@@ -76,16 +81,17 @@ def load_irse50_body(input_layer: nn.Module, body: nn.Module, sd: dict[str, Tens
     return len(own)
 
 
-def load_backbone_weights(encoder: nn.Module, family: str, source: str | Path) -> str:
+def load_backbone_weights(encoder: nn.Module, family: str, source: str | Path | None) -> str:
     """Load the pretrained backbone of an encoder from ``source`` (path or URL); returns a one-line description."""
     spec = RESNET34 if family == "lp3d" else IRSE50
     path = fetch(spec, source)
     sd = torch.load(path, map_location="cpu", weights_only=True)
     if family == "lp3d":
-        n = load_resnet34_nobn(encoder.backbone, sd)
+        n = load_resnet34_nobn(cast(nn.Module, encoder.backbone), sd)
     else:
-        n = load_irse50_body(encoder.psp.input_layer, encoder.psp.body, sd)
-        n += load_irse50_body(encoder.offsets.input_layer, encoder.offsets.body, sd)
+        tpn = cast("TriPlaneNetEncoder", encoder)
+        n = load_irse50_body(tpn.psp.input_layer, tpn.psp.body, sd)
+        n += load_irse50_body(tpn.offsets.input_layer, tpn.offsets.body, sd)
     return f"{spec.name} from {Path(path).name} ({n} tensors)"
 
 
@@ -116,7 +122,8 @@ def load_ko_backbone(net: nn.Module, arch: str, source: str | Path | None) -> st
         net.load_state_dict({**own, **part})
         n = len(part)
     else:
-        n = load_irse50_body(net.encoder.input_layer, net.encoder.body, sd)
+        e = cast("GradualStyleEncoder", net.encoder)
+        n = load_irse50_body(e.input_layer, e.body, sd)
     return f"{spec.name} from {Path(path).name} ({n} tensors)"
 
 

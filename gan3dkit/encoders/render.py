@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor, nn
@@ -13,6 +14,9 @@ from ..cameras.camera import Cameras
 from ..cameras.conventions import diagonal_fov_from_focal, focal_from_diagonal_fov
 from ..cameras.rotations import ypr_to_cam2world
 from ..networks.planes import render_planes
+
+if TYPE_CHECKING:
+    from ..networks.generator import TriPlaneGenerator
 
 
 class PlaneRenderer(nn.Module):
@@ -24,7 +28,7 @@ class PlaneRenderer(nn.Module):
     G's tracked mean w (``w_avg``), for generators whose SR reads w.
     """
 
-    def __init__(self, G: nn.Module, sr_latent: str = "learned") -> None:
+    def __init__(self, G: TriPlaneGenerator, sr_latent: str = "learned") -> None:
         super().__init__()
         sr_one = getattr(G.superresolution, "latent", "w") == "one"
         if sr_latent not in ("one", "learned"):

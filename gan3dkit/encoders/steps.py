@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -17,6 +17,11 @@ from .ranger import Ranger
 from .realdata import RealMix
 from .render import sample_cameras
 
+if TYPE_CHECKING:
+    from .lp3d import LP3DEncoder
+    from .lp3d_release import LP3DReleaseEncoder
+    from .triplanenet import TriPlaneNetEncoder
+
 
 def _num(x: Tensor | float) -> float:
     return float(x.detach()) if isinstance(x, Tensor) else float(x)
@@ -27,7 +32,7 @@ def _opt(cfg: DistillConfig, groups: list[dict[str, Any]]) -> torch.optim.Optimi
     if o.optimizer == "ranger":  # TriPlaneNet's Ranger: Lookahead and its slow weights live in the optimiser state
         return Ranger(groups, lr=o.lr, alpha=o.ranger_alpha, k=o.ranger_k, betas=(o.ranger_betas[0],
                       o.ranger_betas[1]), eps=o.ranger_eps, use_gc=o.ranger_gc)  # fmt: skip
-    return torch.optim.Adam(groups, betas=tuple(o.betas))
+    return torch.optim.Adam(groups, betas=cast("tuple[float, float]", tuple(o.betas)))
 
 
 class _Base:
@@ -65,13 +70,15 @@ class _Base:
         """D on frozen-teacher renders (real) vs encoder renders (fake, detached), conditioned on the cameras' labels;
         lazy R1."""
         D, o = self.s.D, self.cfg.optim
+        assert D is not None  # called only for a student with a D
         D.requires_grad_(True)
         self.optimizers["D"].zero_grad(set_to_none=True)
-        loss = 0.0
+        loss: Tensor | float = 0.0
         for fake, real, cams in pairs:
             fk = {"image": fake["image"].detach(), "image_raw": fake["image_raw"].detach()}
             c = cams.to_label()
             loss = loss + discriminator_loss(D(real, c), D(fk, c))
+        assert isinstance(loss, Tensor)  # pairs is never empty
         stats = {"Loss/D": _num(loss)}
         if o.r1_gamma > 0 and step % o.r1_interval == 0:
             r1 = r1_penalty(D, pairs[0][1], pairs[0][2].to_label())
@@ -88,13 +95,14 @@ class LP3DStep(_Base):
 
     def __init__(self, cfg: DistillConfig, teacher: Teacher, student: Student, dev: torch.device) -> None:
         super().__init__(cfg, teacher, student, dev)
-        E, o = student.encoder, cfg.optim
+        E, o = cast("LP3DEncoder | LP3DReleaseEncoder", student.encoder), cfg.optim
         vit = {id(p) for p in E.transformer_parameters()}
         rest = [p for p in E.parameters() if id(p) not in vit]
         groups = [{"params": rest, "lr": o.lr}, {"params": [p for p in E.parameters() if id(p) in vit],
                                                  "lr": o.lr_transformer}]  # fmt: skip
         self._add("E", list(E.parameters()), groups)
         R = student.renderer
+        assert R is not None  # LP3D students always have the plane renderer
         self._add("R", list(R.parameters()), [{"params": list(R.parameters()), "lr": o.lr_renderer}])
 
     def stage(self, step: int) -> int:
@@ -106,6 +114,9 @@ class LP3DStep(_Base):
         every = 1 if step >= S.both_every_step_from else (S.stage2_ref_every if stage2 else S.stage1_ref_every)
         b = self._sample(bg)
         R = s.renderer
+        assert R is not None  # LP3D students always have the plane renderer
+        lpips = s.lpips
+        assert lpips is not None  # built for training
         R.decoder.requires_grad_(stage2 and S.finetune_decoder)
         R.superresolution.requires_grad_(stage2 and S.finetune_superres)
         if R.const_w is not None:
@@ -130,14 +141,15 @@ class LP3DStep(_Base):
             terms = {
                 "color": L.color_raw * (r["image_raw"] - tgt["image_raw"]).abs().mean()
                 + L.color_sr * (r["image"] - tgt["image"]).abs().mean(),
-                "lpips": L.lpips_raw * s.lpips(r["image_raw"], tgt["image_raw"])
-                + L.lpips_sr * s.lpips(r["image"], tgt["image"]),
+                "lpips": L.lpips_raw * lpips(r["image_raw"], tgt["image_raw"])
+                + L.lpips_sr * lpips(r["image"], tgt["image"]),
                 "feature": w_feat * (r["feature_image"] - tgt["feature_image"]).abs().mean(),
             }
             if L.depth > 0:
                 terms["depth"] = L.depth * (r["image_depth"] - tgt["image_depth"]).abs().mean()
             if use_adv and adv_w > 0:
                 fake = {"image": r["image"], "image_raw": r["image_raw"]}
+                assert s.D is not None  # use_adv
                 terms["adv"] = adv_w * generator_adv_loss(s.D(fake, c.to_label()))
             if stage2 and s.identity is not None and L.identity > 0:
                 terms["id"] = L.identity * s.identity(r["image"], tgt["image"])
@@ -162,7 +174,7 @@ class TriPlaneNetStep(_Base):
 
     def __init__(self, cfg: DistillConfig, teacher: Teacher, student: Student, dev: torch.device) -> None:
         super().__init__(cfg, teacher, student, dev)
-        E = student.encoder
+        E = cast("TriPlaneNetEncoder", student.encoder)
         self.psp_params = list(E.psp.parameters()) + (list(E.pose.parameters()) if E.pose is not None else [])
         self.off_params = list(E.offsets.parameters())
         self._add("psp", self.psp_params)
@@ -170,6 +182,7 @@ class TriPlaneNetStep(_Base):
         conf = student.conf
         self.train_conf = conf is not None and any(p.requires_grad for p in conf.parameters())
         if self.train_conf:
+            assert conf is not None  # train_conf
             self._add("C", list(conf.parameters()))
         sch = cfg.triplanenet
         self.mix = RealMix(cfg.data, teacher, sch.real_fraction, sch.mirror_prob, dev) if cfg.data else None
@@ -188,12 +201,14 @@ class TriPlaneNetStep(_Base):
         return img if res is None or img.shape[-1] <= res else F.interpolate(img, size=(res, res), mode="area")
 
     def _branch_loss(self, x: Tensor, planes: Tensor, ws: Tensor, c: Cameras, smooth: bool, name: str, stats) -> Tensor:
-        L, s, v2 = self.cfg.loss, self.s, self.s.encoder.cfg.version == 2
+        L, s, v2 = self.cfg.loss, self.s, cast("TriPlaneNetEncoder", self.s.encoder).cfg.version == 2
+        lpips = s.lpips
+        assert lpips is not None  # built for training
         y = self.t.G.render_planes(planes, c, ws, neural_rendering_resolution=self.t.nrr,
                                    deterministic_render=self.cfg.run.deterministic_render)["image"]
         ys, xs = self._small(y), self._small(x)
         pix = F.smooth_l1_loss(ys, xs) if smooth else F.mse_loss(ys, xs)
-        loss = L.rec_l2 * pix + L.rec_lpips * s.lpips(ys, xs)
+        loss = L.rec_l2 * pix + L.rec_lpips * lpips(ys, xs)
         stats[f"Loss/{name}_pix"], stats[f"Loss/{name}_lpips"] = _num(pix), _num(loss - L.rec_l2 * pix)
         if s.identity is not None and L.rec_id > 0:
             loss = loss + L.rec_id * s.identity(y, x)
@@ -204,7 +219,7 @@ class TriPlaneNetStep(_Base):
             yms, xms = self._small(ym), self._small(xm)
             sigma = s.conf(xms) if s.conf is not None else None
             symm = symmetry_loss(xms, yms, sigma, likelihood=self.train_conf, smooth=smooth)
-            mirror = L.symm * symm + L.mirror_lpips * s.lpips(yms, xms)
+            mirror = L.symm * symm + L.mirror_lpips * lpips(yms, xms)
             if s.identity is not None and L.mirror_id > 0:
                 mirror = mirror + L.mirror_id * s.identity(ym, xm)
             stats[f"Loss/{name}_symm"] = _num(symm)
@@ -214,7 +229,7 @@ class TriPlaneNetStep(_Base):
     def step(self, step: int, bg: int, world: int) -> dict[str, float]:
         sch, L, s = self.cfg.triplanenet, self.cfg.loss, self.s
         psp_on, off_on, adv_on = step < sch.psp_stop, step >= sch.offset_start, self._adv(step)
-        E = s.encoder
+        E = cast("TriPlaneNetEncoder", s.encoder)
         E.psp.requires_grad_(psp_on)
         if E.pose is not None:
             E.pose.requires_grad_(psp_on)
@@ -237,6 +252,7 @@ class TriPlaneNetStep(_Base):
                 r = self.t.G.render_planes(out.planes, c, out.ws.detach(), neural_rendering_resolution=self.t.nrr,
                                            deterministic_render=True)
                 fake = {"image": r["image"], "image_raw": r["image_raw"]}
+                assert s.D is not None  # adv_on
                 loss = loss + L.adv_tpn * generator_adv_loss(s.D(fake, c.to_label()))
                 pairs.append((r, {"image": x, "image_raw": b["ref"]["image_raw"]}, c))
         for opt in self.optimizers.values():
@@ -249,6 +265,7 @@ class TriPlaneNetStep(_Base):
         if off_on:
             self._apply("offsets", self.off_params, world)
         if self.train_conf:
+            assert s.conf is not None  # train_conf
             self._apply("C", list(s.conf.parameters()), world)
         if pairs:
             stats.update(self._d_step(pairs, step, world))

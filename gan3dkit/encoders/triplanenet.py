@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
 
 import torch
 import torch.nn.functional as F
@@ -11,6 +12,9 @@ from torch import Tensor, nn
 from ..cameras.camera import Cameras, as_cameras
 from .base import CameraModel, EncoderOutput, InputPoseHead
 from .psp import GradualStyleEncoder, irse_body, stage_ends
+
+if TYPE_CHECKING:
+    from ..networks.generator import TriPlaneGenerator
 
 
 @dataclass
@@ -89,8 +93,10 @@ class OffsetUNet(nn.Module):
         self.head = nn.Sequential(nn.Conv2d(c_head, h, 3, 1, 1), nn.PReLU(h), nn.Conv2d(h, h, 3, 1, 1), nn.PReLU(h),
                                   nn.Conv2d(h, pc, 1))  # fmt: skip
         if cfg.zero_init_head:
-            nn.init.zeros_(self.head[4].weight)
-            nn.init.zeros_(self.head[4].bias)
+            last = cast(nn.Conv2d, self.head[4])
+            assert last.bias is not None  # nn.Conv2d's default bias=True
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
         self.r = cfg.triplane_resolution
 
     def _up(self, h: Tensor) -> Tensor:
@@ -119,7 +125,9 @@ class TriPlaneNetEncoder(nn.Module):
     ``const`` as in the public code.
     """
 
-    def __init__(self, cfg: TriPlaneNetConfig, G: nn.Module) -> None:
+    latent_avg: Tensor
+
+    def __init__(self, cfg: TriPlaneNetConfig, G: TriPlaneGenerator) -> None:
         super().__init__()
         cfg.validate()
         self.cfg = cfg
@@ -134,7 +142,7 @@ class TriPlaneNetEncoder(nn.Module):
         self.nrr = int(G.neural_rendering_resolution)
 
     @property
-    def G(self) -> nn.Module:
+    def G(self) -> TriPlaneGenerator:
         return self._G[0]
 
     def resize(self, img: Tensor, size: int) -> Tensor:

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from torch import nn
 
@@ -14,8 +14,11 @@ from .config import InvertConfig, preset
 from .inputs import InputError
 from .run import Extras, Stage, invert_source
 
+if TYPE_CHECKING:
+    from ..networks.generator import TriPlaneGenerator
+
 #: Loads a Ko et al. encoder checkpoint for a generator (encoders.ko.load_ko_encoder; passed in: encoders sit above).
-EncoderLoader = Callable[[Path, nn.Module], nn.Module]
+EncoderLoader = Callable[[Path, "TriPlaneGenerator"], nn.Module]
 ItemCallback = Callable[[int, int, dict], None]
 OUTPUT_CHOICES = ("views", "video", "mesh")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 from PIL import Image
@@ -115,20 +116,21 @@ def load_item(path: Path, resolution: int, camera: str | Path | None = None, bac
         image, notes = load_still_image(path, channels=3)
     except ImageError as exc:
         raise InputError(str(exc)) from None
+    cam_path: Path | None
     if camera not in (None, "frontal"):
         cam_path = Path(camera)
     else:
         cam_path = None if camera == "frontal" else sibling_camera(path)
     if align == "always" or (align == "auto" and cam_path is None and camera != "frontal"):
         crop, est, info = align_photo(image, name, resolution, backend)
-        label = read_camera_file(cam_path) if cam_path is not None else est
+        label: np.ndarray | None = read_camera_file(cam_path) if cam_path is not None else est
         return InvertItem(name, fit_image(crop, resolution, name), label,
                           str(cam_path) if cam_path else "estimated (PnP head pose)", info,
-                          notes + resize_notes(*crop.shape[:2], resolution))  # fmt: skip
+                          notes + resize_notes(*cast("tuple[int, int]", crop.shape[:2]), resolution))  # fmt: skip
     label = None if cam_path is None else read_camera_file(cam_path)
     source = "frontal (generator's canonical camera)" if cam_path is None else str(cam_path)
     return InvertItem(name, fit_image(image, resolution, name), label, source, {"aligned": False},
-                      notes + resize_notes(*image.shape[:2], resolution))  # fmt: skip
+                      notes + resize_notes(*cast("tuple[int, int]", image.shape[:2]), resolution))  # fmt: skip
 
 
 def list_inputs(source: Path, out: Path | None = None) -> list[Item] | str:
@@ -165,4 +167,5 @@ def load_lmdb_item(reader, item: Item, resolution: int) -> InvertItem:
     s = reader.read(i, ["image", "camera"])
     img = s["image"] if s["image"].ndim == 3 else np.repeat(s["image"][..., None], 3, axis=2)
     return InvertItem(item.key, fit_image(img, resolution, item.key), np.asarray(s["camera"], np.float32),
-                      f"{reader.path}#{i} camera field", {"index": i}, resize_notes(*img.shape[:2], resolution))
+                      f"{reader.path}#{i} camera field", {"index": i},
+                      resize_notes(*cast("tuple[int, int]", img.shape[:2]), resolution))

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..cameras.camera import Cameras
 from ..generate.mesh import density_grid, surface_mesh, write_ply
 from ..generate.video import orbit_cameras
 from ..generate.views import camera_labels
@@ -49,7 +50,7 @@ def metric_lpips():
 
 
 @torch.no_grad()
-def render_at(G, ws: torch.Tensor, cams: torch.Tensor, nrr: int | None = None) -> dict[str, torch.Tensor]:
+def render_at(G, ws: torch.Tensor, cams: Cameras | torch.Tensor, nrr: int | None = None) -> dict[str, torch.Tensor]:
     return G.synthesis(ws.expand(len(cams), -1, -1), cams, noise_mode="const", deterministic_render=True,
                        neural_rendering_resolution=nrr)
 

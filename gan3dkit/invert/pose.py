@@ -63,6 +63,9 @@ class LearnableCamera(nn.Module):
     is carried by t. Intrinsics are kept from the initial camera.
     """
 
+    intrinsics: Tensor
+    radius: Tensor
+
     def __init__(self, camera: Cameras | Tensor, representation: str = "euler", translation: bool = True) -> None:
         super().__init__()
         cams = as_cameras(camera).detach().to(torch.float32)
@@ -107,6 +110,9 @@ class EncoderCamera(nn.Module):
     """Ko et al.'s pose variables: the weights of the pose estimator P itself, fine-tuned on one image, plus the
     learnable translation (same renormalisation as `LearnableCamera`). P runs in eval mode (BatchNorm statistics
     fixed; a single image is no batch)."""
+
+    image: Tensor
+    intrinsics: Tensor
 
     def __init__(self, estimator: nn.Module, image: Tensor, like: Cameras | Tensor, translation: bool = True) -> None:
         super().__init__()

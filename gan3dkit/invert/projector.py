@@ -6,6 +6,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import torch
@@ -18,6 +19,9 @@ from ..metrics.perceptual_loss import PerceptualLoss
 from .config import PoseOptConfig, ProjectorConfig
 from .losses import noise_buffers, noise_regularizer, normalize_noise
 from .warp import WarpFeatures, warp_loss
+
+if TYPE_CHECKING:
+    from ..networks.generator import TriPlaneGenerator
 
 StepFn = Callable[[int, int, dict], None]
 
@@ -34,7 +38,7 @@ class Projection:
 
 
 @torch.no_grad()
-def latent_stats(G: nn.Module, samples: int, psi: float = 1.0, seed: int = 0) -> tuple[Tensor, float]:
+def latent_stats(G: TriPlaneGenerator, samples: int, psi: float = 1.0, seed: int = 0) -> tuple[Tensor, float]:
     """(w_avg [1, 1, w_dim], sigma_w) from `samples` z's mapped with the frontal conditioning camera (methods.md §0).
 
     sigma_w = sqrt(sum |w - w_avg|^2 / N), as the StyleGAN2/PTI projector.
@@ -58,16 +62,16 @@ def lr_at(t: float, cfg: ProjectorConfig) -> float:
 class Renderer:
     """G.synthesis with the inversion's fixed settings (const noise, optional deterministic rendering)."""
 
-    def __init__(self, G: nn.Module, deterministic: bool, nrr: int | None = None) -> None:
+    def __init__(self, G: TriPlaneGenerator, deterministic: bool, nrr: int | None = None) -> None:
         self.G, self.deterministic, self.nrr = G, deterministic, nrr
 
-    def __call__(self, ws: Tensor, camera: Cameras | Tensor, G: nn.Module | None = None) -> dict[str, Tensor]:
+    def __call__(self, ws: Tensor, camera: Cameras | Tensor, G: TriPlaneGenerator | None = None) -> dict[str, Tensor]:
         return (G or self.G).synthesis(ws, camera, noise_mode="const", deterministic_render=self.deterministic,
                                        neural_rendering_resolution=self.nrr)
 
 
 def project(
-    G: nn.Module,
+    G: TriPlaneGenerator,
     target: Tensor,  # [1, 3, H, W] in [-1, 1]
     camera: Cameras | Tensor,  # one initial (or fixed) rendering camera (a [1, 25] label is decoded once)
     cfg: ProjectorConfig,
@@ -114,16 +118,18 @@ def project(
         raise ValueError(f"pose_mode must be fixed, joint or alternating, got {pose_mode!r}")
     if posing and (camera_module is None or pose_cfg is None):
         raise ValueError("pose optimisation needs camera_module and pose_cfg")
-    pose_optim = torch.optim.Adam(pose_params or [{"params": list(camera_module.parameters())}]) if posing else None
-    warmup = pose_cfg.warmup_steps if posing else 0
+    # both set whenever posing (checked above); read only on the posing paths
+    pose_module, pcfg = cast(nn.Module, camera_module), cast(PoseOptConfig, pose_cfg)
+    pose_optim = torch.optim.Adam(pose_params or [{"params": list(pose_module.parameters())}]) if posing else None
+    warmup = pcfg.warmup_steps if posing else 0
     render = Renderer(G, deterministic, nrr)
     target_feats = perceptual.features(target) if perceptual.available else None
     l2_weight = cfg.l2_weight if perceptual.available else max(cfg.l2_weight, 1.0)
-    use_warp = pose_mode == "alternating" and pose_cfg.warp_weight > 0
+    use_warp = pose_mode == "alternating" and pcfg.warp_weight > 0
     if use_warp:
-        warp_features = warp_features or WarpFeatures("rgb")
+        warp_fn = warp_features or WarpFeatures("rgb")
         canonical = as_cameras(camera_labels(G, [0.0], 0.0, device))
-        target_warp = warp_features(target)
+        target_warp = warp_fn(target)
 
     def image_loss(img: Tensor) -> tuple[Tensor, dict]:
         dist = perceptual.distance(img, target_feats).sum() if target_feats is not None else img.new_zeros(())
@@ -141,7 +147,7 @@ def project(
         noise_scale = w_std * cfg.noise_factor * max(0.0, 1.0 - t / cfg.noise_ramp) ** 2 if step >= warmup else 0.0
         w_noise = torch.randn(w_opt.shape, generator=gen).to(device) * noise_scale
         ws = (w_opt + w_noise).expand(-1, G.num_ws, -1) if not w_plus else w_opt + w_noise
-        cam = camera_module() if posing else camera
+        cam = pose_module() if posing else camera
         out = render(ws, cam)
         loss, rec = image_loss(out["image"])
         reg = noise_regularizer(bufs) if bufs else loss.new_zeros(())
@@ -152,20 +158,22 @@ def project(
         total.backward()
         if step >= warmup:
             w_optim.step()
-        if pose_mode == "joint" or (pose_mode == "alternating" and not use_warp and pose_cfg.pose_image_weight == 1.0):
+        if pose_mode == "joint" or (pose_mode == "alternating" and not use_warp and pcfg.pose_image_weight == 1.0):
+            assert pose_optim is not None  # posing
             pose_optim.step()  # one loss drives both (Alg. 3; Alg. 1 without warp reduces to it)
         elif pose_mode == "alternating":
+            assert pose_optim is not None  # posing
             pose_optim.zero_grad(set_to_none=True)
             ws_d = ws.detach() if step < warmup else ((w_opt.detach()).expand(-1, G.num_ws, -1) if not w_plus
                                                         else w_opt.detach())
-            cam = camera_module()
+            cam = pose_module()
             out_p = render(ws_d, cam)
-            ploss = pose_cfg.pose_image_weight * image_loss(out_p["image"])[0] if pose_cfg.pose_image_weight else 0.0
+            ploss = pcfg.pose_image_weight * image_loss(out_p["image"])[0] if pcfg.pose_image_weight else 0.0
             if use_warp:
                 with torch.no_grad():
-                    canon_feat = warp_features(render(ws_d, canonical)["image"])
+                    canon_feat = warp_fn(render(ws_d, canonical)["image"])
                 wl = warp_loss(target_warp, canon_feat, out_p["image_depth"], cam, canonical)
-                ploss = ploss + pose_cfg.warp_weight * wl
+                ploss = ploss + pcfg.warp_weight * wl
                 rec["warp"] = float(wl.detach())
             if torch.is_tensor(ploss):
                 ploss.backward()
@@ -179,7 +187,7 @@ def project(
     for b in bufs:
         b.requires_grad_(False)
     with torch.no_grad():
-        final_cam = (camera_module() if posing else camera).detach()
+        final_cam = (pose_module() if posing else camera).detach()
         ws = (w_opt.expand(-1, G.num_ws, -1) if not w_plus else w_opt).detach().clone()
     return Projection(ws=ws, w=w_opt.detach().clone(), camera=final_cam, history=history,
                       seconds=time.perf_counter() - t0)

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -40,6 +40,9 @@ from .projector import project
 from .tuning import tune_generator
 from .warp import WarpFeatures
 
+if TYPE_CHECKING:
+    from ..networks.generator import TriPlaneGenerator
+
 Stage = Callable[[str, int, int], None]
 
 
@@ -49,8 +52,8 @@ class Inversion:
 
     ws: torch.Tensor
     camera: Cameras
-    generator: nn.Module
-    projected: nn.Module
+    generator: TriPlaneGenerator
+    projected: TriPlaneGenerator
     report: dict[str, Any] = field(default_factory=dict)
 
 
@@ -70,7 +73,7 @@ def _target(image: np.ndarray, device: torch.device) -> torch.Tensor:  # [H, W, 
     return torch.from_numpy(np.array(image)).to(device).permute(2, 0, 1)[None].float() / 127.5 - 1
 
 
-def invert(G: nn.Module, item: InvertItem, cfg: InvertConfig, extras: Extras | None = None,
+def invert(G: TriPlaneGenerator, item: InvertItem, cfg: InvertConfig, extras: Extras | None = None,
            on_stage: Stage | None = None) -> Inversion:
     """Run the configured method on one item (no files written); the report lists what ran and how long."""
     cfg.validate()
@@ -104,7 +107,9 @@ def invert(G: nn.Module, item: InvertItem, cfg: InvertConfig, extras: Extras | N
     perceptual = build_perceptual(cfg.perceptual, "vgg", extras.vgg_weights, cfg.projector.perceptual_resolution)
     if perceptual.info.note:
         notes.append(f"projector loss: {perceptual.info.note}")
-    cam_module, groups, warp_feats = None, None, None
+    cam_module: EncoderCamera | LearnableCamera | None = None
+    groups: list[dict[str, Any]] | None = None
+    warp_feats: WarpFeatures | None = None
     pose_mode = cfg.pose_mode
     if pose_mode != "fixed":
         if extras.pose_encoder is not None and cfg.method == "ko" and cfg.pose.encoder_mode == "finetune":
@@ -134,7 +139,8 @@ def invert(G: nn.Module, item: InvertItem, cfg: InvertConfig, extras: Extras | N
                    camera_module=cam_module, pose_cfg=cfg.pose, pose_params=groups, warp_features=warp_feats,
                    w_init=w_init, deterministic=cfg.deterministic_render, nrr=nrr, on_step=step_cb("projector"))
     timing["projector_s"] = proj.seconds
-    G_final, tune_hist = G, []
+    G_final = G
+    tune_hist: list[dict] = []
     tune_info = None
     if cfg.tunes_generator:
         tp = build_perceptual(cfg.tune_perceptual, "alex", None, cfg.tune.lpips_resolution or target.shape[-1])
@@ -229,7 +235,7 @@ def shard() -> tuple[int, int]:
     return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
 
 
-def invert_source(G: nn.Module, base_ckpt: Path | None, source: Path, out: Path, cfg: InvertConfig, *,
+def invert_source(G: TriPlaneGenerator, base_ckpt: Path | None, source: Path, out: Path, cfg: InvertConfig, *,
                   camera: str | None = None, align: str = "auto", backend: str = "auto", resume: bool = True,
                   extras: Extras | None = None, on_item: Callable[[int, int, dict], None] | None = None,
                   on_stage: Stage | None = None) -> dict[str, Any]:
@@ -248,6 +254,7 @@ def invert_source(G: nn.Module, base_ckpt: Path | None, source: Path, out: Path,
 
         reader = DatasetReader(source)
         listing = lmdb_items(reader)
+    assert not isinstance(listing, str)  # list_inputs' only string is "lmdb", replaced above
     rank, world = shard()
     mine = listing[rank::world]
     remove_stale_temps_in(out, recursive=True)  # outputs and deltas of a killed run
@@ -258,6 +265,7 @@ def invert_source(G: nn.Module, base_ckpt: Path | None, source: Path, out: Path,
     def load(it: Item) -> InvertItem:
         if reader is not None:
             return load_lmdb_item(reader, it, res)
+        assert it.path is not None  # list_inputs' items are files
         return load_item(it.path, res, camera, backend, align, name=it.key)
 
     def process(it: Item, item: InvertItem) -> dict[str, Any]:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
 from ..cameras.camera import Cameras
 from ..generate.views import camera_labels
@@ -18,9 +19,12 @@ from .config import TuneConfig
 from .losses import depth_tv
 from .projector import Renderer
 
+if TYPE_CHECKING:
+    from ..networks.generator import TriPlaneGenerator
+
 
 def tune_generator(
-    G: nn.Module,
+    G: TriPlaneGenerator,
     ws: Tensor,  # [1, num_ws, w_dim] pivot
     camera: Cameras | Tensor,  # one fixed rendering camera
     target: Tensor,  # [1, 3, H, W] in [-1, 1]
@@ -31,7 +35,7 @@ def tune_generator(
     nrr: int | None = None,
     seed: int = 0,
     on_step: Callable[[int, int, dict], None] | None = None,
-) -> tuple[nn.Module, list[dict], float]:
+) -> tuple[TriPlaneGenerator, list[dict], float]:
     """Adam on every generator parameter with the pivot and camera fixed; returns (tuned copy, history, seconds).
 
     Loss = l2 * MSE + lpips * LPIPS on the image ([-1, 1]); with `raw_weight` the same on `image_raw` against the

@@ -50,6 +50,9 @@ class WarpFeatures(nn.Module):
     ImageNet-normalised [0, 1] images ('auto' and 'vgg-conv3_3': the paper's; a missing ImageNet VGG16 is an error
     naming `gan3dkit weights add`), or the pixels themselves ('rgb', only when asked for)."""
 
+    mean: Tensor
+    std: Tensor
+
     def __init__(self, kind: str = "auto", backbone: str | Path | None = None) -> None:
         super().__init__()
         self.vgg: nn.Module | None = None

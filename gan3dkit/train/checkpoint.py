@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -57,7 +57,7 @@ def _unflatten_optimizer(prefix: str, tensors: dict[str, torch.Tensor], scalars:
 
 def rng_state() -> dict[str, Any]:
     """Python, numpy and torch (CPU + CUDA) RNG states as tensors/JSON."""
-    st = {"python": random.getstate(), "numpy": np.random.get_state()}
+    st: dict[str, Any] = {"python": random.getstate(), "numpy": np.random.get_state()}
     return {
         "tensors": {
             "rng.torch": torch.get_rng_state(),
@@ -184,7 +184,7 @@ def describe_file(path: str | Path) -> tuple[str, str]:
         return "other", "a safetensors file without a gan3dkit header"
     if header.get("format") == "gan3dkit-ganspace":
         return "ganspace", "a GANSpace components file (from `gan3dkit edit`)"
-    config = header.get("config") if isinstance(header.get("config"), dict) else {}
+    config = cast("dict[str, Any]", header.get("config")) if isinstance(header.get("config"), dict) else {}
     if "arch" in config and "generator_config" in (header.get("extra") or {}):
         return "encoder", f"an encoder checkpoint ({config['arch']})"
     if "generator" in config:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -74,8 +75,10 @@ def render_grid(
     """
     with torch.random.fork_rng(devices=[z.device] if z.is_cuda else []):
         torch.manual_seed(0)
-        ws = G.mapping(z, c.to_label(), truncation_psi=psi)
-        out = G.synthesis(ws, c, neural_rendering_resolution=nrr)
+        mapping = cast(Callable[..., torch.Tensor], G.mapping)
+        synthesis = cast(Callable[..., dict[str, torch.Tensor]], G.synthesis)
+        ws = mapping(z, c.to_label(), truncation_psi=psi)
+        out = synthesis(ws, c, neural_rendering_resolution=nrr)
     size = out["image"].shape[-1]
     rgb = list(to_uint8_hwc(out["image"]))
     raw = list(to_uint8_hwc(F.interpolate(out["image_raw"], size=size, mode="nearest")))
