@@ -9,8 +9,10 @@ import typer
 
 from .common import console, emit_json, handle_errors
 
-ARCH_HELP = ("lp3d | lp3d-lt | lp3d-release | lp3d-lt-release (Live3DPortrait's layout) | triplanenet-v1 | "
-             "triplanenet-v2 | ko-pose | ko-latent.")
+#: The built-in archs, literal so --help imports no torch (a test ties it to the registry); `register_arch` adds more.
+ARCH_HELP = ("Encoder architecture, built in or added with gan3dkit.encoders.register_arch: lp3d | lp3d-lt | "
+             "lp3d-release | lp3d-lt-release (Live3DPortrait's layout) | triplanenet-v1 | triplanenet-v2 | ko-pose | "
+             "ko-latent.")
 
 
 def _ko(arch: str, ckpt: Path, out: Path, sets: list[str], backbone_weights: str | None, random_init: bool,

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from ..metrics import EvalReport
 
 METRICS_HELP = ("Comma-separated metrics or 'all': fid, kid, pr, psnr, ssim, ms_ssim, mse, lpips, dists, id, depth, "
-                "pose, pose_js, nfs, depth_fid.")
+                "pose, pose_js, nfs, depth_fid, and any added with gan3dkit.metrics.register_metrics.")
 
 
 def _fmt(value: float | None) -> str:

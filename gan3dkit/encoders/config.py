@@ -187,11 +187,18 @@ class DistillConfig:
         if o.ranger_k < 1 or not 0 <= o.ranger_alpha <= 1 or not o.ranger_eps > 0:
             raise ValueError(f"optim.ranger_k must be >= 1, optim.ranger_alpha in [0, 1] and optim.ranger_eps > 0; got "
                              f"{o.ranger_k}, {o.ranger_alpha}, {o.ranger_eps}")
-        if self.data and not self.arch.startswith("triplanenet"):
+        if self.data and _family(self.arch) != "triplanenet":
             raise ValueError(f"--data is for the TriPlaneNet archs (seed 004); {self.arch} trains on the generator's "
                              "renders only")
         if self.optim.batch < 1 or self.run.steps < 0 or self.run.tick_steps < 1:
             raise ValueError("optim.batch >= 1, run.steps >= 0 and run.tick_steps >= 1 are required")
+
+
+def _family(arch: str) -> str:
+    """The registered arch's training family (lp3d | triplanenet)."""
+    from .registry import get_arch
+
+    return get_arch(arch).family
 
 
 def tiny_distill(arch: str) -> DistillConfig:
@@ -209,7 +216,7 @@ def paper_distill(arch: str) -> DistillConfig:
     """The papers' schedules (LP3D: batch 32, 220k steps; TriPlaneNet: batch 3, Ranger, 1.5M steps)."""
     cfg = DistillConfig(arch=arch, size="paper")
     cfg.lp3d.sr_latent = "one"  # LP3D supplement A2: the SR latent is a constant 1 (after `train --stage lp3d-sr`)
-    if arch.startswith("triplanenet"):
+    if _family(arch) == "triplanenet":
         cfg.optim = DistillOptim(batch=3, optimizer="ranger")
         cfg.run = DistillRun(steps=1_500_000)
     return cfg

@@ -56,10 +56,9 @@ def distill_config(arch: str, ckpt: str | Path, out: str | Path, preset: str = "
     from ..utils.config import apply_overrides
     from ..utils.items import check_out_folder
     from .config import DISTILL_PRESETS
-    from .registry import ARCHS, EXTERNAL_ARCHS
+    from .registry import get_arch
 
-    if arch not in ARCHS:
-        raise ValueError(f"unknown --arch {arch!r}; choose one of: {', '.join([*ARCHS, *EXTERNAL_ARCHS])}")
+    get_arch(arch, "--arch")
     if preset not in DISTILL_PRESETS:
         raise ValueError(f"unknown --preset {preset!r}; choose one of {', '.join(DISTILL_PRESETS)}")
     expect_kind(ckpt, "generator", "--ckpt", accept=("encoder",))  # an encoder checkpoint carries its teacher G

@@ -138,8 +138,8 @@ def build_student(cfg: DistillConfig, teacher: Teacher, device: torch.device, tr
     if training and cfg.init_from:
         prov["backbone"] = f"from --init {Path(cfg.init_from).name}"
     elif training and not cfg.random_init:
-        prov["backbone"] = require_pretrained("encoder backbone", lambda: load_backbone_weights(enc, spec.family,
-                                                                                         cfg.backbone_weights))
+        load = spec.load_backbone or (lambda e, source: load_backbone_weights(e, spec.family, source))
+        prov["backbone"] = require_pretrained("encoder backbone", lambda: load(enc, cfg.backbone_weights))
     st = Student(spec.family, enc, teacher, provenance=prov)
     if spec.family == "lp3d":
         st.renderer = PlaneRenderer(teacher.G, cfg.lp3d.sr_latent).to(device).requires_grad_(True)

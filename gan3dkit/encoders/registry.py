@@ -1,4 +1,4 @@
-"""Encoder architectures by name: typed config, size presets matched to a generator, and a builder."""
+"""Encoder architectures by name: typed config, size presets matched to a generator, a builder; `register_arch`."""
 
 from __future__ import annotations
 
@@ -16,16 +16,23 @@ from .triplanenet import TriPlaneNetConfig, TriPlaneNetEncoder
 
 #: Size presets: "paper" = the published sizes; "small" = a GPU-friendly fraction; "tiny" = seconds on a CPU.
 SIZES = ("paper", "small", "tiny")
+#: The training families distillation knows (`models.build_student`, `steps`, `pretrained.load_backbone_weights`
+#: dispatch on them): a new arch of one of these is one module; a new family needs those edits (docs/encoders.md).
+FAMILIES = ("lp3d", "triplanenet")
 
 
 @dataclass(frozen=True)
 class ArchSpec:
     name: str
-    family: str  # "lp3d" | "triplanenet"
+    family: str
+    """One of FAMILIES: which distillation objective, schedule and pretrained backbone the arch trains with."""
     config_cls: type
     description: str
     make_config: Callable[[Any, str], Any]  # (generator, size) -> config
     build: Callable[[Any, Any], nn.Module]  # (config, generator) -> encoder
+    load_backbone: Callable[[nn.Module, str | None], str] | None = None
+    """(encoder, --backbone-weights or None) -> a one-line description, for runs without --random-init; None: the
+    family's (lp3d: ResNet34 into `encoder.backbone`; triplanenet: IR-SE-50 into `psp` and `offsets`)."""
 
 
 def _lp3d_config(G: Any, size: str, lt: bool) -> LP3DConfig:
@@ -78,6 +85,7 @@ def _tpn_config(G: Any, size: str, version: int) -> TriPlaneNetConfig:
     return TriPlaneNetConfig(**base)
 
 
+#: The registered archs by name: the built-ins below and any `register_arch` added (the registry every lookup reads).
 ARCHS: dict[str, ArchSpec] = {
     "lp3d": ArchSpec("lp3d", "lp3d", LP3DConfig, "LP3D: DeepLabV3 (no BN) + Segformer + high-res branch",
                      lambda G, s: _lp3d_config(G, s, False), lambda c, G: LP3DEncoder(c)),
@@ -100,9 +108,31 @@ ARCHS: dict[str, ArchSpec] = {
 EXTERNAL_ARCHS = ("ko-pose", "ko-latent")
 
 
-def get_arch(name: str) -> ArchSpec:
+def register_arch(spec: ArchSpec) -> ArchSpec:
+    """Add an encoder arch to the registry (a name already taken, or a family distillation does not know, is
+    refused); `distill-encoder --arch`, `encode` and `load_encoder` then find it."""
+    if spec.name in ARCHS or spec.name in EXTERNAL_ARCHS:
+        raise ValueError(f"an encoder arch named {spec.name!r} is already registered")
+    if spec.family not in FAMILIES:
+        raise ValueError(f"encoder arch {spec.name!r}: unknown family {spec.family!r}; choose one of "
+                         f"{', '.join(FAMILIES)} (a new family needs its distillation step: docs/encoders.md)")
+    ARCHS[spec.name] = spec
+    return spec
+
+
+def unregister_arch(name: str) -> None:
+    ARCHS.pop(name, None)
+
+
+def arch_names() -> list[str]:
+    """Every arch `distill-encoder --arch` takes: the registered ones, then Ko et al.'s."""
+    return [*ARCHS, *EXTERNAL_ARCHS]
+
+
+def get_arch(name: str, label: str = "encoder arch") -> ArchSpec:
+    """The registered arch `name`; unknown names raise ValueError (one line, `label` naming the option)."""
     if name not in ARCHS:
-        raise ValueError(f"unknown encoder arch {name!r}; choose one of: {', '.join([*ARCHS, *EXTERNAL_ARCHS])}")
+        raise ValueError(f"unknown {label} {name!r}; choose one of: {', '.join(arch_names())}")
     return ARCHS[name]
 
 

@@ -7,7 +7,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..cameras import LABEL_DIM
 from ..utils.config import ConfigError
 
 if TYPE_CHECKING:  # the table below is read by `gan3dkit --help`, which must not import torch
@@ -79,9 +78,9 @@ class MethodSpec:
     pose_source: str = "labels"
     """Where fake poses come from: 'labels' (the dataset), 'prior' (a pose prior) or 'learned' (G's own pose
     mapping)."""
-    d_c_dim: int | Callable[[Any], int] = LABEL_DIM
-    """D's conditioning width: 25 (EG3D camera label), 0 (no camera input) or 2 (its own predicted pose), or a
-    function of the method's config."""
+    d_c_dim: int | Callable[[Any], int] | None = None
+    """D's conditioning width: None (the EG3D camera label, `cameras.LABEL_DIM`), 0 (no camera input) or 2 (its
+    own predicted pose), or a function of the method's config."""
     preset: Callable[[TrainSettings, str], None] | None = None
     """Hook: adjust a fresh TrainConfig of the named preset for this method (its sections' per-dataset values and
     the network settings it needs)."""
@@ -92,6 +91,10 @@ class MethodSpec:
 
     def disc_c_dim(self, method_cfg: Any) -> int:
         """D's conditioning width for this method with config `method_cfg`."""
+        if self.d_c_dim is None:
+            from ..cameras import LABEL_DIM  # here, not at import: `gan3dkit --help` reads this table without torch
+
+            return LABEL_DIM
         return self.d_c_dim if isinstance(self.d_c_dim, int) else self.d_c_dim(method_cfg)
 
     def default_config(self) -> Any:

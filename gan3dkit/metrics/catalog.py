@@ -1,4 +1,4 @@
-"""The built-in metrics and extractors, listed explicitly: a new metric module is one line in METRIC_MODULES."""
+"""The metrics and extractors: the built-in modules, listed explicitly, and any `register_metrics` added."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from .registry import GROUPS, MetricSpec
 
 #: Modules that declare metrics (`METRICS`) and fake-sample extractors (`EXTRACTORS`), in listing order.
 METRIC_MODULES: tuple[ModuleType, ...] = (defs_images, defs_geometry)
+#: Modules added by `register_metrics` (after the built-ins, in registration order).
+_REGISTERED: list[ModuleType] = []
 
 
 def collect(modules: Sequence[ModuleType]) -> tuple[dict[str, MetricSpec], dict[str, ExtractorFactory]]:
@@ -30,27 +32,55 @@ def collect(modules: Sequence[ModuleType]) -> tuple[dict[str, MetricSpec], dict[
     return metrics, extractors
 
 
+def metric_modules() -> tuple[ModuleType, ...]:
+    """The built-in metric modules, then the registered ones."""
+    return (*METRIC_MODULES, *_REGISTERED)
+
+
+def register_metrics(module: ModuleType) -> ModuleType:
+    """Add a module declaring `METRICS` (MetricSpecs) and `EXTRACTORS` (ExtractorSpecs) like `defs_images`; its
+    metrics are then listed, validated and evaluated as the built-in ones. A module registered already, a missing
+    declaration, or a metric / extractor name already taken is refused (nothing is added)."""
+    name = getattr(module, "__name__", repr(module))
+    if any(m is module for m in metric_modules()):
+        raise ValueError(f"metric module {name} is already registered")
+    missing = [attr for attr in ("METRICS", "EXTRACTORS") if not hasattr(module, attr)]
+    if missing:
+        raise ValueError(f"metric module {name} declares no {' / '.join(missing)}")
+    collect((*metric_modules(), module))  # raises on a name taken
+    _REGISTERED.append(module)
+    _collected.cache_clear()
+    return module
+
+
+def unregister_metrics(module: ModuleType) -> None:
+    """Remove a module `register_metrics` added (a no-op for one not registered)."""
+    if any(m is module for m in _REGISTERED):
+        _REGISTERED[:] = [m for m in _REGISTERED if m is not module]
+        _collected.cache_clear()
+
+
 @functools.cache
-def _builtin() -> tuple[dict[str, MetricSpec], dict[str, ExtractorFactory]]:
-    """A cache of `collect(METRIC_MODULES)` (built once; the modules are fixed at import)."""
-    return collect(METRIC_MODULES)
+def _collected() -> tuple[dict[str, MetricSpec], dict[str, ExtractorFactory]]:
+    """A cache of `collect(metric_modules())`, cleared when a module is registered or unregistered."""
+    return collect(metric_modules())
 
 
 def extractors() -> Mapping[str, ExtractorFactory]:
-    """The built-in fake-sample extractors by name."""
-    return _builtin()[1]
+    """The fake-sample extractors by name (built-in and registered)."""
+    return _collected()[1]
 
 
 def list_metrics() -> list[str]:
     """Metric names: by group (GROUPS, others last), then in declaration order."""
-    metrics = _builtin()[0]
+    metrics = _collected()[0]
     rank = {g: i for i, g in enumerate(GROUPS)}
     return sorted(metrics, key=lambda n: rank.get(metrics[n].group, len(GROUPS)))
 
 
 def get_metric(name: str) -> MetricSpec:
     """The spec of `name`; unknown names raise ValueError listing the valid ones."""
-    metrics = _builtin()[0]
+    metrics = _collected()[0]
     if name not in metrics:
         raise ValueError(f"unknown metric {name!r}; valid metrics: {', '.join(list_metrics())} (or 'all')")
     return metrics[name]

@@ -1,4 +1,4 @@
-"""Metric specs and typed results (StyleGAN `metric_main` shape); `catalog` lists the built-in metrics."""
+"""Metric specs and typed results (StyleGAN `metric_main` shape); `catalog` lists the metrics."""
 
 from __future__ import annotations
 
@@ -69,8 +69,9 @@ class MetricSpec:
 
 def metric(name: str, group: str, default_num: int, description: str,
            needs: tuple[str, ...] | Callable[[Any], tuple[str, ...]] = ()) -> Callable[[MetricFn], MetricSpec]:
-    """Decorator: `fn(ctx) -> MetricResult | list[MetricResult]` becomes the MetricSpec `name` (no global registry:
-    a metric module lists its specs in `METRICS`, and `catalog.METRIC_MODULES` lists the modules).
+    """Decorator: `fn(ctx) -> MetricResult | list[MetricResult]` becomes the MetricSpec `name` (no import side
+    effect: a metric module lists its specs in `METRICS`; `catalog.METRIC_MODULES` lists the built-in modules and
+    `catalog.register_metrics(module)` adds another).
 
     `needs` names the fake-sample extractors the metric reads (or a function of the EvalOptions returning them).
     """
