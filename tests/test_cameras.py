@@ -204,3 +204,27 @@ def test_batch_operations_equal_the_label_arithmetic_they_replace():
     old = torch.cat([(labels[:, :16].reshape(-1, 4, 4) * sign).reshape(-1, 16), labels[:, 16:]], dim=1)
     assert torch.equal(cams.negate_entries(entries).to_label(), old)
     assert torch.equal(cams.negate_entries(entries).negate_entries(entries).to_label(), labels)
+
+
+def test_generate_view_and_orbit_cameras_are_eg3d_poses_around_the_pivot():
+    from types import SimpleNamespace
+
+    from gan3dkit.generate.video import orbit_cameras
+    from gan3dkit.generate.views import view_cameras
+
+    pivot = (0.0, 0.0, 0.2)
+    G = SimpleNamespace(config=SimpleNamespace(rendering=SimpleNamespace(
+        avg_camera_radius=2.7, avg_camera_pivot=pivot, focal=4.2647)))  # fmt: skip
+    views = view_cameras(G, [0.4, 0.0, -0.4], -0.2, "cpu")  # type: ignore[arg-type]
+    assert isinstance(views, Cameras) and len(views) == 3 and views.cam2world.dtype == torch.float32
+    to_pivot = torch.tensor(pivot) - views.origins
+    torch.testing.assert_close(views.forward, to_pivot / to_pivot.norm(dim=1, keepdim=True))
+    torch.testing.assert_close(views.focal, torch.full((3, 2), 4.2647))
+    torch.testing.assert_close(views.principal_point, torch.full((3, 2), 0.5))
+    ypr = cam2world_to_ypr(views.cam2world.double(), (0.0, 0.0, 0.0))
+    torch.testing.assert_close(ypr[:, 0], torch.tensor([0.4, 0.0, -0.4], dtype=torch.float64), atol=1e-6, rtol=0)
+    torch.testing.assert_close(ypr[:, 1], ypr[:1, 1].expand(3), atol=1e-6, rtol=0)  # one pitch for every yaw
+    orbit = orbit_cameras(G, 4, "cpu")  # type: ignore[arg-type]
+    assert isinstance(orbit, Cameras) and len(orbit) == 4  # t = 0, 1/4: (yaw 0, pitch 0.2), (yaw 0.35, pitch -0.05)
+    torch.testing.assert_close(orbit[0].to_label(), view_cameras(G, [0.0], 0.2, "cpu").to_label())  # type: ignore[arg-type]
+    torch.testing.assert_close(orbit[1].to_label(), view_cameras(G, [0.35], -0.05, "cpu").to_label())  # type: ignore[arg-type]

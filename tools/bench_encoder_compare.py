@@ -64,7 +64,7 @@ def main() -> None:
     from gan3dkit.encoders.base import EncoderOutput
     from gan3dkit.encoders.encode import encode_one, refine, to_tensor
     from gan3dkit.encoders.models import load_encoder
-    from gan3dkit.generate.views import camera_labels
+    from gan3dkit.generate.views import view_cameras
     from gan3dkit.invert import InvertItem, invert, preset
     from gan3dkit.invert.outputs import metric_lpips, render_at
     from gan3dkit.invert.pose import pose_error
@@ -111,7 +111,7 @@ def main() -> None:
     t_all = time.perf_counter()
     for h in range(args.heads):
         yaws = [true_yaw[h], true_yaw[h] + 0.4, true_yaw[h] - 0.4]
-        cams = camera_labels(G, yaws, true_pitch[h], "cpu")
+        cams = view_cameras(G, yaws, true_pitch[h], "cpu").to_label()
         gt, gt_img, gt_depth, gt_mask = held_out_views(G, cams, args.target, params[h : h + 1], args.seed + h)
         image = gt["image"][0]
         true = cams[:1]

@@ -53,7 +53,7 @@ def held_out_views(G, cams: torch.Tensor, target: str, params: torch.Tensor | No
     [V, 3, R, R], the input view's depth [1, 1, nr, nr] at G's neural rendering resolution, its finite mask).
     """
     from gan3dkit.cameras.camera import Cameras
-    from gan3dkit.generate.views import camera_labels
+    from gan3dkit.generate.views import view_cameras
     from gan3dkit.invert.outputs import render_at, to_uint8
     from gan3dkit.prepare.synthetic import render_batch
 
@@ -61,7 +61,7 @@ def held_out_views(G, cams: torch.Tensor, target: str, params: torch.Tensor | No
     if target == "self":
         with torch.no_grad():
             z = torch.from_numpy(np.random.RandomState(seed).randn(1, G.z_dim)).float()
-            ws_true = G.mapping(z, camera_labels(G, [0.0], 0.0, "cpu"))
+            ws_true = G.mapping(z, view_cameras(G, [0.0], 0.0, "cpu").to_label())
             o = render_at(G, ws_true, cams)
         gt = {"image": torch.from_numpy(np.stack([to_uint8(o["image"][i : i + 1]) for i in range(v)])),
               "depth": torch.nn.functional.interpolate(o["image_depth"], size=G.img_resolution)[:, 0]}
@@ -100,7 +100,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
 
     from gan3dkit.generate.loading import load_generator
-    from gan3dkit.generate.views import camera_labels
+    from gan3dkit.generate.views import view_cameras
     from gan3dkit.invert import InvertItem, invert, preset
     from gan3dkit.invert.outputs import render_at, to_uint8
     from gan3dkit.invert.pose import pose_error, pose_summary
@@ -116,11 +116,11 @@ def main() -> None:
     t_all = time.perf_counter()
     for h in range(args.heads):
         yaws = [args.true_yaw, args.true_yaw + 0.4, args.true_yaw - 0.4]
-        cams = camera_labels(G, yaws, 0.0, "cpu")
+        cams = view_cameras(G, yaws, 0.0, "cpu").to_label()
         gt, gt_img, gt_depth, gt_mask = held_out_views(G, cams, args.target, params[h : h + 1], args.seed + h)
         true = cams[:1]
         for off in offsets:
-            start = camera_labels(G, [args.true_yaw + off], 0.0, "cpu")
+            start = view_cameras(G, [args.true_yaw + off], 0.0, "cpu").to_label()
             fig_row = [gt["image"][0]]
             for name in args.methods.split(","):
                 method, alg, sets = VARIANTS[name]

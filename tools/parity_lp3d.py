@@ -91,7 +91,7 @@ def _rendering_kwargs(G) -> dict:
 def compare(repo: Path, mode: str, seed: int = 0, batch: int = 1) -> dict:
     os.environ.setdefault("GAN3DKIT_NO_EXTENSION", "1")
     from gan3dkit.convert.lp3d import convert_lp3d
-    from gan3dkit.generate.views import camera_labels
+    from gan3dkit.generate.views import view_cameras
     from gan3dkit.networks import TriPlaneGenerator
     from gan3dkit.train.checkpoint import save_checkpoint
     from gan3dkit.train.config import train_preset
@@ -119,7 +119,7 @@ def compare(repo: Path, mode: str, seed: int = 0, batch: int = 1) -> dict:
     E, Rg = conv.modules["E"].eval(), conv.modules["R"].eval()
     img = torch.rand(batch, 3, 64, 64, generator=gen) * 2 - 1
     img = torch.nn.functional.interpolate(img, size=(512, 512), mode="bilinear", align_corners=False)
-    cams = camera_labels(G, [0.35], 0.1, torch.device("cpu")).expand(batch, -1).contiguous()
+    cams = view_cameras(G, [0.35], 0.1, torch.device("cpu")).to_label().expand(batch, -1).contiguous()
     with torch.no_grad():
         ours = E(img).planes
         theirs = enc(img)

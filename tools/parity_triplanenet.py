@@ -167,7 +167,7 @@ def main() -> None:
     _stub_imports()
     _deterministic_public_renderer()
     from gan3dkit.cameras.camera import Cameras
-    from gan3dkit.generate.views import camera_labels
+    from gan3dkit.generate.views import view_cameras
     from gan3dkit.render import volume
 
     orig = volume.ImportanceRenderer.forward
@@ -189,7 +189,7 @@ def main() -> None:
 
             Gcfg = SimpleNamespace(config=SimpleNamespace(rendering=SimpleNamespace(
                 avg_camera_radius=2.7, avg_camera_pivot=(0.0, 0.0, 0.2), focal=4.2647)))  # fmt: skip
-            cam = camera_labels(Gcfg, [0.35, -0.2][: args.batch] + [0.0] * max(0, args.batch - 2), 0.1, "cpu")
+            cam = view_cameras(Gcfg, [0.35, -0.2][: args.batch] + [0.0] * max(0, args.batch - 2), 0.1, "cpu").to_label()
             cam_m = Cameras.from_label(cam).mirror().to_label()
             ref = public_outputs(net, version, x, cam, cam_m)
             got, summary = ours(path, work, x, cam, cam_m, version)

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from safetensors import safe_open
 
-from ..generate.views import camera_labels
+from ..generate.views import view_cameras
 from ..utils.errors import DataError, UsageError
 from ..utils.files import atomic_write_safetensors
 
@@ -75,7 +75,7 @@ def generator_hash(G: torch.nn.Module) -> str:
 
 def conditioning_camera(G: TriPlaneGenerator, yaw: float = 0.0, pitch: float = 0.0) -> torch.Tensor:
     """[1, 25] label at (yaw, pitch) around the generator's pivot and radius (frontal by default)."""
-    return camera_labels(G, [yaw], pitch, next(G.parameters()).device)
+    return view_cameras(G, [yaw], pitch, next(G.parameters()).device).to_label()
 
 
 @torch.no_grad()

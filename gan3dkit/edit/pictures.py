@@ -11,24 +11,25 @@ import torch
 from PIL import Image, ImageDraw
 
 from ..generate.video import orbit_cameras
-from ..generate.views import camera_labels
+from ..generate.views import view_cameras
 from ..utils.files import atomic_output
 from ..utils.visual import depth_to_rgb, make_grid, to_uint8_hwc
 from .edits import Edit, apply_edit, triplane_offset_edit
 from .ganspace import GanSpace
 
 if TYPE_CHECKING:
+    from ..cameras.camera import Cameras
     from ..networks.generator import TriPlaneGenerator
 
 PAD = 2
 
 
 @torch.no_grad()
-def render(G: TriPlaneGenerator, ws: torch.Tensor, cams: torch.Tensor, nrr: int | None = None,
+def render(G: TriPlaneGenerator, ws: torch.Tensor, cams: Cameras, nrr: int | None = None,
            planes: torch.Tensor | None = None) -> dict[str, torch.Tensor]:  # fmt: skip
-    """One latent ``ws [1, L, D]`` (or its planes) from every camera ``[V, 25]``; fixed noise and samples, so two
+    """One latent ``ws [1, L, D]`` (or its planes) from every one of the V cameras; fixed noise and samples, so two
     renders differ only by the latent."""
-    v = cams.shape[0]
+    v = len(cams)
     wsv = ws.expand(v, -1, -1)
     if planes is not None:
         return G.render_planes(planes.expand(v, -1, -1, -1, -1), cams, wsv, neural_rendering_resolution=nrr,
@@ -57,7 +58,7 @@ def edit_grid(G: TriPlaneGenerator, ws: torch.Tensor, gs: GanSpace, edits: list[
     original is ``G(w) + ΔT`` and each edit is the tri-plane-offset edit. Returns the labelled grid and the RGB
     renders ``{label: [V, 3, H, W]}``."""
     device = ws.device
-    cams = camera_labels(G, list(yaws), pitch, device)
+    cams = view_cameras(G, list(yaws), pitch, device)
     rows: list[np.ndarray] = []
     renders: dict[str, torch.Tensor] = {}
     base_planes = None
@@ -90,7 +91,7 @@ def component_sheet(G: TriPlaneGenerator, ws_list: list[torch.Tensor], gs: GanSp
                     progress: Callable[[int, int], None] | None = None) -> np.ndarray:  # fmt: skip
     """Rows: the top components; per latent three frontal columns at −sigma σ, 0, +sigma σ (additive, all layers)."""
     top = min(top, gs.num_components)
-    cam = camera_labels(G, [0.0], 0.0, ws_list[0].device)
+    cam = view_cameras(G, [0.0], 0.0, ws_list[0].device)
     tiles: list[np.ndarray] = []
     labels = []
     for k in range(top):

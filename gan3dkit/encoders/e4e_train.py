@@ -201,9 +201,9 @@ def encoder_terms(state: E4EState | None, cfg: E4EConfig, w: Tensor, stage: int)
 def sample_real_w(G: TriPlaneGenerator, n: int, gen: torch.Generator) -> Tensor:  # -> [n, w_dim]
     """e4e's real w: ``decoder.get_latent(z)``, z ~ N(0, I) from ``gen``, no truncation; EG3D's mapping conditioned
     on the frontal camera, as Ko et al.'s pseudo pairs are."""
-    from ..generate.views import camera_labels
+    from ..generate.views import view_cameras
 
     device = next(G.parameters()).device
     z = torch.randn(n, G.z_dim, generator=gen).to(device)
     with torch.no_grad():
-        return G.mapping(z, camera_labels(G, [0.0], 0.0, device).expand(n, -1), truncation_psi=1.0)[:, 0]
+        return G.mapping(z, view_cameras(G, [0.0], 0.0, device).to_label().expand(n, -1), truncation_psi=1.0)[:, 0]

@@ -17,7 +17,7 @@ from torch import Tensor
 from ..cameras.camera import Cameras, as_cameras
 from ..generate.mesh import planes_density_grid, surface_mesh, write_ply
 from ..generate.video import orbit_cameras
-from ..generate.views import camera_labels
+from ..generate.views import view_cameras
 from ..utils.config import apply_overrides
 from ..utils.files import atomic_save_png, atomic_write_json, atomic_write_safetensors, remove_stale_temps_in
 from ..utils.items import Item, run_items
@@ -131,7 +131,7 @@ def write_item(student: Student, out: EncoderOutput, cam: Cameras, image: np.nda
         pair = np.concatenate([inp, to_uint8_hwc(rec["image"])[0]], axis=1)
         written["reconstruction"] = str(atomic_save_png(dest / f"{stem}_reconstruction.png", pair))
     if "views" in opts.outputs or "depth" in opts.outputs:
-        cams = camera_labels(t.G, list(opts.yaws), opts.pitch, out.planes.device)
+        cams = view_cameras(t.G, list(opts.yaws), opts.pitch, out.planes.device)
         rep = EncoderOutput(out.planes[:1].expand(len(cams), -1, -1, -1, -1),
                             None if out.ws is None else out.ws[:1].expand(len(cams), -1, -1))  # fmt: skip
         views = student.render(rep, cams, nrr)
@@ -228,7 +228,7 @@ def encode_items(student: Student, items: list[Item], load: Callable[[Item], tup
     seconds: list[float] = []
     side: list[np.ndarray] = []
     per_frame_outputs = opts if not video else EncodeOptions(**{**opts.__dict__, "outputs": ("triplane",)})
-    novel = camera_labels(student.teacher.G, [0.4], 0.0, dev)
+    novel = view_cameras(student.teacher.G, [0.4], 0.0, dev)
     remove_stale_temps_in(dest, recursive=True)  # outputs of a killed run
 
     def process(item: Item, loaded: tuple[np.ndarray, Tensor | None]) -> dict[str, Any]:

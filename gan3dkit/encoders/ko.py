@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from ..cameras.camera import Cameras
 from ..cameras.rotations import ypr_to_cam2world
-from ..generate.views import camera_labels
+from ..generate.views import view_cameras
 from ..utils.config import from_dict
 from .e4e_train import E4EConfig
 from .ko_nets import KoLatentEncoder, KoPoseEstimator
@@ -112,7 +112,8 @@ def pseudo_pairs(G: TriPlaneGenerator, cfg: KoDistillConfig, indices: list[int])
     c2w = ypr_to_cam2world(a[:, 0], a[:, 1], a[:, 2], r.avg_camera_radius, r.avg_camera_pivot).float()
     cams = Cameras.from_matrices(c2w, r.focal).to_label().to(device)
     with torch.no_grad():
-        w = G.mapping(z, camera_labels(G, [0.0], 0.0, device).expand(len(indices), -1), truncation_psi=cfg.truncation)
+        cond = view_cameras(G, [0.0], 0.0, device).to_label().expand(len(indices), -1)
+        w = G.mapping(z, cond, truncation_psi=cfg.truncation)
         img = G.synthesis(w, cams, noise_mode="const", deterministic_render=True)["image"].clamp(-1, 1)
     return {"w": w[:, :1], "camera": cams, "image": img}
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from .views import camera_labels
+from .views import view_cameras
 
 if TYPE_CHECKING:
     from ..networks.generator import TriPlaneGenerator
@@ -74,7 +74,7 @@ def extract_mesh(
     """(vertices, faces, level used) of seed's sigma = `level` surface (see `surface_mesh`), frontal conditioning."""
     device = next(G.parameters()).device
     z = torch.from_numpy(np.random.RandomState(seed).randn(1, G.z_dim)).float().to(device)
-    ws = G.mapping(z, camera_labels(G, [0.0], 0.0, device), truncation_psi=psi)
+    ws = G.mapping(z, view_cameras(G, [0.0], 0.0, device).to_label(), truncation_psi=psi)
     grid = density_grid(G, ws, resolution)
     return surface_mesh(grid, G.config.rendering.box_warp, level, border_fraction)
 

@@ -14,20 +14,20 @@ from PIL import Image
 from ..cameras.camera import Cameras
 from ..cameras.samplers import lookat_cam2world
 from ..utils.visual import depth_to_rgb, to_uint8_hwc
-from .views import camera_labels
+from .views import view_cameras
 
 if TYPE_CHECKING:
     from ..networks.generator import TriPlaneGenerator
 
 
-def orbit_cameras(G: TriPlaneGenerator, frames: int, device: torch.device) -> torch.Tensor:
-    """[F, 25]: yaw = pi/2 + 0.35 sin(2 pi t), pitch = pi/2 - 0.05 + 0.25 cos(2 pi t), t = f / F (EG3D)."""
+def orbit_cameras(G: TriPlaneGenerator, frames: int, device: torch.device | str) -> Cameras:
+    """F cameras: yaw = pi/2 + 0.35 sin(2 pi t), pitch = pi/2 - 0.05 + 0.25 cos(2 pi t), t = f / F (EG3D)."""
     r = G.config.rendering
     t = torch.arange(frames, dtype=torch.float64) / frames
     h = math.pi / 2 + 0.35 * torch.sin(2 * math.pi * t)
     v = math.pi / 2 - 0.05 + 0.25 * torch.cos(2 * math.pi * t)
     c2w = lookat_cam2world(h, v, r.avg_camera_radius, r.avg_camera_pivot).float()
-    return Cameras.from_matrices(c2w, r.focal).to_label().to(device)
+    return Cameras.from_matrices(c2w, r.focal).to(device)
 
 
 @torch.no_grad()
@@ -44,7 +44,7 @@ def render_video(
     """Render one seed along the orbit (RGB | depth side by side); write <out>.gif and, if possible, <out>.mp4."""
     device = next(G.parameters()).device
     cams = orbit_cameras(G, frames, device)
-    cond = camera_labels(G, [0.0], 0.0, device)  # entangle='camera': the conditioning camera stays frontal
+    cond = view_cameras(G, [0.0], 0.0, device).to_label()  # entangle='camera': the conditioning camera stays frontal
     z = torch.from_numpy(np.random.RandomState(seed).randn(1, G.z_dim)).float().to(device)
     ws = G.mapping(z, cond, truncation_psi=psi)
     rgbs, depths = [], []

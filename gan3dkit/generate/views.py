@@ -36,13 +36,13 @@ def seed_latent(G: TriPlaneGenerator, seed: int) -> torch.Tensor:  # -> [1, z_di
     return torch.from_numpy(np.random.RandomState(seed).randn(1, G.z_dim)).float()
 
 
-def camera_labels(G: TriPlaneGenerator, yaws: list[float], pitch: float, device: torch.device) -> torch.Tensor:
-    """[V, 25] labels at EG3D angles (pi/2 + yaw, pi/2 + pitch) around the generator's pivot and radius."""
+def view_cameras(G: TriPlaneGenerator, yaws: list[float], pitch: float, device: torch.device | str) -> Cameras:
+    """V cameras at EG3D angles (pi/2 + yaw, pi/2 + pitch) around the generator's pivot and radius."""
     r = G.config.rendering
     h = torch.tensor([math.pi / 2 + y for y in yaws], dtype=torch.float64)
     v = torch.full_like(h, math.pi / 2 + pitch)
     c2w = lookat_cam2world(h, v, r.avg_camera_radius, r.avg_camera_pivot).float()
-    return Cameras.from_matrices(c2w, r.focal).to_label().to(device)
+    return Cameras.from_matrices(c2w, r.focal).to(device)
 
 
 @torch.no_grad()
@@ -62,13 +62,13 @@ def render_views(
     Returns a grid (one row per seed: the RGB views, then their depth maps, near = bright) and per-seed arrays.
     """
     device = next(G.parameters()).device
-    cams = camera_labels(G, list(yaws), pitch, device)
-    cond = camera_labels(G, [0.0], 0.0, device)
+    cams = view_cameras(G, list(yaws), pitch, device)
+    cond = view_cameras(G, [0.0], 0.0, device).to_label()
     rows, per_seed = [], []
     for i, seed in enumerate(seeds):
         if centers is not None:
             cy, cp = centers[i]
-            cams = camera_labels(G, [cy + y for y in yaws], cp + pitch, device)
+            cams = view_cameras(G, [cy + y for y in yaws], cp + pitch, device)
         z = seed_latent(G, seed).to(device)
         ws = G.mapping(z, cond, truncation_psi=psi)
         out = G.synthesis(ws.expand(len(yaws), -1, -1), cams, neural_rendering_resolution=nrr)

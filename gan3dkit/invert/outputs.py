@@ -12,7 +12,7 @@ from PIL import Image
 from ..cameras.camera import Cameras
 from ..generate.mesh import density_grid, surface_mesh, write_ply
 from ..generate.video import orbit_cameras
-from ..generate.views import camera_labels
+from ..generate.views import view_cameras
 from ..metrics.image import ms_ssim, mse, psnr, ssim
 from ..utils.files import atomic_output, atomic_save_png, atomic_write_bytes
 from ..utils.visual import depth_to_rgb, make_grid, to_uint8_hwc
@@ -59,7 +59,7 @@ def render_at(G, ws: torch.Tensor, cams: Cameras | torch.Tensor, nrr: int | None
 def write_views(G, ws: torch.Tensor, out: Path, yaws=(0.6, 0.3, 0.0, -0.3, -0.6), pitch: float = 0.0,
                 nrr: int | None = None) -> Path:
     """Novel views at the given yaws (frontal pitch) and their depth maps, one row each."""
-    cams = camera_labels(G, list(yaws), pitch, ws.device)
+    cams = view_cameras(G, list(yaws), pitch, ws.device)
     o = render_at(G, ws, cams, nrr)
     rgb = [to_uint8(o["image"][i : i + 1]) for i in range(len(yaws))]
     size = rgb[0].shape[0]

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..cameras.camera import Cameras, as_cameras
-from ..generate.views import camera_labels
+from ..generate.views import view_cameras
 from ..metrics.perceptual_loss import PerceptualLoss
 from .config import PoseOptConfig, ProjectorConfig
 from .losses import noise_buffers, noise_regularizer, normalize_noise
@@ -45,7 +45,7 @@ def latent_stats(G: TriPlaneGenerator, samples: int, psi: float = 1.0, seed: int
     """
     device = next(G.parameters()).device
     z = torch.from_numpy(np.random.RandomState(seed).randn(samples, G.z_dim)).float().to(device)
-    cond = camera_labels(G, [0.0], 0.0, device).expand(samples, -1)
+    cond = view_cameras(G, [0.0], 0.0, device).to_label().expand(samples, -1)
     w = G.mapping(z, cond, truncation_psi=psi)[:, :1]  # [N, 1, w_dim]
     w_avg = w.mean(0, keepdim=True)
     return w_avg, float(((w - w_avg).square().sum() / samples).sqrt())
@@ -128,7 +128,7 @@ def project(
     use_warp = pose_mode == "alternating" and pcfg.warp_weight > 0
     if use_warp:
         warp_fn = warp_features or WarpFeatures("rgb")
-        canonical = as_cameras(camera_labels(G, [0.0], 0.0, device))
+        canonical = view_cameras(G, [0.0], 0.0, device)
         target_warp = warp_fn(target)
 
     def image_loss(img: Tensor) -> tuple[Tensor, dict]:

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from ..cameras.camera import Cameras, as_cameras
-from ..generate.views import camera_labels
+from ..generate.views import view_cameras
 from ..utils.errors import UsageError
 from ..utils.files import atomic_save_png, atomic_write_json, remove_stale_temps_in
 from ..utils.items import Item, run_items
@@ -85,7 +85,7 @@ def invert(G: TriPlaneGenerator, item: InvertItem, cfg: InvertConfig, extras: Ex
     if item.camera is not None:
         cam0 = torch.from_numpy(np.array(item.camera)).to(device)[None]
     else:
-        cam0 = camera_labels(G, [0.0], 0.0, device)
+        cam0 = view_cameras(G, [0.0], 0.0, device).to_label()
     if item.camera is None:
         notes.append("no camera given: started from the generator's frontal camera")
     timing: dict[str, float] = {}

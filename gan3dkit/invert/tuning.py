@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..cameras.camera import Cameras
-from ..generate.views import camera_labels
+from ..generate.views import view_cameras
 from ..metrics.perceptual_loss import PerceptualLoss
 from .config import TuneConfig
 from .losses import depth_tv
@@ -54,7 +54,7 @@ def tune_generator(
     feats = perceptual.features(target) if perceptual.available else None
     raw_target = None
     rng = np.random.RandomState(seed)
-    cond = camera_labels(G, [0.0], 0.0, target.device)
+    cond = view_cameras(G, [0.0], 0.0, target.device).to_label()
     history: list[dict] = []
     ws = ws.detach()
     for step in range(cfg.steps):

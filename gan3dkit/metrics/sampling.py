@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..cameras import LABEL_DIM, Cameras, PosePrior, mirror_labels
+from ..cameras import LABEL_DIM, Cameras, PosePrior
 from ..cameras.rotations import cam2world_to_ypr
 from ..data import DatasetReader, flip_sample
 from ..methods.registry import learned_pose_methods
@@ -61,7 +61,10 @@ def camera_ypr(labels: Tensor, lookat: tuple[float, float, float]) -> Tensor:  #
 def pose_pool(reader: DatasetReader, mirror: bool) -> Tensor:  # -> [M, 25] (x2 with mirrored cameras)
     """All dataset cameras, plus their mirrors when the real set is mirrored (EG3D's dataset holds the mirrors)."""
     labels = torch.from_numpy(np.stack([reader.read(i, ["camera"])["camera"] for i in range(len(reader))])).float()
-    return torch.cat([labels, mirror_labels(labels)]) if mirror else labels
+    if not mirror:
+        return labels
+    cams = Cameras.from_label(labels)
+    return Cameras.cat([cams, cams.mirror()]).to_label()  # the pool holds the fakes' conditioning labels
 
 
 def draw_poses(source: str, n: int, seed: int, reader: DatasetReader | None = None, mirror: bool = True,
@@ -126,7 +129,7 @@ def iter_fakes(G: TriPlaneGenerator, cams: Tensor, seed: int, nrr: int | None = 
             torch.manual_seed(batch_seed(seed, start))
             cb = cams[start:start + batch].to(device)
             ws = G.mapping(latents(len(cb), G.z_dim, seed, start).to(device), cb, truncation_psi=psi)
-            res = G.synthesis(ws, cb, neural_rendering_resolution=nrr)
+            res = G.synthesis(ws, Cameras.from_label(cb.float()), neural_rendering_resolution=nrr)
             yield {"start": start, "ws": ws, "camera": cams[start:start + batch].cpu(),
                    "image": to_uint8(res["image"]).cpu(), "image_raw": to_uint8(res["image_raw"]).cpu(),
                    "image_depth": res["image_depth"].float().cpu()}

@@ -138,9 +138,9 @@ class Viewer:
 
     def warm_up(self) -> None:
         """Render the first view once before anyone connects (first calls are slow), so the first frame is quick."""
-        from ..generate.views import camera_labels
+        from ..generate.views import view_cameras
 
-        label = camera_labels(self.source.G, [0.0], 0.0, self.frames.device)
+        label = view_cameras(self.source.G, [0.0], 0.0, self.frames.device).to_label()
         for nrr in {max(8, self.source.nrr // 2), self.source.nrr}:
             self.frames.render(ViewSettings(), label, nrr)
 

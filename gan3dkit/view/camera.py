@@ -11,7 +11,7 @@ import torch
 
 from ..cameras.camera import Cameras
 from ..cameras.rotations import quaternion_to_matrix
-from ..generate.views import camera_labels
+from ..generate.views import view_cameras
 
 if TYPE_CHECKING:
     from ..networks.generator import TriPlaneGenerator
@@ -80,10 +80,12 @@ class Pose:
     up: tuple[float, float, float] = (0.0, 1.0, 0.0)
 
 
-def pose_from_label(label: torch.Tensor, look_at: tuple[float, float, float]) -> Pose:
-    """The browser pose of an EG3D label [1, 25]: its position, looking along its forward axis at the depth of
-    `look_at`, with the FOV of its focal (roll is dropped: the browser's orbit controls keep +y up)."""
-    cams = Cameras.from_label(label.detach().cpu().double())
+def pose_from_label(label: Cameras | torch.Tensor, look_at: tuple[float, float, float]) -> Pose:
+    """The browser pose of a camera (an EG3D label [1, 25], e.g. a file's, or `Cameras`): its position, looking along
+    its forward axis at the depth of `look_at`, with the FOV of its focal (roll is dropped: the browser's orbit
+    controls keep +y up)."""
+    cams = label if isinstance(label, Cameras) else Cameras.from_label(label)
+    cams = cams.detach().to("cpu", torch.float64)
     pos = cams.origins[0].numpy()
     fwd = cams.forward[0].numpy()
     dist = float(np.linalg.norm(np.asarray(look_at) - pos)) or 1.0
@@ -95,7 +97,7 @@ def eg3d_pose(G: TriPlaneGenerator, yaw: float = 0.0, pitch: float = 0.0) -> Pos
     """The browser pose of EG3D's (yaw, pitch) camera around the generator's pivot and radius (frontal = 0, 0)."""
     r = G.config.rendering
     pivot = cast("tuple[float, float, float]", tuple(r.avg_camera_pivot))
-    return pose_from_label(camera_labels(G, [yaw], pitch, torch.device("cpu")), pivot)
+    return pose_from_label(view_cameras(G, [yaw], pitch, torch.device("cpu")), pivot)
 
 
 def yaw_pitch_radius(view: BrowserView, pivot: tuple[float, float, float]) -> tuple[float, float, float]:

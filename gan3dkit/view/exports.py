@@ -50,7 +50,7 @@ def export_mesh(frames: FrameRenderer, s: ViewSettings, label: torch.Tensor, out
 
 def export_video(frames: FrameRenderer, s: ViewSettings, out: Path, count: int = 48, fps: int = 24) -> list[Path]:
     """EG3D's orbit (generate.video.orbit_cameras) of the current settings, as <out>.gif (+ .mp4 when possible)."""
-    cams = orbit_cameras(frames.source.G, count, frames.device)
+    cams = orbit_cameras(frames.source.G, count, frames.device).to_label()  # the frame renderer's camera is a label
     pictures = [frames.render(s, cams[i : i + 1]).image for i in range(count)]
     return write_video(pictures, out, fps)
 

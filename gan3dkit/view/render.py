@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from ..cameras.camera import Cameras
-from ..generate.views import camera_labels, seed_latent
+from ..generate.views import seed_latent, view_cameras
 from ..networks.planes import render_planes
 from ..render import ImportanceRenderer, ray_bundle
 from ..utils.visual import depth_to_rgb, to_uint8_hwc
@@ -102,7 +102,7 @@ class FrameRenderer:
         if src.ws is not None:
             ws = src.ws
         else:
-            cond = label if s.conditioning == "render" else camera_labels(G, [0.0], 0.0, self.device)
+            cond = label if s.conditioning == "render" else view_cameras(G, [0.0], 0.0, self.device).to_label()
             ws = G.mapping(seed_latent(G, s.seed).to(self.device), cond.to(self.device), truncation_psi=s.psi)
         if s.edits and self.ganspace is not None:
             from ..edit.edits import Edit, apply_edit

@@ -23,7 +23,7 @@ from gan3dkit.convert import (
     write_converted,
 )
 from gan3dkit.generate import load_generator
-from gan3dkit.generate.views import camera_labels
+from gan3dkit.generate.views import view_cameras
 from gan3dkit.networks import DualDiscriminator, TriPlaneGenerator
 from gan3dkit.train.checkpoint import load_checkpoint, read_header
 from gan3dkit.train.config import TrainConfig, train_preset
@@ -35,7 +35,7 @@ from .encoder_files import convert_cli
 
 
 def _render(G, z):
-    cams = camera_labels(G, [0.3, -0.2], 0.1, torch.device("cpu"))
+    cams = view_cameras(G, [0.3, -0.2], 0.1, torch.device("cpu")).to_label()
     with torch.no_grad():
         return G(z, cams, noise_mode="const", deterministic_render=True)
 

@@ -17,7 +17,7 @@ from gan3dkit.encoders.lp3d_release import LP3DReleaseConfig, LP3DReleaseEncoder
 from gan3dkit.encoders.models import load_encoder
 from gan3dkit.encoders.render import PlaneRenderer
 from gan3dkit.generate import load_generator
-from gan3dkit.generate.views import camera_labels
+from gan3dkit.generate.views import view_cameras
 
 from .encoder_files import convert_cli, fine_tune, randomize
 
@@ -96,7 +96,7 @@ def test_converted_encoder_reproduces_the_written_network(tmp_path, gen_ckpt, lt
     st, cfg, header = load_encoder(out)
     assert cfg.lp3d.sr_latent == "learned" and header["extra"]["converted_from"]["file"] == "encoder_render.pt"
     x = torch.rand(2, 3, G.img_resolution, G.img_resolution, generator=torch.Generator().manual_seed(0)) * 2 - 1
-    cams = camera_labels(G, [0.3], 0.1, torch.device("cpu")).expand(2, -1).contiguous()
+    cams = view_cameras(G, [0.3], 0.1, torch.device("cpu")).to_label().expand(2, -1).contiguous()
     with torch.no_grad():
         want, got = E(x).planes, st.encoder(x).planes
         assert torch.equal(want, got)

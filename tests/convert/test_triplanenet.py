@@ -13,7 +13,7 @@ from gan3dkit.convert.encoders import write_encoder
 from gan3dkit.convert.triplanenet import convert_triplanenet, tpn_file_key
 from gan3dkit.encoders.models import load_encoder
 from gan3dkit.encoders.triplanenet import TriPlaneNetConfig, TriPlaneNetEncoder
-from gan3dkit.generate.views import camera_labels
+from gan3dkit.generate.views import view_cameras
 from gan3dkit.networks import TriPlaneGenerator
 from gan3dkit.train.config import train_preset
 
@@ -60,7 +60,7 @@ def test_converted_encoder_reproduces_the_written_network(tmp_path, version, ups
     assert header["extra"]["converted_from"]["file"] == "best_model.pt"
     assert tuple(cfg.model["offset_units"]) == (2, 1, 2, 2) and tuple(cfg.model["units"]) == (1, 2, 2, 1)
     x = torch.rand(2, 3, 64, 64) * 2 - 1
-    cams = camera_labels(G, [0.3, -0.2], 0.1, "cpu")
+    cams = view_cameras(G, [0.3, -0.2], 0.1, "cpu").to_label()
     G.neural_rendering_resolution = 32
     E.nrr = 32
     with torch.no_grad():

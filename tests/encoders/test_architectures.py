@@ -28,9 +28,9 @@ def _generator(img: int, tri: int, ch: int) -> TriPlaneGenerator:
 def test_output_shapes_each_arch(img, tri, ch):
     G = _generator(img, tri, ch)
     x = torch.rand(2, 3, img, img) * 2 - 1
-    from gan3dkit.generate.views import camera_labels
+    from gan3dkit.generate.views import view_cameras
 
-    cams = camera_labels(G, [0.2, -0.1], 0.0, "cpu")
+    cams = view_cameras(G, [0.2, -0.1], 0.0, "cpu").to_label()
     for name in ARCHS:
         size = 2 * tri if "release" in name else max(32, img // 2) if "lp3d" in name else 32  # release: planes = in / 2
         cfg = arch_config(name, G, "tiny", {"input_resolution": size})

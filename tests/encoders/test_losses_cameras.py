@@ -11,7 +11,7 @@ from encoder_helpers import MICRO_G
 from gan3dkit.cameras.camera import Cameras
 from gan3dkit.encoders.losses import symmetry_loss
 from gan3dkit.encoders.render import CameraAugConfig, mirror_planes, sample_cameras
-from gan3dkit.generate.views import camera_labels
+from gan3dkit.generate.views import view_cameras
 from gan3dkit.metrics.perceptual_loss import PerceptualLoss
 from gan3dkit.networks import TriPlaneGenerator
 from gan3dkit.train.config import train_preset
@@ -31,7 +31,7 @@ def test_mirror_loss_zero_for_symmetric_face_at_mirrored_poses():
             ws = G.mapping(torch.randn(1, G.z_dim), torch.zeros(1, 25))
             planes = G.synthesize_planes(ws)
             sym = 0.5 * (planes + mirror_planes(planes, axes))  # a face symmetric under x -> -x
-            c = camera_labels(G, [0.35], 0.1, "cpu")
+            c = view_cameras(G, [0.35], 0.1, "cpu").to_label()
             cm = Cameras.from_label(c).mirror().to_label()
 
             def raw(p, cam, G=G, ws=ws):  # raw rendering: SR convs are not mirror-equivariant

@@ -9,7 +9,7 @@ from encoder_helpers import MICRO_G, micro_distill
 from gan3dkit.encoders.config import paper_distill, tiny_distill
 from gan3dkit.encoders.lp3d import LP3DConfig
 from gan3dkit.encoders.render import PlaneRenderer
-from gan3dkit.generate.views import camera_labels
+from gan3dkit.generate.views import view_cameras
 
 
 def _generator(latent: str):
@@ -39,7 +39,7 @@ def test_constant_one_renderer_needs_a_fine_tuned_generator():
     R = PlaneRenderer(G1, "one")
     assert R.const_w is None and not any("const_w" in k for k in R.state_dict())
     planes = torch.randn(2, 3, 8, 32, 32) * 0.1
-    cams = camera_labels(G1, [0.0, 0.2], 0.0, "cpu")
+    cams = view_cameras(G1, [0.0, 0.2], 0.0, "cpu").to_label()
     with torch.no_grad():
         mine = R(planes, cams, 16)
         theirs = G1.render_planes(planes, cams, torch.randn(2, G1.num_ws, G1.w_dim), neural_rendering_resolution=16,

@@ -13,7 +13,7 @@ from gan3dkit.edit.pictures import render as edit_render
 from gan3dkit.encoders.base import EncoderOutput
 from gan3dkit.encoders.models import Student
 from gan3dkit.encoders.render import PlaneRenderer
-from gan3dkit.generate.views import camera_labels
+from gan3dkit.generate.views import view_cameras
 from gan3dkit.networks import TriPlaneGenerator
 from gan3dkit.train.config import train_preset
 from gan3dkit.utils.config import apply_overrides
@@ -25,7 +25,7 @@ def _setup():
     cfg = apply_overrides(train_preset("tiny"), MICRO_G)
     torch.manual_seed(0)
     G = TriPlaneGenerator(cfg.generator).eval().requires_grad_(False)
-    cams = camera_labels(G, [-0.3, 0.25], 0.1, "cpu")
+    cams = view_cameras(G, [-0.3, 0.25], 0.1, "cpu").to_label()
     ws = G.mapping(torch.randn(2, G.z_dim), cams)
     return G, cams, ws
 

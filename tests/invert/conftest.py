@@ -48,11 +48,11 @@ def G(micro_ckpt):
 
 def render_target(G, yaw: float, seed: int = 1, pitch: float = 0.0):
     """(image [1, 3, 32, 32], ws, camera [1, 25], depth) of G's own sample at a known pose (const noise)."""
-    from gan3dkit.generate.views import camera_labels
+    from gan3dkit.generate.views import view_cameras
 
-    cam = camera_labels(G, [yaw], pitch, "cpu")
+    cam = view_cameras(G, [yaw], pitch, "cpu").to_label()
     with torch.no_grad():
         z = torch.from_numpy(__import__("numpy").random.RandomState(seed).randn(1, G.z_dim)).float()
-        ws = G.mapping(z, camera_labels(G, [0.0], 0.0, "cpu"))
+        ws = G.mapping(z, view_cameras(G, [0.0], 0.0, "cpu").to_label())
         out = G.synthesis(ws, cam, noise_mode="const", deterministic_render=True)
     return out["image"], ws, cam, out["image_depth"]

@@ -35,9 +35,9 @@ def test_lr_schedule_is_ptis():
 @pytest.mark.parametrize("method,algorithm", [("w", 1), ("wplus", 1), ("pti", 1), ("ko", 1), ("ko", 3)])
 def test_method_lowers_its_loss(G, method, algorithm):
     img, _, _, _ = render_target(G, 0.2)
-    from gan3dkit.generate.views import camera_labels
+    from gan3dkit.generate.views import view_cameras
 
-    item = InvertItem("t", to_uint8(img), camera_labels(G, [0.1], 0.0, "cpu")[0].numpy(), "test")
+    item = InvertItem("t", to_uint8(img), view_cameras(G, [0.1], 0.0, "cpu").to_label()[0].numpy(), "test")
     cfg = _small(method, algorithm)
     inv = invert(G, item, cfg)
     proj = inv.report["projector"]

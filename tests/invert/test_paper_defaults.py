@@ -76,9 +76,9 @@ def test_alg1_pose_step_is_driven_by_the_warp_loss(G, monkeypatch):
 
     monkeypatch.setattr(projector, "warp_loss", lambda t, c, depth, cam, canon: (cam.cam2world * 0).sum() + 1.0)
     img, _, _, _ = render_target(G, 0.3)
-    from gan3dkit.generate.views import camera_labels
+    from gan3dkit.generate.views import view_cameras
 
-    item = InvertItem("t", to_uint8(img), camera_labels(G, [0.1], 0.0, "cpu")[0].numpy(), "test")
+    item = InvertItem("t", to_uint8(img), view_cameras(G, [0.1], 0.0, "cpu").to_label()[0].numpy(), "test")
     paper = invert(G, item, _small("ko", warp_features="rgb"))
     assert paper.report["pose_change"]["rotation_deg"] == pytest.approx(0.0, abs=1e-6)
     code = invert(G, item, _small("ko", warp_features="rgb", pose_image_weight=1.0))

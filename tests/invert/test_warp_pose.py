@@ -88,13 +88,13 @@ def test_6d_represents_roll_and_translation_keeps_radius():
 
 def test_pose_optimisation_recovers_yaw_offset(G):
     """Joint pose optimisation (Alg. 3) with w fixed at the truth recovers a 0.15 rad yaw offset to < 1 degree."""
-    from gan3dkit.generate.views import camera_labels
+    from gan3dkit.generate.views import view_cameras
     from gan3dkit.invert.config import preset
     from gan3dkit.invert.losses import build_perceptual
     from gan3dkit.invert.projector import project
 
     img, ws, true, _ = render_target(G, 0.3)
-    start = camera_labels(G, [0.15], 0.0, "cpu")
+    start = view_cameras(G, [0.15], 0.0, "cpu").to_label()
     cfg = preset("ko", 3)
     cfg.projector.steps, cfg.projector.lr, cfg.projector.noise_factor = 20, 0.0, 0.0
     cfg.projector.optimize_noise, cfg.projector.w_avg_samples = False, 16
@@ -108,7 +108,8 @@ def test_pose_optimisation_recovers_yaw_offset(G):
 
 def test_pose_opt_decodes_the_input_label_once(G, monkeypatch):
     """`invert --pose-opt`: the given label becomes Cameras once; the pose module, the warp and the renderer keep
-    them (the frontal canonical view of Alg. 1's warp is the one other camera, made from angles)."""
+    them (the frontal canonical view of Alg. 1's warp is the one other camera, made from angles as `Cameras`: no
+    label is decoded for it)."""
     from gan3dkit.invert import InvertItem, invert, preset
     from gan3dkit.invert.outputs import to_uint8
 
@@ -121,7 +122,7 @@ def test_pose_opt_decodes_the_input_label_once(G, monkeypatch):
 
     img, _, cam, _ = render_target(G, 0.2)
     item = InvertItem("t", to_uint8(img), cam[0].numpy(), "test")
-    for algorithm, expected in ((3, 1), (1, 2)):
+    for algorithm, expected in ((3, 1), (1, 1)):
         cfg = preset("ko", algorithm)
         cfg.perceptual = cfg.tune_perceptual = "none"
         cfg.projector.steps, cfg.projector.w_avg_samples, cfg.tune.steps, cfg.pose.warmup_steps = 3, 16, 0, 1

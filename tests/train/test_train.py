@@ -125,11 +125,11 @@ def test_cli_train_then_generate(heads_lmdb, tmp_path):
 
     from gan3dkit.generate import load_generator
     from gan3dkit.generate.mesh import density_grid
-    from gan3dkit.generate.views import camera_labels
+    from gan3dkit.generate.views import view_cameras
 
     G, _ = load_generator(ckpt)
     z = torch.from_numpy(np.random.RandomState(0).randn(1, G.z_dim)).float()
-    grid = density_grid(G, G.mapping(z, camera_labels(G, [0.0], 0.0, torch.device("cpu"))), resolution=24)
+    grid = density_grid(G, G.mapping(z, view_cameras(G, [0.0], 0.0, torch.device("cpu")).to_label()), resolution=24)
     level = float(np.quantile(grid, 0.7))  # an untrained field has no sigma=10 surface; pick one it has
     out = tmp_path / "gen"
     res = runner.invoke(

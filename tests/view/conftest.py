@@ -52,7 +52,7 @@ def tiny_ckpt(tmp_path_factory):
 def inversion_dir(tiny_ckpt, tmp_path_factory):
     """An `invert`-style folder: w.npy, camera.json, a tuned-generator delta (the SR weights moved), input photo."""
     from gan3dkit.generate.loading import load_generator
-    from gan3dkit.generate.views import camera_labels, seed_latent
+    from gan3dkit.generate.views import seed_latent, view_cameras
     from gan3dkit.invert.delta import save_delta
     from gan3dkit.utils.files import atomic_save_png
 
@@ -63,9 +63,9 @@ def inversion_dir(tiny_ckpt, tmp_path_factory):
     with torch.no_grad():
         for p in tuned.superresolution.parameters():
             p.add_(0.05 * torch.randn_like(p))
-        ws = G.mapping(seed_latent(G, 5), camera_labels(G, [0.0], 0.0, torch.device("cpu")))
+        ws = G.mapping(seed_latent(G, 5), view_cameras(G, [0.0], 0.0, torch.device("cpu")).to_label())
     np.save(out / "w.npy", ws[0, 0].numpy())
-    cam = camera_labels(G, [0.3], -0.1, torch.device("cpu"))
+    cam = view_cameras(G, [0.3], -0.1, torch.device("cpu")).to_label()
     (out / "camera.json").write_text(json.dumps({"camera": cam[0].tolist()}))
     save_delta(out / "generator_delta.safetensors", tiny_ckpt, G, tuned)
     photo = np.zeros((64, 64 * 3, 3), np.uint8)

@@ -145,7 +145,7 @@ def test_follows_a_run_and_swaps_in_a_new_checkpoint(tmp_path):
     """A run folder is followed: a new checkpoint (written atomically, as training does) is shown without restart."""
     import numpy as np
 
-    from gan3dkit.generate.views import camera_labels
+    from gan3dkit.generate.views import view_cameras
     from gan3dkit.view.app import Viewer
     from gan3dkit.view.render import ViewSettings
     from gan3dkit.view.sources import open_source
@@ -154,7 +154,7 @@ def test_follows_a_run_and_swaps_in_a_new_checkpoint(tmp_path):
     write_generator(run / "checkpoint.safetensors", seed=0)
     viewer = Viewer(open_source(run), port=free_port(), follow_s=0.2, out=tmp_path / "exports")
     try:
-        label = camera_labels(viewer.source.G, [0.0], 0.0, viewer.frames.device)
+        label = view_cameras(viewer.source.G, [0.0], 0.0, viewer.frames.device).to_label()
         before = viewer.frames.render(ViewSettings(), label).image
         tmp = run / "next.safetensors"
         write_generator(tmp, seed=1)

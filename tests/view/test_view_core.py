@@ -10,7 +10,7 @@ import torch
 
 from gan3dkit.cameras.camera import Cameras
 from gan3dkit.generate.loading import load_generator
-from gan3dkit.generate.views import camera_labels, seed_latent
+from gan3dkit.generate.views import seed_latent, view_cameras
 from gan3dkit.render import ray_bundle
 from gan3dkit.utils.visual import to_uint8_hwc
 from gan3dkit.view.camera import (
@@ -44,7 +44,7 @@ def G(tiny_ckpt):
 
 @pytest.mark.parametrize("yaw,pitch", [(0.0, 0.0), (0.4, -0.2), (-0.7, 0.3)])
 def test_browser_camera_is_the_eg3d_camera(G, yaw, pitch):
-    label = camera_labels(G, [yaw], pitch, CPU)
+    label = view_cameras(G, [yaw], pitch, CPU).to_label()
     view = browser_view_of(label)
     assert torch.allclose(label_from_view(view), label, atol=1e-5)
     y, p, r = yaw_pitch_radius(view, G.config.rendering.avg_camera_pivot)
@@ -71,9 +71,9 @@ def test_frame_is_the_generators_render(tiny_ckpt, G):
     """A still frame = G.synthesis of the seed's w (frontal conditioning) at that camera, constant noise and
     deterministic samples; the moving (coarse) frame is the same render at the lower resolution."""
     frames = FrameRenderer(open_source(tiny_ckpt))
-    label = camera_labels(G, [0.4], -0.2, CPU)
+    label = view_cameras(G, [0.4], -0.2, CPU).to_label()
     s = ViewSettings(seed=3, psi=0.7)
-    ws = G.mapping(seed_latent(G, 3), camera_labels(G, [0.0], 0.0, CPU), truncation_psi=0.7)
+    ws = G.mapping(seed_latent(G, 3), view_cameras(G, [0.0], 0.0, CPU).to_label(), truncation_psi=0.7)
     for nrr in (16, 32):
         ref = G.synthesis(ws, label, neural_rendering_resolution=nrr, noise_mode="const", deterministic_render=True)
         frame = frames.render(s, label, nrr)
@@ -96,15 +96,15 @@ def test_render_camera_conditioning_and_samples(tiny_ckpt, G):
 
     src.G.mapping = spy
     frames = FrameRenderer(src)
-    label = camera_labels(G, [0.5], 0.0, CPU)
+    label = view_cameras(G, [0.5], 0.0, CPU).to_label()
     a = frames.render(ViewSettings(seed=1), label).image
-    assert torch.equal(seen[-1], camera_labels(G, [0.0], 0.0, CPU))  # frontal conditioning
+    assert torch.equal(seen[-1], view_cameras(G, [0.0], 0.0, CPU).to_label())  # frontal conditioning
     b = frames.render(ViewSettings(seed=1, conditioning="render"), label).image
     assert torch.equal(seen[-1], label)  # EG3D's entangle: conditioned on the render camera
     # The tiny preset is trained without pose conditioning (c_gen_conditioning_zero): both cameras give one picture.
     assert np.array_equal(a, b)
     few = frames.render(ViewSettings(seed=1, samples=4), label)
-    ws = G.mapping(seed_latent(G, 1), camera_labels(G, [0.0], 0.0, CPU))
+    ws = G.mapping(seed_latent(G, 1), view_cameras(G, [0.0], 0.0, CPU).to_label())
     planes = G.synthesize_planes(ws, noise_mode="const")
     rays = ray_bundle(Cameras.from_label(label), 32)
     ref = G.renderer(planes, G.decoder, *rays, deterministic=True, depth_resolution=4, depth_resolution_importance=4)
@@ -128,7 +128,7 @@ def test_ganspace_edit_moves_the_picture(tiny_ckpt, G):
 
     gs = compute_ganspace(G, GanSpaceConfig(num_samples=256, batch=256))
     frames = FrameRenderer(open_source(tiny_ckpt), gs)
-    label = camera_labels(G, [0.0], 0.0, CPU)
+    label = view_cameras(G, [0.0], 0.0, CPU).to_label()
     base = frames.render(ViewSettings(seed=2), label).image.astype(int)
     edited = frames.render(ViewSettings(seed=2, edits=((0, 3.0, 0, G.num_ws),)), label).image.astype(int)
     early = frames.render(ViewSettings(seed=2, edits=((0, 3.0, 0, 1),)), label).image.astype(int)
@@ -154,9 +154,9 @@ def test_inversion_before_after_and_photo(tiny_ckpt, inversion_dir):
 def test_triplane_file_renders_like_the_generator(tiny_ckpt, G, tmp_path):
     from safetensors.torch import save_file
 
-    ws = G.mapping(seed_latent(G, 7), camera_labels(G, [0.0], 0.0, CPU))
+    ws = G.mapping(seed_latent(G, 7), view_cameras(G, [0.0], 0.0, CPU).to_label())
     planes = G.synthesize_planes(ws, noise_mode="const")
-    cam = camera_labels(G, [0.2], 0.0, CPU)
+    cam = view_cameras(G, [0.2], 0.0, CPU).to_label()
     path = tmp_path / "x_triplane.safetensors"
     save_file({"planes": planes.contiguous(), "camera": cam, "ws": ws.contiguous()}, str(path))
     src = open_source(path, ckpt=tiny_ckpt)
@@ -170,7 +170,7 @@ def test_exports(tiny_ckpt, G, tmp_path):
     from gan3dkit.view.exports import run_export
 
     frames = FrameRenderer(open_source(tiny_ckpt))
-    s, label = ViewSettings(seed=2, psi=0.5, mode="depth"), camera_labels(G, [0.3], 0.0, CPU)
+    s, label = ViewSettings(seed=2, psi=0.5, mode="depth"), view_cameras(G, [0.3], 0.0, CPU).to_label()
     png = run_export("png", frames, s, label, tmp_path)[0]
     from PIL import Image
 
@@ -191,7 +191,7 @@ def test_dollied_camera_still_sees_the_model(tiny_ckpt, G):
     """EG3D's near/far are distances from the camera: the viewer moves them with the camera's distance from the
     pivot, so a camera twice as far (with twice the focal: the same framing) sees the same surface, farther away."""
     frames = FrameRenderer(open_source(tiny_ckpt))
-    near = camera_labels(G, [0.0], 0.0, CPU)
+    near = view_cameras(G, [0.0], 0.0, CPU).to_label()
     cams = Cameras.from_label(near)
     pivot = torch.tensor(G.config.rendering.avg_camera_pivot)
     c2w = cams.cam2world.clone()
