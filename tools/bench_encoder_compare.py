@@ -52,6 +52,9 @@ def main() -> None:
     ap.add_argument("--max-pitch", type=float, default=0.15, help="true pitch ~ U(+-max_pitch) (rad)")
     ap.add_argument("--refine", default="10,30", help="refine step counts N (also PTI's step budgets); '' = none")
     ap.add_argument("--no-pti", action="store_true")
+    ap.add_argument("--set", dest="sets", action="append", default=[],
+                    help="inversion config override for refine and PTI, e.g. --set perceptual=none --set "
+                    "tune_perceptual=none (offline: the pretrained LPIPS is the default and its absence an error)")
     ap.add_argument("--target", default="heads", choices=["heads", "self"], help="as tools/bench_invert.py")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", default=None)
@@ -70,6 +73,7 @@ def main() -> None:
     from gan3dkit.invert.pose import pose_error
     from gan3dkit.metrics.image import psnr, ssim
     from gan3dkit.prepare.synthetic import sample_params
+    from gan3dkit.utils.config import apply_overrides
     from gan3dkit.utils.visual import make_grid
     from gan3dkit.utils.visual import to_uint8_hwc as to_u8
 
@@ -134,7 +138,7 @@ def main() -> None:
                 first_cam, enc0_secs = cam, secs
             for n in refine_steps:
                 cpu0 = time.process_time()
-                out_r, cam_r, rep = refine(st, image, cam, n, f"head{h}", out)
+                out_r, cam_r, rep = refine(st, image, cam, n, f"head{h}", out, tuple(args.sets))
                 r_cpu = time.process_time() - cpu0
                 with torch.no_grad():
                     img, dep, nov = render_student(st, out_r, cam_r, cams[1:])
@@ -154,6 +158,7 @@ def main() -> None:
                 cfg.projector.steps = max(1, round(n * 450 / 800))
                 cfg.tune.steps = n - cfg.projector.steps
                 cfg.projector.w_avg_samples = min(preset("ko", 3).projector.w_avg_samples, 256)  # as refine
+                cfg = apply_overrides(cfg, list(args.sets))
                 item = InvertItem(f"head{h}", image, first_cam.to_label()[0].numpy().astype(np.float32), "encoder pose")
                 cpu0 = time.process_time()
                 t0 = time.perf_counter()
