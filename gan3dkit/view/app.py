@@ -10,7 +10,15 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .camera import BrowserView, Pose, eg3d_pose, label_from_view, pad_to_aspect, pose_from_label, yaw_pitch_radius
+from .camera import (
+    BrowserView,
+    Pose,
+    cameras_from_view,
+    eg3d_pose,
+    pad_to_aspect,
+    pose_from_label,
+    yaw_pitch_radius,
+)
 from .exports import run_export
 from .gui import Controls, describe
 from .render import FrameRenderer, ViewSettings
@@ -77,7 +85,7 @@ class Tab:
         view = self.view()
         preview, full = self.viewer.controls.resolutions()
         nrr = preview if moving else full
-        frame = self.viewer.frames.render(self.viewer.controls.settings(), label_from_view(view), nrr)
+        frame = self.viewer.frames.render(self.viewer.controls.settings(), cameras_from_view(view), nrr)
         image = pad_to_aspect(frame.image, view.aspect)
         if self.closed.is_set():
             return
@@ -140,9 +148,9 @@ class Viewer:
         """Render the first view once before anyone connects (first calls are slow), so the first frame is quick."""
         from ..generate.views import view_cameras
 
-        label = view_cameras(self.source.G, [0.0], 0.0, self.frames.device).to_label()
+        cams = view_cameras(self.source.G, [0.0], 0.0, self.frames.device)
         for nrr in {max(8, self.source.nrr // 2), self.source.nrr}:
-            self.frames.render(ViewSettings(), label, nrr)
+            self.frames.render(ViewSettings(), cams, nrr)
 
     # ------------------------------------------------------------------------------------------------- tabs
     def connect(self, client) -> None:
@@ -184,7 +192,7 @@ class Viewer:
         if tab is None:
             return
         try:
-            paths = run_export(kind, self.frames, self.controls.settings(), label_from_view(tab.view()), self.out)
+            paths = run_export(kind, self.frames, self.controls.settings(), cameras_from_view(tab.view()), self.out)
         except (ValueError, OSError) as exc:
             client.add_notification("Export failed", str(exc), color="red", auto_close_seconds=8.0)
             return

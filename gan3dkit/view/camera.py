@@ -44,14 +44,19 @@ def fov_from_focal(focal: float) -> float:
     return 2 * math.atan(0.5 / focal)
 
 
-def label_from_view(view: BrowserView) -> torch.Tensor:  # -> [1, 25]
+def cameras_from_view(view: BrowserView) -> Cameras:
     """The EG3D camera of the centred square of the tab's canvas: cam2world [R(wxyz) | position], principal point at
     the centre, focal from the vertical FOV (viser's camera frame is OpenCV's: x right, y down, z forward)."""
     c2w = np.eye(4)
     c2w[:3, :3] = quaternion_to_matrix(torch.as_tensor(np.asarray(view.wxyz, dtype=np.float64))).numpy()
     c2w[:3, 3] = view.position
     focal = square_focal(view.fov, view.aspect)
-    return Cameras.from_matrices(torch.from_numpy(c2w).float()[None], focal).to_label()
+    return Cameras.from_matrices(torch.from_numpy(c2w).float()[None], focal)
+
+
+def label_from_view(view: BrowserView) -> torch.Tensor:  # -> [1, 25]
+    """`cameras_from_view` as the 25-float label (the form a saved camera file holds)."""
+    return cameras_from_view(view).to_label()
 
 
 def pad_to_aspect(image: np.ndarray, aspect: float, fill: int = 0) -> np.ndarray:

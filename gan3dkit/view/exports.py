@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..cameras.camera import Cameras
 from ..encoders.media import write_video
 from ..generate.mesh import planes_density_grid, surface_mesh, write_ply
 from ..generate.video import orbit_cameras
@@ -25,22 +26,22 @@ def export_stem(settings: ViewSettings, kind: str) -> str:
     return f"{head}{edits}_{settings.mode}".replace(".", "p")
 
 
-def export_png(frames: FrameRenderer, s: ViewSettings, label: torch.Tensor, out: Path) -> Path:
+def export_png(frames: FrameRenderer, s: ViewSettings, camera: Cameras | torch.Tensor, out: Path) -> Path:
     """The current view at full resolution (the trained neural rendering resolution, SR to the model's)."""
-    return atomic_save_png(out, frames.render(s, label).image)
+    return atomic_save_png(out, frames.render(s, camera).image)
 
 
-def export_depth(frames: FrameRenderer, s: ViewSettings, label: torch.Tensor, out: Path) -> Path:
+def export_depth(frames: FrameRenderer, s: ViewSettings, camera: Cameras | torch.Tensor, out: Path) -> Path:
     """Ray distance per pixel [r, r] float32 (r = neural rendering resolution), as `invert` writes depth.npy."""
     buf = io.BytesIO()
-    np.save(buf, frames.render(s, label).depth.astype(np.float32))
+    np.save(buf, frames.render(s, camera).depth.astype(np.float32))
     return atomic_write_bytes(out, buf.getvalue())
 
 
-def export_mesh(frames: FrameRenderer, s: ViewSettings, label: torch.Tensor, out: Path,
+def export_mesh(frames: FrameRenderer, s: ViewSettings, camera: Cameras | torch.Tensor, out: Path,
                 resolution: int = 128, level: float | None = None) -> tuple[Path, float]:  # fmt: skip
     """Marching cubes of the shown tri-planes (edits included) at sigma 10, or 'auto' (generate --mesh-level)."""
-    planes, rend = frames.planes_for_export(s, label)
+    planes, rend = frames.planes_for_export(s, camera)
     grid = planes_density_grid(rend.renderer, rend.decoder, planes, resolution)
     verts, faces, used = surface_mesh(grid, rend.renderer.config.box_warp, level)
     with atomic_output(out) as tmp:
@@ -50,21 +51,22 @@ def export_mesh(frames: FrameRenderer, s: ViewSettings, label: torch.Tensor, out
 
 def export_video(frames: FrameRenderer, s: ViewSettings, out: Path, count: int = 48, fps: int = 24) -> list[Path]:
     """EG3D's orbit (generate.video.orbit_cameras) of the current settings, as <out>.gif (+ .mp4 when possible)."""
-    cams = orbit_cameras(frames.source.G, count, frames.device).to_label()  # the frame renderer's camera is a label
+    cams = orbit_cameras(frames.source.G, count, frames.device)
     pictures = [frames.render(s, cams[i : i + 1]).image for i in range(count)]
     return write_video(pictures, out, fps)
 
 
-def run_export(what: str, frames: FrameRenderer, s: ViewSettings, label: torch.Tensor, folder: Path) -> list[Path]:
+def run_export(what: str, frames: FrameRenderer, s: ViewSettings, camera: Cameras | torch.Tensor,
+               folder: Path) -> list[Path]:  # fmt: skip
     """Write one export into `folder`; returns the files written (raises ValueError with a reason)."""
     folder.mkdir(parents=True, exist_ok=True)
     stem = folder / export_stem(s, frames.source.kind)
     if what == "png":
-        return [export_png(frames, s, label, stem.with_name(stem.name + ".png"))]
+        return [export_png(frames, s, camera, stem.with_name(stem.name + ".png"))]
     if what == "depth":
-        return [export_depth(frames, s, label, stem.with_name(stem.name + "_depth.npy"))]
+        return [export_depth(frames, s, camera, stem.with_name(stem.name + "_depth.npy"))]
     if what == "mesh":
-        return [export_mesh(frames, s, label, stem.with_name(stem.name + ".ply"))[0]]
+        return [export_mesh(frames, s, camera, stem.with_name(stem.name + ".ply"))[0]]
     if what == "video":
         return export_video(frames, s, stem.with_name(stem.name + "_orbit"))
     raise ValueError(f"unknown export {what!r} (one of {EXPORTS})")

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from ..cameras.camera import Cameras
+from ..cameras.camera import Cameras, as_cameras
 from ..generate.views import seed_latent, view_cameras
 from ..networks.planes import render_planes
 from ..render import ImportanceRenderer, ray_bundle
@@ -50,11 +50,11 @@ class Frame:
     seconds: float
 
 
-def normals_from_depth(label: torch.Tensor, depth: torch.Tensor) -> np.ndarray:  # [1, 25], [r, r] -> uint8
+def normals_from_depth(camera: Cameras | torch.Tensor, depth: torch.Tensor) -> np.ndarray:  # 1 camera, [r, r]
     """Surface normals of the depth map (cross product of neighbouring 3D points), in camera axes shown as the usual
-    normal-map colours (x right = red, y up = green, toward the viewer = blue)."""
+    normal-map colours (x right = red, y up = green, toward the viewer = blue); uint8 [r, r, 3]."""
     r = depth.shape[-1]
-    cams = Cameras.from_label(label.float())
+    cams = as_cameras(camera.float() if isinstance(camera, torch.Tensor) else camera).to(dtype=torch.float32)
     origins, dirs = ray_bundle(cams, r)
     pts = (origins + dirs * depth.reshape(1, -1, 1)).reshape(r, r, 3)
     dy, dx = torch.gradient(pts, dim=(0, 1))  # central differences, one-sided at the border
@@ -125,13 +125,14 @@ class FrameRenderer:
             self._planes.pop(next(iter(self._planes)))
         return hit
 
-    def bounds_for(self, renderer: ImportanceRenderer, label: torch.Tensor) -> tuple[float, float] | None:
+    def bounds_for(self, renderer: ImportanceRenderer, cams: Cameras) -> tuple[float, float] | None:
         """The volume renderer's near/far bounds moved by how much farther from the pivot this camera is than the
         model's average camera: EG3D's bounds are distances from the camera, so a dollied camera would see nothing.
         At the average distance (all of `generate`'s cameras) None: the model's own bounds."""
         r = self.source.rendering
-        pivot = torch.tensor(r.avg_camera_pivot, dtype=label.dtype, device=label.device)
-        shift = float((Cameras.from_label(label).origins[0] - pivot).norm()) - r.avg_camera_radius
+        origin = cams.origins[0]
+        pivot = torch.tensor(r.avg_camera_pivot, dtype=origin.dtype, device=origin.device)
+        shift = float((origin - pivot).norm()) - r.avg_camera_radius
         if abs(shift) < 1e-3:
             return None
         cfg = renderer.config
@@ -145,12 +146,20 @@ class FrameRenderer:
         fine = round(r.depth_resolution_importance * s.samples / r.depth_resolution)
         return max(s.samples, 4 if fine > 0 else 2), fine
 
+    def camera_forms(self, camera: Cameras | torch.Tensor) -> tuple[Cameras, torch.Tensor]:
+        """(Cameras, label) on this device: the browser's camera decoded once, and the label only for the mapping's
+        conditioning input and the plane cache's key (a given label is kept as it is)."""
+        cams = as_cameras(camera).to(self.device)
+        return cams, camera.to(self.device) if isinstance(camera, torch.Tensor) else cams.to_label()
+
     @torch.no_grad()
-    def render(self, s: ViewSettings, label: torch.Tensor, nrr: int | None = None) -> Frame:
-        """One frame at camera `label` [1, 25] (deterministic samples, constant noise: a still camera is still)."""
+    def render(self, s: ViewSettings, camera: Cameras | torch.Tensor, nrr: int | None = None) -> Frame:
+        """One frame at `camera` (one Cameras, or the browser's [1, 25] label, decoded here once; deterministic
+        samples, constant noise: a still camera is still). The label form is only the mapping's conditioning input
+        (conditioning "render") and the plane cache's key."""
         t0 = time.perf_counter()
         nrr = nrr or self.source.nrr
-        label = label.to(self.device)
+        cams, label = self.camera_forms(camera)
         coarse, fine = self.samples(s)
         with self.lock:
             panels, depth0 = [], None
@@ -159,31 +168,33 @@ class FrameRenderer:
                 rend = generator_renderer(G) if G is not None else self.source.render
                 if ws is None:
                     ws = rend.const_w
-                out = render_planes(rend.renderer, rend.decoder, rend.superresolution, planes, label,
+                out = render_planes(rend.renderer, rend.decoder, rend.superresolution, planes, cams,
                                     ws.expand(1, -1, -1), nrr, deterministic=True, depth_resolution=coarse,
                                     depth_resolution_importance=fine,
-                                    bounds=self.bounds_for(rend.renderer, label))  # fmt: skip
+                                    bounds=self.bounds_for(rend.renderer, cams))  # fmt: skip
                 depth = out["image_depth"][0, 0]
                 depth0 = depth if depth0 is None else depth0
-                panels.append(self.picture(s.mode, out, label, depth))
+                panels.append(self.picture(s.mode, out, cams, depth))
         image = panels[0] if len(panels) == 1 else np.concatenate(panels, axis=1)
         if depth0 is None:  # generators() always gives at least one panel
             raise RuntimeError("no panel was rendered")
         return Frame(image, depth0.float().cpu().numpy(), nrr, time.perf_counter() - t0)
 
-    def picture(self, mode: str, out: dict, label: torch.Tensor, depth: torch.Tensor) -> np.ndarray:
+    def picture(self, mode: str, out: dict, cams: Cameras, depth: torch.Tensor) -> np.ndarray:
         if mode == "raw":
             return to_uint8_hwc(out["image_raw"][0])
         if mode == "depth":
             return depth_to_rgb(depth.cpu().numpy())
         if mode == "normals":
-            return normals_from_depth(label.cpu(), depth.cpu())
+            return normals_from_depth(cams.to("cpu"), depth.cpu())
         return to_uint8_hwc(out["image"][0])
 
-    def planes_for_export(self, s: ViewSettings, label: torch.Tensor) -> tuple[torch.Tensor, PlaneRenderer]:
+    def planes_for_export(self, s: ViewSettings, camera: Cameras | torch.Tensor
+                          ) -> tuple[torch.Tensor, PlaneRenderer]:  # fmt: skip
         """The planes and renderer of the first panel (mesh export)."""
+        _, label = self.camera_forms(camera)
         with self.lock:
             G = self.generators(s.panel)[0]
-            planes, _ = self.planes(G, s, label.to(self.device))
+            planes, _ = self.planes(G, s, label)
             return planes, generator_renderer(G) if G is not None else self.source.render
 

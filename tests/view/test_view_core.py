@@ -201,3 +201,14 @@ def test_dollied_camera_still_sees_the_model(tiny_ckpt, G):
     shift = G.config.rendering.avg_camera_radius
     assert np.abs((b.depth - a.depth)[15:17, 15:17] - shift).max() < 0.05
     assert np.abs(b.image.astype(int) - a.image.astype(int)).mean() < 8  # nearly the same picture
+
+
+def test_a_frame_at_cameras_equals_the_frame_at_its_label(tiny_ckpt, G):
+    """The viewer renders the browser's camera as `Cameras` (decoded once); a label (a saved camera file, the old
+    API) gives the same frame bit for bit, in every mode that reads the camera."""
+    frames = FrameRenderer(open_source(tiny_ckpt))
+    cams = view_cameras(G, [0.3], -0.1, CPU)
+    for mode, conditioning in (("rgb", "frontal"), ("normals", "frontal"), ("rgb", "render")):
+        s = ViewSettings(seed=2, mode=mode, conditioning=conditioning)
+        a, b = frames.render(s, cams), frames.render(s, cams.to_label())
+        assert np.array_equal(a.image, b.image) and np.array_equal(a.depth, b.depth)
