@@ -99,14 +99,20 @@ def cflags() -> list[str]:
     return flags
 
 
-def build_spec() -> BuildSpec:
-    """The build this machine needs now (the ``.cu`` sources are included iff CUDA is available and any exist)."""
-    with_cuda = torch.cuda.is_available() and any(CSRC_DIR.glob("*/*.cu"))
+def sources_digest(suffixes: tuple[str, ...] = _SOURCE_SUFFIXES) -> hashlib._Hash:
+    """SHA-256 over the ops core's sources with these suffixes (relative names and bytes, sorted), still open."""
     digest = hashlib.sha256()
-    suffixes = _SOURCE_SUFFIXES if with_cuda else _CPU_SUFFIXES  # a CPU build never reads the .cu files
     for path in sorted(p for p in CSRC_DIR.rglob("*") if p.suffix in suffixes):
         digest.update(str(path.relative_to(CSRC_DIR)).encode())
         digest.update(path.read_bytes())
+    return digest
+
+
+def build_spec() -> BuildSpec:
+    """The build this machine needs now (the ``.cu`` sources are included iff CUDA is available and any exist)."""
+    with_cuda = torch.cuda.is_available() and any(CSRC_DIR.glob("*/*.cu"))
+    suffixes = _SOURCE_SUFFIXES if with_cuda else _CPU_SUFFIXES  # a CPU build never reads the .cu files
+    digest = sources_digest(suffixes)
     cxx = compiler()
     device = torch.cuda.get_device_name(0) if with_cuda else "cpu"
     for part in (

@@ -80,13 +80,9 @@ class Verdict:
 @functools.lru_cache(maxsize=1)
 def source_hash() -> str:
     """SHA-256 of every C++/CUDA source and header of the ops core (what a verdict is valid for; read once)."""
-    from gan3dkit.ops._build import CSRC_DIR
+    from gan3dkit.ops._build import sources_digest
 
-    digest = hashlib.sha256()
-    for path in sorted(p for p in CSRC_DIR.rglob("*") if p.suffix in (".h", ".cuh", ".cpp", ".cu")):
-        digest.update(str(path.relative_to(CSRC_DIR)).encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
+    return sources_digest().hexdigest()
 
 
 def cache_key(op: str, record: DeviceRecord, src: str) -> str:
