@@ -211,7 +211,8 @@ class _Engine:
                             extra=task.header_extra(), extra_tensors={**tensors, **task.state_tensors()})
             record["checkpoint"] = str(self.ckpt)
         self._saved_step = self.step
-        params = [p.detach().flatten() for m in task.modules.values() for p in m.parameters()]
+        multi = self.dist.world > 1  # one process is trivially in sync: no copy of every weight for it
+        params = [p.detach().flatten() for m in task.modules.values() for p in m.parameters()] if multi else []
         record["replicas_in_sync"] = all_equal(torch.cat(params), self.dist.world) if params else True
         barrier(self.dist.world)
 
